@@ -1,0 +1,360 @@
+"""Typed ledger entries and their canonical form.
+
+Each entry kind of DESIGN.md §3 is a frozen dataclass with ``to_dict`` /
+``from_dict``; :func:`entry_bytes` and :func:`parse_entry` are the only ways an
+entry becomes bytes or comes back from them (through :mod:`ledger.codec`).
+
+Invariants:
+    * ``to_dict`` of every kind carries ``"kind"`` and ``"v"`` (format version).
+    * Field checks happen in ``__post_init__``: a constructed entry is valid.
+    * A ``record`` or ``correction`` carries a salted commitment
+      H(salt ‖ canonical_bytes(body)); the body and salt stay off the ledger.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Union
+
+from ledger.codec import JsonValue, canonical_bytes, decode_canonical
+from ledger.errors import DecodeError, InvalidRecordError
+from ledger.merkle import hasher
+
+__all__ = [
+    "PURPOSES",
+    "RECORD_TYPES",
+    "AlarmEntry",
+    "AuthorizationEntry",
+    "CorrectionEntry",
+    "Entry",
+    "InstitutionEntry",
+    "ReceiptEntry",
+    "RecordEntry",
+    "RevocationEntry",
+    "check_time",
+    "commitment",
+    "entry_bytes",
+    "entry_from_dict",
+    "entry_to_dict",
+    "entry_subject",
+    "parse_entry",
+]
+
+FORMAT_VERSION = 1
+
+RECORD_TYPES = (
+    "registration",
+    "tax_rating",
+    "social_insurance",
+    "housing_fund",
+    "admin_penalty",
+    "judicial_enforcement",
+    "red_list",
+    "black_list",
+)
+
+PURPOSES = ("pre_loan", "post_loan", "credit_line", "guarantee", "supervision")
+
+CORRECTION_OUTCOMES = ("amended", "withdrawn", "resolved")
+
+_TIME = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\dZ$")
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_USCC_SHAPE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
+
+
+def check_time(name: str, value: str) -> None:
+    """Raise unless ``value`` is an RFC 3339 UTC time to the second ending in Z."""
+    if type(value) is not str or not _TIME.match(value):
+        raise InvalidRecordError(f"{name} must be an RFC 3339 UTC time like 2021-10-31T08:00:00Z, got {value!r}")
+
+
+def _check_id(name: str, value: str) -> None:
+    if type(value) is not str or not _ID.match(value):
+        raise InvalidRecordError(f"{name} must be 1-128 characters of [A-Za-z0-9._:-], got {value!r}")
+
+
+def _check_hex(name: str, value: str) -> None:
+    if type(value) is not str or not _HEX64.match(value):
+        raise InvalidRecordError(f"{name} must be 64 lower-case hex digits, got {value!r}")
+
+
+def _check_uscc_shape(value: str) -> None:
+    # Full GB 32100 validation lives in ledger.uscc and runs at the node's
+    # edge; entries re-check only the shape so stored data stays decodable.
+    if type(value) is not str or not _USCC_SHAPE.match(value):
+        raise InvalidRecordError(f"uscc must be 18 characters of the GB 32100 alphabet, got {value!r}")
+
+
+def _check_text(name: str, value: str, limit: int = 512) -> None:
+    if type(value) is not str or not 0 < len(value) <= limit:
+        raise InvalidRecordError(f"{name} must be a non-empty string of at most {limit} characters, got {value!r}")
+
+
+def commitment(salt: bytes, body: JsonValue, algorithm: str = "sha256") -> str:
+    """Hex commitment H(salt ‖ canonical_bytes(body))."""
+    if len(salt) < 16:
+        raise InvalidRecordError(f"salt must be at least 16 bytes, got {len(salt)}")
+    return hasher(algorithm).digest(salt + canonical_bytes(body)).hex()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordEntry:
+    """Metadata and commitment of one credit record held by this node."""
+
+    kind: ClassVar[str] = "record"
+    uscc: str
+    record_type: str
+    record_id: str
+    source: str
+    observed_at: str
+    commitment: str
+
+    def __post_init__(self) -> None:
+        _check_uscc_shape(self.uscc)
+        if self.record_type not in RECORD_TYPES:
+            raise InvalidRecordError(f"record_type must be one of {RECORD_TYPES}, got {self.record_type!r}")
+        _check_id("record_id", self.record_id)
+        _check_id("source", self.source)
+        check_time("observed_at", self.observed_at)
+        _check_hex("commitment", self.commitment)
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionEntry:
+    """Outcome of a dispute: supersedes an earlier record, which stays in history."""
+
+    kind: ClassVar[str] = "correction"
+    uscc: str
+    record_id: str
+    supersedes: str
+    outcome: str
+    source: str
+    observed_at: str
+    commitment: str
+
+    def __post_init__(self) -> None:
+        _check_uscc_shape(self.uscc)
+        _check_id("record_id", self.record_id)
+        _check_id("supersedes", self.supersedes)
+        if self.supersedes == self.record_id:
+            raise InvalidRecordError(f"a correction cannot supersede itself ({self.record_id!r})")
+        if self.outcome not in CORRECTION_OUTCOMES:
+            raise InvalidRecordError(f"outcome must be one of {CORRECTION_OUTCOMES}, got {self.outcome!r}")
+        _check_id("source", self.source)
+        check_time("observed_at", self.observed_at)
+        _check_hex("commitment", self.commitment)
+
+
+@dataclass(frozen=True, slots=True)
+class InstitutionEntry:
+    """A query institution registered at this node, with its Ed25519 key."""
+
+    kind: ClassVar[str] = "institution"
+    institution_id: str
+    name: str
+    public_key: str  # base64 of the 32-byte Ed25519 public key
+    purposes: tuple[str, ...]
+    registered_at: str
+
+    def __post_init__(self) -> None:
+        _check_id("institution_id", self.institution_id)
+        _check_text("name", self.name, 200)
+        _check_text("public_key", self.public_key, 64)
+        _check_purposes(self.purposes)
+        check_time("registered_at", self.registered_at)
+
+
+def _check_purposes(purposes: tuple[str, ...]) -> None:
+    if not purposes or any(p not in PURPOSES for p in purposes) or len(set(purposes)) != len(purposes):
+        raise InvalidRecordError(f"purposes must be distinct values from {PURPOSES}, got {list(purposes)!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationEntry:
+    """An enterprise's consent for an institution, purposes and validity window."""
+
+    kind: ClassVar[str] = "authorization"
+    authorization_id: str
+    uscc: str
+    institution_id: str
+    purposes: tuple[str, ...]
+    not_before: str
+    not_after: str
+    document_digest: str
+
+    def __post_init__(self) -> None:
+        _check_id("authorization_id", self.authorization_id)
+        _check_uscc_shape(self.uscc)
+        _check_id("institution_id", self.institution_id)
+        _check_purposes(self.purposes)
+        check_time("not_before", self.not_before)
+        check_time("not_after", self.not_after)
+        if self.not_after <= self.not_before:
+            raise InvalidRecordError(f"not_after ({self.not_after}) must be later than not_before ({self.not_before})")
+        _check_hex("document_digest", self.document_digest)
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationEntry:
+    """Withdraws an authorization from a moment on."""
+
+    kind: ClassVar[str] = "revocation"
+    authorization_id: str
+    uscc: str
+    revoked_at: str
+    reason: str
+
+    def __post_init__(self) -> None:
+        _check_id("authorization_id", self.authorization_id)
+        _check_uscc_shape(self.uscc)
+        check_time("revoked_at", self.revoked_at)
+        _check_text("reason", self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptEntry:
+    """One query about an enterprise, granted or denied, as seen by one end."""
+
+    kind: ClassVar[str] = "receipt"
+    query_id: str
+    uscc: str
+    institution_id: str
+    home_node: str
+    holder_node: str
+    role: str  # "home" or "holder"
+    purpose: str
+    authorization_id: str
+    outcome: str  # "granted" or "denied"
+    reason: str
+    records: int
+    at: str
+
+    def __post_init__(self) -> None:
+        _check_id("query_id", self.query_id)
+        _check_uscc_shape(self.uscc)
+        _check_id("institution_id", self.institution_id)
+        _check_id("home_node", self.home_node)
+        _check_id("holder_node", self.holder_node)
+        if self.role not in ("home", "holder"):
+            raise InvalidRecordError(f"role must be 'home' or 'holder', got {self.role!r}")
+        _check_text("purpose", self.purpose, 64)
+        _check_text("authorization_id", self.authorization_id, 128)
+        if self.outcome not in ("granted", "denied"):
+            raise InvalidRecordError(f"outcome must be 'granted' or 'denied', got {self.outcome!r}")
+        _check_text("reason", self.reason)
+        if type(self.records) is not int or self.records < 0:
+            raise InvalidRecordError(f"records must be a non-negative integer, got {self.records!r}")
+        check_time("at", self.at)
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmEntry:
+    """Evidence that a peer misbehaved (for example, equivocation)."""
+
+    kind: ClassVar[str] = "alarm"
+    peer: str
+    fault: str
+    detail: str
+    evidence: tuple[str, ...]  # signed notes, base64 proof hashes, etc.
+    at: str
+
+    def __post_init__(self) -> None:
+        _check_id("peer", self.peer)
+        _check_id("fault", self.fault)
+        _check_text("detail", self.detail, 2000)
+        if any(type(e) is not str for e in self.evidence):
+            raise InvalidRecordError("evidence must be a list of strings")
+        check_time("at", self.at)
+
+
+Entry = Union[
+    RecordEntry,
+    CorrectionEntry,
+    InstitutionEntry,
+    AuthorizationEntry,
+    RevocationEntry,
+    ReceiptEntry,
+    AlarmEntry,
+]
+
+_KINDS: dict[str, type[Any]] = {
+    cls.kind: cls
+    for cls in (
+        RecordEntry,
+        CorrectionEntry,
+        InstitutionEntry,
+        AuthorizationEntry,
+        RevocationEntry,
+        ReceiptEntry,
+        AlarmEntry,
+    )
+}
+_FIELDS: dict[str, tuple[str, ...]] = {k: tuple(f.name for f in fields(c)) for k, c in _KINDS.items()}
+
+
+def entry_to_dict(entry: Entry) -> dict[str, JsonValue]:
+    """The dictionary form of an entry (tuples become lists)."""
+    d: dict[str, JsonValue] = {"kind": entry.kind, "v": FORMAT_VERSION}
+    for name in _FIELDS[entry.kind]:
+        value = getattr(entry, name)
+        d[name] = list(value) if type(value) is tuple else value
+    return d
+
+
+def entry_bytes(entry: Entry) -> bytes:
+    """Canonical bytes of an entry: what the Merkle leaf hashes."""
+    return canonical_bytes(entry_to_dict(entry))
+
+
+def entry_from_dict(d: Mapping[str, JsonValue]) -> Entry:
+    """Build a typed entry from its dictionary form.
+
+    Raises:
+        InvalidRecordError: unknown kind or version, missing/extra fields, bad values.
+    """
+    kind = d.get("kind")
+    cls = _KINDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise InvalidRecordError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
+    if d.get("v") != FORMAT_VERSION:
+        raise InvalidRecordError(f"entry format version must be {FORMAT_VERSION}, got {d.get('v')!r}")
+    names = _FIELDS[cls.kind]
+    extra = set(d) - set(names) - {"kind", "v"}
+    missing = [n for n in names if n not in d]
+    if extra or missing:
+        raise InvalidRecordError(f"{cls.kind} entry: missing fields {missing}, unexpected fields {sorted(extra)}")
+    args = {n: tuple(d[n]) if isinstance(d[n], list) else d[n] for n in names}
+    try:
+        entry: Entry = cls(**args)
+    except TypeError as exc:
+        raise InvalidRecordError(f"{cls.kind} entry: {exc}") from exc
+    return entry
+
+
+def parse_entry(data: bytes) -> Entry:
+    """Decode canonical entry bytes into a typed entry.
+
+    Raises:
+        DecodeError: the bytes are not canonical JSON or not a valid entry.
+    """
+    value = decode_canonical(data, "entry")
+    if not isinstance(value, dict):
+        raise DecodeError("entry: not a JSON object")
+    try:
+        return entry_from_dict(value)
+    except InvalidRecordError as exc:
+        raise DecodeError(f"entry: {exc}") from exc
+
+
+def entry_subject(entry: Entry) -> str | None:
+    """The key an entry is indexed under: the enterprise's USCC, or the institution id."""
+    if isinstance(entry, InstitutionEntry):
+        return entry.institution_id
+    if isinstance(entry, AlarmEntry):
+        return entry.peer
+    return entry.uscc
+
+

@@ -1,0 +1,141 @@
+"""Errors raised by the ledger library.
+
+Every error derives from :class:`LedgerError` and carries the evidence that
+made the check fail as attributes, so callers can report it without parsing
+messages::
+
+    LedgerError
+    ├── DecodeError                 bytes that are not what they claim to be
+    │   └── NoteFormatError         a signed note breaks a rule of the C2SP format (.rule)
+    ├── InvalidRecordError          a value outside the model's domain
+    │   └── InvalidUsccError        a USCC that breaks a GB 32100 / GB 11714 rule (.rule)
+    ├── SignatureError              a signature that does not verify (.key_name)
+    ├── ProofError                  an inclusion or consistency proof that does not verify
+    │   └── InconsistentLogError    two tree heads that cannot both be honest
+    ├── StoreError                  the database refused or failed (.cause)
+    │   └── AppendOnlyError         an attempt to change or remove ledger rows
+    ├── CommitmentError             a body that does not match its record's commitment
+    └── VerificationError           `verify` found a fault (.fault: first bad item)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AppendOnlyError",
+    "CommitmentError",
+    "DecodeError",
+    "InconsistentLogError",
+    "InvalidRecordError",
+    "InvalidUsccError",
+    "LedgerError",
+    "NoteFormatError",
+    "ProofError",
+    "SignatureError",
+    "StoreError",
+    "VerificationError",
+]
+
+
+class LedgerError(Exception):
+    """Root of every error the ledger library raises."""
+
+
+class DecodeError(LedgerError):
+    """Bytes could not be decoded as the structure they claim to be."""
+
+
+class NoteFormatError(DecodeError):
+    """A signed note or checkpoint breaks a rule of its format.
+
+    Attributes:
+        rule: short name of the broken rule, e.g. ``"final-newline"``.
+    """
+
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__(f"{detail} (rule: {rule})")
+        self.rule = rule
+        self.detail = detail
+
+
+class InvalidRecordError(LedgerError, ValueError):
+    """A value is outside the domain of the model it was given to."""
+
+
+class InvalidUsccError(InvalidRecordError):
+    """A unified social credit code breaks a rule of GB 32100-2015 or GB 11714.
+
+    Attributes:
+        code: the offending code as given.
+        rule: short name of the broken rule, e.g. ``"check-character"``.
+    """
+
+    def __init__(self, code: str, rule: str, detail: str) -> None:
+        super().__init__(f"invalid USCC {code!r}: {detail} (rule: {rule})")
+        self.code = code
+        self.rule = rule
+        self.detail = detail
+
+
+class SignatureError(LedgerError):
+    """A signature is missing, malformed or does not verify.
+
+    Attributes:
+        key_name: the signer the signature was checked against, if known.
+    """
+
+    def __init__(self, message: str, key_name: str | None = None) -> None:
+        super().__init__(message)
+        self.key_name = key_name
+
+
+class ProofError(LedgerError):
+    """An inclusion or consistency proof does not verify."""
+
+
+class InconsistentLogError(ProofError):
+    """Two tree heads of one log are not consistent: evidence of a fork.
+
+    Attributes:
+        old_head / new_head: the two heads (whatever object the caller had).
+        proof: the consistency proof that failed, as a list of hashes.
+    """
+
+    def __init__(self, old_head: Any, new_head: Any, proof: list[bytes], detail: str = "") -> None:
+        super().__init__(detail or "tree heads are not consistent")
+        self.old_head = old_head
+        self.new_head = new_head
+        self.proof = proof
+
+
+class StoreError(LedgerError):
+    """The SQLite store failed or refused an operation."""
+
+
+class AppendOnlyError(StoreError):
+    """An UPDATE or DELETE on a ledger table was refused."""
+
+
+class CommitmentError(LedgerError):
+    """A record body and salt do not match the commitment on the ledger.
+
+    Attributes:
+        index: the ledger index of the record entry.
+    """
+
+    def __init__(self, index: int, detail: str = "") -> None:
+        super().__init__(detail or f"body of entry {index} does not match its commitment")
+        self.index = index
+
+
+class VerificationError(LedgerError):
+    """Full verification found a fault.
+
+    Attributes:
+        fault: the first fault found (a :class:`ledger.verify.Fault`).
+    """
+
+    def __init__(self, fault: Any) -> None:
+        super().__init__(str(fault))
+        self.fault = fault

@@ -1,0 +1,522 @@
+"""The Ledger facade: append → sequence → integrate → sign one block.
+
+A :class:`Ledger` owns one :class:`~ledger.store.Store`. ``append`` turns a
+batch of entries (and record drafts, whose bodies are salted and committed
+here) into one block: entries, bodies, tree tiles and the signed block header
+are written in one transaction.
+
+Invariants:
+    * Block 0 is the empty tree, written when the ledger is created, so a
+      ledger always has a signed checkpoint.
+    * A block header is a C2SP tlog-checkpoint (origin, size, root) with
+      extension lines ``height N``, ``prev <base64 hash>``, ``time <RFC 3339>``;
+      the hash link is SHA-256 of the previous header's checkpoint text.
+    * Proofs read O(log n) stored tiles; nothing is recomputed over the log.
+    * The in-memory right edge is only the partial tiles (≤ 256 hashes per
+      tile level), so memory does not grow with the ledger.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ledger.codec import JsonValue, canonical_bytes, decode_canonical
+from ledger.entries import (
+    AuthorizationEntry,
+    CorrectionEntry,
+    Entry,
+    InstitutionEntry,
+    RecordEntry,
+    RevocationEntry,
+    commitment,
+    entry_bytes,
+    entry_subject,
+    parse_entry,
+)
+from ledger.errors import CommitmentError, DecodeError, InvalidRecordError, LedgerError, NoteFormatError, StoreError
+from ledger.merkle import (
+    Hasher,
+    consistency_ranges,
+    hasher,
+    inclusion_ranges,
+    proof_from_nodes,
+    range_hash,
+)
+from ledger.note import Checkpoint, NoteSigner, NoteVerifier, open_note, sign_note
+from ledger.store import SCHEMA_VERSION, TILE_HEIGHT, TILE_WIDTH, Store
+
+__all__ = ["Block", "BlockHeader", "CorrectionDraft", "Ledger", "RecordDraft", "utc_now"]
+
+ZERO_HASH = bytes(32)
+SALT_BYTES = 16
+
+
+def utc_now() -> str:
+    """The current UTC time as RFC 3339 to the second."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockHeader:
+    """One block: what the signed checkpoint says."""
+
+    origin: str
+    height: int
+    size: int
+    root: bytes
+    time: str
+    prev: bytes
+
+    def checkpoint(self) -> Checkpoint:
+        return Checkpoint(
+            origin=self.origin,
+            size=self.size,
+            root=self.root,
+            extensions=(
+                f"height {self.height}",
+                f"prev {base64.b64encode(self.prev).decode()}",
+                f"time {self.time}",
+            ),
+        )
+
+    def text(self) -> str:
+        return self.checkpoint().to_text()
+
+    def hash(self) -> bytes:
+        """The hash link: SHA-256 of the checkpoint text."""
+        return hashlib.sha256(self.text().encode()).digest()
+
+    @classmethod
+    def from_checkpoint(cls, cp: Checkpoint) -> BlockHeader:
+        """Read our extension lines back; raises NoteFormatError if absent or bad."""
+        ext: dict[str, str] = {}
+        for line in cp.extensions:
+            key, _, value = line.partition(" ")
+            ext[key] = value
+        try:
+            height = int(ext["height"])
+            prev = base64.b64decode(ext["prev"], validate=True)
+            time = ext["time"]
+        except (KeyError, ValueError) as exc:
+            raise NoteFormatError("block-extensions", f"checkpoint lacks valid height/prev/time lines: {exc}") from exc
+        if len(prev) != 32 or height < 0:
+            raise NoteFormatError("block-extensions", "prev must be 32 bytes and height non-negative")
+        return cls(cp.origin, height, cp.size, cp.root, time, prev)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A sealed block: its header and the signed note that publishes it."""
+
+    header: BlockHeader
+    note: bytes
+
+    @property
+    def height(self) -> int:
+        return self.header.height
+
+    @property
+    def size(self) -> int:
+        return self.header.size
+
+    @property
+    def root(self) -> bytes:
+        return self.header.root
+
+
+@dataclass(frozen=True, slots=True)
+class RecordDraft:
+    """A credit record before it is committed: the ledger adds salt and commitment."""
+
+    uscc: str
+    record_type: str
+    record_id: str
+    source: str
+    observed_at: str
+    body: JsonValue
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionDraft:
+    """A correction before it is committed."""
+
+    uscc: str
+    record_id: str
+    supersedes: str
+    outcome: str
+    source: str
+    observed_at: str
+    body: JsonValue
+
+
+Item = Entry | RecordDraft | CorrectionDraft
+
+
+def _ref(entry: Entry) -> str | None:
+    if isinstance(entry, AuthorizationEntry):
+        return f"authorization:{entry.authorization_id}"
+    if isinstance(entry, RevocationEntry):
+        return f"revocation:{entry.authorization_id}"
+    if isinstance(entry, InstitutionEntry):
+        return f"institution:{entry.institution_id}"
+    if isinstance(entry, RecordEntry | CorrectionEntry):
+        return None  # record ids are unique per enterprise; looked up by subject
+    return None
+
+
+def _perfect_root(hashes: Sequence[bytes], h: Hasher) -> bytes:
+    level = list(hashes)
+    while len(level) > 1:
+        level = [h.node(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
+class Ledger:
+    """One node's append-only, verifiable ledger."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        signer: NoteSigner | None = None,
+        clock: Callable[[], str] = utc_now,
+        salt: Callable[[int], bytes] = os.urandom,
+    ) -> None:
+        meta = store.meta()
+        if meta.get("schema_version") != str(SCHEMA_VERSION):
+            raise StoreError(f"{store.path}: not a ledger of schema version {SCHEMA_VERSION}")
+        self.store = store
+        self.origin = meta["origin"]
+        self.algorithm = meta["algorithm"]
+        self.hasher = hasher(self.algorithm)
+        self.verifier = NoteVerifier.from_key_string(meta["verifier"])
+        if signer is not None and signer.verifier().key_string() != self.verifier.key_string():
+            raise LedgerError(f"{store.path}: signing key does not match the ledger's key {self.verifier.name}")
+        self._signer = signer
+        self._clock = clock
+        self._salt = salt
+        self._write_lock = threading.Lock()
+        self._tile_cache: OrderedDict[tuple[int, int], list[list[bytes]]] = OrderedDict()
+        last = store.last_block()
+        if last is None:
+            raise StoreError(f"{store.path}: ledger has no genesis block")
+        self._head = Block(BlockHeader(self.origin, last[0], last[1], last[2], last[3], last[4]), last[5])
+        self._load_edge()
+
+    # --- opening -----------------------------------------------------------
+    @classmethod
+    def create(
+        cls,
+        path: str | Path,
+        *,
+        origin: str,
+        signer: NoteSigner,
+        algorithm: str = "sha256",
+        clock: Callable[[], str] = utc_now,
+    ) -> Ledger:
+        """Create a new ledger file with its genesis block (the empty tree)."""
+        h = hasher(algorithm)
+        if Path(path).exists():
+            raise StoreError(f"{path} already exists; open it instead")
+        store = Store(path)
+        header = BlockHeader(origin, 0, 0, h.empty(), clock(), ZERO_HASH)
+        note = sign_note(header.text(), [signer])
+        with store.transaction():
+            store.put_meta(
+                {
+                    "schema_version": str(SCHEMA_VERSION),
+                    "origin": origin,
+                    "algorithm": algorithm,
+                    "verifier": signer.verifier().key_string(),
+                }
+            )
+            store.put_block(0, 0, header.root, header.time, header.prev, note)
+        return cls(store, signer=signer, clock=clock)
+
+    @classmethod
+    def open(cls, path: str | Path, *, signer: NoteSigner | None = None, readonly: bool = False) -> Ledger:
+        """Open an existing ledger; without a signer it is read-only in practice."""
+        if not Path(path).exists():
+            raise StoreError(f"{path} does not exist")
+        return cls(Store(path, readonly=readonly), signer=signer)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # --- state -------------------------------------------------------------
+    @property
+    def head(self) -> Block:
+        return self._head
+
+    @property
+    def size(self) -> int:
+        return self._head.size
+
+    @property
+    def height(self) -> int:
+        return self._head.height
+
+    def _load_edge(self) -> None:
+        n = self.size
+        self._edge: list[list[bytes]] = []
+        level = 0
+        while (n >> (TILE_HEIGHT * level)) > 0:
+            count = n >> (TILE_HEIGHT * level)
+            width = count & (TILE_WIDTH - 1)
+            hashes: list[bytes] = []
+            if width:
+                blob = self.store.tile(level, count >> TILE_HEIGHT, width)
+                if blob is None:
+                    raise StoreError(f"tile {level}/{count >> TILE_HEIGHT} of width {width} is missing")
+                blob = blob[: width * 32]
+                hashes = [blob[i : i + 32] for i in range(0, len(blob), 32)]
+            self._edge.append(hashes)
+            level += 1
+
+    # --- append ------------------------------------------------------------
+    def append(self, items: Sequence[Item]) -> Block:
+        """Append a batch as one block; returns the signed block.
+
+        Raises:
+            InvalidRecordError: an item is invalid (nothing is written).
+            StoreError: the database refused the batch (nothing is written).
+        """
+        if self._signer is None:
+            raise LedgerError("ledger opened without its signing key cannot append")
+        if not items:
+            raise InvalidRecordError("an append batch must hold at least one entry")
+        with self._write_lock:
+            return self._append(items)
+
+    def _append(self, items: Sequence[Item]) -> Block:
+        assert self._signer is not None
+        h = self.hasher
+        start = self.size
+        entry_rows: list[tuple[int, str, str | None, bytes]] = []
+        body_rows: list[tuple[int, bytes, bytes]] = []
+        ref_rows: list[tuple[str, int]] = []
+        leaves: list[bytes] = []
+        for offset, item in enumerate(items):
+            idx = start + offset
+            entry: Entry
+            if isinstance(item, RecordDraft | CorrectionDraft):
+                salt = self._salt(SALT_BYTES)
+                body = canonical_bytes(item.body)
+                digest = h.digest(salt + body).hex()
+                if isinstance(item, RecordDraft):
+                    entry = RecordEntry(item.uscc, item.record_type, item.record_id, item.source, item.observed_at, digest)
+                else:
+                    entry = CorrectionEntry(
+                        item.uscc, item.record_id, item.supersedes, item.outcome, item.source, item.observed_at, digest
+                    )
+                body_rows.append((idx, salt, body))
+            else:
+                entry = item
+            data = entry_bytes(entry)
+            entry_rows.append((idx, entry.kind, entry_subject(entry), data))
+            leaves.append(h.leaf(data))
+            ref = _ref(entry)
+            if ref is not None:
+                ref_rows.append((ref, idx))
+        edge = [list(t) for t in self._edge]
+        tile_rows = self._integrate(edge, start, leaves)
+        size = start + len(leaves)
+        root = self._root_from_edge(edge, size)
+        prev = self._head.header
+        header = BlockHeader(self.origin, prev.height + 1, size, root, self._clock(), prev.hash())
+        note = sign_note(header.text(), [self._signer])
+        with self.store.transaction():
+            self.store.put_entries(entry_rows)
+            if body_rows:
+                self.store.put_bodies(body_rows)
+            if ref_rows:
+                self.store.put_refs(ref_rows)
+            self.store.put_tiles(tile_rows)
+            self.store.put_block(header.height, size, root, header.time, header.prev, note)
+        self._edge = edge
+        self._head = Block(header, note)
+        return self._head
+
+    def _integrate(self, edge: list[list[bytes]], start: int, leaves: list[bytes]) -> list[tuple[int, int, int, bytes]]:
+        """Fold new leaves into the right-edge tiles; return tile rows to write."""
+        h = self.hasher
+        rows: list[tuple[int, int, int, bytes]] = []
+        touched: set[int] = set()
+        count_before = start
+
+        def push(level: int, node: bytes, position: int) -> None:
+            while len(edge) <= level:
+                edge.append([])
+            tile = edge[level]
+            tile.append(node)
+            touched.add(level)
+            if len(tile) == TILE_WIDTH:
+                rows.append((level, position >> TILE_HEIGHT, TILE_WIDTH, b"".join(tile)))
+                up = _perfect_root(tile, h)
+                edge[level] = []
+                push(level + 1, up, position >> TILE_HEIGHT)
+
+        for i, leaf in enumerate(leaves):
+            push(0, leaf, count_before + i)
+        size = start + len(leaves)
+        for level in sorted(touched):
+            if level < len(edge) and edge[level]:
+                count = size >> (TILE_HEIGHT * level)
+                rows.append((level, count >> TILE_HEIGHT, len(edge[level]), b"".join(edge[level])))
+        return rows
+
+    def _root_from_edge(self, edge: list[list[bytes]], size: int) -> bytes:
+        h = self.hasher
+        if size == 0:
+            return h.empty()
+        # Perfect subtrees of the binary decomposition of size, largest first,
+        # each computed from the in-memory partial tiles.
+        parts: list[bytes] = []
+        pos = 0
+        for level in range(size.bit_length() - 1, -1, -1):
+            if size >> level & 1:
+                tl, sub = divmod(level, TILE_HEIGHT)
+                first = (pos >> level) << sub
+                off = first & (TILE_WIDTH - 1)
+                parts.append(_perfect_root(edge[tl][off : off + (1 << sub)], h))
+                pos += 1 << level
+        acc = parts[-1]
+        for p in reversed(parts[:-1]):
+            acc = h.node(p, acc)
+        return acc
+
+    # --- proofs ------------------------------------------------------------
+    def _tile_levels(self, level: int, index: int, min_width: int) -> list[list[bytes]]:
+        """All levels of one tile (bottom row first), from the cache or the store."""
+        key = (level, index)
+        levels = self._tile_cache.get(key)
+        if levels is not None and len(levels[0]) >= min_width:
+            self._tile_cache.move_to_end(key)
+            return levels
+        n_here = self.size >> (TILE_HEIGHT * level)
+        if index == n_here >> TILE_HEIGHT and level < len(self._edge):
+            bottom = list(self._edge[level])
+        else:
+            blob = self.store.tile(level, index, min_width)
+            if blob is None:
+                raise StoreError(f"tile {level}/{index} of width >= {min_width} is missing")
+            bottom = [blob[i : i + 32] for i in range(0, len(blob), 32)]
+        if len(bottom) < min_width:
+            raise StoreError(f"tile {level}/{index} has {len(bottom)} hashes, need {min_width}")
+        levels = [bottom]
+        h = self.hasher
+        while len(levels[-1]) > 1:
+            row = levels[-1]
+            levels.append([h.node(row[i], row[i + 1]) for i in range(0, len(row) - 1, 2)])
+        if len(bottom) == TILE_WIDTH:  # full tiles never change: cache them
+            self._tile_cache[key] = levels
+            if len(self._tile_cache) > 2048:
+                self._tile_cache.popitem(last=False)
+        return levels
+
+    def _get_node(self, level: int, index: int) -> bytes:
+        tl, sub = divmod(level, TILE_HEIGHT)
+        first = index << sub
+        tile_index, off = divmod(first, TILE_WIDTH)
+        levels = self._tile_levels(tl, tile_index, off + (1 << sub))
+        return levels[sub][off >> sub]
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
+        """Inclusion proof of entry ``index`` in the tree of ``size`` (default: current)."""
+        size = self.size if size is None else size
+        if not 0 <= size <= self.size:
+            raise InvalidRecordError(f"size must be in [0, {self.size}], got {size}")
+        return proof_from_nodes(inclusion_ranges(index, size), self._get_node, self.hasher)
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
+        """Consistency proof from ``old_size`` to ``new_size`` (default: current)."""
+        new_size = self.size if new_size is None else new_size
+        if not 0 <= new_size <= self.size:
+            raise InvalidRecordError(f"new_size must be in [0, {self.size}], got {new_size}")
+        return proof_from_nodes(consistency_ranges(old_size, new_size), self._get_node, self.hasher)
+
+    def root_at(self, size: int) -> bytes:
+        """Tree root at any size up to the current one, from stored tiles."""
+        if not 0 <= size <= self.size:
+            raise InvalidRecordError(f"size must be in [0, {self.size}], got {size}")
+        if size == 0:
+            return self.hasher.empty()
+        return range_hash(0, size, self._get_node, self.hasher)
+
+    def leaf_hash(self, index: int) -> bytes:
+        return self._get_node(0, index)
+
+    # --- reads -------------------------------------------------------------
+    def block(self, height: int | None = None) -> Block:
+        if height is None:
+            return self._head
+        row = self.store.block(height)
+        if row is None:
+            raise InvalidRecordError(f"no block at height {height}; the ledger is at height {self.height}")
+        return Block(BlockHeader(self.origin, row[0], row[1], row[2], row[3], row[4]), row[5])
+
+    def block_for_size(self, size: int) -> Block:
+        """The first block whose tree includes entry ``size - 1``."""
+        row = self.store.block_for_size(size)
+        if row is None:
+            raise InvalidRecordError(f"no block reaches size {size}; the ledger has {self.size} entries")
+        return Block(BlockHeader(self.origin, row[0], row[1], row[2], row[3], row[4]), row[5])
+
+    def entry_data(self, index: int) -> bytes:
+        data = self.store.entry(index)
+        if data is None:
+            raise InvalidRecordError(f"no entry at index {index}; the ledger has {self.size} entries")
+        return data
+
+    def entry(self, index: int) -> Entry:
+        return parse_entry(self.entry_data(index))
+
+    def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        end = min(end, self.size)
+        return self.store.entries(start, end) if start < end else []
+
+    def by_subject(self, subject: str, kinds: Sequence[str] = ()) -> list[tuple[int, Entry]]:
+        return [(i, parse_entry(d)) for i, d in self.store.by_subject(subject, kinds)]
+
+    def by_ref(self, ref: str) -> tuple[int, Entry] | None:
+        idx = self.store.ref(ref)
+        return None if idx is None else (idx, self.entry(idx))
+
+    def body(self, index: int) -> tuple[bytes, JsonValue]:
+        """The salt and body of a record entry, checked against its commitment.
+
+        Raises:
+            CommitmentError: the stored body does not match the ledger.
+        """
+        entry = self.entry(index)
+        if not isinstance(entry, RecordEntry | CorrectionEntry):
+            raise InvalidRecordError(f"entry {index} is a {entry.kind}, which has no body")
+        row = self.store.body(index)
+        if row is None:
+            raise CommitmentError(index, f"body of entry {index} is missing")
+        salt, body = row
+        if self.hasher.digest(salt + body).hex() != entry.commitment:
+            raise CommitmentError(index)
+        try:
+            return salt, decode_canonical(body, f"body of entry {index}")
+        except DecodeError as exc:
+            raise CommitmentError(index, str(exc)) from exc
+
+    def open_note(self, note: bytes) -> BlockHeader:
+        """Verify a note signed by this ledger's key and return its header."""
+        opened = open_note(note, [self.verifier])
+        return BlockHeader.from_checkpoint(Checkpoint.from_text(opened.text))
+
+
+def check_body(entry: RecordEntry | CorrectionEntry, salt: bytes, body: JsonValue, algorithm: str) -> None:
+    """Raise CommitmentError unless ``body`` and ``salt`` match the entry's commitment."""
+    if commitment(salt, body, algorithm) != entry.commitment:
+        raise CommitmentError(-1, f"body does not match the commitment of record {entry.record_id}")

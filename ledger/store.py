@@ -1,0 +1,224 @@
+"""SQLite storage for one node's ledger.
+
+One database file (WAL mode) holds:
+
+* ``entries``  – canonical entry bytes by index (the leaves), with derived
+  ``kind``/``subject`` columns for look-ups (``verify`` re-derives them);
+* ``bodies``   – record bodies and salts, off the ledger but in the same file;
+* ``tiles``    – stored tree nodes, as tiles: a tile at tile level ``L`` holds
+  up to 256 consecutive perfect-subtree hashes of tree level ``8·L``. Full
+  tiles have width 256; the right edge is written as partial tiles keyed by
+  width, so no row is ever rewritten and any earlier tree size can still be
+  proved (perfect-subtree hashes never change once complete);
+* ``blocks``   – one header and signed checkpoint note per append batch;
+* ``refs``     – unique keys (authorization ids, institution ids) → index;
+* ``meta``     – schema version, origin, hash algorithm, verifier key.
+
+Invariants:
+    * Triggers refuse UPDATE and DELETE on every table: the file only grows.
+    * One append batch is one ``BEGIN IMMEDIATE`` transaction that writes the
+      entries, bodies, tiles and block together; ``synchronous=FULL`` makes an
+      acknowledged batch durable, and a batch interrupted by a crash leaves no
+      trace (SQLite's atomic commit).
+    * ``sqlite3.Error`` never leaves this module: it becomes
+      :class:`~ledger.errors.StoreError` (or :class:`AppendOnlyError`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from ledger.errors import AppendOnlyError, StoreError
+
+__all__ = ["SCHEMA_VERSION", "TILE_HEIGHT", "TILE_WIDTH", "Store"]
+
+SCHEMA_VERSION = 1
+TILE_HEIGHT = 8
+TILE_WIDTH = 1 << TILE_HEIGHT
+
+LEDGER_TABLES = ("meta", "entries", "bodies", "tiles", "blocks", "refs")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    idx INTEGER PRIMARY KEY, kind TEXT NOT NULL, subject TEXT, data BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject);
+CREATE TABLE IF NOT EXISTS bodies (idx INTEGER PRIMARY KEY, salt BLOB NOT NULL, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS tiles (
+    level INTEGER NOT NULL, idx INTEGER NOT NULL, width INTEGER NOT NULL, hashes BLOB NOT NULL,
+    PRIMARY KEY (level, idx, width)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blocks (
+    height INTEGER PRIMARY KEY, size INTEGER NOT NULL, root BLOB NOT NULL, time TEXT NOT NULL,
+    prev BLOB NOT NULL, note BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS refs (ref TEXT PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
+"""
+
+
+def _triggers() -> str:
+    out = []
+    for table in LEDGER_TABLES:
+        for op in ("UPDATE", "DELETE"):
+            out.append(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, 'ledger is append-only: {op} on {table} refused'); END;"
+            )
+    return "\n".join(out)
+
+
+def _translate(exc: sqlite3.Error) -> StoreError:
+    msg = str(exc)
+    if "append-only" in msg:
+        return AppendOnlyError(msg)
+    return StoreError(f"{type(exc).__name__}: {msg}")
+
+
+class Store:
+    """Thin, typed access to the ledger database; all SQL lives here."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        try:
+            if readonly:
+                uri = f"file:{self.path}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.executescript(_SCHEMA + _triggers())
+            self._db.execute("PRAGMA cache_size=-65536")
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction (``BEGIN IMMEDIATE`` … ``COMMIT``); rolled back on error."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+            try:
+                yield
+            except BaseException as exc:
+                self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise _translate(exc) from exc
+                raise
+            else:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._db.execute("ROLLBACK")
+                    raise _translate(exc) from exc
+
+    def _query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            try:
+                return self._db.execute(sql, args).fetchall()
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+
+    def _write_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
+        try:
+            self._db.executemany(sql, rows)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+    # --- meta -------------------------------------------------------------
+    def meta(self) -> dict[str, str]:
+        return {str(k): str(v) for k, v in self._query("SELECT key, value FROM meta")}
+
+    def put_meta(self, items: dict[str, str]) -> None:
+        self._write_many("INSERT INTO meta (key, value) VALUES (?, ?)", list(items.items()))
+
+    # --- writes inside a transaction -------------------------------------
+    def put_entries(self, rows: Sequence[tuple[int, str, str | None, bytes]]) -> None:
+        self._write_many("INSERT INTO entries (idx, kind, subject, data) VALUES (?, ?, ?, ?)", rows)
+
+    def put_bodies(self, rows: Sequence[tuple[int, bytes, bytes]]) -> None:
+        self._write_many("INSERT INTO bodies (idx, salt, body) VALUES (?, ?, ?)", rows)
+
+    def put_tiles(self, rows: Sequence[tuple[int, int, int, bytes]]) -> None:
+        self._write_many("INSERT OR IGNORE INTO tiles (level, idx, width, hashes) VALUES (?, ?, ?, ?)", rows)
+
+    def put_refs(self, rows: Sequence[tuple[str, int]]) -> None:
+        self._write_many("INSERT INTO refs (ref, idx) VALUES (?, ?)", rows)
+
+    def put_block(self, height: int, size: int, root: bytes, time: str, prev: bytes, note: bytes) -> None:
+        self._write_many(
+            "INSERT INTO blocks (height, size, root, time, prev, note) VALUES (?, ?, ?, ?, ?, ?)",
+            [(height, size, root, time, prev, note)],
+        )
+
+    # --- reads -----------------------------------------------------------
+    def tile(self, level: int, index: int, min_width: int) -> bytes | None:
+        rows = self._query(
+            "SELECT hashes FROM tiles WHERE level = ? AND idx = ? AND width >= ? ORDER BY width LIMIT 1",
+            (level, index, min_width),
+        )
+        return bytes(rows[0][0]) if rows else None  # type: ignore[arg-type]
+
+    def entry(self, index: int) -> bytes | None:
+        rows = self._query("SELECT data FROM entries WHERE idx = ?", (index,))
+        return bytes(rows[0][0]) if rows else None  # type: ignore[arg-type]
+
+    def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        rows = self._query("SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end))
+        return [(int(i), bytes(d)) for i, d in rows]  # type: ignore[call-overload, arg-type]
+
+    def by_subject(self, subject: str, kinds: Sequence[str] = ()) -> list[tuple[int, bytes]]:
+        if kinds:
+            marks = ",".join("?" * len(kinds))
+            rows = self._query(
+                f"SELECT idx, data FROM entries WHERE subject = ? AND kind IN ({marks}) ORDER BY idx",
+                (subject, *kinds),
+            )
+        else:
+            rows = self._query("SELECT idx, data FROM entries WHERE subject = ? ORDER BY idx", (subject,))
+        return [(int(i), bytes(d)) for i, d in rows]  # type: ignore[call-overload, arg-type]
+
+    def ref(self, ref: str) -> int | None:
+        rows = self._query("SELECT idx FROM refs WHERE ref = ?", (ref,))
+        return int(rows[0][0]) if rows else None  # type: ignore[call-overload]
+
+    def body(self, index: int) -> tuple[bytes, bytes] | None:
+        rows = self._query("SELECT salt, body FROM bodies WHERE idx = ?", (index,))
+        return (bytes(rows[0][0]), bytes(rows[0][1])) if rows else None  # type: ignore[arg-type]
+
+    def last_block(self) -> tuple[int, int, bytes, str, bytes, bytes] | None:
+        rows = self._query("SELECT height, size, root, time, prev, note FROM blocks ORDER BY height DESC LIMIT 1")
+        return _block_row(rows[0]) if rows else None
+
+    def block(self, height: int) -> tuple[int, int, bytes, str, bytes, bytes] | None:
+        rows = self._query("SELECT height, size, root, time, prev, note FROM blocks WHERE height = ?", (height,))
+        return _block_row(rows[0]) if rows else None
+
+    def block_for_size(self, size: int) -> tuple[int, int, bytes, str, bytes, bytes] | None:
+        """The first block whose tree size is at least ``size``."""
+        rows = self._query(
+            "SELECT height, size, root, time, prev, note FROM blocks WHERE size >= ? ORDER BY height LIMIT 1",
+            (size,),
+        )
+        return _block_row(rows[0]) if rows else None
+
+    def count_kind(self, kind: str) -> int:
+        return int(self._query("SELECT count(*) FROM entries WHERE kind = ?", (kind,))[0][0])  # type: ignore[call-overload]
+
+    def count_subjects(self, kind: str) -> int:
+        rows = self._query("SELECT count(DISTINCT subject) FROM entries WHERE kind = ?", (kind,))
+        return int(rows[0][0])  # type: ignore[call-overload]
+
+
+def _block_row(r: tuple[object, ...]) -> tuple[int, int, bytes, str, bytes, bytes]:
+    return (int(r[0]), int(r[1]), bytes(r[2]), str(r[3]), bytes(r[4]), bytes(r[5]))  # type: ignore[call-overload, arg-type]
