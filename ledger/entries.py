@@ -35,6 +35,7 @@ __all__ = [
     "RevocationEntry",
     "check_time",
     "commitment",
+    "current_view",
     "entry_bytes",
     "entry_from_dict",
     "entry_to_dict",
@@ -358,3 +359,18 @@ def entry_subject(entry: Entry) -> str | None:
     return entry.uscc
 
 
+
+
+def current_view(entries: list[RecordEntry | CorrectionEntry]) -> list[RecordEntry | CorrectionEntry]:
+    """Resolve corrections: the records and corrections not superseded by a later one.
+
+    A correction supersedes the record (or earlier correction) whose
+    ``record_id`` it names; a ``withdrawn`` correction removes the record from
+    the current view altogether. The history (the input) keeps everything.
+    """
+    superseded = {e.supersedes for e in entries if isinstance(e, CorrectionEntry)}
+    return [
+        e
+        for e in entries
+        if e.record_id not in superseded and not (isinstance(e, CorrectionEntry) and e.outcome == "withdrawn")
+    ]

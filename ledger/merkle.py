@@ -228,6 +228,8 @@ def verify_inclusion(
     h = hasher(algorithm)
     if not 0 <= index < size:
         raise ProofError(f"index {index} is outside a tree of size {size}")
+    if len(leaf) != h.size or len(root_hash) != h.size:
+        raise ProofError(f"leaf hash and root must be {h.size} bytes, got {len(leaf)} and {len(root_hash)}")
     fn, sn = index, size - 1
     r = leaf
     for p in proof:
@@ -277,9 +279,11 @@ def verify_consistency(
             raise ProofError(f"different roots for the same size {old_size}")
         return
     if old_size == 0:
-        if proof:
-            raise ProofError("proof from the empty tree must be empty")
-        return
+        # As transparency-dev/merkle: every tree extends the empty one, so a
+        # "proof" from size 0 proves nothing; callers handle size 0 themselves.
+        raise ProofError("consistency proof from the empty tree is meaningless")
+    if len(old_root) != h.size or len(new_root) != h.size:
+        raise ProofError(f"roots must be {h.size} bytes, got {len(old_root)} and {len(new_root)}")
     if not proof:
         raise ProofError("consistency proof is empty")
     path = list(proof)

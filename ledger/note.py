@@ -81,6 +81,7 @@ __all__ = [
     "cosignature_message",
     "cosignature_timestamp",
     "open_note",
+    "parse_note",
     "sign_note",
 ]
 
@@ -535,6 +536,23 @@ def _parse_note(data: bytes) -> tuple[str, list[NoteSignature]]:
     return text, [NoteSignature.from_line(line) for line in lines]
 
 
+def parse_note(data: bytes) -> tuple[str, tuple[NoteSignature, ...]]:
+    """Parse a signed note WITHOUT verifying it: for routing, never for trust.
+
+    A witness uses it to read a checkpoint's origin and pick the log key to
+    verify with; the text must not be acted on until :func:`open_note` has
+    verified it. A line repeated byte for byte is returned once.
+
+    Returns:
+        The note text and its distinct signatures, in order.
+
+    Raises:
+        NoteFormatError: the bytes break a rule of the format.
+    """
+    text, parsed = _parse_note(data)
+    return text, tuple(dict.fromkeys(parsed))
+
+
 def _check_note_text(text: str) -> None:
     problem = _text_problem(text, "note text")
     if problem is not None:
@@ -641,15 +659,11 @@ def open_note(data: bytes, verifiers: Sequence[Verifier]) -> Note:
             set), or no known key signed the note (``key_name`` is None).
         ValueError: two different verifiers share a name and key ID.
     """
-    text, parsed = _parse_note(data)
+    text, signatures = parse_note(data)
     known = _known_keys(verifiers)
     message = text.encode("utf-8")
-    signatures: list[NoteSignature] = []
     verified_by: list[str] = []
-    for sig in parsed:
-        if sig in signatures:
-            continue
-        signatures.append(sig)
+    for sig in signatures:
         verifier = known.get((sig.name, sig.key_id))
         if verifier is None:
             continue
@@ -664,7 +678,7 @@ def open_note(data: bytes, verifiers: Sequence[Verifier]) -> Note:
             f"note has no verifiable signatures: signed by {len(signatures)} key(s) [{found}], "
             f"0 of them among the {len(known)} known key(s) [{wanted}]"
         )
-    return Note(text, tuple(signatures), tuple(verified_by))
+    return Note(text, signatures, tuple(verified_by))
 
 
 # --------------------------------------------------------------------------- checkpoints

@@ -62,6 +62,29 @@ def ledger_verify(path: Path, verifier_key: str | None) -> None:
     sys.exit(1)
 
 
+@cli.group()
+def bench() -> None:
+    """Benchmarks; each prints a table and writes JSON results."""
+
+
+@bench.command("ledger")
+@click.option("-n", "n", type=click.IntRange(min=2), default=1_000_000, show_default=True, help="Records to append.")
+@click.option("--batch", type=click.IntRange(min=1), default=1000, show_default=True, help="Records per append batch (one block).")
+@click.option("--proofs", type=click.IntRange(min=1), default=2000, show_default=True, help="Proofs of each kind to generate and verify.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results"), show_default=True,
+              help="Directory for bench-ledger.json.")
+@click.option("--algorithm", type=click.Choice(["sha256", "sm3"]), default="sha256", show_default=True)
+@click.option("--skip-pymerkle", is_flag=True, help="Do not compare against pymerkle 7.")
+def bench_ledger(n: int, batch: int, proofs: int, out: Path, algorithm: str, skip_pymerkle: bool) -> None:
+    """Append, proof and verification rates of one ledger against plain SQLite and pymerkle."""
+    from scenarios.bench_ledger import BenchError, cli_run
+
+    try:
+        cli_run(n, batch, proofs, out, algorithm, skip_pymerkle, click.echo)
+    except (BenchError, LedgerError) as exc:
+        raise Fail(str(exc)) from exc
+
+
 def main() -> None:
     cli(prog_name="creditchain")
 

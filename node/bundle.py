@@ -1,0 +1,174 @@
+"""Report bundles: self-contained, verifiable offline with the manifest alone.
+
+A bundle is ``{"report": {...}, "signature": b64}``; the home node signs
+``canonical_bytes(report)``. :func:`verify_bundle` checks, without any
+network: the home node's signature; for the authorization, the home node's
+signed checkpoint and the entry's inclusion proof; for every holder, its
+signed checkpoint, every record's inclusion proof, that the body and salt
+match the record's commitment, and that each record is about the queried
+enterprise; the home receipt's inclusion. It returns the enterprise's
+current view (corrections resolved) and history.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger import (
+    AuthorizationEntry,
+    BlockHeader,
+    Checkpoint,
+    CorrectionEntry,
+    LedgerError,
+    ReceiptEntry,
+    RecordEntry,
+    canonical_bytes,
+    commitment,
+    leaf_hash,
+    open_note,
+    parse_entry,
+    verify_inclusion,
+)
+from ledger.entries import current_view
+from node.consortium import Manifest
+from node.errors import BundleError, UnknownPeerError
+
+__all__ = ["BundleSummary", "verify_bundle", "verify_checkpoint_note", "verify_record_item"]
+
+
+@dataclass
+class BundleSummary:
+    query_id: str
+    uscc: str
+    purpose: str
+    institution_id: str
+    home_node: str
+    partial: bool
+    missing: list[dict[str, str]]
+    holders: dict[str, int]  # node → records verified
+    current: list[dict[str, Any]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _b(text: Any, what: str) -> bytes:
+    try:
+        return base64.b64decode(str(text), validate=True)
+    except ValueError as exc:
+        raise BundleError("malformed", f"{what} is not base64") from exc
+
+
+def verify_checkpoint_note(manifest: Manifest, node_id: str, note: str, algorithm: str) -> BlockHeader:
+    try:
+        verifier = manifest.node(node_id).note_verifier()
+        opened = open_note(note.encode(), [verifier])
+        header = BlockHeader.from_checkpoint(Checkpoint.from_text(opened.text))
+    except UnknownPeerError as exc:
+        raise BundleError("unknown-node", f"{node_id} is not in the manifest") from exc
+    except LedgerError as exc:
+        raise BundleError("bad-checkpoint", f"checkpoint of {node_id}: {exc}") from exc
+    if header.origin != verifier.name:
+        raise BundleError("bad-checkpoint", f"checkpoint of {node_id} has origin {header.origin}")
+    return header
+
+
+def _included(entry_b: bytes, index: int, proof: list[Any], header: BlockHeader, algorithm: str, what: str) -> None:
+    try:
+        verify_inclusion(leaf_hash(entry_b, algorithm), index, header.size, [_b(p, what) for p in proof],
+                         header.root, algorithm)
+    except LedgerError as exc:
+        raise BundleError("bad-proof", f"{what}: {exc}") from exc
+
+
+def verify_record_item(item: dict[str, Any], uscc: str, header: BlockHeader, algorithm: str,
+                       what: str) -> RecordEntry | CorrectionEntry:
+    """Check one record of a holder's answer: entry, commitment, inclusion."""
+    try:
+        entry_b = _b(item["entry"], what)
+        entry = parse_entry(entry_b)
+        index = int(item["index"])
+        salt = _b(item["salt"], what)
+        body = item["body"]
+        proof = list(item["proof"])
+    except (KeyError, TypeError, ValueError, LedgerError) as exc:
+        raise BundleError("malformed", f"{what}: {exc}") from exc
+    if not isinstance(entry, RecordEntry | CorrectionEntry):
+        raise BundleError("wrong-entry", f"{what} is a {entry.kind} entry, not a record")
+    if entry.uscc != uscc:
+        raise BundleError("wrong-entry", f"{what} is about {entry.uscc}, not {uscc}")
+    try:
+        if commitment(salt, body, algorithm) != entry.commitment:
+            raise BundleError("bad-body", f"{what}: body does not match its commitment")
+    except LedgerError as exc:
+        raise BundleError("bad-body", f"{what}: {exc}") from exc
+    _included(entry_b, index, proof, header, algorithm, what)
+    return entry
+
+
+def verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
+    """Verify a report bundle offline. Raises BundleError naming the first problem."""
+    algorithm = manifest.algorithm
+    try:
+        report = bundle["report"]
+        sig = _b(bundle["signature"], "signature")
+        home = str(report["home_node"])
+        uscc = str(report["uscc"])
+    except (KeyError, TypeError) as exc:
+        raise BundleError("malformed", f"bundle lacks {exc}") from exc
+    try:
+        manifest.node(home).key().verify(sig, canonical_bytes(report))
+    except UnknownPeerError as exc:
+        raise BundleError("unknown-node", f"home node {home} is not in the manifest") from exc
+    except Exception as exc:  # cryptography's InvalidSignature or a bad value
+        raise BundleError("bad-signature", f"the home node's signature over the report does not verify ({type(exc).__name__})") from exc
+
+    auth = report["authorization"]
+    auth_header = verify_checkpoint_note(manifest, home, auth["checkpoint"], algorithm)
+    auth_b = _b(auth["entry"], "authorization entry")
+    try:
+        auth_entry = parse_entry(auth_b)
+    except LedgerError as exc:
+        raise BundleError("malformed", f"authorization entry: {exc}") from exc
+    if not isinstance(auth_entry, AuthorizationEntry) or auth_entry.uscc != uscc:
+        raise BundleError("wrong-entry", "the authorization is not an authorization for this enterprise")
+    if auth_entry.institution_id != report["institution_id"] or report["purpose"] not in auth_entry.purposes:
+        raise BundleError("wrong-entry", "the authorization is for another institution or purpose")
+    _included(auth_b, int(auth["index"]), auth["proof"], auth_header, algorithm, "authorization")
+
+    holders: dict[str, int] = {}
+    history: list[tuple[str, int, RecordEntry | CorrectionEntry, Any]] = []
+    for h in report["holders"]:
+        node_id = str(h["node_id"])
+        header = verify_checkpoint_note(manifest, node_id, h["checkpoint"], algorithm)
+        for i, item in enumerate(h["records"]):
+            entry = verify_record_item(item, uscc, header, algorithm, f"record {i} from {node_id}")
+            history.append((node_id, int(item["index"]), entry, item["body"]))
+        holders[node_id] = len(h["records"])
+
+    receipt = report.get("home_receipt")
+    if receipt is not None:
+        r_header = verify_checkpoint_note(manifest, home, receipt["checkpoint"], algorithm)
+        r_b = _b(receipt["entry"], "home receipt")
+        r_entry = parse_entry(r_b)
+        if not isinstance(r_entry, ReceiptEntry) or r_entry.query_id != report["query_id"]:
+            raise BundleError("wrong-entry", "the home receipt is not this query's receipt")
+        _included(r_b, int(receipt["index"]), receipt["proof"], r_header, algorithm, "home receipt")
+
+    missing = [dict(m) for m in report.get("missing", [])]
+    if bool(report.get("partial")) != bool(missing):
+        raise BundleError("inconsistent", "the report's partial flag disagrees with its missing list")
+    entries = [e for _, _, e, _ in history]
+    keep = {id(e) for e in current_view(entries)}
+    as_dicts = [
+        {"node_id": n, "index": i, "record_type": getattr(e, "record_type", "correction"), "record_id": e.record_id,
+         "kind": e.kind, "supersedes": getattr(e, "supersedes", None), "observed_at": e.observed_at, "body": body}
+        for n, i, e, body in history
+    ]
+    return BundleSummary(
+        query_id=str(report["query_id"]), uscc=uscc, purpose=str(report["purpose"]),
+        institution_id=str(report["institution_id"]), home_node=home, partial=bool(missing), missing=missing,
+        holders=holders,
+        current=[d for d, (_, _, e, _) in zip(as_dicts, history, strict=True) if id(e) in keep],
+        history=as_dicts,
+    )

@@ -1,0 +1,95 @@
+"""Errors raised by the node service.
+
+    NodeError
+    ├── ConfigError             settings, keys or manifest cannot be used
+    ├── UnknownPeerError        a key id that is not in the manifest (.peer_id)
+    ├── UnknownInstitutionError an institution not registered here (.institution_id)
+    ├── AuthorizationError      the cited authorization does not allow the query (.reason)
+    ├── DuplicateEntryError     an id that is already on the ledger (.ref)
+    ├── NotFoundError           nothing at that id or index
+    ├── PushbackError           too busy: retry later (.retry_after_s)
+    ├── PeerUnavailableError    a peer is down, slow or refused (.peer_id)
+    ├── PeerMisbehavedError     a peer's answer failed verification (.peer_id)
+    └── BundleError             a report bundle does not verify (.reason)
+
+Ledger errors (``ledger.errors``) pass through and are mapped by ``node.problems``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthorizationError",
+    "BundleError",
+    "ConfigError",
+    "DuplicateEntryError",
+    "NodeError",
+    "NotFoundError",
+    "PeerMisbehavedError",
+    "PeerUnavailableError",
+    "PushbackError",
+    "UnknownInstitutionError",
+    "UnknownPeerError",
+]
+
+
+class NodeError(Exception):
+    """Root of the node's errors."""
+
+
+class ConfigError(NodeError):
+    """Settings, keys or the manifest are missing or invalid."""
+
+
+class UnknownPeerError(NodeError):
+    def __init__(self, peer_id: str, detail: str | None = None) -> None:
+        super().__init__(detail or f"{peer_id!r} is not a node of the consortium manifest")
+        self.peer_id = peer_id
+
+
+class UnknownInstitutionError(NodeError):
+    def __init__(self, institution_id: str) -> None:
+        super().__init__(f"institution {institution_id!r} is not registered at this node")
+        self.institution_id = institution_id
+
+
+class AuthorizationError(NodeError):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class DuplicateEntryError(NodeError):
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"{ref} is already on the ledger")
+        self.ref = ref
+
+
+class NotFoundError(NodeError):
+    """Nothing exists at the requested id or index."""
+
+
+class PushbackError(NodeError):
+    def __init__(self, detail: str, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
+
+
+class PeerUnavailableError(NodeError):
+    def __init__(self, peer_id: str, detail: str) -> None:
+        super().__init__(f"peer {peer_id}: {detail}")
+        self.peer_id = peer_id
+        self.detail = detail
+
+
+class PeerMisbehavedError(NodeError):
+    def __init__(self, peer_id: str, detail: str) -> None:
+        super().__init__(f"peer {peer_id} misbehaved: {detail}")
+        self.peer_id = peer_id
+        self.detail = detail
+
+
+class BundleError(NodeError):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{detail} ({reason})")
+        self.reason = reason
+        self.detail = detail

@@ -1,0 +1,137 @@
+"""Exceptions → RFC 9457 problem details, in one table.
+
+Every non-2xx response body is ``application/problem+json``:
+``{"type", "title", "status", "detail", "instance", "node_id"}`` with
+``type = urn:yrd-credit-chain:problem:<slug>``. Unmapped exceptions become a
+500 with a fixed detail; the traceback is logged, never returned.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import (
+    CommitmentError,
+    DecodeError,
+    InconsistentLogError,
+    InvalidRecordError,
+    InvalidUsccError,
+    LedgerError,
+    ProofError,
+    SignatureError,
+    StoreError,
+)
+from node import httpsig
+from node.errors import (
+    AuthorizationError,
+    BundleError,
+    ConfigError,
+    DuplicateEntryError,
+    NotFoundError,
+    PeerMisbehavedError,
+    PeerUnavailableError,
+    PushbackError,
+    UnknownInstitutionError,
+    UnknownPeerError,
+)
+
+__all__ = ["PROBLEM_TYPES", "install_problem_handlers", "problem", "problem_for"]
+
+log = logging.getLogger("node.problems")
+
+URN = "urn:yrd-credit-chain:problem:"
+
+# (exception class, status, slug, title) — first match wins, so subclasses first.
+PROBLEM_TYPES: list[tuple[type[BaseException], int, str, str]] = [
+    (InvalidUsccError, 422, "invalid-uscc", "Invalid unified social credit code"),
+    (InvalidRecordError, 422, "invalid-record", "Invalid record"),
+    (DecodeError, 422, "invalid-record", "Undecodable input"),
+    (httpsig.NonceCacheFullError, 503, "pushback", "Too many requests in the replay window"),
+    (httpsig.UnknownKeyError, 401, "unknown-key", "Unknown signing key"),
+    (httpsig.ReplayedNonceError, 401, "replayed-nonce", "Replayed request"),
+    (httpsig.StaleSignatureError, 401, "stale-signature", "Signature outside the time window"),
+    (httpsig.BadDigestError, 401, "bad-digest", "Content-Digest does not match the body"),
+    (httpsig.HttpSignatureError, 401, "bad-signature", "Bad HTTP message signature"),
+    (SignatureError, 401, "bad-signature", "Bad signature"),
+    (UnknownPeerError, 403, "unknown-peer", "Not a member of the consortium"),
+    (UnknownInstitutionError, 403, "unknown-institution", "Unknown institution"),
+    (AuthorizationError, 403, "authorization-invalid", "Authorization does not allow this query"),
+    (DuplicateEntryError, 409, "duplicate-entry", "Already on the ledger"),
+    (NotFoundError, 404, "not-found", "Not found"),
+    (PushbackError, 503, "pushback", "Busy"),
+    (PeerUnavailableError, 502, "peer-unavailable", "Peer unavailable"),
+    (PeerMisbehavedError, 502, "peer-inconsistent", "Peer answer failed verification"),
+    (InconsistentLogError, 502, "peer-inconsistent", "Inconsistent log"),
+    (CommitmentError, 500, "commitment-mismatch", "Stored body does not match its commitment"),
+    (ProofError, 502, "bad-proof", "Proof does not verify"),
+    (BundleError, 422, "bad-bundle", "Report bundle does not verify"),
+    (ConfigError, 500, "config", "Node configuration error"),
+    (StoreError, 500, "store", "Storage error"),
+    (LedgerError, 500, "ledger", "Ledger error"),
+]
+
+_HTTP_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
+               413: "too-large", 415: "unsupported-media-type", 422: "invalid-record", 429: "pushback"}
+
+
+def problem(status: int, slug: str, title: str, detail: str, instance: str, node_id: str,
+            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    body = {"type": URN + slug, "title": title, "status": status, "detail": detail, "instance": instance,
+            "node_id": node_id, **extra}
+    return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
+
+
+def problem_for(exc: BaseException, instance: str, node_id: str) -> JSONResponse:
+    for cls, status, slug, title in PROBLEM_TYPES:
+        if isinstance(exc, cls):
+            headers: dict[str, str] = {}
+            extra: dict[str, Any] = {}
+            if status == 401:
+                headers["WWW-Authenticate"] = 'Signature realm="yrd-credit-chain"'
+            if isinstance(exc, PushbackError | httpsig.NonceCacheFullError):
+                headers["Retry-After"] = str(getattr(exc, "retry_after_s", 1))
+            if isinstance(exc, httpsig.HttpSignatureError):
+                extra["reason"] = exc.reason
+            if isinstance(exc, AuthorizationError):
+                extra["reason"] = exc.reason
+            if isinstance(exc, InvalidUsccError):
+                extra["rule"] = exc.rule
+            if isinstance(exc, PeerUnavailableError | PeerMisbehavedError | UnknownPeerError):
+                extra["peer_id"] = exc.peer_id
+            if status >= 500 and slug in ("store", "ledger", "config", "commitment-mismatch"):
+                log.error("internal error on %s", instance, exc_info=exc)
+            detail = getattr(exc, "detail", None) if isinstance(exc, httpsig.HttpSignatureError) else None
+            return problem(status, slug, title, str(detail or exc), instance, node_id, headers, **extra)
+    log.error("unhandled error on %s", instance, exc_info=exc)
+    return problem(500, "internal", "Internal error", "the node failed to handle this request; see its log",
+                   instance, node_id)
+
+
+def install_problem_handlers(app: FastAPI, node_id: str) -> None:
+    async def on_any(request: Request, exc: Exception) -> JSONResponse:
+        return problem_for(exc, request.url.path, node_id)
+
+    async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = _HTTP_SLUGS.get(exc.status_code, "error")
+        return problem(exc.status_code, slug, slug.replace("-", " ").capitalize(), str(exc.detail),
+                       request.url.path, node_id, dict(exc.headers or {}))
+
+    async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        detail = f"{where}: {first.get('msg', 'invalid')}" if first else "invalid request"
+        return problem(422, "invalid-record", "Invalid request", detail, request.url.path, node_id,
+                       errors=[{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg"))} for e in errors[:20]])
+
+    app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, on_any)
+    for cls, *_ in PROBLEM_TYPES:
+        app.add_exception_handler(cls, on_any)  # type: ignore[arg-type]

@@ -1,0 +1,286 @@
+"""Credit reports: the home node's side and the holder's side of a query.
+
+Home (``make_report``): check the institution and the cited authorization,
+route by the USCC's administrative code and the catalogue, ask every holder
+in parallel, verify every answer (checkpoint signature, consistency with what
+we saw before, every body against its commitment, every inclusion proof),
+write the home receipt, and return a signed, self-contained bundle. A holder
+that is down, slow, refuses or fails verification is named in ``missing``
+and the report is ``partial`` — never silently short.
+
+Holder (``answer_peer``): check that the caller is a manifest node not under
+alarm, that the authorization entry is included in the home node's signed
+checkpoint and that checkpoint is consistent with our view of the home node,
+that it allows this institution, enterprise, purpose and moment and is not
+revoked; write the holder receipt; answer with bodies, salts and proofs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from ledger import (
+    PURPOSES,
+    AuthorizationEntry,
+    CorrectionEntry,
+    LedgerError,
+    ReceiptEntry,
+    RecordEntry,
+    RevocationEntry,
+    canonical_bytes,
+    entry_bytes,
+    leaf_hash,
+    parse_entry,
+    parse_uscc,
+    utc_now,
+    verify_inclusion,
+)
+from ledger.errors import InvalidRecordError, ProofError
+from node.bundle import verify_checkpoint_note, verify_record_item
+from node.errors import (
+    AuthorizationError,
+    BundleError,
+    NodeError,
+    PeerMisbehavedError,
+    PeerUnavailableError,
+    UnknownInstitutionError,
+    UnknownPeerError,
+)
+from node.state import NodeState, b64, unb64
+
+__all__ = ["answer_peer", "check_authorization", "make_report", "record_denial_notice", "route"]
+
+
+def check_authorization(state: NodeState, auth: AuthorizationEntry, *, institution_id: str, uscc: str,
+                        purpose: str, now: str, home_node: str) -> None:
+    """Raise AuthorizationError (with a reason slug) unless ``auth`` allows this query now."""
+    if auth.institution_id != institution_id:
+        raise AuthorizationError("other-institution", f"authorization {auth.authorization_id} was given to {auth.institution_id}, not {institution_id}")
+    if auth.uscc != uscc:
+        raise AuthorizationError("other-enterprise", f"authorization {auth.authorization_id} is for enterprise {auth.uscc}, not {uscc}")
+    if purpose not in auth.purposes:
+        raise AuthorizationError("other-purpose", f"authorization {auth.authorization_id} allows {', '.join(auth.purposes)}, not {purpose}")
+    if now < auth.not_before:
+        raise AuthorizationError("not-yet-valid", f"authorization {auth.authorization_id} is valid from {auth.not_before}")
+    if now >= auth.not_after:
+        raise AuthorizationError("expired", f"authorization {auth.authorization_id} expired at {auth.not_after}")
+    if home_node == state.node_id:
+        found = state.ledger.by_ref(f"revocation:{auth.authorization_id}")
+        if found is not None and isinstance(found[1], RevocationEntry) and found[1].revoked_at <= now:
+            raise AuthorizationError("revoked", f"authorization {auth.authorization_id} was revoked at {found[1].revoked_at}")
+    elif state.views.is_revoked(home_node, auth.authorization_id):
+        raise AuthorizationError("revoked", f"authorization {auth.authorization_id} was revoked on {home_node}'s ledger")
+
+
+def route(state: NodeState, uscc: str) -> list[str]:
+    """Holders of an enterprise: its city's nodes (by admin code) and the catalogue's."""
+    admin = parse_uscc(uscc).admin_code
+    city_nodes = {n.node_id for n in state.manifest.nodes_for_admin_code(admin)}
+    known = state.views.holders(uscc)
+    if state.ledger.store.by_subject(uscc, ("record", "correction")):
+        known.add(state.node_id)
+    if not (known & city_nodes):
+        known |= city_nodes  # the catalogue has not seen the home registration yet: ask the whole city
+    return sorted(known)
+
+
+def _local_records(state: NodeState, uscc: str, size: int) -> list[dict[str, Any]]:
+    out = []
+    limit = state.settings.max_records_per_report
+    for index, entry in state.ledger.by_subject(uscc, ("record", "correction"))[:limit]:
+        if index >= size:
+            continue
+        salt, body = state.ledger.body(index)
+        out.append({
+            "index": index,
+            "entry": b64(entry_bytes(entry)),
+            "salt": b64(salt),
+            "body": body,
+            "proof": [b64(p) for p in state.ledger.inclusion_proof(index, size)],
+        })
+    return out
+
+
+async def _receipt(state: NodeState, *, query_id: str, uscc: str, institution_id: str, home: str, holder: str,
+                   role: str, purpose: str, authorization_id: str, outcome: str, reason: str,
+                   records: int) -> dict[str, Any]:
+    entry = ReceiptEntry(query_id=query_id, uscc=uscc, institution_id=institution_id, home_node=home,
+                         holder_node=holder, role=role, purpose=purpose[:64] or "-", authorization_id=authorization_id[:128] or "-",
+                         outcome=outcome, reason=reason[:512] or "-", records=records, at=utc_now())
+    index, block = await state.sequencer.add([entry])
+    state.metrics[f"receipts_{outcome}"] = state.metrics.get(f"receipts_{outcome}", 0) + 1
+    return {"index": index, "entry": b64(entry_bytes(entry)), "checkpoint": block.note.decode(),
+            "proof": [b64(p) for p in state.ledger.inclusion_proof(index, block.size)]}
+
+
+async def record_denial_notice(state: NodeState, caller_node: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A home node tells a holder it denied a query: the holder keeps a receipt too."""
+    try:
+        return await _receipt(state, query_id=str(body["query_id"]), uscc=str(body["uscc"]),
+                              institution_id=str(body["institution_id"]), home=caller_node, holder=state.node_id,
+                              role="holder", purpose=str(body["purpose"]), authorization_id=str(body.get("authorization_id") or "-"),
+                              outcome="denied", reason=f"denied by home node {caller_node}: {body.get('reason', '')}", records=0)
+    except (KeyError, TypeError) as exc:
+        raise InvalidRecordError(f"denial notice lacks {exc}") from exc
+
+
+async def make_report(state: NodeState, institution_id: str, uscc: str, purpose: str,
+                      authorization_id: str) -> dict[str, Any]:
+    parse_uscc(uscc)  # InvalidUsccError names the broken rule
+    if purpose not in PURPOSES:
+        raise InvalidRecordError(f"purpose must be one of {PURPOSES}, got {purpose!r}")
+    institution = state.institution(institution_id)
+    if institution is None:
+        raise UnknownInstitutionError(institution_id)
+    query_id = uuid.uuid4().hex
+    now = utc_now()
+    holders = route(state, uscc)
+    common = dict(query_id=query_id, uscc=uscc, institution_id=institution_id, home=state.node_id, purpose=purpose,
+                  authorization_id=authorization_id)
+    try:
+        if purpose not in institution.purposes:
+            raise AuthorizationError("purpose-not-registered", f"institution {institution_id} is not registered for {purpose}")
+        found = state.ledger.by_ref(f"authorization:{authorization_id}")
+        if found is None or not isinstance(found[1], AuthorizationEntry):
+            raise AuthorizationError("unknown", f"authorization {authorization_id!r} is not on {state.node_id}'s ledger")
+        auth_index, auth = found
+        check_authorization(state, auth, institution_id=institution_id, uscc=uscc, purpose=purpose, now=now,
+                            home_node=state.node_id)
+    except AuthorizationError as exc:
+        await _receipt(state, holder=state.node_id, role="home", outcome="denied", reason=f"{exc.reason}: {exc}",
+                       records=0, **common)
+        notice = {"query_id": query_id, "uscc": uscc, "institution_id": institution_id, "purpose": purpose,
+                  "authorization_id": authorization_id, "reason": f"{exc.reason}: {exc}"}
+        await asyncio.gather(*(state.peers.call(h, "POST", "/v1/peer/receipts", json_body=notice)
+                               for h in holders if h != state.node_id), return_exceptions=True)
+        raise AuthorizationError(exc.reason, f"{exc} (query {query_id} recorded as denied)") from exc
+
+    head = state.ledger.head
+    authorization = {"node_id": state.node_id, "index": auth_index, "entry": b64(entry_bytes(auth)),
+                     "checkpoint": head.note.decode(),
+                     "proof": [b64(p) for p in state.ledger.inclusion_proof(auth_index, head.size)]}
+    request = {"query_id": query_id, "uscc": uscc, "purpose": purpose, "institution_id": institution_id,
+               "authorization": authorization}
+
+    async def ask(holder: str) -> tuple[str, dict[str, Any] | None, str]:
+        if holder == state.node_id:
+            h = state.ledger.head
+            return holder, {"checkpoint": h.note.decode(), "records": _local_records(state, uscc, h.size)}, ""
+        if state.views.refused(holder):
+            return holder, None, "refused: an alarm against this node is open"
+        try:
+            view = state.views.view(holder)
+            answer = await state.peers.call(holder, "POST", "/v1/peer/records",
+                                            json_body={**request, "known_size": view.size if view else 0})
+            await _verify_answer(state, holder, uscc, answer)
+            return holder, answer, ""
+        except PeerUnavailableError as exc:
+            return holder, None, f"unavailable: {exc.detail}"
+        except (PeerMisbehavedError, BundleError, LedgerError, KeyError, TypeError, ValueError) as exc:
+            state.metrics["holder_verification_failures"] = state.metrics.get("holder_verification_failures", 0) + 1
+            return holder, None, f"failed verification: {exc}"
+
+    results = await asyncio.gather(*(ask(h) for h in holders))
+    sections = [{"node_id": h, "checkpoint": a["checkpoint"], "records": a["records"]} for h, a, _ in results if a]
+    missing = [{"node_id": h, "reason": why} for h, a, why in results if a is None]
+    n_records = sum(len(s["records"]) for s in sections)
+    receipt = await _receipt(state, holder=state.node_id, role="home", outcome="granted",
+                             reason="partial: " + ", ".join(m["node_id"] for m in missing) if missing else "complete",
+                             records=n_records, **common)
+    report = {"version": 1, **{k: v for k, v in request.items()}, "home_node": state.node_id, "asked_at": now,
+              "holders": sections, "missing": missing, "partial": bool(missing), "home_receipt": receipt}
+    signature = state.key.sign(canonical_bytes(report))
+    state.metrics["reports"] = state.metrics.get("reports", 0) + 1
+    return {"report": report, "signature": b64(signature)}
+
+
+async def _verify_answer(state: NodeState, holder: str, uscc: str, answer: dict[str, Any]) -> None:
+    """Everything a holder says is checked before it enters a report."""
+    algorithm = state.ledger.algorithm
+    note = str(answer["checkpoint"]).encode()
+
+    async def fetch(old: int, new: int) -> list[bytes]:
+        got = await state.peers.call(holder, "GET", "/v1/proofs/consistency", params={"old": old, "new": new})
+        return [unb64(p) for p in got["proof"]]
+
+    cons = answer.get("consistency") or {}
+    try:
+        header = await state.views.accept_checkpoint(
+            holder, note, state.verifier_for(holder), fetch,
+            proof=[unb64(p) for p in cons.get("proof", [])] if cons else None,
+            proof_from=cons.get("from") if cons else None)
+    except ProofError as exc:
+        await state.raise_alarm(holder, "equivocation", f"checkpoint inconsistent with an earlier one: {exc}",
+                                [note.decode()])
+        raise PeerMisbehavedError(holder, f"forked log: {exc}") from exc
+    except LedgerError as exc:
+        raise PeerMisbehavedError(holder, f"bad checkpoint: {exc}") from exc
+    verify_checkpoint_note(state.manifest, holder, note.decode(), algorithm)
+    for i, item in enumerate(answer["records"]):
+        verify_record_item(item, uscc, header, algorithm, f"record {i} from {holder}")
+
+
+async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The holder's side of a report query."""
+    if not state.manifest.has(caller_node):
+        raise UnknownPeerError(caller_node)
+    if state.views.refused(caller_node):
+        raise UnknownPeerError(caller_node, f"{caller_node} is refused: an alarm against it is open")
+    try:
+        query_id = str(body["query_id"])
+        uscc = str(body["uscc"])
+        purpose = str(body["purpose"])
+        institution_id = str(body["institution_id"])
+        auth = body["authorization"]
+        auth_b = unb64(auth["entry"])
+        auth_index = int(auth["index"])
+        auth_note = str(auth["checkpoint"])
+        auth_proof = [unb64(p) for p in auth["proof"]]
+        known_size = int(body.get("known_size", 0))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidRecordError(f"peer record request is malformed: {exc}") from exc
+    parse_uscc(uscc)
+    common = dict(query_id=query_id, uscc=uscc, institution_id=institution_id, home=caller_node,
+                  holder=state.node_id, role="holder", purpose=purpose)
+    try:
+        auth_entry = parse_entry(auth_b)
+        if not isinstance(auth_entry, AuthorizationEntry):
+            raise AuthorizationError("not-an-authorization", "the cited entry is not an authorization")
+
+        async def fetch(old: int, new: int) -> list[bytes]:
+            got = await state.peers.call(caller_node, "GET", "/v1/proofs/consistency", params={"old": old, "new": new})
+            return [unb64(p) for p in got["proof"]]
+
+        try:
+            header = await state.views.accept_checkpoint(caller_node, auth_note.encode(), state.verifier_for(caller_node), fetch)
+        except ProofError as exc:
+            await state.raise_alarm(caller_node, "equivocation", f"checkpoint inconsistent with an earlier one: {exc}", [auth_note])
+            raise AuthorizationError("home-inconsistent", f"home node {caller_node} showed an inconsistent checkpoint") from exc
+        try:
+            verify_inclusion(leaf_hash(auth_b, state.ledger.algorithm), auth_index, header.size, auth_proof,
+                             header.root, state.ledger.algorithm)
+        except ProofError as exc:
+            raise AuthorizationError("not-on-home-ledger", f"authorization is not included in {caller_node}'s checkpoint: {exc}") from exc
+        check_authorization(state, auth_entry, institution_id=institution_id, uscc=uscc, purpose=purpose,
+                            now=utc_now(), home_node=caller_node)
+    except (AuthorizationError, LedgerError) as exc:
+        reason = exc.reason if isinstance(exc, AuthorizationError) else "bad-authorization"
+        await _receipt(state, authorization_id=str(getattr(locals().get("auth_entry"), "authorization_id", "-")),
+                       outcome="denied", reason=f"{reason}: {exc}", records=0, **common)
+        if isinstance(exc, AuthorizationError):
+            raise
+        raise AuthorizationError(reason, str(exc)) from exc
+    records_now = state.ledger.store.by_subject(uscc, ("record", "correction"))
+    receipt = await _receipt(state, authorization_id=auth_entry.authorization_id, outcome="granted",
+                             reason="complete", records=len(records_now), **common)
+    h = state.ledger.head
+    out: dict[str, Any] = {"checkpoint": h.note.decode(), "records": _local_records(state, uscc, h.size),
+                           "receipt": receipt}
+    if 0 < known_size < h.size:
+        out["consistency"] = {"from": known_size, "proof": [b64(p) for p in state.ledger.consistency_proof(known_size, h.size)]}
+    return out
+
+
+_ = (NodeError, RecordEntry, CorrectionEntry)

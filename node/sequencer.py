@@ -1,0 +1,79 @@
+"""Group concurrent appends into one block (tessera-style batching).
+
+Requests that each need an entry on the ledger (receipts, authorizations,
+alarms) call :meth:`Sequencer.add`; entries arriving within ``max_delay_s``
+of each other are appended as one batch — one transaction, one signature,
+one fsync — and every caller learns its own index. The append runs in a
+worker thread so the event loop never waits on the disk.
+
+Invariants: a caller's future resolves only after its block is committed
+(so an acknowledged entry is durable); if the batch fails, every caller in
+it gets the exception and nothing of the batch is on the ledger. At most
+``max_pending`` entries wait; beyond that callers get PushbackError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from ledger import Block, Ledger
+from ledger.log import Item
+from node.errors import PushbackError
+
+__all__ = ["Sequencer"]
+
+
+class Sequencer:
+    def __init__(self, ledger: Ledger, *, max_delay_s: float = 0.005, max_batch: int = 2000,
+                 max_pending: int = 50_000) -> None:
+        self.ledger = ledger
+        self.max_delay_s = max_delay_s
+        self.max_batch = max_batch
+        self.max_pending = max_pending
+        self._pending: list[tuple[Sequence[Item], asyncio.Future[tuple[int, Block]]]] = []
+        self._count = 0
+        self._flusher: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def add(self, items: Sequence[Item]) -> tuple[int, Block]:
+        """Append ``items`` in the next block; returns (index of the first, the block)."""
+        if self._count + len(items) > self.max_pending:
+            raise PushbackError(f"{self._count} entries are waiting to be sequenced", retry_after_s=1)
+        fut: asyncio.Future[tuple[int, Block]] = asyncio.get_running_loop().create_future()
+        self._pending.append((items, fut))
+        self._count += len(items)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_soon())
+        return await fut
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(self.max_delay_s)
+        while self._pending:
+            batch: list[tuple[Sequence[Item], asyncio.Future[tuple[int, Block]]]] = []
+            n = 0
+            while self._pending and (n == 0 or n + len(self._pending[0][0]) <= self.max_batch):
+                items, fut = self._pending.pop(0)
+                batch.append((items, fut))
+                n += len(items)
+            self._count -= n
+            flat = [it for items, _ in batch for it in items]
+            async with self._lock:
+                start = self.ledger.size
+                try:
+                    block = await asyncio.to_thread(self.ledger.append, flat)
+                except Exception as exc:  # every caller of the failed batch learns why
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(exc)
+                    continue
+            offset = start
+            for items, fut in batch:
+                if not fut.done():
+                    fut.set_result((offset, block))
+                offset += len(items)
+
+    async def append_now(self, items: Sequence[Item]) -> Block:
+        """Append a large batch directly (ingest), serialised with sequenced batches."""
+        async with self._lock:
+            return await asyncio.to_thread(self.ledger.append, list(items))

@@ -1,0 +1,115 @@
+"""NodeSettings: everything one node process needs, built once at start.
+
+Read from a JSON file named by ``NODE_CONFIG`` and/or ``NODE_*`` environment
+variables (environment wins). Paths are resolved relative to the file.
+
+Invariants: frozen; validated on construction; holds paths, never key bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from node.errors import ConfigError
+
+__all__ = ["NodeSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    node_id: str
+    data_dir: Path
+    key_file: Path
+    manifest: Path
+    host: str = "127.0.0.1"
+    port: int = 8100
+    public_url: str = ""  # how peers reach this node; default http://host:port
+    mirror_interval_s: float = 2.0
+    peer_timeout_s: float = 5.0
+    window_s: int = 300
+    max_body_bytes: int = 1 << 20
+    max_records_per_report: int = 500
+    latency_ms: Mapping[str, float] = field(default_factory=dict)  # one-way delay to each peer
+    loss: float = 0.0  # probability a peer exchange needs a retransmission
+    synthetic: Mapping[str, Any] = field(default_factory=dict)  # {preset|topology, enterprises, seed}
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not self.node_id or not all(c.isalnum() or c in "-_." for c in self.node_id):
+            raise ConfigError(f"node_id must be letters, digits, '-', '_' or '.', got {self.node_id!r}")
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be in 1..65535, got {self.port}")
+        if not 0.0 <= self.loss < 1.0:
+            raise ConfigError(f"loss must be in [0, 1), got {self.loss}")
+        if self.mirror_interval_s < 0 or self.peer_timeout_s <= 0 or self.window_s <= 0:
+            raise ConfigError("mirror_interval_s must be >= 0; peer_timeout_s and window_s must be > 0")
+        if not self.public_url:
+            object.__setattr__(self, "public_url", f"http://{self.host}:{self.port}")
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.data_dir / "ledger.db"
+
+    @property
+    def state_path(self) -> Path:
+        return self.data_dir / "state.db"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = str(v) if isinstance(v, Path) else dict(v) if isinstance(v, Mapping) else v
+        return out
+
+    def with_(self, **changes: Any) -> NodeSettings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], base: Path | None = None) -> NodeSettings:
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        args: dict[str, Any] = dict(raw)
+        for name in ("data_dir", "key_file", "manifest"):
+            if name not in args:
+                raise ConfigError(f"setting {name!r} is required")
+            p = Path(str(args[name]))
+            args[name] = p if p.is_absolute() or base is None else (base / p)
+        try:
+            for name, conv in (("port", int), ("mirror_interval_s", float), ("peer_timeout_s", float),
+                               ("window_s", int), ("max_body_bytes", int), ("loss", float)):
+                if name in args:
+                    args[name] = conv(args[name])
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"bad setting value: {exc}") from exc
+        return cls(**args)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> NodeSettings:
+        env = os.environ if env is None else env
+        raw: dict[str, Any] = {}
+        base = None
+        if "NODE_CONFIG" in env:
+            path = Path(env["NODE_CONFIG"])
+            try:
+                raw = json.loads(path.read_text("utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"cannot read settings file {path}: {exc}") from exc
+            base = path.parent
+        for f in fields(cls):
+            key = "NODE_" + f.name.upper()
+            if key in env:
+                value: Any = env[key]
+                if f.name in ("latency_ms", "synthetic"):
+                    try:
+                        value = json.loads(value)
+                    except ValueError as exc:
+                        raise ConfigError(f"{key} must be JSON: {exc}") from exc
+                raw[f.name] = value
+        return cls.from_mapping(raw, base)

@@ -1,0 +1,104 @@
+"""NodeState: everything one running node holds, built by ``create_app``.
+
+No module globals: tests build several NodeStates in one process.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ledger import InstitutionEntry, Ledger, NoteSigner, utc_now
+from ledger.entries import AlarmEntry
+from node import httpsig
+from node.consortium import Manifest, NodeInfo
+from node.keys import public_from_b64
+from node.peers import PeerClient
+from node.sequencer import Sequencer
+from node.settings import NodeSettings
+from node.views import PeerViews
+
+__all__ = ["Caller", "NodeState"]
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    kind: str  # "node" or "institution"
+    id: str
+
+    @property
+    def is_operator(self) -> bool:
+        return False
+
+
+@dataclass
+class NodeState:
+    settings: NodeSettings
+    manifest: Manifest
+    info: NodeInfo
+    key: Ed25519PrivateKey
+    ledger: Ledger
+    views: PeerViews
+    peers: PeerClient
+    sequencer: Sequencer
+    verifier: httpsig.RequestVerifier = field(init=False)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    ingest_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.verifier = httpsig.RequestVerifier(self.resolve_key, window_s=self.settings.window_s)
+
+    @property
+    def node_id(self) -> str:
+        return self.info.node_id
+
+    def note_signer(self) -> NoteSigner:
+        return NoteSigner(self.info.origin, self.key)
+
+    def resolve_key(self, key_id: str) -> Ed25519PublicKey | None:
+        kind, _, ident = key_id.partition(":")
+        if kind == "node" and self.manifest.has(ident):
+            return self.manifest.node(ident).key()
+        if kind == "inst":
+            inst = self.institution(ident)
+            if inst is not None:
+                return public_from_b64(inst.public_key)
+        return None
+
+    def institution(self, institution_id: str) -> InstitutionEntry | None:
+        found = self.ledger.by_ref(f"institution:{institution_id}")
+        if found is None or not isinstance(found[1], InstitutionEntry):
+            return None
+        return found[1]
+
+    async def raise_alarm(self, peer_id: str, fault: str, detail: str, evidence: list[str]) -> int:
+        """Record evidence of a peer's misbehaviour on our ledger and refuse the peer."""
+        at = utc_now()
+        entry = AlarmEntry(peer=peer_id, fault=fault, detail=detail[:2000], evidence=tuple(evidence), at=at)
+        index, _ = await self.sequencer.add([entry])
+        self.views.raise_alarm(peer_id, fault, detail, at, index)
+        return index
+
+    def verifier_for(self, peer_id: str) -> Any:
+        return self.manifest.node(peer_id).note_verifier()
+
+    async def close(self) -> None:
+        await self.peers.aclose()
+        self.views.close()
+        self.ledger.close()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
+
+
+_ = (Mapping, httpx)
