@@ -153,7 +153,7 @@ RULES: Mapping[str, str] = {
     "root-not-base64": "the root hash is canonical standard base64",
     "root-length": "the root hash is 32 bytes (SHA-256)",
     "extension-empty": "extension lines are not empty",
-    "field-line-break": "origin and extension values hold no newline",
+    "field-line-break": "origin and extension values hold no newline (Checkpoint constructor)",
     # Ed25519 cosignatures.
     "cosignature-length": "a cosignature is key ID, 8-byte timestamp and 64-byte signature",
     "cosignature-timestamp-range": f"a cosignature timestamp is 0..{MAX_COSIGNATURE_TIMESTAMP}",

@@ -121,7 +121,8 @@ class PeerClient:
             raise UnknownPeerError(peer_id) from None
 
     async def call(self, peer_id: str, method: str, path: str, *, json_body: Any = None,
-                   params: Mapping[str, Any] | None = None, timeout_s: float | None = None) -> Any:
+                   params: Mapping[str, Any] | None = None, timeout_s: float | None = None,
+                   raw: bool = False) -> Any:
         """One signed exchange; returns the decoded JSON of a verified 2xx response.
 
         Raises:
@@ -151,6 +152,8 @@ class PeerClient:
             raise PeerMisbehavedError(peer_id, f"response signature: {exc}") from exc
         if key_id != f"node:{peer_id}":
             raise PeerMisbehavedError(peer_id, f"response signed by {key_id}, not by node:{peer_id}")
+        if raw and response.status_code < 400:
+            return body
         try:
             data = json.loads(body) if body else None
         except ValueError as exc:

@@ -19,6 +19,8 @@ Invariants:
     * Records are generated lazily, one batch at a time: memory does not grow
       with ``n`` (pymerkle's ``InmemoryTree`` does, by its design).
     * Generation is timed on its own and excluded from both append rates.
+    * Each append phase runs in its own freshly spawned process, so the two
+      peak-RSS figures start from the same state (see :func:`_in_fresh_process`).
     * pymerkle is GPL-3.0: it is imported only inside :func:`_pymerkle_phase`,
       never at module level and never by ``ledger/`` or ``node/``.
     * The same seed gives the same records, indices and old sizes; salts and
@@ -39,7 +41,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from itertools import islice
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +168,19 @@ class PeakRss:
         self._sample()
 
 
+def _in_fresh_process(isolated: bool, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run ``fn(*args)`` in a new interpreter (spawned) when ``isolated``, else here.
+
+    A fresh process per append phase makes the peak RSS of the ledger and of
+    the baseline comparable: freed memory of one phase (SQLite's page cache,
+    Python's arenas) is not counted in, or hidden by, the other.
+    """
+    if not isolated:
+        return fn(*args)
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(fn, *args).result()
+
+
 def _rate(count: int, seconds: float) -> float | None:
     return count / seconds if count and seconds > 0 else None
 
@@ -207,6 +224,7 @@ def _ledger_phase(path: Path, n: int, batch: int, seed: int, algorithm: str, pro
         "root": head.root.hex(),
         "rss_start": rss.start,
         "rss_peak": rss.peak,
+        "rss_ru_maxrss_mib": _ru_maxrss_mib(),
         "bytes": _db_bytes(path),
     }
 
@@ -256,7 +274,14 @@ def _baseline_phase(path: Path, n: int, batch: int, seed: int, progress: bool) -
             done += len(chunk)
             bar.update(len(chunk))
     db.close()
-    return {"insert_s": insert_s, "generate_s": gen[0], "rss_start": rss.start, "rss_peak": rss.peak, "bytes": _db_bytes(path)}
+    return {
+        "insert_s": insert_s,
+        "generate_s": gen[0],
+        "rss_start": rss.start,
+        "rss_peak": rss.peak,
+        "rss_ru_maxrss_mib": _ru_maxrss_mib(),
+        "bytes": _db_bytes(path),
+    }
 
 
 def _proof_phase(
@@ -527,6 +552,7 @@ def run_ledger_bench(
     pymerkle_proofs: int = PYMERKLE_PROOFS,
     pymerkle_budget_s: float = PYMERKLE_BUDGET_S,
     keep: bool = False,
+    isolated: bool = True,
 ) -> dict[str, Any]:
     """Run every measurement once and return the result (also written to ``out`` if given).
 
@@ -545,6 +571,8 @@ def run_ledger_bench(
         pymerkle_proofs: at most this many pymerkle proofs of each kind.
         pymerkle_budget_s: stop each pymerkle proof loop after this long.
         keep: keep the databases.
+        isolated: run each append phase in a freshly spawned process, so
+            their peak RSS figures start from the same state.
 
     Returns:
         A JSON-ready dict: parameters, machine, ``figures`` (ours, baseline,
@@ -568,8 +596,8 @@ def run_ledger_bench(
     started = time.time()
     try:
         ledger_path = run_dir / "ledger.db"
-        ours = _ledger_phase(ledger_path, n, batch, seed, algorithm, progress)
-        base = _baseline_phase(run_dir / "baseline.db", n, batch, seed, progress)
+        ours = _in_fresh_process(isolated, _ledger_phase, ledger_path, n, batch, seed, algorithm, progress)
+        base = _in_fresh_process(isolated, _baseline_phase, run_dir / "baseline.db", n, batch, seed, progress)
         proof, material = _proof_phase(ledger_path, n, proofs, seed + 1, algorithm, progress)
         verified = _verify_phase(ledger_path, algorithm, progress)
         pm: dict[str, Any] | None = None
@@ -602,7 +630,8 @@ def run_ledger_bench(
         _figure("verify_ledger", "verify_ledger (full)", "entries/s", _rate(n, verified["verify_s"]),
                 _rate(n, verified["root_recompute_s"]), "root recompute only"),
         _figure("bytes_per_record", "bytes per record", "bytes", ours["bytes"] / n, base["bytes"] / n, "SQLite inserts"),
-        _figure("peak_rss", "peak RSS while appending", "MiB", _mib(ours["rss_peak"]), _mib(base["rss_peak"]), "SQLite inserts"),
+        _figure("peak_rss", "peak RSS while appending", "MiB", _mib(ours["rss_peak"]), _mib(base["rss_peak"]),
+                "SQLite inserts" + (" (each in a fresh process)" if isolated else "")),
     ]
     if pm is None:
         differential: dict[str, Any] = {"message": f"pymerkle {pymerkle_skip_reason}", "roots_agree": None}
@@ -641,7 +670,7 @@ def run_ledger_bench(
             "baseline": base,
             "proofs": proof,
             "verify": {k: v for k, v in verified.items() if k != "verify_faults"},
-            "rss_ru_maxrss_mib": _ru_maxrss_mib(),
+            "isolated_append_phases": isolated,
         },
     }
     if out is not None:

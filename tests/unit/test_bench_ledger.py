@@ -94,6 +94,16 @@ def test_result_records_the_run(result: dict[str, Any]) -> None:
     assert (result["n"], result["batch"], result["proofs"], result["algorithm"]) == (3000, 500, 100, "sha256")
     assert result["machine"]["cpu_count"] >= 1
     assert result["machine"]["python"] == sys.version.split()[0]
+    assert result["details"]["isolated_append_phases"] is True
+
+
+def test_in_process_run_without_pymerkle(tmp_path: Path) -> None:
+    r = run_ledger_bench(200, 50, 10, tmp_path, "sha256", False, False, isolated=False)
+    assert r["details"]["isolated_append_phases"] is False
+    assert r["pymerkle"] == {"skipped": "skipped on request"}
+    assert r["checks"]["verify_ledger_ok"] is True
+    assert failed_checks(r) == []
+    assert list(tmp_path.iterdir()) == []  # databases removed
 
 
 def test_json_file_is_written(result: dict[str, Any]) -> None:

@@ -43,6 +43,7 @@ from ledger.store import LEDGER_TABLES, TILE_WIDTH
 from ledger.verify import verify_ledger
 
 BATCHES = (1, 7, 255, 256, 257, 1000)  # 1776 entries; crosses tiles 0/0..0/6 and 1/0
+PURE_SAMPLE = 0.25  # share of proofs also compared byte for byte with the pure functions
 
 
 def grow(ledger: Ledger, items: Sequence[object], batches: Sequence[int], start: int = 0) -> list[Block]:
@@ -90,6 +91,13 @@ def interesting_sizes(n: int) -> list[int]:
     return sorted({s for s in [1, 2, 3, 7, 8, 9, 63, 64, 65, 128, *around, n - 1, n] if 1 <= s <= n})
 
 
+def check_consistency(old: int, new: int, old_root: bytes, new_root: bytes, proof: list[bytes], algorithm: str) -> None:
+    if old == 0:  # every tree extends the empty one: nothing to prove
+        assert proof == []
+    else:
+        merkle.verify_consistency(old, new, old_root, new_root, proof, algorithm)
+
+
 def check_against_pure(ledger: Ledger, leaves: list[bytes], blocks: Sequence[Block], seed: int) -> None:
     """Store-backed roots and proofs equal the pure ones and verify against block roots."""
     algorithm = ledger.algorithm
@@ -122,7 +130,8 @@ def check_against_pure(ledger: Ledger, leaves: list[bytes], blocks: Sequence[Blo
         pairs.append((rng.randrange(size), size))
     for index, size in pairs:
         proof = ledger.inclusion_proof(index, size)
-        assert proof == merkle.inclusion_proof(leaves[:size], index, algorithm), (index, size)
+        if rng.random() < PURE_SAMPLE:  # the pure function rebuilds the tree: sample it
+            assert proof == merkle.inclusion_proof(leaves[:size], index, algorithm), (index, size)
         merkle.verify_inclusion(leaves[index], index, size, proof, roots[size], algorithm)
     for block in (b for b in blocks if b.size):
         for index in {0, block.size - 1, rng.randrange(block.size)}:
@@ -135,12 +144,13 @@ def check_against_pure(ledger: Ledger, leaves: list[bytes], blocks: Sequence[Blo
     cpairs += [(a, b) for a in sizes for b in (a, a + 1, n) if b <= n]
     for old, new in cpairs:
         proof = ledger.consistency_proof(old, new)
-        assert proof == merkle.consistency_proof(leaves[:new], old, algorithm), (old, new)
-        merkle.verify_consistency(old, new, roots[old], roots[new], proof, algorithm)
+        if rng.random() < PURE_SAMPLE:
+            assert proof == merkle.consistency_proof(leaves[:new], old, algorithm), (old, new)
+        check_consistency(old, new, roots[old], roots[new], proof, algorithm)
     for i, older in enumerate(blocks):
         for newer in blocks[i:]:
             proof = ledger.consistency_proof(older.size, newer.size)
-            merkle.verify_consistency(older.size, newer.size, older.root, newer.root, proof, algorithm)
+            check_consistency(older.size, newer.size, older.root, newer.root, proof, algorithm)
     assert ledger.consistency_proof(1) == merkle.consistency_proof(leaves, 1, algorithm)
 
 

@@ -1,0 +1,510 @@
+"""create_app: one city node as a FastAPI application.
+
+Routes translate between wire JSON and ledger/report calls, nothing else.
+Requests that change anything, and peer requests, must carry an RFC 9421
+signature by a manifest node (``node:<id>``) or a registered institution
+(``inst:<id>``); every response to a signed request is signed and bound to
+it. Errors are RFC 9457 problem details (``node.problems``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pydantic import BaseModel, ConfigDict, Field
+
+from ledger import (
+    PURPOSES,
+    AuthorizationEntry,
+    CorrectionDraft,
+    CorrectionEntry,
+    InstitutionEntry,
+    InvalidRecordError,
+    Ledger,
+    ReceiptEntry,
+    RecordDraft,
+    RecordEntry,
+    RevocationEntry,
+    parse_uscc,
+    utc_now,
+)
+from ledger.entries import current_view
+from node import httpsig
+from node.consortium import load_manifest
+from node.errors import (
+    ConfigError,
+    DuplicateEntryError,
+    NotFoundError,
+    UnknownInstitutionError,
+    UnknownPeerError,
+)
+from node.keys import load_private_key, public_b64
+from node.peers import PeerClient
+from node.problems import install_problem_handlers, problem, problem_for
+from node.reports import answer_peer, make_report, record_denial_notice
+from node.sequencer import Sequencer
+from node.settings import NodeSettings
+from node.state import Caller, NodeState, b64
+from node.views import PeerViews
+
+__all__ = ["build_state", "create_app"]
+
+log = logging.getLogger("node")
+
+ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+# --- wire models (never hashed or signed) ---------------------------------------
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InstitutionIn(_Strict):
+    institution_id: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=200)
+    public_key: str = Field(min_length=40, max_length=64, description="base64 raw Ed25519 public key")
+    purposes: list[str] = Field(min_length=1, max_length=len(PURPOSES))
+
+
+class AuthorizationIn(_Strict):
+    authorization_id: str = Field(min_length=1, max_length=128)
+    uscc: str = Field(min_length=1, max_length=64)
+    institution_id: str = Field(min_length=1, max_length=128)
+    purposes: list[str] = Field(min_length=1, max_length=len(PURPOSES))
+    not_before: str
+    not_after: str
+    document_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class RevocationIn(_Strict):
+    reason: str = Field(min_length=1, max_length=512)
+
+
+class ReportIn(_Strict):
+    uscc: str = Field(min_length=1, max_length=64)
+    purpose: str = Field(min_length=1, max_length=64)
+    authorization_id: str = Field(min_length=1, max_length=128)
+
+
+class RecordIn(_Strict):
+    uscc: str = Field(min_length=1, max_length=64)
+    record_type: str | None = None
+    record_id: str = Field(min_length=1, max_length=128)
+    source: str = Field(min_length=1, max_length=128)
+    observed_at: str
+    body: dict[str, Any]
+    supersedes: str | None = None
+    outcome: str | None = None
+
+
+class IngestIn(_Strict):
+    records: list[RecordIn] | None = Field(default=None, max_length=5000)
+    source: str | None = Field(default=None, description="a JSON Lines file under the node's sources/ directory")
+
+
+class CosignatureIn(_Strict):
+    size: int = Field(ge=0)
+    line: str = Field(min_length=1, max_length=400)
+
+
+# --- signatures in, signatures out -------------------------------------------------
+class SignedResponses:
+    """Pure ASGI middleware: limit body size; sign responses to signed requests."""
+
+    def __init__(self, app: ASGIApp, state_getter: Callable[[], NodeState]) -> None:
+        self.app = app
+        self.state = state_getter
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
+                       send: Callable[[Any], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = self.state()
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        limit = state.settings.max_body_bytes
+        if int(headers.get("content-length", "0") or 0) > limit:
+            resp = problem(413, "too-large", "Body too large", f"request bodies are limited to {limit} bytes",
+                           scope.get("path", ""), state.node_id)
+            await resp(scope, receive, send)
+            return
+        sig_input, sig = headers.get("signature-input"), headers.get("signature")
+        if not (sig_input and sig):
+            await self.app(scope, receive, send)
+            return
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def capture(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    body = b"".join(chunks)
+                    extra = httpsig.sign_response(start["status"], {}, body, sig_input, sig,
+                                                  f"node:{state.node_id}", state.key)
+                    raw = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+                    raw += [(b"content-length", str(len(body)).encode())]
+                    raw += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+                    await send({**start, "headers": raw})
+                    await send({"type": "http.response.body", "body": body})
+
+        await self.app(scope, receive, capture)
+
+
+def build_state(settings: NodeSettings, *, transport: Any = None, urls: dict[str, str] | None = None) -> NodeState:
+    """Open keys, manifest, ledger and node state for ``settings``."""
+    manifest = load_manifest(settings.manifest)
+    info = manifest.node(settings.node_id) if manifest.has(settings.node_id) else None
+    if info is None:
+        raise ConfigError(f"node {settings.node_id} is not in the manifest {settings.manifest}")
+    key = load_private_key(settings.key_file)
+    if public_b64(key) != info.public_key:
+        raise ConfigError(f"key file {settings.key_file} does not hold the key the manifest names for {info.node_id}")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    from ledger import NoteSigner
+
+    signer = NoteSigner(info.origin, key)
+    if settings.ledger_path.exists():
+        ledger = Ledger.open(settings.ledger_path, signer=signer)
+    else:
+        ledger = Ledger.create(settings.ledger_path, origin=info.origin, signer=signer, algorithm=manifest.algorithm)
+    views = PeerViews(settings.state_path, manifest.algorithm)
+    peers = PeerClient(manifest, info.node_id, key, transport=transport, latency_ms=settings.latency_ms,
+                       loss=settings.loss, timeout_s=settings.peer_timeout_s, urls=urls)
+    return NodeState(settings=settings, manifest=manifest, info=info, key=key, ledger=ledger, views=views,
+                     peers=peers, sequencer=Sequencer(ledger))
+
+
+def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror: bool = True,
+               transport: Any = None, urls: dict[str, str] | None = None) -> FastAPI:
+    """The node's FastAPI application. ``state`` may be injected (tests)."""
+    st = state or build_state(settings, transport=transport, urls=urls)
+    registry = CollectorRegistry()
+    m_requests = Counter("node_requests_total", "HTTP requests", ["route", "status"], registry=registry)
+    m_latency = Histogram("node_request_seconds", "request latency", ["route"], registry=registry,
+                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+    m_size = Gauge("node_ledger_entries", "entries on the ledger", registry=registry)
+    m_height = Gauge("node_ledger_height", "blocks on the ledger", registry=registry)
+    m_alarms = Gauge("node_open_alarms", "open alarms against peers", registry=registry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        task = None
+        if mirror and settings.mirror_interval_s > 0:
+            from node.mirror import mirror_forever
+
+            task = asyncio.create_task(mirror_forever(st))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await st.close()
+
+    app = FastAPI(
+        title=f"yrd-credit-chain node {st.node_id}",
+        version="1",
+        description="One city node of the Yangtze River Delta credit chain simulator. Signed requests use "
+        "RFC 9421 HTTP Message Signatures (Ed25519); errors are RFC 9457 problem details.",
+        lifespan=lifespan,
+    )
+    app.state.node = st
+    install_problem_handlers(app, st.node_id)
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        t0 = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception as exc:  # reached only if a handler escaped the table
+            response = problem_for(exc, request.url.path, st.node_id)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        m_requests.labels(name, str(response.status_code)).inc()
+        m_latency.labels(name).observe(time.perf_counter() - t0)
+        return response
+
+    app.add_middleware(SignedResponses, state_getter=lambda: st)  # type: ignore[arg-type]
+
+    async def caller(request: Request) -> Caller:
+        body = await request.body()
+        url = st.settings.public_url.rstrip("/") + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+        headers = {k: v for k, v in request.headers.items()}
+        # Verify against our configured public URL, not the Host header: a request
+        # signed for another node's authority must not verify here.
+        verified = await asyncio.to_thread(st.verifier.verify, request.method, url, headers, body)
+        kind, _, ident = verified.key_id.partition(":")
+        return Caller("node" if kind == "node" else "institution", ident)
+
+    def require_node(c: Caller) -> str:
+        if c.kind != "node":
+            raise UnknownPeerError(c.id, f"{c.id} is an institution; this endpoint is for consortium nodes")
+        return c.id
+
+    def require_operator(c: Caller) -> None:
+        if c.kind != "node" or c.id != st.node_id:
+            raise UnknownPeerError(c.id, "only this node's operator (its own key) may do this")
+
+    async def json_body(request: Request) -> Any:
+        raw = await request.body()
+        try:
+            return json.loads(raw)
+        except ValueError as exc:
+            raise InvalidRecordError(f"request body is not JSON: {exc}") from exc
+
+    # --- public reads ----------------------------------------------------------
+    @app.get("/v1/health", summary="Liveness and ledger height")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "node_id": st.node_id, "height": st.ledger.height, "size": st.ledger.size}
+
+    @app.get("/v1/info", summary="Node identity, ledger head, peers")
+    async def info() -> dict[str, Any]:
+        head = st.ledger.head
+        views = {v.node_id: v for v in st.views.views()}
+        return {
+            "node_id": st.node_id, "city": st.info.city, "city_name": st.info.city_name, "origin": st.info.origin,
+            "admin_codes": list(st.info.admin_codes), "url": st.settings.public_url, "public_key": st.info.public_key,
+            "note_verifier": st.ledger.verifier.key_string(), "algorithm": st.ledger.algorithm,
+            "height": head.height, "size": head.size, "root": b64(head.root),
+            "enterprises": st.metrics.get("enterprises", 0),
+            "records": st.metrics.get("records", 0),
+            "catalogue": st.views.catalogue_size(),
+            "peers": [
+                {"node_id": n.node_id, "seen_size": views[n.node_id].size if n.node_id in views else None,
+                 "mirrored": views[n.node_id].mirrored if n.node_id in views else 0,
+                 "refused": st.views.refused(n.node_id)}
+                for n in st.manifest.nodes if n.node_id != st.node_id
+            ],
+            "alarms": [a.__dict__ for a in st.views.alarms(open_only=True)],
+            "ingest": list(st.ingest_jobs.values()),
+        }
+
+    @app.get("/v1/checkpoint", summary="Latest signed checkpoint (C2SP signed note, with witness cosignatures)",
+             response_class=PlainTextResponse)
+    async def checkpoint() -> PlainTextResponse:
+        head = st.ledger.head
+        note = head.note.decode()
+        cosigs = st.views.cosignatures(head.size)
+        if cosigs:
+            note = note + "".join(line if line.endswith("\n") else line + "\n" for line in cosigs)
+        return PlainTextResponse(note, media_type="text/plain; charset=utf-8")
+
+    @app.get("/v1/proofs/inclusion", summary="Inclusion proof of an entry")
+    async def inclusion(index: int = Query(ge=0), size: int | None = Query(default=None, ge=1)) -> dict[str, Any]:
+        n = st.ledger.size if size is None else size
+        if n > st.ledger.size or index >= n:
+            raise InvalidRecordError(f"need index < size <= {st.ledger.size}, got index {index}, size {n}")
+        return {"index": index, "size": n, "proof": [b64(p) for p in st.ledger.inclusion_proof(index, n)]}
+
+    @app.get("/v1/proofs/consistency", summary="Consistency proof between two tree sizes")
+    async def consistency(old: int = Query(ge=0), new: int | None = Query(default=None, ge=0)) -> dict[str, Any]:
+        n = st.ledger.size if new is None else new
+        if not old <= n <= st.ledger.size:
+            raise InvalidRecordError(f"need old <= new <= {st.ledger.size}, got old {old}, new {n}")
+        return {"old": old, "new": n, "proof": [b64(p) for p in st.ledger.consistency_proof(old, n)]}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    async def metrics() -> Response:
+        m_size.set(st.ledger.size)
+        m_height.set(st.ledger.height)
+        m_alarms.set(len(st.views.alarms(open_only=True)))
+        return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
+
+    # --- consortium-only reads ---------------------------------------------------
+    @app.get("/v1/entries", summary="Entries by range: metadata and commitments only, never bodies")
+    async def entries(start: int = Query(ge=0), end: int = Query(ge=0), c: Caller = Depends(caller)) -> dict[str, Any]:
+        require_node(c)
+        if end < start:
+            raise InvalidRecordError(f"end must be >= start, got {start}..{end}")
+        end = min(end, start + 2000, st.ledger.size)
+        return {"start": start, "size": st.ledger.size,
+                "entries": [{"index": i, "data": b64(d)} for i, d in st.ledger.entries(start, end)]}
+
+    # --- operator: ingest and institutions -----------------------------------------
+    @app.post("/v1/ingest", summary="Ingest records from this node's local data sources", status_code=202)
+    async def ingest(body: IngestIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+        require_operator(c)
+        if body.records:
+            items: list[RecordDraft | CorrectionDraft] = []
+            for r in body.records:
+                parse_uscc(r.uscc)
+                if r.supersedes:
+                    items.append(CorrectionDraft(r.uscc, r.record_id, r.supersedes, r.outcome or "amended", r.source,
+                                                 r.observed_at, r.body))
+                else:
+                    items.append(RecordDraft(r.uscc, r.record_type or "", r.record_id, r.source, r.observed_at, r.body))
+            _check_unique_record_ids(st, items)
+            block = await st.sequencer.append_now(items)
+            st.metrics["records"] = st.metrics.get("records", 0) + len(items)
+            return {"status": "done", "height": block.height, "size": block.size,
+                    "first_index": block.size - len(items)}
+        if body.source is not None:
+            from node.ingest import start_file_ingest
+
+            return start_file_ingest(st, body.source)
+        raise InvalidRecordError("give either 'records' or 'source'")
+
+    @app.get("/v1/ingest", summary="Ingest jobs and their progress")
+    async def ingest_status() -> dict[str, Any]:
+        return {"jobs": list(st.ingest_jobs.values())}
+
+    @app.post("/v1/institutions", summary="Register a query institution (operator)", status_code=201)
+    async def register_institution(body: InstitutionIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+        require_operator(c)
+        if st.ledger.store.ref(f"institution:{body.institution_id}") is not None:
+            raise DuplicateEntryError(f"institution {body.institution_id}")
+        try:
+            from node.keys import public_from_b64
+
+            public_from_b64(body.public_key)
+        except ValueError as exc:
+            raise InvalidRecordError(str(exc)) from exc
+        entry = InstitutionEntry(body.institution_id, body.name, body.public_key, tuple(body.purposes), utc_now())
+        index, block = await st.sequencer.add([entry])
+        return {"index": index, "height": block.height, "institution_id": body.institution_id}
+
+    @app.get("/v1/institutions/{institution_id}", summary="A registered institution and its key")
+    async def get_institution(institution_id: str) -> dict[str, Any]:
+        found = st.ledger.by_ref(f"institution:{institution_id}")
+        if found is None:
+            raise UnknownInstitutionError(institution_id)
+        index, entry = found
+        assert isinstance(entry, InstitutionEntry)
+        return {"index": index, "institution_id": entry.institution_id, "name": entry.name,
+                "public_key": entry.public_key, "purposes": list(entry.purposes), "registered_at": entry.registered_at}
+
+    # --- institutions: authorizations and reports ----------------------------------------
+    @app.post("/v1/authorizations", summary="Record an enterprise's authorization for an institution", status_code=201)
+    async def authorize(body: AuthorizationIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+        if c.kind == "institution" and c.id != body.institution_id:
+            raise UnknownInstitutionError(f"{c.id} (cannot file an authorization for {body.institution_id})")
+        if c.kind == "node" and c.id != st.node_id:
+            raise UnknownPeerError(c.id, "authorizations are filed by institutions or this node's operator")
+        if st.institution(body.institution_id) is None:
+            raise UnknownInstitutionError(body.institution_id)
+        parse_uscc(body.uscc)
+        if st.ledger.store.ref(f"authorization:{body.authorization_id}") is not None:
+            raise DuplicateEntryError(f"authorization {body.authorization_id}")
+        entry = AuthorizationEntry(body.authorization_id, body.uscc, body.institution_id, tuple(body.purposes),
+                                   body.not_before, body.not_after, body.document_digest)
+        index, block = await st.sequencer.add([entry])
+        return {"index": index, "height": block.height, "authorization_id": body.authorization_id}
+
+    @app.post("/v1/authorizations/{authorization_id}/revocation", summary="Revoke an authorization", status_code=201)
+    async def revoke(authorization_id: str, body: RevocationIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+        found = st.ledger.by_ref(f"authorization:{authorization_id}")
+        if found is None or not isinstance(found[1], AuthorizationEntry):
+            raise NotFoundError(f"authorization {authorization_id!r} is not on this ledger")
+        auth = found[1]
+        if not ((c.kind == "institution" and c.id == auth.institution_id) or (c.kind == "node" and c.id == st.node_id)):
+            raise UnknownInstitutionError(f"{c.id} (only {auth.institution_id} or the operator may revoke)")
+        if st.ledger.store.ref(f"revocation:{authorization_id}") is not None:
+            raise DuplicateEntryError(f"revocation of {authorization_id}")
+        entry = RevocationEntry(authorization_id, auth.uscc, utc_now(), body.reason)
+        index, block = await st.sequencer.add([entry])
+        return {"index": index, "height": block.height, "revoked_at": entry.revoked_at}
+
+    @app.post("/v1/reports", summary="A verified cross-node credit report (institutions)")
+    async def report(body: ReportIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+        if c.kind != "institution":
+            raise UnknownInstitutionError(f"{c.id} (reports are requested by institutions)")
+        return await make_report(st, c.id, body.uscc, body.purpose, body.authorization_id)
+
+    @app.get("/v1/enterprises/{uscc}/queries", summary="Every query about an enterprise recorded on this ledger")
+    async def query_history(uscc: str, c: Caller = Depends(caller)) -> dict[str, Any]:
+        parse_uscc(uscc)
+        rows = st.ledger.by_subject(uscc, ("receipt",))
+        return {"uscc": uscc, "node_id": st.node_id, "queries": [
+            {"index": i, **{k: getattr(e, k) for k in ("query_id", "institution_id", "home_node", "holder_node", "role",
+                                                      "purpose", "authorization_id", "outcome", "reason", "records", "at")}}
+            for i, e in rows if isinstance(e, ReceiptEntry)]}
+
+    @app.get("/v1/enterprises/{uscc}/records", summary="This node's records of an enterprise (operator)")
+    async def records(uscc: str, view: str = Query(default="current", pattern="^(current|history)$"),
+                      c: Caller = Depends(caller)) -> dict[str, Any]:
+        require_operator(c)
+        parse_uscc(uscc)
+        rows = [(i, e) for i, e in st.ledger.by_subject(uscc, ("record", "correction"))
+                if isinstance(e, RecordEntry | CorrectionEntry)]
+        keep = {id(e) for e in current_view([e for _, e in rows])} if view == "current" else {id(e) for _, e in rows}
+        return {"uscc": uscc, "view": view, "records": [
+            {"index": i, "kind": e.kind, "record_id": e.record_id, "record_type": getattr(e, "record_type", None),
+             "supersedes": getattr(e, "supersedes", None), "observed_at": e.observed_at, "body": st.ledger.body(i)[1]}
+            for i, e in rows if id(e) in keep]}
+
+    # --- peers ---------------------------------------------------------------------------
+    @app.post("/v1/peer/records", summary="A holder's answer to a home node's report query (nodes)")
+    async def peer_records(request: Request, c: Caller = Depends(caller)) -> dict[str, Any]:
+        node = require_node(c)
+        return await answer_peer(st, node, await json_body(request))
+
+    @app.post("/v1/peer/receipts", summary="Notice of a query denied by the home node (nodes)", status_code=201)
+    async def peer_receipts(request: Request, c: Caller = Depends(caller)) -> dict[str, Any]:
+        node = require_node(c)
+        if st.views.refused(node):
+            raise UnknownPeerError(node, f"{node} is refused: an alarm against it is open")
+        return await record_denial_notice(st, node, await json_body(request))
+
+    @app.post("/v1/cosignatures", summary="A witness's cosignature of our checkpoint (nodes)", status_code=201)
+    async def cosign(body: CosignatureIn, c: Caller = Depends(caller)) -> dict[str, Any]:
+        node = require_node(c)
+        from ledger import CosignatureVerifier
+
+        block = st.ledger.block_for_size(body.size) if body.size else st.ledger.block(0)
+        if block.size != body.size:
+            raise InvalidRecordError(f"no block has size {body.size}")
+        witness = st.manifest.node(node)
+        verifier = CosignatureVerifier(witness.origin, base64.b64decode(witness.public_key))
+        verifier.verify_line(block.header.text(), body.line)
+        st.views.add_cosignature(body.size, node, body.line)
+        return {"size": body.size, "witness": node}
+
+    @app.get("/v1/peers", summary="What this node knows of its peers; open alarms")
+    async def peers_view() -> dict[str, Any]:
+        return {"peers": [{"node_id": v.node_id, "size": v.size, "height": v.height, "mirrored": v.mirrored,
+                           "refused": st.views.refused(v.node_id)} for v in st.views.views()],
+                "alarms": [a.__dict__ for a in st.views.alarms()]}
+
+    @app.get("/v1/views", summary="The peer checkpoints this node has accepted (for gossip between witnesses)")
+    async def views() -> dict[str, Any]:
+        return {"views": [{"node_id": v.node_id, "size": v.size, "note": v.note.decode()} for v in st.views.views()]}
+
+    @app.post("/v1/peers/{peer_id}/resolve", summary="Resolve alarms against a peer (operator)")
+    async def resolve(peer_id: str, c: Caller = Depends(caller)) -> dict[str, Any]:
+        require_operator(c)
+        st.manifest.node(peer_id)
+        return {"peer_id": peer_id, "resolved": st.views.resolve_alarms(peer_id, utc_now())}
+
+    _ = (JSONResponse, uuid)
+    return app
+
+
+def _check_unique_record_ids(st: NodeState, items: list[RecordDraft | CorrectionDraft]) -> None:
+    ids = [i.record_id for i in items]
+    if len(set(ids)) != len(ids):
+        raise InvalidRecordError("record_id values in one batch must be unique")
+    by_uscc: dict[str, set[str]] = {}
+    for it in items:
+        if it.uscc not in by_uscc:
+            by_uscc[it.uscc] = {getattr(e, "record_id", "") for _, e in st.ledger.by_subject(it.uscc, ("record", "correction"))}
+        if it.record_id in by_uscc[it.uscc]:
+            raise DuplicateEntryError(f"record {it.record_id}")
+        if isinstance(it, CorrectionDraft) and it.supersedes not in by_uscc[it.uscc] | set(ids):
+            raise InvalidRecordError(f"correction {it.record_id} supersedes {it.supersedes}, which {st.node_id} does not hold for {it.uscc}")

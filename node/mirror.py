@@ -1,0 +1,176 @@
+"""Mirroring and witnessing of peers.
+
+Every ``mirror_interval_s`` a node, for each peer not under alarm:
+
+1. fetches the peer's signed checkpoint and accepts it only if its signature
+   verifies and a consistency proof links it to the last one we accepted;
+2. pulls the new entries' metadata (never bodies), folds their leaf hashes
+   into a compact range and checks the result equals the checkpoint's root;
+3. adds the enterprises it holds records for to the catalogue (hashed USCC →
+   holders) and notes revoked authorizations;
+4. cosigns the checkpoint (C2SP tlog-cosignature) and sends the cosignature
+   to the peer, which serves it with its checkpoint.
+
+It also gossips: it asks one other peer for the checkpoints *it* has accepted
+and checks those against its own views, so a node that shows different
+histories to different peers is caught. Any inconsistency raises an ``alarm``
+entry on our ledger; the peer is refused until an operator resolves it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+from ledger import (
+    BlockHeader,
+    CompactRange,
+    CorrectionEntry,
+    CosignatureSigner,
+    LedgerError,
+    ProofError,
+    RecordEntry,
+    RevocationEntry,
+    hasher,
+    parse_entry,
+)
+from node.errors import NodeError, PeerMisbehavedError, PeerUnavailableError
+from node.state import NodeState, b64, unb64
+
+__all__ = ["mirror_forever", "mirror_once", "mirror_peer"]
+
+log = logging.getLogger("node.mirror")
+
+PAGE = 2000
+
+
+async def _fetch_consistency(st: NodeState, peer: str, old: int, new: int) -> list[bytes]:
+    got = await st.peers.call(peer, "GET", "/v1/proofs/consistency", params={"old": old, "new": new})
+    return [unb64(p) for p in got["proof"]]
+
+
+async def _accept(st: NodeState, peer: str, note: bytes, source: str) -> BlockHeader | None:
+    old = st.views.view(peer)
+    try:
+        return await st.views.accept_checkpoint(peer, note, st.verifier_for(peer),
+                                                lambda a, b: _fetch_consistency(st, peer, a, b))
+    except ProofError as exc:
+        evidence = [old.note.decode() if old else "", note.decode()]
+        await st.raise_alarm(peer, "equivocation", f"checkpoint from {source} is inconsistent with the one accepted before: {exc}", evidence)
+        log.warning("alarm: %s equivocated (%s)", peer, exc)
+        return None
+
+
+async def mirror_peer(st: NodeState, peer: str) -> dict[str, Any]:
+    """One mirroring round for one peer; returns what happened."""
+    if st.views.refused(peer):
+        return {"peer": peer, "status": "refused"}
+    note = await st.peers.call(peer, "GET", "/v1/checkpoint", raw=True)
+    # Our cosignature lines and other witnesses' follow the signed checkpoint;
+    # accept_checkpoint checks the peer's own signature and ignores the rest.
+    header = await _accept(st, peer, note, peer)
+    if header is None:
+        return {"peer": peer, "status": "alarm"}
+    view = st.views.view(peer)
+    assert view is not None
+    h = hasher(st.ledger.algorithm)
+    peaks = [view.peaks[i:i + 32] for i in range(0, len(view.peaks), 32)]
+    compact = CompactRange(h, view.mirrored, peaks)
+    pulled = 0
+    while compact.size < view.size:
+        page = await st.peers.call(peer, "GET", "/v1/entries",
+                                   params={"start": compact.size, "end": min(view.size, compact.size + PAGE)})
+        items = page["entries"]
+        if not items:
+            break
+        usccs: list[str] = []
+        revoked: list[str] = []
+        for item in items:
+            if int(item["index"]) != compact.size:
+                raise PeerMisbehavedError(peer, f"entries out of order at {compact.size}")
+            data = unb64(item["data"])
+            compact.append(h.leaf(data))
+            try:
+                entry = parse_entry(data)
+            except LedgerError as exc:
+                raise PeerMisbehavedError(peer, f"entry {item['index']} is not a valid entry: {exc}") from exc
+            if isinstance(entry, RecordEntry | CorrectionEntry):
+                usccs.append(entry.uscc)
+            elif isinstance(entry, RevocationEntry):
+                revoked.append(entry.authorization_id)
+        pulled += len(items)
+        st.views.add_catalogue(peer, usccs)
+        if revoked:
+            st.views.add_revoked(peer, revoked)
+        if compact.size == view.size and compact.root() != view.root:
+            await st.raise_alarm(peer, "entries-mismatch",
+                                 f"entries 0..{compact.size} do not hash to the root of its checkpoint", [view.note.decode()])
+            return {"peer": peer, "status": "alarm"}
+        st.views.set_view(peer, BlockHeader("-", view.height, view.size, view.root, "", b""), view.note,
+                          mirrored=compact.size, peaks=b"".join(compact.peaks))
+        view = st.views.view(peer) or view
+    cosigned = False
+    if pulled or not st.views.cosignatures(-1):
+        signer = CosignatureSigner(st.info.origin, st.key)
+        body = note.decode().split("\n\n", 1)[0] + "\n"
+        line = signer.cosign(body, int(time.time()))
+        try:
+            await st.peers.call(peer, "POST", "/v1/cosignatures", json_body={"size": view.size, "line": line})
+            cosigned = True
+        except NodeError:
+            pass
+    return {"peer": peer, "status": "ok", "size": view.size, "pulled": pulled, "cosigned": cosigned}
+
+
+async def gossip(st: NodeState, via: str) -> int:
+    """Check the checkpoints ``via`` accepted against ours; returns how many were checked."""
+    got = await st.peers.call(via, "GET", "/v1/views")
+    checked = 0
+    for item in got.get("views", []):
+        peer = str(item.get("node_id"))
+        if peer == st.node_id or not st.manifest.has(peer) or st.views.refused(peer):
+            continue
+        await _accept(st, peer, str(item["note"]).encode(), f"{via}'s view")
+        checked += 1
+    return checked
+
+
+async def mirror_once(st: NodeState) -> list[dict[str, Any]]:
+    peers = [n.node_id for n in st.manifest.nodes if n.node_id != st.node_id]
+
+    async def one(peer: str) -> dict[str, Any]:
+        try:
+            return await mirror_peer(st, peer)
+        except PeerUnavailableError as exc:
+            return {"peer": peer, "status": "unavailable", "detail": exc.detail}
+        except (PeerMisbehavedError, LedgerError, KeyError, TypeError, ValueError) as exc:
+            return {"peer": peer, "status": "error", "detail": str(exc)}
+
+    results = list(await asyncio.gather(*(one(p) for p in peers)))
+    live = [r["peer"] for r in results if r["status"] == "ok"]
+    if live:
+        try:
+            await gossip(st, random.choice(live))
+        except (NodeError, LedgerError, KeyError, TypeError, ValueError) as exc:
+            log.info("gossip failed: %s", exc)
+    st.metrics["mirror_rounds"] = st.metrics.get("mirror_rounds", 0) + 1
+    st.metrics["last_mirror"] = results
+    return results
+
+
+async def mirror_forever(st: NodeState) -> None:
+    await asyncio.sleep(random.uniform(0, st.settings.mirror_interval_s))
+    while True:
+        started = time.monotonic()
+        try:
+            await mirror_once(st)
+        except Exception:  # the loop must survive anything a peer sends
+            log.exception("mirror round failed")
+        elapsed = time.monotonic() - started
+        await asyncio.sleep(max(0.05, st.settings.mirror_interval_s - elapsed))
+
+
+_ = b64
