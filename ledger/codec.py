@@ -71,13 +71,46 @@ def _check(value: object, path: str) -> None:
         raise InvalidRecordError(f"{p} has type {t.__name__}, which canonical JSON cannot hold")
 
 
+def _in_domain(v: object) -> bool:
+    """Fast membership test for the domain; ``_check`` explains a ``False``."""
+    t = type(v)
+    if t is str or t is bool or v is None:
+        return True
+    if t is int:
+        return -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER  # type: ignore[operator]
+    if t is dict:
+        for k, x in v.items():  # type: ignore[attr-defined]
+            if type(k) is not str or not k.isascii():
+                return False
+            tx = type(x)
+            if tx is str or tx is bool or x is None:
+                continue
+            if tx is int:
+                if not -MAX_SAFE_INTEGER <= x <= MAX_SAFE_INTEGER:
+                    return False
+                continue
+            if not _in_domain(x):
+                return False
+        return True
+    if t is list or t is tuple:
+        return all(_in_domain(x) for x in v)  # type: ignore[attr-defined]
+    return False
+
+
 def canonical_bytes(value: JsonValue) -> bytes:
     """Return the RFC 8785 canonical encoding of ``value``.
 
     Raises:
         InvalidRecordError: the value is outside the domain described above.
     """
-    _check(value, "$")
+    if not _in_domain(value):
+        _check(value, "$")  # raises with the path of the first bad value
+    return _encode(value)
+
+
+def _encode(value: JsonValue) -> bytes:
+    """Encode a value already known to be in the domain (typed entries check
+    their fields on construction and call this directly)."""
     try:
         return _encoder.encode(value).encode("utf-8")
     except UnicodeEncodeError as exc:

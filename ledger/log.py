@@ -27,21 +27,26 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from ledger.codec import JsonValue, canonical_bytes, decode_canonical
 from ledger.entries import (
-    AuthorizationEntry,
     CorrectionEntry,
     Entry,
-    InstitutionEntry,
     RecordEntry,
-    RevocationEntry,
     commitment,
     entry_bytes,
     entry_subject,
     parse_entry,
 )
-from ledger.errors import CommitmentError, DecodeError, InvalidRecordError, LedgerError, NoteFormatError, StoreError
+from ledger.errors import (
+    CommitmentError,
+    DecodeError,
+    InvalidRecordError,
+    LedgerError,
+    NoteFormatError,
+    StoreError,
+)
 from ledger.merkle import (
     Hasher,
     consistency_ranges,
@@ -160,16 +165,12 @@ class CorrectionDraft:
 Item = Entry | RecordDraft | CorrectionDraft
 
 
-def _ref(entry: Entry) -> str | None:
-    if isinstance(entry, AuthorizationEntry):
-        return f"authorization:{entry.authorization_id}"
-    if isinstance(entry, RevocationEntry):
-        return f"revocation:{entry.authorization_id}"
-    if isinstance(entry, InstitutionEntry):
-        return f"institution:{entry.institution_id}"
-    if isinstance(entry, RecordEntry | CorrectionEntry):
-        return None  # record ids are unique per enterprise; looked up by subject
-    return None
+# Unique keys kept in the refs table (records are looked up by subject instead).
+_REFS: dict[str, Callable[[Any], str]] = {
+    "authorization": lambda e: f"authorization:{e.authorization_id}",
+    "revocation": lambda e: f"revocation:{e.authorization_id}",
+    "institution": lambda e: f"institution:{e.institution_id}",
+}
 
 
 def _perfect_root(hashes: Sequence[bytes], h: Hasher) -> bytes:
@@ -304,28 +305,36 @@ class Ledger:
         body_rows: list[tuple[int, bytes, bytes]] = []
         ref_rows: list[tuple[str, int]] = []
         leaves: list[bytes] = []
+        n_bodies = sum(1 for item in items if type(item) is RecordDraft or type(item) is CorrectionDraft)
+        salts = self._salt(SALT_BYTES * n_bodies) if n_bodies else b""
+        digest, leaf = h.digest, h.leaf
+        k = 0
         for offset, item in enumerate(items):
             idx = start + offset
             entry: Entry
-            if isinstance(item, RecordDraft | CorrectionDraft):
-                salt = self._salt(SALT_BYTES)
-                body = canonical_bytes(item.body)
-                digest = h.digest(salt + body).hex()
-                if isinstance(item, RecordDraft):
-                    entry = RecordEntry(item.uscc, item.record_type, item.record_id, item.source, item.observed_at, digest)
+            t = type(item)
+            if t is RecordDraft or t is CorrectionDraft:
+                salt = salts[k : k + SALT_BYTES]
+                k += SALT_BYTES
+                body = canonical_bytes(item.body)  # type: ignore[union-attr]
+                commit = digest(salt + body).hex()
+                if t is RecordDraft:
+                    d = item
+                    assert isinstance(d, RecordDraft)
+                    entry = RecordEntry(d.uscc, d.record_type, d.record_id, d.source, d.observed_at, commit)
                 else:
-                    entry = CorrectionEntry(
-                        item.uscc, item.record_id, item.supersedes, item.outcome, item.source, item.observed_at, digest
-                    )
+                    c = item
+                    assert isinstance(c, CorrectionDraft)
+                    entry = CorrectionEntry(c.uscc, c.record_id, c.supersedes, c.outcome, c.source, c.observed_at, commit)
                 body_rows.append((idx, salt, body))
             else:
-                entry = item
+                entry = item  # type: ignore[assignment]
             data = entry_bytes(entry)
             entry_rows.append((idx, entry.kind, entry_subject(entry), data))
-            leaves.append(h.leaf(data))
-            ref = _ref(entry)
-            if ref is not None:
-                ref_rows.append((ref, idx))
+            leaves.append(leaf(data))
+            ref_of = _REFS.get(entry.kind)
+            if ref_of is not None:
+                ref_rows.append((ref_of(entry), idx))
         edge = [list(t) for t in self._edge]
         tile_rows = self._integrate(edge, start, leaves)
         size = start + len(leaves)

@@ -31,6 +31,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from ledger.errors import AppendOnlyError, StoreError
 
@@ -122,7 +123,7 @@ class Store:
                     self._db.execute("ROLLBACK")
                     raise _translate(exc) from exc
 
-    def _query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+    def _query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._db.execute(sql, args).fetchall()
@@ -167,15 +168,15 @@ class Store:
             "SELECT hashes FROM tiles WHERE level = ? AND idx = ? AND width >= ? ORDER BY width LIMIT 1",
             (level, index, min_width),
         )
-        return bytes(rows[0][0]) if rows else None  # type: ignore[arg-type]
+        return bytes(rows[0][0]) if rows else None
 
     def entry(self, index: int) -> bytes | None:
         rows = self._query("SELECT data FROM entries WHERE idx = ?", (index,))
-        return bytes(rows[0][0]) if rows else None  # type: ignore[arg-type]
+        return bytes(rows[0][0]) if rows else None
 
     def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
         rows = self._query("SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end))
-        return [(int(i), bytes(d)) for i, d in rows]  # type: ignore[call-overload, arg-type]
+        return [(int(i), bytes(d)) for i, d in rows]
 
     def by_subject(self, subject: str, kinds: Sequence[str] = ()) -> list[tuple[int, bytes]]:
         if kinds:
@@ -186,15 +187,15 @@ class Store:
             )
         else:
             rows = self._query("SELECT idx, data FROM entries WHERE subject = ? ORDER BY idx", (subject,))
-        return [(int(i), bytes(d)) for i, d in rows]  # type: ignore[call-overload, arg-type]
+        return [(int(i), bytes(d)) for i, d in rows]
 
     def ref(self, ref: str) -> int | None:
         rows = self._query("SELECT idx FROM refs WHERE ref = ?", (ref,))
-        return int(rows[0][0]) if rows else None  # type: ignore[call-overload]
+        return int(rows[0][0]) if rows else None
 
     def body(self, index: int) -> tuple[bytes, bytes] | None:
         rows = self._query("SELECT salt, body FROM bodies WHERE idx = ?", (index,))
-        return (bytes(rows[0][0]), bytes(rows[0][1])) if rows else None  # type: ignore[arg-type]
+        return (bytes(rows[0][0]), bytes(rows[0][1])) if rows else None
 
     def last_block(self) -> tuple[int, int, bytes, str, bytes, bytes] | None:
         rows = self._query("SELECT height, size, root, time, prev, note FROM blocks ORDER BY height DESC LIMIT 1")
@@ -213,12 +214,12 @@ class Store:
         return _block_row(rows[0]) if rows else None
 
     def count_kind(self, kind: str) -> int:
-        return int(self._query("SELECT count(*) FROM entries WHERE kind = ?", (kind,))[0][0])  # type: ignore[call-overload]
+        return int(self._query("SELECT count(*) FROM entries WHERE kind = ?", (kind,))[0][0])
 
     def count_subjects(self, kind: str) -> int:
         rows = self._query("SELECT count(DISTINCT subject) FROM entries WHERE kind = ?", (kind,))
-        return int(rows[0][0])  # type: ignore[call-overload]
+        return int(rows[0][0])
 
 
-def _block_row(r: tuple[object, ...]) -> tuple[int, int, bytes, str, bytes, bytes]:
-    return (int(r[0]), int(r[1]), bytes(r[2]), str(r[3]), bytes(r[4]), bytes(r[5]))  # type: ignore[call-overload, arg-type]
+def _block_row(r: tuple[Any, ...]) -> tuple[int, int, bytes, str, bytes, bytes]:
+    return (int(r[0]), int(r[1]), bytes(r[2]), str(r[3]), bytes(r[4]), bytes(r[5]))

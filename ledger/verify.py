@@ -20,6 +20,7 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ledger.entries import CorrectionEntry, RecordEntry, entry_subject, parse_entry
 from ledger.errors import DecodeError, LedgerError, SignatureError, StoreError
@@ -70,7 +71,7 @@ class VerifyReport:
             self.faults.append(fault)
 
 
-def _rows(db: sqlite3.Connection, sql: str, last: int) -> Iterator[tuple[object, ...]]:
+def _rows(db: sqlite3.Connection, sql: str, last: int) -> Iterator[tuple[Any, ...]]:
     start = 0
     while start <= last:
         batch = db.execute(sql, (start, start + CHUNK)).fetchall()
@@ -156,7 +157,7 @@ def _verify(db: sqlite3.Connection, report: VerifyReport, h: object, verifier: N
 
     # Entries: stream, decode, check columns, bodies, tiles and roots.
     stored_tiles: dict[tuple[int, int], list[bytes]] = {}
-    for level, idx, width, hashes in db.execute("SELECT level, idx, width, hashes FROM tiles WHERE width < ?", (TILE_WIDTH,)):
+    for level, idx, _width, hashes in db.execute("SELECT level, idx, width, hashes FROM tiles WHERE width < ?", (TILE_WIDTH,)):
         stored_tiles.setdefault((int(level), int(idx)), []).append(bytes(hashes))
     compact = CompactRange(h)
     edge: list[list[bytes]] = []

@@ -1,0 +1,97 @@
+"""The whole flow across three city nodes: ingest, mirror, authorize, report,
+verify offline, audit. Also the operational surface (metrics, OpenAPI)."""
+
+from __future__ import annotations
+
+from node import httpsig
+from node.bundle import verify_bundle
+from node.reports import route
+
+
+async def test_report_spans_three_nodes_and_verifies_offline(world):
+    before = world.sizes()
+    r = await world.report()
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/json")
+    bundle = r.json()
+    report = bundle["report"]
+    assert report["partial"] is False and report["missing"] == []
+    assert report["home_node"] == "hz-1" and report["uscc"] == world.uscc
+
+    summary = verify_bundle(bundle, world.manifest)
+    assert summary.partial is False
+    assert summary.holders == {"hz-1": 1, "hf-1": 3, "sh-1": 1}
+    assert {h["node_id"] for h in report["holders"]} == {"hz-1", "hf-1", "sh-1"}
+
+    current = {d["record_id"] for d in summary.current}
+    history = {d["record_id"] for d in summary.history}
+    assert current == {"hf-1:r1", "hf-1:p1c", "sh-1:j1", "hz-1:t1"}
+    assert "hf-1:p1" not in current  # superseded by the correction
+    assert history == current | {"hf-1:p1"}
+    penalty = next(d for d in summary.history if d["record_id"] == "hf-1:p1")
+    assert penalty["body"] == {"amount_minor": 100_000} and penalty["record_type"] == "admin_penalty"
+    correction = next(d for d in summary.current if d["record_id"] == "hf-1:p1c")
+    assert correction["supersedes"] == "hf-1:p1" and correction["kind"] == "correction"
+
+    # One receipt at home, one at each remote holder; hz-1 answered locally.
+    after = world.sizes()
+    assert after == {"hz-1": before["hz-1"] + 1, "hf-1": before["hf-1"] + 1, "sh-1": before["sh-1"] + 1}
+    home_q = await world.queries("hz-1")
+    assert [(q["role"], q["outcome"], q["records"]) for q in home_q] == [("home", "granted", 5)]
+    assert home_q[0]["query_id"] == report["query_id"] == summary.query_id
+    assert home_q[0]["index"] == report["home_receipt"]["index"]
+    for holder, n in (("hf-1", 3), ("sh-1", 1)):
+        qs = await world.queries(holder)
+        assert len(qs) == 1, qs
+        q = qs[0]
+        assert (q["query_id"], q["role"], q["outcome"], q["records"]) == (report["query_id"], "holder", "granted", n)
+        assert (q["home_node"], q["holder_node"], q["institution_id"]) == ("hz-1", holder, "hzbank")
+        assert (q["purpose"], q["authorization_id"]) == ("post_loan", "a1")
+
+
+async def test_query_history_lists_granted_and_denied(world, problem):
+    ok = await world.report()
+    assert ok.status_code == 200, ok.text
+    denied = await world.report(purpose="pre_loan")  # a1 allows post_loan only
+    problem(denied, 403, "authorization-invalid", reason="other-purpose")
+    for node_id, role in (("hz-1", "home"), ("hf-1", "holder"), ("sh-1", "holder")):
+        qs = await world.queries(node_id)
+        assert [(q["role"], q["purpose"], q["outcome"]) for q in qs] == [
+            (role, "post_loan", "granted"), (role, "pre_loan", "denied")], (node_id, qs)
+        assert qs[0]["query_id"] == ok.json()["report"]["query_id"]
+        assert "other-purpose" in qs[1]["reason"]
+        assert qs[1]["records"] == 0
+        assert all(q["institution_id"] == "hzbank" for q in qs)
+
+
+async def test_operator_record_views_resolve_the_correction(world):
+    async with world.net.operator("hf-1") as c:
+        cur = await c.get(f"http://hf-1/v1/enterprises/{world.uscc}/records")
+        hist = await c.get(f"http://hf-1/v1/enterprises/{world.uscc}/records", params={"view": "history"})
+    assert cur.status_code == hist.status_code == 200
+    assert [x["record_id"] for x in cur.json()["records"]] == ["hf-1:r1", "hf-1:p1c"]
+    assert [x["record_id"] for x in hist.json()["records"]] == ["hf-1:r1", "hf-1:p1", "hf-1:p1c"]
+
+
+async def test_responses_to_signed_requests_are_signed_and_bound(world):
+    async with world.inst() as c:
+        r = await c.get(f"http://hz-1/v1/enterprises/{world.uscc}/queries")
+    assert r.status_code == 200
+    sent = r.request.headers
+    keys = {"node:hz-1": world.manifest.node("hz-1").key()}
+    assert httpsig.verify_response(r.status_code, dict(r.headers), r.content, sent["signature-input"],
+                                   sent["signature"], keys) == "node:hz-1"
+    # Bound to this request: it does not verify as the answer to another one.
+    async with world.inst() as c:
+        other = await c.get("http://hz-1/v1/health")
+    try:
+        httpsig.verify_response(r.status_code, dict(r.headers), r.content, other.request.headers["signature-input"],
+                                other.request.headers["signature"], keys)
+    except httpsig.BadSignatureError:
+        pass
+    else:
+        raise AssertionError("a response verified against another request's signature")
+
+
+async def test_catalogue_routes_to_a_non_home_holder(net3):
+    from conftest_free import nothing  # noqa: F401  # placeholder, replaced below
