@@ -14,6 +14,7 @@ Invariants:
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
@@ -60,32 +61,38 @@ PURPOSES = ("pre_loan", "post_loan", "credit_line", "guarantee", "supervision")
 
 CORRECTION_OUTCOMES = ("amended", "withdrawn", "resolved")
 
-_TIME = re.compile(r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\dZ$")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_USCC_SHAPE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{18}$")
+# fullmatch everywhere: '$' would accept a trailing newline; [0-9], not \d,
+# which matches non-ASCII digits.
+_TIME = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_USCC_SHAPE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")
 
 
 def check_time(name: str, value: str) -> None:
     """Raise unless ``value`` is an RFC 3339 UTC time to the second ending in Z."""
-    if type(value) is not str or not _TIME.match(value):
+    if type(value) is not str or not _TIME.fullmatch(value):
         raise InvalidRecordError(f"{name} must be an RFC 3339 UTC time like 2021-10-31T08:00:00Z, got {value!r}")
+    try:
+        datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        raise InvalidRecordError(f"{name} is not a calendar date and time: {value!r}") from None
 
 
 def _check_id(name: str, value: str) -> None:
-    if type(value) is not str or not _ID.match(value):
+    if type(value) is not str or not _ID.fullmatch(value):
         raise InvalidRecordError(f"{name} must be 1-128 characters of [A-Za-z0-9._:-], got {value!r}")
 
 
 def _check_hex(name: str, value: str) -> None:
-    if type(value) is not str or not _HEX64.match(value):
+    if type(value) is not str or not _HEX64.fullmatch(value):
         raise InvalidRecordError(f"{name} must be 64 lower-case hex digits, got {value!r}")
 
 
 def _check_uscc_shape(value: str) -> None:
     # Full GB 32100 validation lives in ledger.uscc and runs at the node's
     # edge; entries re-check only the shape so stored data stays decodable.
-    if type(value) is not str or not _USCC_SHAPE.match(value):
+    if type(value) is not str or not _USCC_SHAPE.fullmatch(value):
         raise InvalidRecordError(f"uscc must be 18 characters of the GB 32100 alphabet, got {value!r}")
 
 
@@ -266,8 +273,8 @@ class AlarmEntry:
         _check_id("peer", self.peer)
         _check_id("fault", self.fault)
         _check_text("detail", self.detail, 2000)
-        if any(type(e) is not str for e in self.evidence):
-            raise InvalidRecordError("evidence must be a list of strings")
+        if type(self.evidence) is not tuple or any(type(e) is not str for e in self.evidence):
+            raise InvalidRecordError(f"evidence must be a list of strings, got {type(self.evidence).__name__}")
         check_time("at", self.at)
 
 

@@ -59,9 +59,26 @@ CREATE TABLE IF NOT EXISTS refs (ref TEXT PRIMARY KEY, idx INTEGER NOT NULL) WIT
 """
 
 
+_KEYS = {
+    "meta": "key = NEW.key",
+    "entries": "idx = NEW.idx",
+    "bodies": "idx = NEW.idx",
+    "tiles": "level = NEW.level AND idx = NEW.idx AND width = NEW.width",
+    "blocks": "height = NEW.height",
+    "refs": "ref = NEW.ref",
+}
+
+
 def _triggers() -> str:
     out = []
     for table in LEDGER_TABLES:
+        # INSERT OR REPLACE deletes the old row without firing DELETE triggers
+        # (recursive_triggers is off by default), so refuse it up front.
+        out.append(
+            f"CREATE TRIGGER IF NOT EXISTS {table}_no_replace BEFORE INSERT ON {table} "
+            f"WHEN EXISTS (SELECT 1 FROM {table} WHERE {_KEYS[table]}) "
+            f"BEGIN SELECT RAISE(ABORT, 'ledger is append-only: REPLACE on {table} refused'); END;"
+        )
         for op in ("UPDATE", "DELETE"):
             out.append(
                 f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
@@ -151,7 +168,7 @@ class Store:
         self._write_many("INSERT INTO bodies (idx, salt, body) VALUES (?, ?, ?)", rows)
 
     def put_tiles(self, rows: Sequence[tuple[int, int, int, bytes]]) -> None:
-        self._write_many("INSERT OR IGNORE INTO tiles (level, idx, width, hashes) VALUES (?, ?, ?, ?)", rows)
+        self._write_many("INSERT INTO tiles (level, idx, width, hashes) VALUES (?, ?, ?, ?)", rows)
 
     def put_refs(self, rows: Sequence[tuple[str, int]]) -> None:
         self._write_many("INSERT INTO refs (ref, idx) VALUES (?, ?)", rows)

@@ -9,7 +9,7 @@ at Hangzhou, every node mirrored once, and a valid authorization ``a1`` for
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,7 @@ async def net3(tmp_path: Path) -> AsyncIterator[Net]:
         await net.close()
 
 
-async def seed_world(net: Net) -> World:
+async def seed_world(net: Net, *, mirror: bool = True) -> World:
     inst_key, other_key = seeded_key("inst/hzbank"), seeded_key("inst/njbank")
     for node_id, rs in records_for(UHF).items():
         async with net.operator(node_id) as c:
@@ -148,7 +148,8 @@ async def seed_world(net: Net) -> World:
             assert r.status_code == 201, r.text
     assert net.manifest_path is not None
     world = World(net, load_manifest(net.manifest_path), inst_key, other_key)
-    await world.mirror_all()
+    if mirror:
+        await world.mirror_all()
     await world.authorize("a1")
     return world
 
@@ -156,3 +157,13 @@ async def seed_world(net: Net) -> World:
 @pytest.fixture
 async def world(net3: Net) -> World:
     return await seed_world(net3)
+
+
+@pytest.fixture
+def make_world(net3: Net) -> Callable[..., Awaitable[World]]:
+    """``await make_world(mirror=False)``: the seeded world, optionally before any mirroring."""
+
+    async def make(*, mirror: bool = True) -> World:
+        return await seed_world(net3, mirror=mirror)
+
+    return make

@@ -93,5 +93,45 @@ async def test_responses_to_signed_requests_are_signed_and_bound(world):
         raise AssertionError("a response verified against another request's signature")
 
 
-async def test_catalogue_routes_to_a_non_home_holder(net3):
-    from conftest_free import nothing  # noqa: F401  # placeholder, replaced below
+async def test_catalogue_routes_to_a_non_home_holder(make_world):
+    world = await make_world(mirror=False)
+    hz = world.state("hz-1")
+    # Before mirroring, hz-1 knows only the enterprise's city (Hefei) and itself.
+    assert route(hz, world.uscc) == ["hf-1", "hz-1"]
+    await world.mirror_all()
+    assert route(hz, world.uscc) == ["hf-1", "hz-1", "sh-1"]
+    assert hz.views.holders(world.uscc) == {"hf-1", "sh-1"}
+    r = await world.report()
+    assert r.status_code == 200, r.text
+    sections = {h["node_id"]: [x["index"] for x in h["records"]] for h in r.json()["report"]["holders"]}
+    assert sections["sh-1"] == [0]  # Shanghai holds a record of a Hefei enterprise
+    # A Hangzhou enterprise held only by hz-1 is routed to no one else.
+    assert route(hz, world.other_uscc) == ["hz-1"]
+
+
+async def test_metrics_are_prometheus_text(world):
+    async with world.inst() as c:
+        r = await c.get("http://hf-1/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    lines = r.text.splitlines()
+    assert "# TYPE node_ledger_entries gauge" in lines
+    size = world.state("hf-1").ledger.size
+    assert f"node_ledger_entries {float(size)}" in lines
+    assert any(line.startswith("node_requests_total{") for line in lines)
+    assert any(line.startswith("node_ledger_height ") for line in lines)
+
+
+async def test_openapi_lists_the_endpoints(world):
+    async with world.inst() as c:
+        r = await c.get("http://hz-1/openapi.json")
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    for path, method in [("/v1/reports", "post"), ("/v1/authorizations", "post"),
+                         ("/v1/authorizations/{authorization_id}/revocation", "post"),
+                         ("/v1/enterprises/{uscc}/queries", "get"), ("/v1/peer/records", "post"),
+                         ("/v1/peer/receipts", "post"), ("/v1/checkpoint", "get"), ("/v1/cosignatures", "post"),
+                         ("/v1/peers", "get"), ("/v1/peers/{peer_id}/resolve", "post"), ("/v1/ingest", "post"),
+                         ("/v1/institutions", "post"), ("/v1/proofs/inclusion", "get"),
+                         ("/v1/proofs/consistency", "get"), ("/v1/entries", "get"), ("/metrics", "get")]:
+        assert method in paths.get(path, {}), (path, method)

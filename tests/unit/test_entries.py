@@ -159,41 +159,22 @@ def test_self_superseding_correction(entries: list[Entry]) -> None:
 
 
 @pytest.mark.parametrize("field", ["uscc", "record_id", "observed_at", "commitment"])
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ledger/entries.py lines 63-66: _TIME/_ID/_HEX64/_USCC_SHAPE end in '$', which "
-    "re.match lets match before a trailing newline, so 'value\\n' passes the check",
-)
 def test_trailing_newline_is_refused(entries: list[Entry], field: str) -> None:
     good = by_kind(entries)["record"]
     with pytest.raises(InvalidRecordError, match=field):
         replace(good, **{field: getattr(good, field) + "\n"})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ledger/entries.py line 63: _TIME uses \\d, which matches non-ASCII digits such as '٢'",
-)
 def test_non_ascii_digits_in_time_are_refused() -> None:
     with pytest.raises(InvalidRecordError, match="observed_at"):
         check_time("observed_at", "٢٠٢١-10-31T08:00:00Z")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ledger/entries.py check_time: only the shape is checked, so 2021-02-31 (not a "
-    "calendar date, hence not RFC 3339) is accepted",
-)
 def test_impossible_date_is_refused() -> None:
     with pytest.raises(InvalidRecordError, match="observed_at"):
         check_time("observed_at", "2021-02-31T08:00:00Z")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ledger/entries.py AlarmEntry.__post_init__: evidence is only checked element-wise, "
-    "so a plain string (iterating to 1-character strings) is accepted and stored as a JSON string",
-)
 def test_alarm_evidence_must_be_a_list(entries: list[Entry]) -> None:
     with pytest.raises(InvalidRecordError, match="evidence"):
         replace(by_kind(entries)["alarm"], evidence="note-a")

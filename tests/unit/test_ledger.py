@@ -349,11 +349,6 @@ def test_triggers_refuse_update_and_delete(full_ledger: Ledger, ledger_path: Pat
     full_ledger.append(alarms(2))  # still appends after the refusal
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG ledger/store.py _triggers(): INSERT OR REPLACE deletes the old row without firing the "
-    "DELETE trigger (recursive_triggers is off), so a raw connection can rewrite any ledger row",
-)
 def test_insert_or_replace_is_refused(full_ledger: Ledger, ledger_path: Path) -> None:
     db = raw(ledger_path)
     try:
