@@ -404,7 +404,12 @@ class Ledger:
 
     # --- proofs ------------------------------------------------------------
     def _tile_levels(self, level: int, index: int, min_width: int) -> list[list[bytes]]:
-        """All levels of one tile (bottom row first), from the cache or the store."""
+        """All levels of one tile (bottom row first), from the cache or the store.
+
+        Partial tiles are cached too: a perfect-subtree hash never changes once
+        complete, so a narrower cached tile stays right for the widths it covers
+        and is replaced only when a wider one is needed.
+        """
         key = (level, index)
         levels = self._tile_cache.get(key)
         if levels is not None and len(levels[0]) >= min_width:
@@ -421,14 +426,13 @@ class Ledger:
         if len(bottom) < min_width:
             raise StoreError(f"tile {level}/{index} has {len(bottom)} hashes, need {min_width}")
         levels = [bottom]
-        h = self.hasher
+        node = self.hasher.node
         while len(levels[-1]) > 1:
             row = levels[-1]
-            levels.append([h.node(row[i], row[i + 1]) for i in range(0, len(row) - 1, 2)])
-        if len(bottom) == TILE_WIDTH:  # full tiles never change: cache them
-            self._tile_cache[key] = levels
-            if len(self._tile_cache) > 2048:
-                self._tile_cache.popitem(last=False)
+            levels.append([node(row[i], row[i + 1]) for i in range(0, len(row) - 1, 2)])
+        self._tile_cache[key] = levels
+        if len(self._tile_cache) > 4096:
+            self._tile_cache.popitem(last=False)
         return levels
 
     def _get_node(self, level: int, index: int) -> bytes:

@@ -134,11 +134,33 @@ class SignedResponses:
         state = self.state()
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         limit = state.settings.max_body_bytes
+        too_large = problem(413, "too-large", "Body too large", f"request bodies are limited to {limit} bytes",
+                            scope.get("path", ""), state.node_id)
         if int(headers.get("content-length", "0") or 0) > limit:
-            resp = problem(413, "too-large", "Body too large", f"request bodies are limited to {limit} bytes",
-                           scope.get("path", ""), state.node_id)
-            await resp(scope, receive, send)
+            await too_large(scope, receive, send)
             return
+        if "content-length" not in headers:
+            # A chunked body declares no length: read it here, up to the limit,
+            # so the limit holds for it too, then replay it to the app.
+            parts: list[bytes] = []
+            total, more = 0, True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return  # the client went away
+                parts.append(message.get("body", b""))
+                total += len(parts[-1])
+                if total > limit:
+                    await too_large(scope, receive, send)
+                    return
+                more = message.get("more_body", False)
+            buffered: list[Any] = [{"type": "http.request", "body": b"".join(parts), "more_body": False}]
+            upstream = receive
+
+            async def replay() -> Any:
+                return buffered.pop() if buffered else await upstream()
+
+            receive = replay
         sig_input, sig = headers.get("signature-input"), headers.get("signature")
         if not (sig_input and sig):
             await self.app(scope, receive, send)

@@ -172,8 +172,15 @@ async def make_report(state: NodeState, institution_id: str, uscc: str, purpose:
             return holder, None, "refused: an alarm against this node is open"
         try:
             view = state.views.view(holder)
-            answer = await state.peers.call(holder, "POST", "/v1/peer/records",
-                                            json_body={**request, "known_size": view.size if view else 0})
+            body: dict[str, Any] = {**request, "known_size": view.size if view else 0}
+            seen = state.seen_by.get(holder, 0)
+            if 0 < seen < head.size:
+                # The holder checks our checkpoint against the one it holds: send the
+                # proof from there, saving it a round trip back to us.
+                body["home_consistency"] = {"from": seen, "proof": [b64(p) for p in state.ledger.consistency_proof(seen, head.size)]}
+            answer = await state.peers.call(holder, "POST", "/v1/peer/records", json_body=body)
+            if isinstance(answer.get("view_of_home"), int):
+                state.seen_by[holder] = answer["view_of_home"]
             await _verify_answer(state, holder, uscc, answer)
             return holder, answer, ""
         except PeerUnavailableError as exc:
@@ -239,6 +246,9 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
         auth_note = str(auth["checkpoint"])
         auth_proof = [unb64(p) for p in auth["proof"]]
         known_size = int(body.get("known_size", 0))
+        hc = body.get("home_consistency") or {}
+        hc_from = int(hc["from"]) if hc else None
+        hc_proof = [unb64(p) for p in hc["proof"]] if hc else None
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRecordError(f"peer record request is malformed: {exc}") from exc
     parse_uscc(uscc)
@@ -254,7 +264,8 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
             return [unb64(p) for p in got["proof"]]
 
         try:
-            header = await state.views.accept_checkpoint(caller_node, auth_note.encode(), state.verifier_for(caller_node), fetch)
+            header = await state.views.accept_checkpoint(caller_node, auth_note.encode(), state.verifier_for(caller_node),
+                                                         fetch, proof=hc_proof, proof_from=hc_from, advance=False)
         except ProofError as exc:
             await state.raise_alarm(caller_node, "equivocation", f"checkpoint inconsistent with an earlier one: {exc}", [auth_note])
             raise AuthorizationError("home-inconsistent", f"home node {caller_node} showed an inconsistent checkpoint") from exc
@@ -276,8 +287,9 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
     receipt = await _receipt(state, authorization_id=auth_entry.authorization_id, outcome="granted",
                              reason="complete", records=len(records_now), **common)
     h = state.ledger.head
+    home_view = state.views.view(caller_node)
     out: dict[str, Any] = {"checkpoint": h.note.decode(), "records": _local_records(state, uscc, h.size),
-                           "receipt": receipt}
+                           "receipt": receipt, "view_of_home": home_view.size if home_view else 0}
     if 0 < known_size < h.size:
         out["consistency"] = {"from": known_size, "proof": [b64(p) for p in state.ledger.consistency_proof(known_size, h.size)]}
     return out

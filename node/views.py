@@ -128,11 +128,14 @@ class PeerViews:
 
     async def accept_checkpoint(
         self, node_id: str, note: bytes, verifier: NoteVerifier, fetch_consistency: ConsistencyFetcher | None,
-        proof: list[bytes] | None = None, proof_from: int | None = None,
+        proof: list[bytes] | None = None, proof_from: int | None = None, advance: bool = True,
     ) -> BlockHeader:
         """Verify a peer's signed checkpoint and its consistency with what we saw before.
 
-        Moves the stored view forward if the new checkpoint is larger.
+        Moves the stored view forward if the new checkpoint is larger and
+        ``advance`` is set (mirroring); a report's holder checks a home node's
+        checkpoint against its view without moving it, so the home node can
+        keep sending proofs from a size the holder still has.
 
         Raises:
             SignatureError / NoteFormatError: bad note.
@@ -160,7 +163,7 @@ class PeerViews:
                     raise ProofError(f"no consistency proof from size {a_size} to {b_size}")
                 proof = await fetch_consistency(a_size, b_size)
             verify_consistency(a_size, b_size, a_root, b_root, proof, self.algorithm)
-        if header.size > old.size or (header.size == old.size and header.height > old.height):
+        if advance and (header.size > old.size or (header.size == old.size and header.height > old.height)):
             self.set_view(node_id, header, note)
         return header
 

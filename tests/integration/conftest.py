@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from inproc import Net, b64key, make_net, seeded_key
 
@@ -167,3 +168,14 @@ def make_world(net3: Net) -> Callable[..., Awaitable[World]]:
         return await seed_world(net3, mirror=mirror)
 
     return make
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def shared_world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
+    """One seeded world for a whole module whose tests each undo nothing they need:
+    the module must mark its tests ``pytest.mark.asyncio(loop_scope="module")``."""
+    net = make_net(tmp_path_factory.mktemp("net"), NODES)
+    try:
+        yield await seed_world(net)
+    finally:
+        await net.close()

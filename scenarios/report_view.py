@@ -1,0 +1,148 @@
+"""A verified report bundle as text a loan officer can read.
+
+Works only on what :func:`node.bundle.verify_bundle` accepted: the summary's
+current view and history, plus the bundle's own entries (parsed again for the
+correction outcomes the summary leaves out). No I/O.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from ledger import CorrectionEntry, LedgerError, parse_entry
+from node.bundle import BundleSummary
+from node.consortium import Manifest
+
+__all__ = ["render_report", "render_verification"]
+
+_KEY_FIELDS: Mapping[str, tuple[str, ...]] = {
+    "registration": ("name", "status", "industry", "registered_capital_minor", "legal_representative"),
+    "tax_rating": ("year", "rating", "authority"),
+    "social_insurance": ("period", "employees", "paid_minor", "arrears_minor"),
+    "housing_fund": ("period", "employees", "paid_minor", "arrears_minor"),
+    "admin_penalty": ("decision_no", "amount_minor", "reason", "status", "resolved_on", "authority"),
+    "judicial_enforcement": ("case_no", "amount_minor", "status", "court"),
+    "red_list": ("list", "year"),
+    "black_list": ("list", "reason", "since"),
+}
+_TYPE_ORDER = ("registration", "tax_rating", "social_insurance", "housing_fund", "admin_penalty",
+               "judicial_enforcement", "red_list", "black_list")
+
+
+def _money(minor: Any) -> str:
+    if isinstance(minor, int) and not isinstance(minor, bool):
+        return f"¥{minor // 100:,}.{minor % 100:02d}"
+    return str(minor)
+
+
+def _fields(record_type: str, body: Any) -> str:
+    if not isinstance(body, dict):
+        return str(body)
+    names = _KEY_FIELDS.get(record_type) or tuple(list(body)[:5])
+    parts = []
+    for name in names:
+        if name not in body:
+            continue
+        value = body[name]
+        if name.endswith("_minor"):
+            parts.append(f"{name[:-6].replace('_', ' ')} {_money(value)}")
+        else:
+            parts.append(f"{name.replace('_', ' ')} {value}")
+    return ", ".join(parts)
+
+
+def _entries(bundle: Mapping[str, Any]) -> dict[tuple[str, int], Any]:
+    """(node, index) → parsed entry, for every record in the (already verified) bundle."""
+    out: dict[tuple[str, int], Any] = {}
+    for holder in bundle.get("report", {}).get("holders", []):
+        for item in holder.get("records", []):
+            try:
+                out[(str(holder["node_id"]), int(item["index"]))] = parse_entry(base64.b64decode(item["entry"]))
+            except (LedgerError, KeyError, TypeError, ValueError):
+                continue
+    return out
+
+
+def _city(manifest: Manifest | None, node_id: str) -> str:
+    if manifest is not None and manifest.has(node_id):
+        return manifest.node(node_id).city_name
+    return ""
+
+
+def render_verification(summary: BundleSummary) -> str:
+    """What offline verification checked, in one line."""
+    n = sum(summary.holders.values())
+    return (f"verified offline against the manifest: the home node's signature, the authorization's inclusion, "
+            f"{len(summary.holders)} holder checkpoints, {n} records (inclusion proofs and body commitments), "
+            "the home receipt")
+
+
+def render_report(summary: BundleSummary, bundle: Mapping[str, Any], manifest: Manifest | None = None,
+                  institution_name: str | None = None) -> str:
+    """The readable report: enterprise, holders, current view by type, superseded history, gaps."""
+    report = bundle.get("report", {})
+    entries = _entries(bundle)
+    by_id = {d["record_id"]: d for d in summary.history}
+
+    def base_type(d: dict[str, Any]) -> str:
+        seen = set()
+        while d.get("kind") == "correction" and d.get("supersedes") in by_id and d["record_id"] not in seen:
+            seen.add(d["record_id"])
+            d = by_id[d["supersedes"]]
+        return str(d.get("record_type") or "correction")
+
+    name = next((d["body"].get("name") for d in summary.current
+                 if d.get("record_type") == "registration" and isinstance(d.get("body"), dict)), None)
+    lines = [f"Credit report on {summary.uscc}" + (f" — {name}" if name else "")]
+    inst = summary.institution_id + (f" ({institution_name})" if institution_name else "")
+    lines.append(f"  query {summary.query_id}, asked {report.get('asked_at', '?')} by {inst} through "
+                 f"{summary.home_node} ({_city(manifest, summary.home_node)})")
+    lines.append(f"  purpose {summary.purpose}, authorization {report.get('authorization_id', '?')}")
+    lines.append("  " + render_verification(summary))
+    if summary.partial:
+        gone = "; ".join(f"{m.get('node_id')} ({_city(manifest, str(m.get('node_id')))}): {m.get('reason')}"
+                         for m in summary.missing)
+        lines.append(f"  PARTIAL REPORT — {len(summary.missing)} holder(s) missing: {gone}")
+    else:
+        lines.append("  complete: every holder answered")
+
+    lines.append("")
+    lines.append("Holders")
+    lines.append(f"  {'node':<8} {'city':<12} {'records':>7}")
+    for node_id, count in sorted(summary.holders.items()):
+        lines.append(f"  {node_id:<8} {_city(manifest, node_id):<12} {count:>7}")
+    for m in summary.missing:
+        lines.append(f"  {m.get('node_id', '?'):<8} {_city(manifest, str(m.get('node_id'))):<12} {'missing':>7}")
+
+    lines.append("")
+    lines.append("Current view (corrections applied)")
+    current = sorted(summary.current, key=lambda d: (_rank(base_type(d)), d["observed_at"], d["node_id"]))
+    if not current:
+        lines.append("  (no records)")
+    for d in current:
+        rtype = base_type(d)
+        text = _fields(rtype, d["body"])
+        if d["kind"] == "correction":
+            entry = entries.get((d["node_id"], d["index"]))
+            outcome = entry.outcome if isinstance(entry, CorrectionEntry) else "amended"
+            text = f"{outcome.upper()} by correction {d['record_id']} (supersedes {d['supersedes']}): {text}"
+        lines.append(f"  {rtype:<21} {d['node_id']:<6} {d['observed_at'][:10]}  {text}")
+
+    current_keys = {(d["node_id"], d["index"]) for d in summary.current}
+    superseded = [d for d in summary.history if (d["node_id"], d["index"]) not in current_keys]
+    if superseded:
+        lines.append("")
+        lines.append(f"History: {len(superseded)} superseded record(s), kept on the ledgers")
+        later = {d.get("supersedes"): d for d in summary.history if d.get("kind") == "correction"}
+        for d in sorted(superseded, key=lambda d: (d["observed_at"], d["node_id"])):
+            by = later.get(d["record_id"])
+            tail = f" → superseded by {by['record_id']} ({by['observed_at'][:10]})" if by else " → withdrawn"
+            lines.append(f"  {base_type(d):<21} {d['node_id']:<6} {d['observed_at'][:10]}  "
+                         f"{_fields(base_type(d), d['body'])}{tail}")
+    return "\n".join(lines)
+
+
+def _rank(record_type: str) -> int:
+    return _TYPE_ORDER.index(record_type) if record_type in _TYPE_ORDER else len(_TYPE_ORDER)
