@@ -14,9 +14,9 @@ Invariants:
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any, ClassVar
 
 from ledger.codec import MAX_SAFE_INTEGER, JsonValue, _encode, canonical_bytes, decode_canonical

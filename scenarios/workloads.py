@@ -68,7 +68,7 @@ class SyntheticData:
         raw = [(c, enterprises * c.share) for c in topology.cities]
         counts = {c.code: max(1, int(q)) for c, q in raw}
         rest = enterprises - sum(counts.values())
-        for c, q in sorted(raw, key=lambda cq: -(cq[1] - int(cq[1])))[: max(0, rest)]:
+        for c, _ in sorted(raw, key=lambda cq: -(cq[1] - int(cq[1])))[: max(0, rest)]:
             counts[c.code] += 1
         self.counts = counts
         self._perm: dict[str, tuple[int, int]] = {}
