@@ -45,10 +45,11 @@ __all__ = ["mirror_forever", "mirror_once", "mirror_peer"]
 log = logging.getLogger("node.mirror")
 
 PAGE = 2000
+GOSSIP_EVERY = 5  # rounds between gossip exchanges with a random peer
 
 
 async def _fetch_consistency(st: NodeState, peer: str, old: int, new: int) -> list[bytes]:
-    got = await st.peers.call(peer, "GET", "/v1/proofs/consistency", params={"old": old, "new": new})
+    got = await st.peers.fetch(peer, "/v1/proofs/consistency", params={"old": old, "new": new})
     return [unb64(p) for p in got["proof"]]
 
 
@@ -68,7 +69,7 @@ async def mirror_peer(st: NodeState, peer: str) -> dict[str, Any]:
     """One mirroring round for one peer; returns what happened."""
     if st.views.refused(peer):
         return {"peer": peer, "status": "refused"}
-    note = await st.peers.call(peer, "GET", "/v1/checkpoint", raw=True)
+    note = await st.peers.fetch(peer, "/v1/checkpoint", raw=True)
     # Our cosignature lines and other witnesses' follow the signed checkpoint;
     # accept_checkpoint checks the peer's own signature and ignores the rest.
     header = await _accept(st, peer, note, peer)
@@ -113,12 +114,13 @@ async def mirror_peer(st: NodeState, peer: str) -> dict[str, Any]:
                           mirrored=compact.size, peaks=b"".join(compact.peaks))
         view = st.views.view(peer) or view
     cosigned = False
-    if pulled or not st.views.cosignatures(-1):
+    if st.cosigned.get(peer) != view.size:
         signer = CosignatureSigner(st.info.origin, st.key)
         body = note.decode().split("\n\n", 1)[0] + "\n"
         line = signer.cosign(body, int(time.time()))
         try:
             await st.peers.call(peer, "POST", "/v1/cosignatures", json_body={"size": view.size, "line": line})
+            st.cosigned[peer] = view.size
             cosigned = True
         except NodeError:
             pass
@@ -127,7 +129,7 @@ async def mirror_peer(st: NodeState, peer: str) -> dict[str, Any]:
 
 async def gossip(st: NodeState, via: str) -> int:
     """Check the checkpoints ``via`` accepted against ours; returns how many were checked."""
-    got = await st.peers.call(via, "GET", "/v1/views")
+    got = await st.peers.fetch(via, "/v1/views")
     checked = 0
     for item in got.get("views", []):
         peer = str(item.get("node_id"))
@@ -151,7 +153,8 @@ async def mirror_once(st: NodeState) -> list[dict[str, Any]]:
 
     results = list(await asyncio.gather(*(one(p) for p in peers)))
     live = [r["peer"] for r in results if r["status"] == "ok"]
-    if live:
+    rounds = st.metrics.get("mirror_rounds", 0)
+    if live and rounds % GOSSIP_EVERY == 0:
         try:
             await gossip(st, random.choice(live))
         except (NodeError, LedgerError, KeyError, TypeError, ValueError) as exc:

@@ -105,14 +105,38 @@ class PeerClient:
             return float(latency.get(self._host_to_peer.get(host, ""), 0.0))
 
         self._keys = {f"node:{n.node_id}": n.key() for n in manifest.nodes}
-        self._client = httpx.AsyncClient(
-            transport=LatencyTransport(inner, delay, loss) if (latency or loss) else inner,
-            auth=httpsig.RequestSigner(f"node:{node_id}", key),
-            timeout=timeout_s,
-        )
+        wire = LatencyTransport(inner, delay, loss) if (latency or loss) else inner
+        self._client = httpx.AsyncClient(transport=wire, auth=httpsig.RequestSigner(f"node:{node_id}", key),
+                                         timeout=timeout_s)
+        # Checkpoints, proofs and views are self-authenticating (signed notes and
+        # proofs checked against them): fetching them needs no message signature.
+        self._plain = httpx.AsyncClient(transport=wire, timeout=timeout_s)
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        await self._plain.aclose()
+
+    async def fetch(self, peer_id: str, path: str, *, params: Mapping[str, Any] | None = None,
+                    raw: bool = False) -> Any:
+        """Unsigned GET of self-authenticating data; the caller verifies what it gets.
+
+        Raises:
+            PeerUnavailableError: transport failure, timeout, or a non-2xx answer.
+        """
+        try:
+            response = await self._plain.get(self.url(peer_id) + path, params=params)
+        except httpx.TimeoutException as exc:
+            raise PeerUnavailableError(peer_id, f"timed out ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            raise PeerUnavailableError(peer_id, f"unreachable ({type(exc).__name__}: {exc})") from exc
+        if response.status_code >= 400:
+            raise PeerUnavailableError(peer_id, f"answered {response.status_code}")
+        if raw:
+            return response.content
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise PeerMisbehavedError(peer_id, "response is not JSON") from exc
 
     def url(self, peer_id: str) -> str:
         try:

@@ -209,7 +209,7 @@ async def _verify_answer(state: NodeState, holder: str, uscc: str, answer: dict[
     note = str(answer["checkpoint"]).encode()
 
     async def fetch(old: int, new: int) -> list[bytes]:
-        got = await state.peers.call(holder, "GET", "/v1/proofs/consistency", params={"old": old, "new": new})
+        got = await state.peers.fetch(holder, "/v1/proofs/consistency", params={"old": old, "new": new})
         return [unb64(p) for p in got["proof"]]
 
     cons = answer.get("consistency") or {}
@@ -260,7 +260,7 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
             raise AuthorizationError("not-an-authorization", "the cited entry is not an authorization")
 
         async def fetch(old: int, new: int) -> list[bytes]:
-            got = await state.peers.call(caller_node, "GET", "/v1/proofs/consistency", params={"old": old, "new": new})
+            got = await state.peers.fetch(caller_node, "/v1/proofs/consistency", params={"old": old, "new": new})
             return [unb64(p) for p in got["proof"]]
 
         try:

@@ -49,7 +49,8 @@ class NodeState:
     verifier: httpsig.RequestVerifier = field(init=False)
     metrics: dict[str, Any] = field(default_factory=dict)
     ingest_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
-    seen_by: dict[str, int] = field(default_factory=dict)  # peer → size of our log it last said it holds
+    seen_by: dict[str, int] = field(default_factory=dict)
+    cosigned: dict[str, int] = field(default_factory=dict)  # peer → size of its checkpoint we last cosigned  # peer → size of our log it last said it holds
 
     def __post_init__(self) -> None:
         self.verifier = httpsig.RequestVerifier(self.resolve_key, window_s=self.settings.window_s)
