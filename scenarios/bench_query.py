@@ -171,15 +171,18 @@ def _start_baseline(workdir: Path, records: list[tuple[str, str, str, str, str]]
                           "--holder", f"http://127.0.0.1:{port + 1}"], env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL),
     ]
-    deadline = time.time() + 30
+    deadline = time.time() + 120
     for p in (port, port + 1):
         while True:
             try:
                 httpx.get(f"http://127.0.0.1:{p}/docs", timeout=1)
                 break
             except httpx.HTTPError:
-                if time.time() > deadline:
-                    raise NetworkError("the baseline processes did not start") from None
+                dead = [q.args for q in procs if q.poll() is not None]
+                if dead or time.time() > deadline:
+                    for q in procs:
+                        q.terminate()
+                    raise NetworkError(f"the baseline processes did not start ({'exited' if dead else 'timed out'})") from None
                 time.sleep(0.2)
     return procs, f"http://127.0.0.1:{port}"
 
