@@ -176,6 +176,8 @@ class InstitutionEntry:
 
 
 def _check_purposes(purposes: tuple[str, ...]) -> None:
+    if type(purposes) is not tuple:
+        raise InvalidRecordError(f"purposes must be a tuple of strings, got {type(purposes).__name__}")
     if not purposes or any(p not in PURPOSES for p in purposes) or len(set(purposes)) != len(purposes):
         raise InvalidRecordError(f"purposes must be distinct values from {PURPOSES}, got {list(purposes)!r}")
 

@@ -31,9 +31,14 @@ from typing import Any
 
 from ledger.codec import JsonValue, canonical_bytes, decode_canonical
 from ledger.entries import (
+    AlarmEntry,
+    AuthorizationEntry,
     CorrectionEntry,
     Entry,
+    InstitutionEntry,
+    ReceiptEntry,
     RecordEntry,
+    RevocationEntry,
     commitment,
     entry_bytes,
     entry_subject,
@@ -164,6 +169,10 @@ class CorrectionDraft:
 
 Item = Entry | RecordDraft | CorrectionDraft
 
+
+_ENTRY_TYPES = frozenset(
+    {AuthorizationEntry, InstitutionEntry, RevocationEntry, ReceiptEntry, AlarmEntry}
+)
 
 # Unique keys kept in the refs table (records are looked up by subject instead).
 _REFS: dict[str, Callable[[Any], str]] = {
@@ -327,6 +336,12 @@ class Ledger:
                     assert isinstance(c, CorrectionDraft)
                     entry = CorrectionEntry(c.uscc, c.record_id, c.supersedes, c.outcome, c.source, c.observed_at, commit)
                 body_rows.append((idx, salt, body))
+            elif t is RecordEntry or t is CorrectionEntry:
+                raise InvalidRecordError(
+                    f"item {offset}: records and corrections are appended as drafts with their body, not as bare entries"
+                )
+            elif t not in _ENTRY_TYPES:
+                raise InvalidRecordError(f"item {offset} is a {t.__name__}, not a ledger entry or record draft")
             else:
                 entry = item  # type: ignore[assignment]
             data = entry_bytes(entry)

@@ -60,6 +60,10 @@ class VerifyReport:
     size: int = 0
     faults: list[Fault] = field(default_factory=list)
     _kinds: set[str] = field(default_factory=set, repr=False)
+    # A stored leaf hash that differs from the recomputed one means either the
+    # entry or the tile was changed; the signed block roots decide which.
+    _suspects: list[tuple[Fault, str]] = field(default_factory=list, repr=False)
+    _bad_root_sizes: list[int] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -135,7 +139,8 @@ def _verify(db: sqlite3.Connection, report: VerifyReport, h: object, verifier: N
     for height, size, root, time, prev, note in blocks:
         height, size = int(height), int(size)
         if height != expected_height:
-            report.add(Fault("missing-block", f"expected block {expected_height}, found {height}", height=height))
+            report.add(Fault("missing-block", f"blocks {expected_height}..{height - 1} are missing (next found: {height})",
+                             height=expected_height))
         expected_height = height + 1
         from ledger.log import BlockHeader
 
@@ -196,6 +201,7 @@ def _verify(db: sqlite3.Connection, report: VerifyReport, h: object, verifier: N
         expected = idx + 1
         for height, root in sizes.get(compact.size, ()):
             if compact.root() != root:
+                report._bad_root_sizes.append(compact.size)
                 report.add(Fault("root-mismatch", f"recomputed root of size {compact.size} differs from the block's", height=height))
     report.bodies = body_seen
     for height, root in sizes.get(0, ()):
@@ -210,10 +216,29 @@ def _verify(db: sqlite3.Connection, report: VerifyReport, h: object, verifier: N
         if not hashes:
             continue
         count = size >> (TILE_HEIGHT * level)
-        for blob in stored_tiles.get((level, count >> TILE_HEIGHT), []):
+        index = count >> TILE_HEIGHT
+        for blob in stored_tiles.get((level, index), []):
             if blob != b"".join(hashes)[: len(blob)]:
-                report.add(Fault("tile-mismatch", f"partial tile {level}/{count >> TILE_HEIGHT} differs from the recomputed tree"))
+                if level == 0:
+                    _suspect_entry(report, blob, hashes, index, f"partial tile 0/{index}")
+                else:
+                    report.add(Fault("tile-mismatch", f"partial tile {level}/{index} differs from the recomputed tree"))
         report.tiles += 1
+    for fault, tile in report._suspects:
+        assert fault.index is not None
+        if any(n > fault.index for n in report._bad_root_sizes):
+            report.add(fault)
+        else:  # the signed roots agree with the entries: the stored tile was changed
+            report.add(Fault("tile-mismatch", f"{tile} differs from the entries, which match the signed roots",
+                             index=fault.index))
+
+
+def _suspect_entry(report: VerifyReport, stored: bytes, tile: list[bytes], index: int, desc: str) -> None:
+    n = min(len(stored) // 32, len(tile))
+    first = next((i for i in range(n) if stored[32 * i : 32 * i + 32] != tile[i]), 0)
+    moved = any(stored[32 * j : 32 * j + 32] == tile[first] for j in range(n) if j != first)
+    kind = "reordered-entries" if moved else "edited-entry"
+    report._suspects.append((Fault(kind, "entry does not match the stored tree", index=index * TILE_WIDTH + first), desc))
 
 
 def _push_tile(
@@ -246,9 +271,7 @@ def _push_tile(
         stored = bytes(row[0])
         first = next((i for i in range(TILE_WIDTH) if stored[32 * i : 32 * i + 32] != tile[i]), 0)
         if level == 0:
-            moved = any(stored[32 * j : 32 * j + 32] == tile[first] for j in range(TILE_WIDTH) if j != first)
-            kind = "reordered-entries" if moved else "edited-entry"
-            report.add(Fault(kind, "entry does not match the stored tree", index=index * TILE_WIDTH + first))
+            _suspect_entry(report, stored, tile, index, f"tile 0/{index}")
         else:
             report.add(Fault("tile-mismatch", f"tile {level}/{index} differs at position {first}"))
     for p in partial.get((level, index), []):

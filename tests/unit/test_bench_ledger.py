@@ -31,6 +31,8 @@ FIGURES = {
     "append",
     "append_vs_sqlitetree",
     "generation",
+    "inclusion",
+    "consistency",
     "inclusion_vs_sqlitetree",
     "inclusion_vs_inmemorytree",
     "consistency_vs_sqlitetree",
@@ -41,7 +43,7 @@ FIGURES = {
     "bytes_per_record",
     "peak_rss",
 }
-NO_BASELINE = {"generation"}
+NO_BASELINE = {"generation", "inclusion", "consistency"}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +75,12 @@ def test_rates_match_counts_and_times(result: dict[str, Any]) -> None:
     det = result["details"]
     assert figures["append"]["ours"] == pytest.approx(3000 / det["ledger"]["append_s"])
     assert figures["append"]["baseline"] == pytest.approx(3000 / det["baseline"]["insert_s"])
-    assert figures["inclusion_vs_sqlitetree"]["ours"] == pytest.approx(100 / det["proofs"]["inclusion_s"])
+    assert figures["inclusion"]["ours"] == pytest.approx(100 / det["proofs"]["inclusion_s"])
+    assert figures["consistency"]["ours"] == pytest.approx(100 / det["proofs"]["consistency_s"])
+    pm = result["pymerkle"]
+    assert figures["inclusion_vs_sqlitetree"]["baseline"] == pytest.approx(
+        pm["sqlite_inclusion_count"] / pm["sqlite_inclusion_s"]
+    )
     assert det["ledger"]["blocks"] == 6
 
 

@@ -9,7 +9,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import (
@@ -274,7 +274,7 @@ records = st.builds(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records)
 def test_record_entry_round_trips(entry: RecordEntry) -> None:
     data = entry_bytes(entry)
@@ -284,7 +284,7 @@ def test_record_entry_round_trips(entry: RecordEntry) -> None:
     assert data.startswith(b'{"commitment":"')
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records, st.data())
 def test_changed_record_bytes_never_parse_to_the_same_entry(entry: RecordEntry, data: st.DataObject) -> None:
     raw = bytearray(entry_bytes(entry))
