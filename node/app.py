@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import logging
 import time
@@ -314,7 +315,7 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
                  "refused": st.views.refused(n.node_id)}
                 for n in st.manifest.nodes if n.node_id != st.node_id
             ],
-            "alarms": [a.__dict__ for a in st.views.alarms(open_only=True)],
+            "alarms": [dataclasses.asdict(a) for a in st.views.alarms(open_only=True)],
             "ingest": list(st.ingest_jobs.values()),
         }
 
@@ -502,7 +503,7 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
     async def peers_view() -> dict[str, Any]:
         return {"peers": [{"node_id": v.node_id, "size": v.size, "height": v.height, "mirrored": v.mirrored,
                            "refused": st.views.refused(v.node_id)} for v in st.views.views()],
-                "alarms": [a.__dict__ for a in st.views.alarms()]}
+                "alarms": [dataclasses.asdict(a) for a in st.views.alarms()]}
 
     @app.get("/v1/views", summary="The peer checkpoints this node has accepted (for gossip between witnesses)")
     async def views() -> dict[str, Any]:

@@ -37,7 +37,7 @@ from ledger import (
     utc_now,
     verify_inclusion,
 )
-from ledger.errors import InvalidRecordError, ProofError
+from ledger.errors import CommitmentError, InvalidRecordError, ProofError
 from node.bundle import verify_checkpoint_note, verify_record_item
 from node.errors import (
     AuthorizationError,
@@ -283,12 +283,19 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
         if isinstance(exc, AuthorizationError):
             raise
         raise AuthorizationError(reason, str(exc)) from exc
-    records_now = state.ledger.store.by_subject(uscc, ("record", "correction"))
-    receipt = await _receipt(state, authorization_id=auth_entry.authorization_id, outcome="granted",
-                             reason="complete", records=len(records_now), **common)
     h = state.ledger.head
+    try:
+        # Read (and check) the bodies before recording a grant: a receipt must
+        # not say "granted" for an answer that was never sent.
+        records = _local_records(state, uscc, h.size)
+    except CommitmentError as exc:
+        await _receipt(state, authorization_id=auth_entry.authorization_id, outcome="denied",
+                       reason=f"commitment-mismatch: {exc}", records=0, **common)
+        raise
+    receipt = await _receipt(state, authorization_id=auth_entry.authorization_id, outcome="granted",
+                             reason="complete", records=len(records), **common)
     home_view = state.views.view(caller_node)
-    out: dict[str, Any] = {"checkpoint": h.note.decode(), "records": _local_records(state, uscc, h.size),
+    out: dict[str, Any] = {"checkpoint": h.note.decode(), "records": records,
                            "receipt": receipt, "view_of_home": home_view.size if home_view else 0}
     if 0 < known_size < h.size:
         out["consistency"] = {"from": known_size, "proof": [b64(p) for p in state.ledger.consistency_proof(known_size, h.size)]}

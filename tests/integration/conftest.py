@@ -9,7 +9,11 @@ at Hangzhou, every node mirrored once, and a valid authorization ``a1`` for
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,13 +127,32 @@ def problem() -> Callable[..., dict[str, Any]]:
     return _assert_problem
 
 
+@contextlib.contextmanager
+def _net_dir(fallback: Path) -> Iterator[Path]:
+    """Where a test network keeps its ledgers: on tmpfs when there is one.
+
+    Every append is fsynced; these tests are about the protocol, not about
+    durability (test_crash is), so they need not wait for a disk.
+    """
+    shm = Path("/dev/shm")
+    if not (shm.is_dir() and os.access(shm, os.W_OK)):
+        yield fallback
+        return
+    path = Path(tempfile.mkdtemp(prefix="yrd-node-test-", dir=shm))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture
 async def net3(tmp_path: Path) -> AsyncIterator[Net]:
-    net = make_net(tmp_path / "net", NODES)
-    try:
-        yield net
-    finally:
-        await net.close()
+    with _net_dir(tmp_path) as root:
+        net = make_net(root / "net", NODES)
+        try:
+            yield net
+        finally:
+            await net.close()
 
 
 async def seed_world(net: Net, *, mirror: bool = True) -> World:
@@ -174,8 +197,9 @@ def make_world(net3: Net) -> Callable[..., Awaitable[World]]:
 async def shared_world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
     """One seeded world for a whole module whose tests each undo nothing they need:
     the module must mark its tests ``pytest.mark.asyncio(loop_scope="module")``."""
-    net = make_net(tmp_path_factory.mktemp("net"), NODES)
-    try:
-        yield await seed_world(net)
-    finally:
-        await net.close()
+    with _net_dir(tmp_path_factory.mktemp("shared")) as root:
+        net = make_net(root / "net", NODES)
+        try:
+            yield await seed_world(net)
+        finally:
+            await net.close()

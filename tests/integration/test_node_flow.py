@@ -3,6 +3,8 @@ verify offline, audit. Also the operational surface (metrics, OpenAPI)."""
 
 from __future__ import annotations
 
+import pytest
+
 from node import httpsig
 from node.bundle import verify_bundle
 from node.reports import route
@@ -49,40 +51,47 @@ async def test_report_spans_three_nodes_and_verifies_offline(world):
         assert (q["purpose"], q["authorization_id"]) == ("post_loan", "a1")
 
 
-async def test_query_history_lists_granted_and_denied(world, problem):
-    ok = await world.report()
+@pytest.mark.asyncio(loop_scope="module")
+async def test_query_history_lists_granted_and_denied(shared_world, problem):
+    w = shared_world
+    ok = await w.report()
     assert ok.status_code == 200, ok.text
-    denied = await world.report(purpose="pre_loan")  # a1 allows post_loan only
-    problem(denied, 403, "authorization-invalid", reason="other-purpose")
+    granted_id = ok.json()["report"]["query_id"]
+    denied = await w.report(purpose="pre_loan")  # a1 allows post_loan only
+    body = problem(denied, 403, "authorization-invalid", reason="other-purpose")
+    denied_id = body["detail"].split("(query ")[1].split(" ")[0]
     for node_id, role in (("hz-1", "home"), ("hf-1", "holder"), ("sh-1", "holder")):
-        qs = await world.queries(node_id)
-        assert [(q["role"], q["purpose"], q["outcome"]) for q in qs] == [
-            (role, "post_loan", "granted"), (role, "pre_loan", "denied")], (node_id, qs)
-        assert qs[0]["query_id"] == ok.json()["report"]["query_id"]
-        assert "other-purpose" in qs[1]["reason"]
-        assert qs[1]["records"] == 0
-        assert all(q["institution_id"] == "hzbank" for q in qs)
+        qs = {q["query_id"]: q for q in await w.queries(node_id)}
+        g, d = qs[granted_id], qs[denied_id]
+        assert (g["role"], g["purpose"], g["outcome"]) == (role, "post_loan", "granted"), g
+        assert (d["role"], d["purpose"], d["outcome"], d["records"]) == (role, "pre_loan", "denied", 0), d
+        assert "other-purpose" in d["reason"]
+        assert g["institution_id"] == d["institution_id"] == "hzbank"
+        assert g["index"] < d["index"]
+        assert g["at"] <= d["at"]
 
 
-async def test_operator_record_views_resolve_the_correction(world):
-    async with world.net.operator("hf-1") as c:
-        cur = await c.get(f"http://hf-1/v1/enterprises/{world.uscc}/records")
-        hist = await c.get(f"http://hf-1/v1/enterprises/{world.uscc}/records", params={"view": "history"})
+@pytest.mark.asyncio(loop_scope="module")
+async def test_operator_record_views_resolve_the_correction(shared_world):
+    async with shared_world.net.operator("hf-1") as c:
+        cur = await c.get(f"http://hf-1/v1/enterprises/{shared_world.uscc}/records")
+        hist = await c.get(f"http://hf-1/v1/enterprises/{shared_world.uscc}/records", params={"view": "history"})
     assert cur.status_code == hist.status_code == 200
     assert [x["record_id"] for x in cur.json()["records"]] == ["hf-1:r1", "hf-1:p1c"]
     assert [x["record_id"] for x in hist.json()["records"]] == ["hf-1:r1", "hf-1:p1", "hf-1:p1c"]
 
 
-async def test_responses_to_signed_requests_are_signed_and_bound(world):
-    async with world.inst() as c:
-        r = await c.get(f"http://hz-1/v1/enterprises/{world.uscc}/queries")
+@pytest.mark.asyncio(loop_scope="module")
+async def test_responses_to_signed_requests_are_signed_and_bound(shared_world):
+    async with shared_world.inst() as c:
+        r = await c.get(f"http://hz-1/v1/enterprises/{shared_world.uscc}/queries")
     assert r.status_code == 200
     sent = r.request.headers
-    keys = {"node:hz-1": world.manifest.node("hz-1").key()}
+    keys = {"node:hz-1": shared_world.manifest.node("hz-1").key()}
     assert httpsig.verify_response(r.status_code, dict(r.headers), r.content, sent["signature-input"],
                                    sent["signature"], keys) == "node:hz-1"
     # Bound to this request: it does not verify as the answer to another one.
-    async with world.inst() as c:
+    async with shared_world.inst() as c:
         other = await c.get("http://hz-1/v1/health")
     try:
         httpsig.verify_response(r.status_code, dict(r.headers), r.content, other.request.headers["signature-input"],
@@ -109,21 +118,23 @@ async def test_catalogue_routes_to_a_non_home_holder(make_world):
     assert route(hz, world.other_uscc) == ["hz-1"]
 
 
-async def test_metrics_are_prometheus_text(world):
-    async with world.inst() as c:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_metrics_are_prometheus_text(shared_world):
+    async with shared_world.inst() as c:
         r = await c.get("http://hf-1/metrics")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain")
     lines = r.text.splitlines()
     assert "# TYPE node_ledger_entries gauge" in lines
-    size = world.state("hf-1").ledger.size
+    size = shared_world.state("hf-1").ledger.size
     assert f"node_ledger_entries {float(size)}" in lines
     assert any(line.startswith("node_requests_total{") for line in lines)
     assert any(line.startswith("node_ledger_height ") for line in lines)
 
 
-async def test_openapi_lists_the_endpoints(world):
-    async with world.inst() as c:
+@pytest.mark.asyncio(loop_scope="module")
+async def test_openapi_lists_the_endpoints(shared_world):
+    async with shared_world.inst() as c:
         r = await c.get("http://hz-1/openapi.json")
     assert r.status_code == 200
     paths = r.json()["paths"]
