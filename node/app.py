@@ -262,7 +262,7 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
         m_latency.labels(name).observe(time.perf_counter() - t0)
         return response
 
-    app.add_middleware(SignedResponses, state_getter=lambda: st)  # type: ignore[arg-type]
+    app.add_middleware(SignedResponses, state_getter=lambda: st)
 
     async def caller(request: Request) -> Caller:
         body = await request.body()

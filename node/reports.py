@@ -145,7 +145,7 @@ async def make_report(state: NodeState, institution_id: str, uscc: str, purpose:
         found = state.ledger.by_ref(f"authorization:{authorization_id}")
         if found is None or not isinstance(found[1], AuthorizationEntry):
             raise AuthorizationError("unknown", f"authorization {authorization_id!r} is not on {state.node_id}'s ledger")
-        auth_index, auth = found
+        auth_index, auth = found[0], found[1]
         check_authorization(state, auth, institution_id=institution_id, uscc=uscc, purpose=purpose, now=now,
                             home_node=state.node_id)
     except AuthorizationError as exc:

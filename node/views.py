@@ -18,6 +18,7 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ledger import BlockHeader, Checkpoint, NoteVerifier, ProofError, open_note, verify_consistency
 from ledger.errors import LedgerError, StoreError
@@ -85,7 +86,7 @@ class PeerViews:
     def close(self) -> None:
         self._db.close()
 
-    def _q(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+    def _q(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._db.execute(sql, args).fetchall()
@@ -108,7 +109,7 @@ class PeerViews:
         if not rows:
             return None
         r = rows[0]
-        return PeerView(str(r[0]), int(r[1]), bytes(r[2]), int(r[3]), bytes(r[4]), int(r[5]), bytes(r[6]))  # type: ignore[call-overload, arg-type]
+        return PeerView(str(r[0]), int(r[1]), bytes(r[2]), int(r[3]), bytes(r[4]), int(r[5]), bytes(r[6]))
 
     def views(self) -> list[PeerView]:
         return [v for n in [str(r[0]) for r in self._q("SELECT node_id FROM peers ORDER BY node_id")] if (v := self.view(n))]
@@ -176,7 +177,7 @@ class PeerViews:
         return {str(r[0]) for r in self._q("SELECT node_id FROM catalogue WHERE key = ?", (uscc_key(uscc),))}
 
     def catalogue_size(self) -> int:
-        return int(self._q("SELECT count(*) FROM catalogue")[0][0])  # type: ignore[call-overload]
+        return int(self._q("SELECT count(*) FROM catalogue")[0][0])
 
     def add_revoked(self, node_id: str, ids: Iterable[str]) -> None:
         self._x("INSERT OR IGNORE INTO revoked (node_id, authorization_id) VALUES (?, ?)", [(node_id, i) for i in ids])
@@ -193,7 +194,7 @@ class PeerViews:
         sql = "SELECT id, node_id, fault, detail, ledger_index, raised_at, resolved_at FROM alarms"
         if open_only:
             sql += " WHERE resolved_at IS NULL"
-        return [Alarm(int(r[0]), str(r[1]), str(r[2]), str(r[3]), None if r[4] is None else int(r[4]),  # type: ignore[call-overload]
+        return [Alarm(int(r[0]), str(r[1]), str(r[2]), str(r[3]), None if r[4] is None else int(r[4]),
                       str(r[5]), None if r[6] is None else str(r[6])) for r in self._q(sql + " ORDER BY id")]
 
     def refused(self, node_id: str) -> bool:
