@@ -69,14 +69,20 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _USCC_SHAPE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")
 
 
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
 def check_time(name: str, value: str) -> None:
     """Raise unless ``value`` is an RFC 3339 UTC time to the second ending in Z."""
     if type(value) is not str or not _TIME.fullmatch(value):
         raise InvalidRecordError(f"{name} must be an RFC 3339 UTC time like 2021-10-31T08:00:00Z, got {value!r}")
-    try:
-        datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
-        raise InvalidRecordError(f"{name} is not a calendar date and time: {value!r}") from None
+    year, month, day = int(value[0:4]), int(value[5:7]), int(value[8:10])
+    # strptime would do, but costs a third of an append; the shape is already right.
+    if day > 28 and day > _days_in_month(year, month):
+        raise InvalidRecordError(f"{name} is not a calendar date and time: {value!r}")
 
 
 def _check_id(name: str, value: str) -> None:
