@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from datetime import datetime
 from typing import Any, ClassVar
 
 from ledger.codec import MAX_SAFE_INTEGER, JsonValue, _encode, canonical_bytes, decode_canonical
