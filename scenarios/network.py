@@ -42,8 +42,8 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -274,7 +274,7 @@ def _institution_plan(topology: Topology) -> list[tuple[str, str, str, str, tupl
         big = max(topology.cities, key=lambda c: counts[c.code])
         counts[big.code] -= 1
         rest += 1
-    plan = []
+    plan: list[tuple[str, str, str, str, tuple[str, ...]]] = []
     for city in topology.cities:
         for k in range(1, counts[city.code] + 1):
             prefix, noun, purposes = _INSTITUTION_KINDS[1 if k % 4 == 0 else 0]
@@ -347,9 +347,9 @@ def init_consortium(directory: Path, preset: str = "launch-2020", *, base_port: 
             "port": base_port + i,
             "public_url": f"http://127.0.0.1:{base_port + i}",
             "mirror_interval_s": MIRROR_INTERVAL_S,
-            "peer_timeout_s": 5.0,
+            "peer_timeout_s": 10.0,  # 11 processes on 2 cores: a busy peer is slow, not gone
             "latency_ms": latency,
-            "log_level": "warning",
+            "log_level": "warning",  # info logs every peer request (httpx)
         }
         _write_json(node_dir / "settings.json", settings)
 
@@ -518,6 +518,11 @@ def _seed_node(directory: str, node_id: str, topology_ref: str, enterprises: int
     finally:
         ledger.close()
     if not in_place:
+        # Closing the last connection checkpoints the WAL away; should one remain, it moves
+        # with the file. The main file moves last: its presence marks the seeding complete.
+        for suffix in ("-wal", "-shm"):
+            if Path(str(path) + suffix).exists():
+                os.replace(str(path) + suffix, str(final) + suffix)
         os.replace(path, final)
     seconds = time.perf_counter() - t0
     result = {"node_id": node_id, "records": records, "enterprises": companies, "entries": size, "height": height,
@@ -566,30 +571,37 @@ def seed_ledgers(cons: Consortium, node_ids: Sequence[str], enterprises: int, se
     t0 = time.perf_counter()
     bar = tqdm(total=estimate, unit="rec", unit_scale=True, desc=f"seeding {len(order)} ledgers",
                disable=not progress, dynamic_ncols=True, leave=True)
-    pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(order))), mp_context=ctx,
-                               initializer=_seed_worker_init, initargs=(queue,))
-    futures: dict[Future[dict[str, Any]], str] = {}
+    # multiprocessing.Pool rather than ProcessPoolExecutor: on failure or Ctrl-C the
+    # workers are terminated at once instead of finishing their (possibly long) ledgers.
+    pool = ctx.Pool(processes=max(1, min(workers, len(order))), initializer=_seed_worker_init, initargs=(queue,))
+    ok = False
     try:
-        for node_id in order:
-            futures[pool.submit(_seed_node, str(cons.dir), node_id, cons.topology_ref, enterprises, seed)] = node_id
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+        tasks = {node_id: pool.apply_async(_seed_node, (str(cons.dir), node_id, cons.topology_ref, enterprises, seed))
+                 for node_id in order}
+        while tasks:
+            time.sleep(0.1)
             _drain(queue, bar)
-            for fut in done:
-                node_id = futures[fut]
+            for node_id, task in list(tasks.items()):
+                if not task.ready():
+                    continue
+                del tasks[node_id]
                 try:
-                    res = fut.result()
+                    result.nodes[node_id] = task.get()
                 except Exception as exc:
                     raise NetworkError(f"seeding {node_id} failed: {exc}") from exc
-                result.nodes[node_id] = res
         _drain(queue, bar)
         bar.total = bar.n
         bar.refresh()
+        ok = True
     except KeyboardInterrupt:
-        raise NetworkError("seeding was interrupted; run `creditchain up` again to finish it") from None
+        raise NetworkError("seeding was interrupted; run `creditchain up` again to finish it "
+                           "(ledgers already seeded are kept)") from None
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if ok:
+            pool.close()
+        else:
+            pool.terminate()
+        pool.join()
         bar.close()
         queue.close()
         queue.join_thread()
@@ -628,14 +640,6 @@ def _spawn(cons: Consortium, node_id: str) -> int:
     pid = os.posix_spawn(sys.executable, argv, env, file_actions=actions, setsid=True)
     cons.pid_path(node_id).write_text(f"{pid}\n")
     return pid
-
-
-def _exit_code(pid: int) -> int | None:
-    try:
-        got, status = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return None
-    return os.waitstatus_to_exitcode(status) if got else None
 
 
 def _log_tail(cons: Consortium, node_id: str, lines: int = 3) -> str:
@@ -709,29 +713,53 @@ def mirror_lag(infos: Mapping[str, dict[str, Any] | None]) -> list[tuple[str, st
     return lag
 
 
-def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | None = None) -> float:
+def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | None = None, *,
+                  progress: bool = False) -> float:
     """Wait until every node has seen and mirrored every peer's current tree; returns seconds waited.
 
+    A big network mirrors for minutes (every node pulls every peer's entry
+    metadata), so ``timeout_s`` bounds the time *without progress*, not the
+    total. With ``progress`` a tqdm bar counts mirrored entries.
+
     Raises:
-        NetworkError: timeout (names the slowest pairs) or a node stopped answering.
+        NetworkError: no progress for ``timeout_s`` (names the slowest links) or a node stopped answering.
     """
+    from tqdm import tqdm
+
     ids = list(node_ids or cons.node_ids)
-    t0 = time.monotonic()
-    while True:
-        infos = node_infos(cons, ids)
-        silent = [n for n, i in infos.items() if i is None]
-        lag = mirror_lag(infos) if not silent else []
-        if not silent and not lag:
-            return time.monotonic() - t0
-        if time.monotonic() - t0 > timeout_s:
-            if silent:
-                raise NetworkError(f"nodes {', '.join(silent)} stopped answering while the network was mirroring; "
-                                   f"see their logs in {cons.dir / 'logs'}")
-            worst = sorted(lag, key=lambda t: t[2] - t[3])[:3]
-            detail = "; ".join(f"{n} has {have} of {p}'s {size} entries" for n, p, have, size in worst)
-            raise NetworkError(f"mirroring did not finish within {timeout_s:.0f} s ({len(lag)} links behind: {detail}); "
-                               "the nodes keep running, see `creditchain status`")
-        time.sleep(0.5)
+    t0 = last_move = time.monotonic()
+    best = -1
+    bar = None
+    try:
+        while True:
+            infos = node_infos(cons, ids)
+            silent = [n for n, i in infos.items() if i is None]
+            lag = mirror_lag(infos) if not silent else []
+            if not silent and not lag:
+                if bar is not None:
+                    bar.update(bar.total - bar.n)
+                return time.monotonic() - t0
+            behind = sum(size - have for _, _, have, size in lag)
+            if bar is None and progress and behind > 20_000:
+                bar = tqdm(total=behind, unit="entry", unit_scale=True, desc="mirroring", dynamic_ncols=True)
+            if bar is not None:
+                bar.total = max(bar.total, bar.n + behind)
+                bar.update(max(0, bar.total - behind - bar.n))
+            done = -behind if not silent else best
+            if done > best:
+                best, last_move = done, time.monotonic()
+            if time.monotonic() - last_move > timeout_s:
+                if silent:
+                    raise NetworkError(f"nodes {', '.join(silent)} stopped answering while the network was mirroring; "
+                                       f"see their logs in {cons.dir / 'logs'}")
+                worst = sorted(lag, key=lambda t: t[2] - t[3])[:3]
+                detail = "; ".join(f"{n} has {have} of {p}'s {size} entries" for n, p, have, size in worst)
+                raise NetworkError(f"mirroring made no progress for {timeout_s:.0f} s ({len(lag)} links behind: "
+                                   f"{detail}); the nodes keep running, see `creditchain status`")
+            time.sleep(0.5)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 # --- signed HTTP as an operator or institution -------------------------------------------
@@ -786,14 +814,16 @@ def _problem_sentence(node_id: str, status: int, data: Any) -> str:
     return f"{node_id} refused ({status} {title or 'error'}): {detail or 'no detail given'}"
 
 
-def register_institutions(cons: Consortium) -> tuple[int, int]:
-    """Register every institution at its home node (operator-signed; 409 = already there).
+def register_institutions(cons: Consortium, node_ids: Iterable[str] | None = None) -> tuple[int, int]:
+    """Register the institutions homed at ``node_ids`` (default all) at their home node.
 
-    Returns (newly registered, already registered).
+    Operator-signed; idempotent (409 = already there). Returns (newly registered, already registered).
     """
+    only = set(cons.node_ids if node_ids is None else node_ids)
     by_node: dict[str, list[Institution]] = {}
     for inst in cons.institutions:
-        by_node.setdefault(inst.home_node, []).append(inst)
+        if inst.home_node in only:
+            by_node.setdefault(inst.home_node, []).append(inst)
 
     def one_node(node_id: str) -> tuple[int, int]:
         new = old = 0
@@ -828,6 +858,7 @@ class UpResult:
     start_seconds: float = 0.0
     mirror_seconds: float = 0.0
     registered: tuple[int, int] = (0, 0)
+    register_seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     statuses: list[NodeStatus] = field(default_factory=list)
 
@@ -854,6 +885,8 @@ def up(directory: Path = DEFAULT_DIR, *, preset: str | None = None, enterprises:
              f"{len(cons.institutions)} institution keys, signed manifest")
     else:
         cons = load_consortium(directory)
+        if preset is not None:
+            _load_topology(preset)  # an unknown preset is named as such, not as a mismatch
         if preset is not None and _preset_key(preset) != _preset_key(cons.preset):
             raise NetworkError(f"{directory} holds the {cons.preset} consortium, not {preset}; use another --dir "
                                f"or replace it with `creditchain consortium init --force --preset {preset}`")
@@ -862,12 +895,6 @@ def up(directory: Path = DEFAULT_DIR, *, preset: str | None = None, enterprises:
                                "re-create it with `creditchain consortium init --force --base-port N`")
     result = UpResult(cons, initialized=result_init)
     state = read_state(directory)
-    alive = running_nodes(directory)
-    if len(alive) == len(cons.node_ids):
-        result.already_running = True
-        result.statuses = network_status(cons)
-        return result
-
     # Seeding parameters are fixed by the first `up` that seeds; later runs keep the data.
     seeding = state.get("seeding") or {"enterprises": enterprises or DEFAULT_ENTERPRISES,
                                        "seed": DEFAULT_SEED if seed is None else seed}
@@ -875,6 +902,12 @@ def up(directory: Path = DEFAULT_DIR, *, preset: str | None = None, enterprises:
                                  or (seed is not None and seed != seeding["seed"])):
         result.notes.append(f"this network was seeded with {seeding['enterprises']} enterprises (seed {seeding['seed']}); "
                             "its data is kept, so --enterprises and --seed are ignored")
+    alive = running_nodes(directory)
+    if len(alive) == len(cons.node_ids):
+        result.already_running = True
+        result.statuses = network_status(cons)
+        return result
+
     try:
         SyntheticData(cons.topology, int(seeding["enterprises"]), int(seeding["seed"]))
     except ValueError as exc:
@@ -903,12 +936,21 @@ def up(directory: Path = DEFAULT_DIR, *, preset: str | None = None, enterprises:
                                 "started_at": utc_now(), "log": str(cons.log_path(node_id))}
     write_state(directory, state)
     result.started = to_start
-    echo(f"started {len(to_start)} node processes; waiting until they are healthy")
+    echo(f"started {len(to_start)} node process{'es' if len(to_start) != 1 else ''}; waiting until healthy")
     wait_healthy(cons, {n: pids[n] for n in to_start}, timeout_s=min(timeout_s, 90.0))
     result.start_seconds = time.monotonic() - t0
-    result.registered = register_institutions(cons)
     echo(f"healthy after {result.start_seconds:.1f} s; waiting until every node has mirrored every peer")
-    result.mirror_seconds = wait_mirrored(cons, timeout_s)
+    result.mirror_seconds = wait_mirrored(cons, timeout_s, progress=progress)
+    # Registered after mirroring: while nodes pull their peers' entries they answer slowly.
+    # A ledger keeps its institution entries: register again only where that has not succeeded yet.
+    t1 = time.monotonic()
+    done = set(state.get("institutions_registered", [])) - set(to_seed)
+    result.registered = register_institutions(cons, [n for n in cons.node_ids if n not in done])
+    result.register_seconds = time.monotonic() - t1
+    if result.registered[0]:  # the new institution entries: one more mirroring round, and all views agree
+        result.mirror_seconds += wait_mirrored(cons, timeout_s)
+    state["institutions_registered"] = list(cons.node_ids)
+    write_state(directory, state)
     result.statuses = network_status(cons)
     return result
 
@@ -977,11 +1019,9 @@ def down(directory: Path = DEFAULT_DIR, *, timeout_s: float = _STOP_TIMEOUT_S) -
         raise NetworkError(f"there is no consortium in {directory}; nothing to stop")
     alive = running_nodes(directory)
     outcome: dict[str, str] = {}
-    for node_id, pid in alive.items():
-        try:
+    for pid in alive.values():
+        with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + timeout_s
     remaining = dict(alive)
     while remaining and time.monotonic() < deadline:
@@ -992,10 +1032,8 @@ def down(directory: Path = DEFAULT_DIR, *, timeout_s: float = _STOP_TIMEOUT_S) -
         if remaining:
             time.sleep(0.1)
     for node_id, pid in remaining.items():
-        try:
+        with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         outcome[node_id] = "killed"
     for node_id, pid in remaining.items():
         end = time.monotonic() + 5
@@ -1069,7 +1107,7 @@ def check_uscc(cons: Consortium, uscc: str) -> None:
 
 def query_report(cons: Consortium, institution_id: str, uscc: str, purpose: str, *,
                  authorization_id: str | None = None, out: Path | None = None,
-                 timeout_s: float = 60.0) -> QueryResult:
+                 timeout_s: float = 60.0, on_filed: Callable[[dict[str, Any]], None] | None = None) -> QueryResult:
     """Ask the institution's home node for a report, verify it offline, save the bundle."""
     inst = cons.institution(institution_id)
     check_uscc(cons, uscc)
@@ -1081,6 +1119,8 @@ def query_report(cons: Consortium, institution_id: str, uscc: str, purpose: str,
     if authorization_id is None:
         filed = file_authorization(cons, inst, uscc, [purpose])
         authorization_id = filed["authorization_id"]
+        if on_filed is not None:
+            on_filed(filed)
     t0 = time.perf_counter()
     with NodeClient(cons, f"inst:{inst.institution_id}", inst.key(), timeout_s=timeout_s) as client:
         status, bundle = client.call(inst.home_node, "POST", "/v1/reports",
@@ -1132,12 +1172,16 @@ def verify_bundle_file(bundle_path: Path, manifest_path: Path, root_key: str | N
 
 
 # --- finding enterprises to query ---------------------------------------------------------
+NEGATIVE_TYPES = ("admin_penalty", "judicial_enforcement", "black_list")
+
+
 @dataclass(frozen=True, slots=True)
 class EnterpriseSample:
     uscc: str
     city: str
     index: int
     holders: tuple[str, ...]
+    records: tuple[str, ...]  # "holder:record_type", "+resolved" when a correction supersedes it
 
 
 def synthetic_data(cons: Consortium) -> SyntheticData:
@@ -1148,26 +1192,71 @@ def synthetic_data(cons: Consortium) -> SyntheticData:
     return SyntheticData(cons.topology, int(seeding["enterprises"]), int(seeding["seed"]))
 
 
-def sample_enterprises(cons: Consortium, city: str | None = None, *, limit: int = 5,
-                       min_cities: int = 2) -> Iterator[EnterpriseSample]:
-    """Enterprises of the seeded synthetic data whose records are held in at least ``min_cities`` cities."""
+def _holdings(ledgers: dict[str, Ledger | None], cons: Consortium, uscc: str, holders: Sequence[str]) -> tuple[str, ...]:
+    """What each holder's ledger says about ``uscc`` (metadata only: types and corrections)."""
+    from ledger import CorrectionEntry, RecordEntry
+
+    out = []
+    for node_id in holders:
+        if node_id not in ledgers:
+            path = cons.ledger_path(node_id)
+            try:
+                ledgers[node_id] = Ledger.open(path, readonly=True) if path.exists() else None
+            except LedgerError:
+                ledgers[node_id] = None
+        ledger = ledgers[node_id]
+        if ledger is None:
+            continue
+        rows = [e for _, e in ledger.by_subject(uscc, ("record", "correction"))]
+        corrected = {e.supersedes: e.outcome for e in rows if isinstance(e, CorrectionEntry)}
+        for e in rows:
+            if isinstance(e, RecordEntry):
+                mark = f" ({corrected[e.record_id]})" if e.record_id in corrected else ""
+                out.append(f"{node_id}:{e.record_type}{mark}")
+    return tuple(out)
+
+
+def sample_enterprises(cons: Consortium, city: str | None = None, *, limit: int = 5, min_cities: int = 2,
+                       negative: bool = False) -> list[EnterpriseSample]:
+    """Enterprises of the seeded synthetic data held in at least ``min_cities`` cities.
+
+    Cities are visited round-robin. With ``negative``, only enterprises with a
+    penalty, an enforcement or a black-list entry (the post-loan story of
+    DESIGN.md §1). Record types come from the ledgers themselves (read-only).
+    """
     data = synthetic_data(cons)
     codes = [c.code for c in cons.topology.cities]
     if city is not None and city not in codes:
         raise NetworkError(f"unknown city {city!r}; cities are {', '.join(codes)}")
-    found = 0
-    for code in [city] if city else codes:
-        per_city = 0
+
+    def candidates(code: str) -> Iterator[tuple[int, tuple[str, ...]]]:
         for i in range(data.counts[code]):
             holders = tuple(data.holders(code, i))
-            if len({h.rsplit('-', 1)[0] for h in holders}) >= min_cities:
-                yield EnterpriseSample(data.enterprise(code, i).uscc, code, i, holders)
-                found += 1
-                per_city += 1
-                if found >= limit or (city is None and per_city >= max(1, limit // len(codes))):
+            if len({h.rsplit("-", 1)[0] for h in holders}) >= min_cities:
+                yield i, holders
+
+    streams = {code: candidates(code) for code in ([city] if city else codes)}
+    ledgers: dict[str, Ledger | None] = {}
+    found: list[EnterpriseSample] = []
+    try:
+        while streams and len(found) < limit:
+            for code in list(streams):
+                for i, holders in streams[code]:
+                    uscc = data.enterprise(code, i).uscc
+                    records = _holdings(ledgers, cons, uscc, holders)
+                    if negative and not any(r.split(":")[1].split(" ")[0] in NEGATIVE_TYPES for r in records):
+                        continue
+                    found.append(EnterpriseSample(uscc, code, i, holders, records))
                     break
-        if found >= limit:
-            return
+                else:
+                    del streams[code]
+                if len(found) >= limit:
+                    break
+    finally:
+        for ledger in ledgers.values():
+            if ledger is not None:
+                ledger.close()
+    return found
 
 
 @contextmanager

@@ -65,6 +65,14 @@ def _entries(bundle: Mapping[str, Any]) -> dict[tuple[str, int], Any]:
     return out
 
 
+def _authorization_id(report: Mapping[str, Any]) -> str:
+    try:
+        entry = parse_entry(base64.b64decode(report["authorization"]["entry"]))
+    except (LedgerError, KeyError, TypeError, ValueError):
+        return "?"
+    return str(getattr(entry, "authorization_id", "?"))
+
+
 def _city(manifest: Manifest | None, node_id: str) -> str:
     if manifest is not None and manifest.has(node_id):
         return manifest.node(node_id).city_name
@@ -75,7 +83,8 @@ def render_verification(summary: BundleSummary) -> str:
     """What offline verification checked, in one line."""
     n = sum(summary.holders.values())
     return (f"verified offline against the manifest: the home node's signature, the authorization's inclusion, "
-            f"{len(summary.holders)} holder checkpoints, {n} records (inclusion proofs and body commitments), "
+            f"{len(summary.holders)} holder checkpoint{'s' if len(summary.holders) != 1 else ''}, {n} record{'s' if n != 1 else ''} "
+            "(inclusion proofs and body commitments), "
             "the home receipt")
 
 
@@ -99,12 +108,12 @@ def render_report(summary: BundleSummary, bundle: Mapping[str, Any], manifest: M
     inst = summary.institution_id + (f" ({institution_name})" if institution_name else "")
     lines.append(f"  query {summary.query_id}, asked {report.get('asked_at', '?')} by {inst} through "
                  f"{summary.home_node} ({_city(manifest, summary.home_node)})")
-    lines.append(f"  purpose {summary.purpose}, authorization {report.get('authorization_id', '?')}")
+    lines.append(f"  purpose {summary.purpose}, authorization {_authorization_id(report)}")
     lines.append("  " + render_verification(summary))
     if summary.partial:
         gone = "; ".join(f"{m.get('node_id')} ({_city(manifest, str(m.get('node_id')))}): {m.get('reason')}"
                          for m in summary.missing)
-        lines.append(f"  PARTIAL REPORT — {len(summary.missing)} holder(s) missing: {gone}")
+        lines.append(f"  PARTIAL REPORT — {len(summary.missing)} holder{'s' if len(summary.missing) != 1 else ''} missing: {gone}")
     else:
         lines.append("  complete: every holder answered")
 
@@ -134,7 +143,7 @@ def render_report(summary: BundleSummary, bundle: Mapping[str, Any], manifest: M
     superseded = [d for d in summary.history if (d["node_id"], d["index"]) not in current_keys]
     if superseded:
         lines.append("")
-        lines.append(f"History: {len(superseded)} superseded record(s), kept on the ledgers")
+        lines.append(f"History: {len(superseded)} superseded record{'s' if len(superseded) != 1 else ''}, kept on the ledgers")
         later = {d.get("supersedes"): d for d in summary.history if d.get("kind") == "correction"}
         for d in sorted(superseded, key=lambda d: (d["observed_at"], d["node_id"])):
             by = later.get(d["record_id"])
