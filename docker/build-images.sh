@@ -40,7 +40,15 @@ echo "[time] wheelhouse: $(since "$t")"
 
 t=$(now)
 echo "==> docker build $node_image (FROM $base)"
+# The builder stage is tagged too: it is the layer cache of the next build, and
+# tagged it is never mistaken for a left-over by the prune below.
+DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE_IMAGE=$base" --target builder \
+    -t "${node_image%:*}-builder:${node_image##*:}" "$here" >/dev/null
 DOCKER_BUILDKIT=0 docker build -q --build-arg "BASE_IMAGE=$base" -t "$node_image" "$here" >/dev/null
+# Earlier builds' node and builder images, now untagged.
+for title in yrd-credit-chain-node yrd-credit-chain-node-builder; do
+    docker image prune -f --filter "label=org.opencontainers.image.title=$title" >/dev/null
+done
 echo "[time] node image: $(since "$t")"
 
 for image in "$base" "$node_image"; do

@@ -230,6 +230,20 @@ class Store:
         )
         return _block_row(rows[0]) if rows else None
 
+    def record_counts(self) -> tuple[int, int]:
+        """(enterprises with records, record and correction entries), from a
+        separate read-only connection so a long scan never holds the writer's lock."""
+        try:
+            db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+            try:
+                n_ent = db.execute("SELECT count(DISTINCT subject) FROM entries WHERE kind = 'record'").fetchone()[0]
+                n_rec = db.execute("SELECT count(*) FROM entries WHERE kind IN ('record', 'correction')").fetchone()[0]
+            finally:
+                db.close()
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        return int(n_ent), int(n_rec)
+
     def count_kind(self, kind: str) -> int:
         return int(self._query("SELECT count(*) FROM entries WHERE kind = ?", (kind,))[0][0])
 

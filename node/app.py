@@ -225,6 +225,10 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async def count_records() -> None:
+            st.metrics["enterprises"], st.metrics["records"] = await asyncio.to_thread(st.ledger.store.record_counts)
+
+        counting = asyncio.create_task(count_records())
         task = None
         if mirror and settings.mirror_interval_s > 0:
             from node.mirror import mirror_forever
@@ -233,6 +237,7 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
         try:
             yield
         finally:
+            counting.cancel()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -375,7 +380,7 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
                     items.append(RecordDraft(r.uscc, r.record_type or "", r.record_id, r.source, r.observed_at, r.body))
             _check_unique_record_ids(st, items)
             block = await st.sequencer.append_now(items)
-            st.metrics["records"] = st.metrics.get("records", 0) + len(items)
+            st.metrics["enterprises"], st.metrics["records"] = await asyncio.to_thread(st.ledger.store.record_counts)
             return {"status": "done", "height": block.height, "size": block.size,
                     "first_index": block.size - len(items)}
         if body.source is not None:

@@ -108,6 +108,17 @@ def verify_record_item(item: dict[str, Any], uscc: str, header: BlockHeader, alg
 
 def verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
     """Verify a report bundle offline. Raises BundleError naming the first problem."""
+    try:
+        return _verify_bundle(bundle, manifest)
+    except BundleError:
+        raise
+    except LedgerError as exc:
+        raise BundleError("malformed", f"bundle holds an undecodable item: {exc}") from exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BundleError("malformed", f"bundle is malformed ({type(exc).__name__}: {exc})") from exc
+
+
+def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
     algorithm = manifest.algorithm
     try:
         report = bundle["report"]

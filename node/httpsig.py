@@ -569,7 +569,10 @@ def _library_verify(
             body=body,
         )
     except HTTPMessageSignaturesException as exc:
-        raise BadSignatureError(f"{exc} (keyid {parsed.key_id!r})") from exc
+        reason = str(exc) or "the signature does not verify over the covered components"
+        raise BadSignatureError(
+            f"{reason} (keyid {parsed.key_id!r}; a request signed for another @authority than this node's public URL fails here)"
+        ) from exc
 
 
 def _check_window(created: int, now: float, window_s: int) -> None:

@@ -74,4 +74,4 @@ async def _run(st: NodeState, path: Path, job: dict[str, Any]) -> None:
     except Exception as exc:  # the job reports why it stopped; the ledger keeps committed batches
         job["status"] = "failed"
         job["error"] = str(exc)
-    st.metrics["records"] = st.metrics.get("records", 0) + job["records"]
+    st.metrics["enterprises"], st.metrics["records"] = await asyncio.to_thread(st.ledger.store.record_counts)

@@ -87,23 +87,12 @@ async def mirror_peer(st: NodeState, peer: str) -> dict[str, Any]:
         items = page["entries"]
         if not items:
             break
-        usccs: list[str] = []
-        revoked: list[str] = []
-        for item in items:
-            if int(item["index"]) != compact.size:
-                raise PeerMisbehavedError(peer, f"entries out of order at {compact.size}")
-            data = unb64(item["data"])
-            compact.append(h.leaf(data))
-            try:
-                entry = parse_entry(data)
-            except LedgerError as exc:
-                raise PeerMisbehavedError(peer, f"entry {item['index']} is not a valid entry: {exc}") from exc
-            if isinstance(entry, RecordEntry | CorrectionEntry):
-                usccs.append(entry.uscc)
-            elif isinstance(entry, RevocationEntry):
-                revoked.append(entry.authorization_id)
+        try:
+            usccs, revoked = await asyncio.to_thread(_fold_page, items, compact, h)
+        except ValueError as exc:
+            raise PeerMisbehavedError(peer, str(exc)) from exc
         pulled += len(items)
-        st.views.add_catalogue(peer, usccs)
+        await asyncio.to_thread(st.views.add_catalogue, peer, usccs)
         if revoked:
             st.views.add_revoked(peer, revoked)
         if compact.size == view.size and compact.root() != view.root:
@@ -125,6 +114,30 @@ async def mirror_peer(st: NodeState, peer: str) -> dict[str, Any]:
         except NodeError:
             pass
     return {"peer": peer, "status": "ok", "size": view.size, "pulled": pulled, "cosigned": cosigned}
+
+
+def _fold_page(items: list[dict[str, Any]], compact: CompactRange, h: Any) -> tuple[list[str], list[str]]:
+    """Hash a page of peer entries into the compact range (off the event loop).
+
+    Returns the enterprises it holds records for and the revoked authorizations.
+    Raises ValueError on entries out of order or undecodable.
+    """
+    usccs: list[str] = []
+    revoked: list[str] = []
+    for item in items:
+        if int(item["index"]) != compact.size:
+            raise ValueError(f"entries out of order at {compact.size}")
+        data = unb64(item["data"])
+        compact.append(h.leaf(data))
+        try:
+            entry = parse_entry(data)
+        except LedgerError as exc:
+            raise ValueError(f"entry {item['index']} is not a valid entry: {exc}") from exc
+        if isinstance(entry, RecordEntry | CorrectionEntry):
+            usccs.append(entry.uscc)
+        elif isinstance(entry, RevocationEntry):
+            revoked.append(entry.authorization_id)
+    return usccs, revoked
 
 
 async def gossip(st: NodeState, via: str) -> int:

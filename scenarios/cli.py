@@ -105,7 +105,7 @@ _add_network_commands()
 @click.option("--config-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where node keys, manifest and settings go (git-ignored).  [default: docker/config/<preset>]")
 @click.option("--image", default="yrd-credit-chain/node:latest", show_default=True, help="Node image.")
-@click.option("--host-port-base", type=click.IntRange(1023, 65000), default=8100, show_default=True,
+@click.option("--host-port-base", type=click.IntRange(1023, 65000), default=8200, show_default=True,
               help="Node i is published at 127.0.0.1:<base+i>.")
 @click.option("--project", default=None, help="Compose project name.  [default: yrd-<preset>]")
 @click.option("--new-keys", is_flag=True, help="Replace existing node keys (then `down -v` the old volumes).")

@@ -6,7 +6,7 @@
   hostname = node id), each with its own named volume at ``/data``, its own
   configuration directory bind-mounted read-only at ``/config``, a health
   check, the private bridge network ``yrd``, and a port published on the
-  loopback only (``127.0.0.1:<8100+i>:8000``) so host tools reach every node.
+  loopback only (``127.0.0.1:<8200+i>:8000``) so host tools reach every node.
   The file is deterministic (no keys, no timestamps) and is committed.
 * ``docker/config/launch-2020/``: the consortium root key, and for each node a
   directory with ``settings.json``, ``node.key`` and ``manifest.json`` (the
@@ -65,7 +65,7 @@ __all__ = [
 
 DEFAULT_IMAGE = "yrd-credit-chain/node:latest"
 CONTAINER_PORT = 8000
-HOST_PORT_BASE = 8100  # node i (1-based) is published at 127.0.0.1:HOST_PORT_BASE + i
+HOST_PORT_BASE = 8200  # node i (1-based) is published at 127.0.0.1:HOST_PORT_BASE + i
 CONTAINER_UID = 10001  # user `node` in docker/Dockerfile
 NETWORK = "yrd"
 ROOT_KEY = "consortium-root.key"

@@ -172,9 +172,10 @@ class SyntheticData:
             body = self._body(kind, city, h)
             yield RecordDraft(uscc, kind, rid, f"{city.code}-{_SOURCES[kind]}", when, body)
             if kind == "admin_penalty" and (h >> 40) % 1000 < CORRECTION_PER_MILLE:
-                resolved = dict(body, status="resolved", resolved_on=self._date(h >> 5, 2021)[:10])
+                fixed_at = self._date(h >> 9, 2021)
+                resolved = dict(body, status="resolved", resolved_on=fixed_at[:10])
                 yield CorrectionDraft(uscc, f"{rid}:c1", rid, "resolved", f"{city.code}-{_SOURCES[kind]}",
-                                      self._date(h >> 9, 2021), resolved)
+                                      fixed_at, resolved)
 
     def _body(self, kind: str, city: City, h: int) -> dict[str, object]:
         if kind == "tax_rating":
