@@ -46,6 +46,7 @@ log = logging.getLogger("node.mirror")
 
 PAGE = 2000
 GOSSIP_EVERY = 5  # rounds between gossip exchanges with a random peer
+COSIGN_EVERY_S = 10.0
 
 
 async def _fetch_consistency(st: NodeState, peer: str, old: int, new: int) -> list[bytes]:
@@ -103,13 +104,16 @@ async def mirror_peer(st: NodeState, peer: str) -> dict[str, Any]:
                           mirrored=compact.size, peaks=b"".join(compact.peaks))
         view = st.views.view(peer) or view
     cosigned = False
-    if st.cosigned.get(peer) != view.size:
+    last = st.cosigned.get(peer)
+    # Cosign the first checkpoint seen, then at most every COSIGN_EVERY_S: a
+    # witness vouches for a recent head, not for every block a busy peer seals.
+    if last is None or (last[0] != view.size and time.monotonic() - last[1] >= COSIGN_EVERY_S):
         signer = CosignatureSigner(st.info.origin, st.key)
         body = note.decode().split("\n\n", 1)[0] + "\n"
         line = signer.cosign(body, int(time.time()))
         try:
             await st.peers.call(peer, "POST", "/v1/cosignatures", json_body={"size": view.size, "line": line})
-            st.cosigned[peer] = view.size
+            st.cosigned[peer] = (view.size, time.monotonic())
             cosigned = True
         except NodeError:
             pass

@@ -50,7 +50,7 @@ class NodeState:
     metrics: dict[str, Any] = field(default_factory=dict)
     ingest_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen_by: dict[str, int] = field(default_factory=dict)
-    cosigned: dict[str, int] = field(default_factory=dict)  # peer → size of its checkpoint we last cosigned  # peer → size of our log it last said it holds
+    cosigned: dict[str, tuple[int, float]] = field(default_factory=dict)  # peer → (size, monotonic time) last cosigned  # peer → size of our log it last said it holds
 
     def __post_init__(self) -> None:
         self.verifier = httpsig.RequestVerifier(self.resolve_key, window_s=self.settings.window_s)
