@@ -54,11 +54,11 @@ async def _fetch_consistency(st: NodeState, peer: str, old: int, new: int) -> li
     return [unb64(p) for p in got["proof"]]
 
 
-async def _accept(st: NodeState, peer: str, note: bytes, source: str) -> BlockHeader | None:
+async def _accept(st: NodeState, peer: str, note: bytes, source: str, *, latest: bool = True) -> BlockHeader | None:
     old = st.views.view(peer)
     try:
         return await st.views.accept_checkpoint(peer, note, st.verifier_for(peer),
-                                                lambda a, b: _fetch_consistency(st, peer, a, b))
+                                                lambda a, b: _fetch_consistency(st, peer, a, b), latest=latest)
     except ProofError as exc:
         evidence = [old.note.decode() if old else "", note.decode()]
         await st.raise_alarm(peer, "equivocation", f"checkpoint from {source} is inconsistent with the one accepted before: {exc}", evidence)
@@ -152,7 +152,7 @@ async def gossip(st: NodeState, via: str) -> int:
         peer = str(item.get("node_id"))
         if peer == st.node_id or not st.manifest.has(peer) or st.views.refused(peer):
             continue
-        await _accept(st, peer, str(item["note"]).encode(), f"{via}'s view")
+        await _accept(st, peer, str(item["note"]).encode(), f"{via}'s view", latest=False)
         checked += 1
     return checked
 

@@ -217,7 +217,7 @@ async def _verify_answer(state: NodeState, holder: str, uscc: str, answer: dict[
         header = await state.views.accept_checkpoint(
             holder, note, state.verifier_for(holder), fetch,
             proof=[unb64(p) for p in cons.get("proof", [])] if cons else None,
-            proof_from=cons.get("from") if cons else None)
+            proof_from=cons.get("from") if cons else None, latest=False)
     except ProofError as exc:
         await state.raise_alarm(holder, "equivocation", f"checkpoint inconsistent with an earlier one: {exc}",
                                 [note.decode()])
@@ -265,7 +265,8 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
 
         try:
             header = await state.views.accept_checkpoint(caller_node, auth_note.encode(), state.verifier_for(caller_node),
-                                                         fetch, proof=hc_proof, proof_from=hc_from, advance=False)
+                                                         fetch, proof=hc_proof, proof_from=hc_from, advance=False,
+                                                         latest=False)
         except ProofError as exc:
             await state.raise_alarm(caller_node, "equivocation", f"checkpoint inconsistent with an earlier one: {exc}", [auth_note])
             raise AuthorizationError("home-inconsistent", f"home node {caller_node} showed an inconsistent checkpoint") from exc

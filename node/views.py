@@ -130,6 +130,7 @@ class PeerViews:
     async def accept_checkpoint(
         self, node_id: str, note: bytes, verifier: NoteVerifier, fetch_consistency: ConsistencyFetcher | None,
         proof: list[bytes] | None = None, proof_from: int | None = None, advance: bool = True,
+        latest: bool = True,
     ) -> BlockHeader:
         """Verify a peer's signed checkpoint and its consistency with what we saw before.
 
@@ -137,6 +138,10 @@ class PeerViews:
         ``advance`` is set (mirroring); a report's holder checks a home node's
         checkpoint against its view without moving it, so the home node can
         keep sending proofs from a size the holder still has.
+
+        ``latest`` marks a checkpoint fetched from the peer as its current head
+        (mirroring); report traffic and gossip pass ``False``, since a checkpoint
+        taken a moment ago may be older than one mirrored since.
 
         Raises:
             SignatureError / NoteFormatError: bad note.
@@ -153,6 +158,10 @@ class PeerViews:
         a, b = (old, header) if old.size <= header.size else (header, old)
         a_size, a_root = (a.size, a.root)
         b_size, b_root = (b.size, b.root)
+        if latest and header.size < old.size:
+            # The peer's own latest checkpoint is older than one it already signed:
+            # an honest append-only log never shrinks.
+            raise ProofError(f"latest checkpoint has size {header.size}, below the {old.size} it signed before")
         if a_size == 0:
             pass  # every tree extends the empty tree
         elif a_size == b_size:

@@ -121,7 +121,7 @@ def _fork_records(uscc: str, n: int) -> list[dict]:
              "observed_at": "2022-01-01T00:00:00Z", "body": {"honour": i}} for i in range(n)]
 
 
-@pytest.mark.parametrize("fork_size", [3, 4])
+@pytest.mark.parametrize("fork_size", [2, 3, 4])
 async def test_equivocation_raises_an_alarm_and_refuses_the_peer(world, problem, fork_size):
     w = world
     hz = w.state("hz-1")
