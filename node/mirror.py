@@ -49,16 +49,11 @@ GOSSIP_EVERY = 5  # rounds between gossip exchanges with a random peer
 COSIGN_EVERY_S = 10.0
 
 
-async def _fetch_consistency(st: NodeState, peer: str, old: int, new: int) -> list[bytes]:
-    got = await st.peers.fetch(peer, "/v1/proofs/consistency", params={"old": old, "new": new})
-    return [unb64(p) for p in got["proof"]]
-
-
 async def _accept(st: NodeState, peer: str, note: bytes, source: str, *, latest: bool = True) -> BlockHeader | None:
     old = st.views.view(peer)
     try:
         return await st.views.accept_checkpoint(peer, note, st.verifier_for(peer),
-                                                lambda a, b: _fetch_consistency(st, peer, a, b), latest=latest)
+                                                st.peers.consistency_fetcher(peer), latest=latest)
     except ProofError as exc:
         evidence = [old.note.decode() if old else "", note.decode()]
         await st.raise_alarm(peer, "equivocation", f"checkpoint from {source} is inconsistent with the one accepted before: {exc}", evidence)

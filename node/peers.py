@@ -17,9 +17,10 @@ Invariants: no module-level clients; transports are injected (httpx
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -115,6 +116,18 @@ class PeerClient:
     async def aclose(self) -> None:
         await self._client.aclose()
         await self._plain.aclose()
+
+    def consistency_fetcher(self, peer_id: str) -> Callable[[int, int], Awaitable[list[bytes]]]:
+        """A function that fetches a consistency proof from ``peer_id`` (checked by the caller)."""
+
+        async def fetch(old: int, new: int) -> list[bytes]:
+            got = await self.fetch(peer_id, "/v1/proofs/consistency", params={"old": old, "new": new})
+            try:
+                return [base64.b64decode(p, validate=True) for p in got["proof"]]
+            except (KeyError, TypeError, ValueError) as exc:
+                raise PeerMisbehavedError(peer_id, f"malformed consistency proof: {exc}") from exc
+
+        return fetch
 
     async def fetch(self, peer_id: str, path: str, *, params: Mapping[str, Any] | None = None,
                     raw: bool = False) -> Any:

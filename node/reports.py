@@ -208,14 +208,10 @@ async def _verify_answer(state: NodeState, holder: str, uscc: str, answer: dict[
     algorithm = state.ledger.algorithm
     note = str(answer["checkpoint"]).encode()
 
-    async def fetch(old: int, new: int) -> list[bytes]:
-        got = await state.peers.fetch(holder, "/v1/proofs/consistency", params={"old": old, "new": new})
-        return [unb64(p) for p in got["proof"]]
-
     cons = answer.get("consistency") or {}
     try:
         header = await state.views.accept_checkpoint(
-            holder, note, state.verifier_for(holder), fetch,
+            holder, note, state.verifier_for(holder), state.peers.consistency_fetcher(holder),
             proof=[unb64(p) for p in cons.get("proof", [])] if cons else None,
             proof_from=cons.get("from") if cons else None, latest=False)
     except ProofError as exc:
@@ -259,13 +255,9 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
         if not isinstance(auth_entry, AuthorizationEntry):
             raise AuthorizationError("not-an-authorization", "the cited entry is not an authorization")
 
-        async def fetch(old: int, new: int) -> list[bytes]:
-            got = await state.peers.fetch(caller_node, "/v1/proofs/consistency", params={"old": old, "new": new})
-            return [unb64(p) for p in got["proof"]]
-
         try:
             header = await state.views.accept_checkpoint(caller_node, auth_note.encode(), state.verifier_for(caller_node),
-                                                         fetch, proof=hc_proof, proof_from=hc_from, advance=False,
+                                                         state.peers.consistency_fetcher(caller_node), proof=hc_proof, proof_from=hc_from, advance=False,
                                                          latest=False)
         except ProofError as exc:
             await state.raise_alarm(caller_node, "equivocation", f"checkpoint inconsistent with an earlier one: {exc}", [auth_note])
