@@ -1070,11 +1070,16 @@ def _check_general(run: _Run, step: Step, key: str, want: Any) -> Check:
         insts = list(cons.institutions)
 
         def registered(inst: net.Institution) -> bool:
-            try:
-                r = run._http.get(f"{cons.url(inst.home_node)}/v1/institutions/{inst.institution_id}")
-            except httpx.HTTPError:
-                return False
-            return r.status_code == 200 and r.json().get("public_key") == inst.public_key
+            # A busy node may be slow to answer: retry a transport failure before
+            # calling the institution unregistered.
+            for attempt in range(3):
+                try:
+                    r = run._http.get(f"{cons.url(inst.home_node)}/v1/institutions/{inst.institution_id}", timeout=30)
+                except httpx.HTTPError:
+                    time.sleep(1 + attempt)
+                    continue
+                return r.status_code == 200 and r.json().get("public_key") == inst.public_key
+            return False
 
         with ThreadPoolExecutor(max_workers=16) as pool:
             found = dict(zip([i.institution_id for i in insts], pool.map(registered, insts), strict=True))
