@@ -287,6 +287,22 @@ def _baseline_phase(path: Path, n: int, batch: int, seed: int, progress: bool) -
     }
 
 
+
+def _timed_proofs(
+    progress: bool, label: str, args: Sequence[int], make: Callable[[int], list[bytes]]
+) -> tuple[list[list[bytes]], list[float], float]:
+    """Make one proof per argument; return the proofs, cumulative times after each, and the total."""
+    out: list[list[bytes]] = []
+    cumulative: list[float] = []
+    with _bar(progress, len(args), label, "proof") as bar:
+        t0 = time.perf_counter()
+        for a in args:
+            out.append(make(a))
+            cumulative.append(time.perf_counter() - t0)
+            bar.update()
+        total = time.perf_counter() - t0
+    return out, cumulative, total
+
 def _proof_phase(
     path: Path, n: int, proofs: int, seed: int, algorithm: str, progress: bool
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -302,24 +318,10 @@ def _proof_phase(
 
     # Cumulative times after each proof let pymerkle, which makes fewer proofs,
     # be compared with our first k proofs of the same indices from the same cold start.
-    inclusion: list[list[bytes]] = []
-    inclusion_cum: list[float] = []
-    with _bar(progress, proofs, "inclusion proofs", "proof") as bar:
-        t0 = time.perf_counter()
-        for i in indices:
-            inclusion.append(reader.inclusion_proof(i))
-            inclusion_cum.append(time.perf_counter() - t0)
-            bar.update()
-        inclusion_s = time.perf_counter() - t0
-    consistency: list[list[bytes]] = []
-    consistency_cum: list[float] = []
-    with _bar(progress, proofs, "consistency proofs", "proof") as bar:
-        t0 = time.perf_counter()
-        for m in old_sizes:
-            consistency.append(reader.consistency_proof(m))
-            consistency_cum.append(time.perf_counter() - t0)
-            bar.update()
-        consistency_s = time.perf_counter() - t0
+    inclusion, inclusion_cum, inclusion_s = _timed_proofs(progress, "inclusion proofs", indices, reader.inclusion_proof)
+    consistency, consistency_cum, consistency_s = _timed_proofs(
+        progress, "consistency proofs", old_sizes, reader.consistency_proof
+    )
 
     # Verification inputs, gathered untimed: leaf hashes re-hashed from the
     # stored entry bytes (not read from tiles), old roots from the tree.
