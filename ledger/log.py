@@ -39,7 +39,6 @@ from ledger.entries import (
     ReceiptEntry,
     RecordEntry,
     RevocationEntry,
-    commitment,
     entry_bytes,
     entry_subject,
     parse_entry,
@@ -543,8 +542,3 @@ class Ledger:
         opened = open_note(note, [self.verifier])
         return BlockHeader.from_checkpoint(Checkpoint.from_text(opened.text))
 
-
-def check_body(entry: RecordEntry | CorrectionEntry, salt: bytes, body: JsonValue, algorithm: str) -> None:
-    """Raise CommitmentError unless ``body`` and ``salt`` match the entry's commitment."""
-    if commitment(salt, body, algorithm) != entry.commitment:
-        raise CommitmentError(-1, f"body does not match the commitment of record {entry.record_id}")

@@ -14,8 +14,6 @@ a fault in the data, only for a file that is not a ledger at all.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +22,8 @@ from typing import Any
 
 from ledger.entries import CorrectionEntry, RecordEntry, entry_subject, parse_entry
 from ledger.errors import DecodeError, LedgerError, SignatureError, StoreError
-from ledger.merkle import CompactRange, hasher
+from ledger.log import BlockHeader
+from ledger.merkle import CompactRange, Hasher, hasher
 from ledger.note import Checkpoint, NoteVerifier, open_note
 from ledger.store import TILE_HEIGHT, TILE_WIDTH
 
@@ -121,10 +120,7 @@ def verify_ledger(path: str | Path, *, verifier_key: str | None = None) -> Verif
     return report
 
 
-def _verify(db: sqlite3.Connection, report: VerifyReport, h: object, verifier: NoteVerifier) -> None:
-    from ledger.merkle import Hasher
-
-    assert isinstance(h, Hasher)
+def _verify(db: sqlite3.Connection, report: VerifyReport, h: Hasher, verifier: NoteVerifier) -> None:
     blocks = db.execute("SELECT height, size, root, time, prev, note FROM blocks ORDER BY height").fetchall()
     report.blocks = len(blocks)
     last_idx = db.execute("SELECT max(idx) FROM entries").fetchone()[0]
@@ -142,8 +138,6 @@ def _verify(db: sqlite3.Connection, report: VerifyReport, h: object, verifier: N
             report.add(Fault("missing-block", f"blocks {expected_height}..{height - 1} are missing (next found: {height})",
                              height=expected_height))
         expected_height = height + 1
-        from ledger.log import BlockHeader
-
         header = BlockHeader(report.origin, height, size, bytes(root), str(time), bytes(prev))
         if bytes(prev) != prev_hash:
             report.add(Fault("broken-hash-link", "prev does not match the hash of the previous block header", height=height))
@@ -244,16 +238,13 @@ def _suspect_entry(report: VerifyReport, stored: bytes, tile: list[bytes], index
 def _push_tile(
     db: sqlite3.Connection,
     report: VerifyReport,
-    h: object,
+    h: Hasher,
     edge: list[list[bytes]],
     level: int,
     node: bytes,
     position: int,
     partial: dict[tuple[int, int], list[bytes]],
 ) -> None:
-    from ledger.merkle import Hasher
-
-    assert isinstance(h, Hasher)
     while len(edge) <= level:
         edge.append([])
     edge[level].append(node)
@@ -299,4 +290,3 @@ def _check_note(report: VerifyReport, note: bytes, text: str, verifier: NoteVeri
         report.add(Fault("bad-note", f"block note is malformed: {exc}", height=height))
 
 
-_ = (base64, hashlib)

@@ -16,12 +16,11 @@ import dataclasses
 import json
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import PlainTextResponse, Response
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -520,7 +519,6 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
         st.manifest.node(peer_id)
         return {"peer_id": peer_id, "resolved": st.views.resolve_alarms(peer_id, utc_now())}
 
-    _ = (JSONResponse, uuid)
     return app
 
 

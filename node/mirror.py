@@ -38,7 +38,7 @@ from ledger import (
     parse_entry,
 )
 from node.errors import NodeError, PeerMisbehavedError, PeerUnavailableError
-from node.state import NodeState, b64, unb64
+from node.state import NodeState, unb64
 
 __all__ = ["mirror_forever", "mirror_once", "mirror_peer"]
 
@@ -188,4 +188,3 @@ async def mirror_forever(st: NodeState) -> None:
         await asyncio.sleep(max(0.05, st.settings.mirror_interval_s - elapsed))
 
 
-_ = b64

@@ -24,10 +24,8 @@ from typing import Any
 from ledger import (
     PURPOSES,
     AuthorizationEntry,
-    CorrectionEntry,
     LedgerError,
     ReceiptEntry,
-    RecordEntry,
     RevocationEntry,
     canonical_bytes,
     entry_bytes,
@@ -42,7 +40,6 @@ from node.bundle import verify_checkpoint_note, verify_record_item
 from node.errors import (
     AuthorizationError,
     BundleError,
-    NodeError,
     PeerMisbehavedError,
     PeerUnavailableError,
     UnknownInstitutionError,
@@ -295,4 +292,3 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
     return out
 
 
-_ = (NodeError, RecordEntry, CorrectionEntry)

@@ -6,11 +6,9 @@ No module globals: tests build several NodeStates in one process.
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ledger import InstitutionEntry, Ledger, NoteSigner, utc_now
@@ -31,9 +29,6 @@ class Caller:
     kind: str  # "node" or "institution"
     id: str
 
-    @property
-    def is_operator(self) -> bool:
-        return False
 
 
 @dataclass
@@ -103,4 +98,3 @@ def unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
-_ = (Mapping, httpx)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger import BlockHeader, Checkpoint, NoteVerifier, ProofError, open_note, verify_consistency
-from ledger.errors import LedgerError, StoreError
+from ledger.errors import StoreError
 
 __all__ = ["Alarm", "PeerView", "PeerViews", "uscc_key"]
 
@@ -223,4 +223,3 @@ class PeerViews:
         return [str(r[0]) for r in self._q("SELECT line FROM cosignatures WHERE size = ? ORDER BY witness", (size,))]
 
 
-_ = LedgerError
