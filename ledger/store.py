@@ -20,12 +20,21 @@ Invariants:
       entries, bodies, tiles and block together; ``synchronous=FULL`` makes an
       acknowledged batch durable, and a batch interrupted by a crash leaves no
       trace (SQLite's atomic commit).
+    * A bulk load (``Store(path, bulk=True)``, fresh files only) trades
+      durability for speed while the file is private to its writer: no
+      journal on disk, ``synchronous=OFF``, an exclusive lock and no subject
+      index. :meth:`Store.finish_bulk` builds the index, switches to WAL with
+      ``synchronous=FULL`` and fsyncs the file; the caller
+      (:meth:`ledger.log.Ledger.finish_bulk`) then verifies it from disk before
+      anyone uses it. A crash during a bulk load leaves a file that must be
+      thrown away (the seeder writes to a temporary name for that reason).
     * ``sqlite3.Error`` never leaves this module: it becomes
       :class:`~ledger.errors.StoreError` (or :class:`AppendOnlyError`).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -35,7 +44,7 @@ from typing import Any
 
 from ledger.errors import AppendOnlyError, StoreError
 
-__all__ = ["SCHEMA_VERSION", "TILE_HEIGHT", "TILE_WIDTH", "Store"]
+__all__ = ["SCHEMA_VERSION", "TILE_HEIGHT", "TILE_WIDTH", "Store", "fsync_path"]
 
 SCHEMA_VERSION = 1
 TILE_HEIGHT = 8
@@ -47,7 +56,6 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
     idx INTEGER PRIMARY KEY, kind TEXT NOT NULL, subject TEXT, data BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject);
 CREATE TABLE IF NOT EXISTS bodies (idx INTEGER PRIMARY KEY, salt BLOB NOT NULL, body BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS tiles (
     level INTEGER NOT NULL, idx INTEGER NOT NULL, width INTEGER NOT NULL, hashes BLOB NOT NULL,
@@ -57,6 +65,10 @@ CREATE TABLE IF NOT EXISTS blocks (
     prev BLOB NOT NULL, note BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS refs (ref TEXT PRIMARY KEY, idx INTEGER NOT NULL) WITHOUT ROWID;
 """
+
+# Built after a bulk load instead of during it: one sort beats millions of random
+# B-tree inserts once the index outgrows the page cache.
+_INDEXES = "CREATE INDEX IF NOT EXISTS entries_subject ON entries (subject);\n"
 
 
 _KEYS = {
@@ -97,9 +109,12 @@ def _translate(exc: sqlite3.Error) -> StoreError:
 class Store:
     """Thin, typed access to the ledger database; all SQL lives here."""
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    def __init__(self, path: str | Path, *, readonly: bool = False, bulk: bool = False) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()
+        self.bulk = bulk
+        if bulk and (readonly or self.path.exists()):
+            raise StoreError(f"{self.path}: a bulk load needs a new file, opened for writing")
         try:
             if readonly:
                 uri = f"file:{self.path}?mode=ro"
@@ -107,12 +122,43 @@ class Store:
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=FULL")
-                self._db.executescript(_SCHEMA + _triggers())
-            self._db.execute("PRAGMA cache_size=-65536")
+                if bulk:
+                    # Rollback still works (journal in memory); nothing is fsynced until
+                    # finish_bulk. See the module docstring for why this is safe.
+                    self._db.execute("PRAGMA locking_mode=EXCLUSIVE")
+                    self._db.execute("PRAGMA journal_mode=MEMORY")
+                    self._db.execute("PRAGMA synchronous=OFF")
+                    self._db.executescript(_SCHEMA + _triggers())
+                else:
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                    self._db.execute("PRAGMA synchronous=FULL")
+                    self._db.executescript(_SCHEMA + _INDEXES + _triggers())
+            self._db.execute(f"PRAGMA cache_size={-262144 if bulk else -65536}")
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
+
+    def finish_bulk(self) -> None:
+        """End a bulk load: build the indexes, switch to WAL + ``synchronous=FULL``, fsync.
+
+        After this the store behaves exactly like one opened normally.
+        """
+        if not self.bulk:
+            return
+        with self._lock:
+            try:
+                self._db.executescript(_INDEXES)
+                self._db.execute("PRAGMA locking_mode=NORMAL")
+                self._db.execute("PRAGMA journal_mode=DELETE")
+                self._db.execute("PRAGMA synchronous=FULL")
+                self._db.execute("PRAGMA cache_size=-65536")
+                # Leaving exclusive locking mode takes effect at the next access;
+                # journal_mode=WAL then rewrites the header under a normal lock.
+                self._db.execute("SELECT count(*) FROM meta").fetchall()
+                self._db.execute("PRAGMA journal_mode=WAL")
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+            self.bulk = False
+        fsync_path(self.path)
 
     def close(self) -> None:
         with self._lock:
@@ -206,6 +252,15 @@ class Store:
             rows = self._query("SELECT idx, data FROM entries WHERE subject = ? ORDER BY idx", (subject,))
         return [(int(i), bytes(d)) for i, d in rows]
 
+    def kinds_in_range(self, start: int, end: int, kinds: Sequence[str]) -> list[tuple[int, str, str | None]]:
+        """(index, kind, subject) of the entries of ``kinds`` in ``[start, end)``, by index; no entry bytes."""
+        marks = ",".join("?" * len(kinds))
+        rows = self._query(
+            f"SELECT idx, kind, subject FROM entries WHERE idx >= ? AND idx < ? AND kind IN ({marks}) ORDER BY idx",
+            (start, end, *kinds),
+        )
+        return [(int(i), str(k), None if s is None else str(s)) for i, k, s in rows]
+
     def ref(self, ref: str) -> int | None:
         rows = self._query("SELECT idx FROM refs WHERE ref = ?", (ref,))
         return int(rows[0][0]) if rows else None
@@ -232,17 +287,50 @@ class Store:
 
     def record_counts(self) -> tuple[int, int]:
         """(enterprises with records, record and correction entries), from a
-        separate read-only connection so a long scan never holds the writer's lock."""
+        separate read-only connection so a long scan never holds the writer's lock.
+
+        A bulk-loaded ledger holds the counts at the end of the load in ``meta``;
+        then only the entries appended since are read (by index), so the cost
+        does not grow with the ledger. Otherwise the whole table is scanned.
+        """
         try:
             db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
             try:
-                n_ent = db.execute("SELECT count(DISTINCT subject) FROM entries WHERE kind = 'record'").fetchone()[0]
-                n_rec = db.execute("SELECT count(*) FROM entries WHERE kind IN ('record', 'correction')").fetchone()[0]
+                meta = dict(db.execute("SELECT key, value FROM meta WHERE key LIKE 'counts_%'").fetchall())
+                if {"counts_size", "counts_enterprises", "counts_records"} <= set(meta):
+                    since = int(meta["counts_size"])
+                    n_rec = int(meta["counts_records"]) + db.execute(
+                        "SELECT count(*) FROM entries WHERE idx >= ? AND kind IN ('record', 'correction')",
+                        (since,)).fetchone()[0]
+                    n_ent = int(meta["counts_enterprises"]) + db.execute(
+                        "SELECT count(DISTINCT subject) FROM entries AS e WHERE idx >= ? AND kind = 'record' "
+                        "AND NOT EXISTS (SELECT 1 FROM entries AS o WHERE o.subject = e.subject "
+                        "AND o.kind = 'record' AND o.idx < ?)", (since, since)).fetchone()[0]
+                    return int(n_ent), int(n_rec)
+                n_ent, n_rec = _scan_counts(db)
             finally:
                 db.close()
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
-        return int(n_ent), int(n_rec)
+        return n_ent, n_rec
+
+    def scan_record_counts(self) -> tuple[int, int]:
+        """(enterprises with records, record and correction entries) by a full scan."""
+        with self._lock:
+            try:
+                return _scan_counts(self._db)
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+
+    def quick_check(self) -> list[str]:
+        """SQLite's ``PRAGMA quick_check``: the problems found (empty when the file is sound)."""
+        rows = self._query("PRAGMA quick_check")
+        return [str(r[0]) for r in rows if str(r[0]) != "ok"]
+
+    def entry_count(self) -> int:
+        """Entries stored (by the largest index, O(log n); indexes are dense from 0)."""
+        rows = self._query("SELECT max(idx) FROM entries")
+        return 0 if rows[0][0] is None else int(rows[0][0]) + 1
 
     def count_kind(self, kind: str) -> int:
         return int(self._query("SELECT count(*) FROM entries WHERE kind = ?", (kind,))[0][0])
@@ -250,6 +338,27 @@ class Store:
     def count_subjects(self, kind: str) -> int:
         rows = self._query("SELECT count(DISTINCT subject) FROM entries WHERE kind = ?", (kind,))
         return int(rows[0][0])
+
+
+def _scan_counts(db: sqlite3.Connection) -> tuple[int, int]:
+    n_ent = db.execute("SELECT count(DISTINCT subject) FROM entries WHERE kind = 'record'").fetchone()[0]
+    n_rec = db.execute("SELECT count(*) FROM entries WHERE kind IN ('record', 'correction')").fetchone()[0]
+    return int(n_ent), int(n_rec)
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file and the directory that names it."""
+    for target, flags in ((path, os.O_RDONLY), (path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))):
+        try:
+            fd = os.open(target, flags)
+        except OSError as exc:
+            raise StoreError(f"cannot open {target} to fsync it: {exc}") from exc
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            raise StoreError(f"cannot fsync {target}: {exc}") from exc
+        finally:
+            os.close(fd)
 
 
 def _block_row(r: tuple[Any, ...]) -> tuple[int, int, bytes, str, bytes, bytes]:

@@ -41,8 +41,10 @@ from ledger import (
 )
 from ledger.entries import current_view
 from node import httpsig
+from node.catalogue import catalogue_router
 from node.consortium import load_manifest
 from node.errors import (
+    AuthorizationError,
     ConfigError,
     DuplicateEntryError,
     NotFoundError,
@@ -66,6 +68,10 @@ ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Any]], Call
 
 
 # --- wire models (never hashed or signed) ---------------------------------------
+#: Sizes and indexes are SQLite integers: anything larger is refused as input (422).
+MAX_INDEX = 2**63 - 1
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -110,17 +116,33 @@ class RecordIn(_Strict):
 
 class IngestIn(_Strict):
     records: list[RecordIn] | None = Field(default=None, max_length=5000)
-    source: str | None = Field(default=None, description="a JSON Lines file under the node's sources/ directory")
+    source: str | None = Field(default=None, max_length=512, pattern=r"^[^\x00]*$",
+                               description="a JSON Lines file under the node's sources/ directory")
 
 
 class CosignatureIn(_Strict):
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=MAX_INDEX)
     line: str = Field(min_length=1, max_length=400)
 
 
 # --- signatures in, signatures out -------------------------------------------------
+#: Limits on the request head, checked before anything else. They sit below the
+#: server's own guard (uvicorn's h11 parser refuses a head over 16 KiB with a bare
+#: 400), so a request with too many or too large header fields, or too long a
+#: target, gets a problem details answer instead.
+MAX_HEADER_FIELDS = 64
+MAX_HEADER_BYTES = 8 * 1024
+MAX_TARGET_BYTES = 4 * 1024
+
+
 class SignedResponses:
-    """Pure ASGI middleware: limit body size; sign responses to signed requests."""
+    """Pure ASGI middleware: limit head and body size; sign responses to signed requests.
+
+    Every response to a request that carries signature fields is signed and bound
+    to that request, the size refusals (413, 414, 431) included. A request whose
+    signature fields cannot be bound to (malformed) gets its answer unsigned: the
+    route has already refused it with 401 if it needed a signature.
+    """
 
     def __init__(self, app: ASGIApp, state_getter: Callable[[], NodeState]) -> None:
         self.app = app
@@ -132,14 +154,37 @@ class SignedResponses:
             await self.app(scope, receive, send)
             return
         state = self.state()
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        raw_headers = scope.get("headers", [])
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw_headers}
+        path = scope.get("path", "")
+        sig_input, sig = headers.get("signature-input"), headers.get("signature")
+        if sig_input and sig:
+            send = self._signing(send, sig_input, sig, state)
+        head_bytes = sum(len(k) + len(v) + 4 for k, v in raw_headers)
+        if len(raw_headers) > MAX_HEADER_FIELDS or head_bytes > MAX_HEADER_BYTES:
+            await problem(431, "headers-too-large", "Request header fields too large",
+                          f"requests are limited to {MAX_HEADER_FIELDS} header fields and {MAX_HEADER_BYTES} bytes "
+                          f"of them, got {len(raw_headers)} fields and {head_bytes} bytes",
+                          path, state.node_id)(scope, receive, send)
+            return
+        target = len(scope.get("raw_path") or path.encode()) + len(scope.get("query_string", b""))
+        if target > MAX_TARGET_BYTES:
+            await problem(414, "uri-too-long", "Request target too long",
+                          f"request targets are limited to {MAX_TARGET_BYTES} bytes, got {target}",
+                          path, state.node_id)(scope, receive, send)
+            return
         limit = state.settings.max_body_bytes
         too_large = problem(413, "too-large", "Body too large", f"request bodies are limited to {limit} bytes",
-                            scope.get("path", ""), state.node_id)
-        if int(headers.get("content-length", "0") or 0) > limit:
+                            path, state.node_id)
+        declared = headers.get("content-length", "").strip()
+        if declared and not (declared.isascii() and declared.isdigit()):
+            await problem(400, "bad-request", "Bad request", f"Content-Length must be a decimal number, got {declared[:40]!r}",
+                          path, state.node_id)(scope, receive, send)
+            return
+        if declared and int(declared) > limit:
             await too_large(scope, receive, send)
             return
-        if "content-length" not in headers:
+        if not declared:
             # A chunked body declares no length: read it here, up to the limit,
             # so the limit holds for it too, then replay it to the app.
             parts: list[bytes] = []
@@ -161,10 +206,12 @@ class SignedResponses:
                 return buffered.pop() if buffered else await upstream()
 
             receive = replay
-        sig_input, sig = headers.get("signature-input"), headers.get("signature")
-        if not (sig_input and sig):
-            await self.app(scope, receive, send)
-            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _signing(send: Callable[[Any], Awaitable[None]], sig_input: str, sig: str,
+                 state: NodeState) -> Callable[[Any], Awaitable[None]]:
+        """Wrap ``send``: buffer the response, then send it signed and bound to the request."""
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
 
@@ -175,15 +222,68 @@ class SignedResponses:
                 chunks.append(message.get("body", b""))
                 if not message.get("more_body", False):
                     body = b"".join(chunks)
-                    extra = httpsig.sign_response(start["status"], {}, body, sig_input, sig,
-                                                  f"node:{state.node_id}", state.key)
                     raw = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
                     raw += [(b"content-length", str(len(body)).encode())]
+                    try:
+                        extra = httpsig.sign_response(start["status"], {}, body, sig_input, sig,
+                                                      f"node:{state.node_id}", state.key)
+                    except httpsig.HttpSignatureError:
+                        extra = {}  # nothing usable to bind to: the answer goes out unsigned
                     raw += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
                     await send({**start, "headers": raw})
                     await send({"type": "http.response.body", "body": body})
+            else:
+                await send(message)
 
-        await self.app(scope, receive, capture)
+        return capture
+
+
+# --- OpenAPI: what the wire actually carries ---------------------------------------------
+_B64 = {"type": "string", "maxLength": 8192}
+PEER_RECORDS_BODY: dict[str, Any] = {
+    "type": "object", "required": ["query_id", "uscc", "purpose", "institution_id", "authorization"],
+    "properties": {
+        "query_id": {"type": "string"}, "uscc": {"type": "string"}, "purpose": {"type": "string"},
+        "institution_id": {"type": "string"}, "known_size": {"type": "integer", "minimum": 0},
+        "authorization": {
+            "type": "object", "required": ["entry", "index", "checkpoint", "proof"],
+            "properties": {"entry": _B64, "index": {"type": "integer", "minimum": 0},
+                           "checkpoint": {"type": "string"}, "proof": {"type": "array", "items": _B64}}},
+        "home_consistency": {
+            "type": "object", "required": ["from", "proof"],
+            "properties": {"from": {"type": "integer", "minimum": 0}, "proof": {"type": "array", "items": _B64}}},
+    },
+}
+PEER_RECEIPTS_BODY: dict[str, Any] = {
+    "type": "object", "required": ["query_id", "uscc", "institution_id", "purpose"],
+    "properties": {k: {"type": "string"} for k in
+                   ("query_id", "uscc", "institution_id", "purpose", "authorization_id", "reason")},
+}
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem", "description": "RFC 9457 problem details",
+    "type": "object", "required": ["type", "title", "status", "detail", "instance", "node_id"],
+    "properties": {"type": {"type": "string", "format": "uri"}, "title": {"type": "string"},
+                   "status": {"type": "integer", "minimum": 400, "maximum": 599}, "detail": {"type": "string"},
+                   "instance": {"type": "string"}, "node_id": {"type": "string"}},
+}
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _document_problems(spec: dict[str, Any]) -> None:
+    """Every error is ``application/problem+json``: say so for every operation, 422 included."""
+    spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    answer = {"description": "RFC 9457 problem details",
+              "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses["422"] = answer
+            responses["default"] = answer
+    for name in ("HTTPValidationError", "ValidationError"):
+        spec["components"]["schemas"].pop(name, None)
 
 
 def build_state(settings: NodeSettings, *, transport: Any = None, urls: dict[str, str] | None = None) -> NodeState:
@@ -252,6 +352,15 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
     )
     app.state.node = st
     install_problem_handlers(app, st.node_id)
+    app.include_router(catalogue_router(st))
+    generate_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _document_problems(generate_openapi())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.middleware("http")
     async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -334,14 +443,16 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
         return PlainTextResponse(note, media_type="text/plain; charset=utf-8")
 
     @app.get("/v1/proofs/inclusion", summary="Inclusion proof of an entry")
-    async def inclusion(index: int = Query(ge=0), size: int | None = Query(default=None, ge=1)) -> dict[str, Any]:
+    async def inclusion(index: int = Query(ge=0, le=MAX_INDEX),
+                        size: int | None = Query(default=None, ge=1, le=MAX_INDEX)) -> dict[str, Any]:
         n = st.ledger.size if size is None else size
         if n > st.ledger.size or index >= n:
             raise InvalidRecordError(f"need index < size <= {st.ledger.size}, got index {index}, size {n}")
         return {"index": index, "size": n, "proof": [b64(p) for p in st.ledger.inclusion_proof(index, n)]}
 
     @app.get("/v1/proofs/consistency", summary="Consistency proof between two tree sizes")
-    async def consistency(old: int = Query(ge=0), new: int | None = Query(default=None, ge=0)) -> dict[str, Any]:
+    async def consistency(old: int = Query(ge=0, le=MAX_INDEX),
+                          new: int | None = Query(default=None, ge=0, le=MAX_INDEX)) -> dict[str, Any]:
         n = st.ledger.size if new is None else new
         if not old <= n <= st.ledger.size:
             raise InvalidRecordError(f"need old <= new <= {st.ledger.size}, got old {old}, new {n}")
@@ -356,7 +467,8 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
 
     # --- consortium-only reads ---------------------------------------------------
     @app.get("/v1/entries", summary="Entries by range: metadata and commitments only, never bodies")
-    async def entries(start: int = Query(ge=0), end: int = Query(ge=0), c: Caller = Depends(caller)) -> dict[str, Any]:
+    async def entries(start: int = Query(ge=0, le=MAX_INDEX), end: int = Query(ge=0, le=MAX_INDEX),
+                      c: Caller = Depends(caller)) -> dict[str, Any]:
         require_node(c)
         if end < start:
             raise InvalidRecordError(f"end must be >= start, got {start}..{end}")
@@ -456,7 +568,28 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
 
     @app.get("/v1/enterprises/{uscc}/queries", summary="Every query about an enterprise recorded on this ledger")
     async def query_history(uscc: str, c: Caller = Depends(caller)) -> dict[str, Any]:
+        """The audit trail of an enterprise on this ledger: who asked, when, why, with what outcome.
+
+        DESIGN.md section 4 (Audit): an enterprise lists every query about it through its
+        home node. The trail names the lenders looking at an enterprise, so it is not
+        public; these signed callers may read it:
+
+        * any consortium node that is not refused (``node:<id>``), this node's operator
+          included: the operator answers the enterprise's own request, and the
+          enterprise's home node gathers the trail from every holder. Receipts are
+          ledger entries that mirroring peers already read through ``/v1/entries``;
+        * an institution registered here that holds a live authorization for this
+          enterprise on this ledger (inside its validity window, not revoked): a lender
+          with consent may see the enterprise's query history.
+
+        Anyone else gets a 403 problem and learns nothing but that the USCC is well formed.
+        """
         parse_uscc(uscc)
+        if c.kind == "node" and st.views.refused(c.id):
+            raise UnknownPeerError(c.id, f"{c.id} is refused: an alarm against it is open")
+        if c.kind == "institution" and not _holds_live_authorization(st, c.id, uscc):
+            raise AuthorizationError("no-authorization", f"institution {c.id} holds no live authorization for "
+                                     f"enterprise {uscc} on {st.node_id}'s ledger, so it may not read its query history")
         rows = st.ledger.by_subject(uscc, ("receipt",))
         return {"uscc": uscc, "node_id": st.node_id, "queries": [
             {"index": i, **{k: getattr(e, k) for k in ("query_id", "institution_id", "home_node", "holder_node", "role",
@@ -477,12 +610,14 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
             for i, e in rows if id(e) in keep]}
 
     # --- peers ---------------------------------------------------------------------------
-    @app.post("/v1/peer/records", summary="A holder's answer to a home node's report query (nodes)")
+    @app.post("/v1/peer/records", summary="A holder's answer to a home node's report query (nodes)",
+              openapi_extra=_json_body(PEER_RECORDS_BODY))
     async def peer_records(request: Request, c: Caller = Depends(caller)) -> dict[str, Any]:
         node = require_node(c)
         return await answer_peer(st, node, await json_body(request))
 
-    @app.post("/v1/peer/receipts", summary="Notice of a query denied by the home node (nodes)", status_code=201)
+    @app.post("/v1/peer/receipts", summary="Notice of a query denied by the home node (nodes)", status_code=201,
+              openapi_extra=_json_body(PEER_RECEIPTS_BODY))
     async def peer_receipts(request: Request, c: Caller = Depends(caller)) -> dict[str, Any]:
         node = require_node(c)
         if st.views.refused(node):
@@ -492,6 +627,9 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
     @app.post("/v1/cosignatures", summary="A witness's cosignature of our checkpoint (nodes)", status_code=201)
     async def cosign(body: CosignatureIn, c: Caller = Depends(caller)) -> dict[str, Any]:
         node = require_node(c)
+        if st.views.refused(node):
+            # A witness we caught equivocating vouches for nothing until its alarm is resolved.
+            raise UnknownPeerError(node, f"{node} is refused: an alarm against it is open")
         from ledger import CosignatureVerifier
 
         block = st.ledger.block_for_size(body.size) if body.size else st.ledger.block(0)
@@ -520,6 +658,19 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
         return {"peer_id": peer_id, "resolved": st.views.resolve_alarms(peer_id, utc_now())}
 
     return app
+
+
+def _holds_live_authorization(st: NodeState, institution_id: str, uscc: str) -> bool:
+    """Whether ``institution_id`` holds an authorization for ``uscc`` that is valid now and not revoked."""
+    now = utc_now()
+    for _, e in st.ledger.by_subject(uscc, ("authorization",)):
+        if not (isinstance(e, AuthorizationEntry) and e.institution_id == institution_id
+                and e.not_before <= now < e.not_after):
+            continue
+        revoked = st.ledger.by_ref(f"revocation:{e.authorization_id}")
+        if revoked is None or not isinstance(revoked[1], RevocationEntry) or revoked[1].revoked_at > now:
+            return True
+    return False
 
 
 def _check_unique_record_ids(st: NodeState, items: list[RecordDraft | CorrectionDraft]) -> None:

@@ -8,6 +8,10 @@ Every ``mirror_interval_s`` a node, for each peer not under alarm:
    into a compact range and checks the result equals the checkpoint's root;
 3. adds the enterprises it holds records for to the catalogue (hashed USCC →
    holders) and notes revoked authorizations;
+
+   (steps 2–3 are those of the ``full`` catalogue mode; in the ``compact`` mode
+   the node instead takes the peer's catalogue deltas and spot-checks them
+   with inclusion proofs, see :mod:`node.catalogue` for what that trades);
 4. cosigns the checkpoint (C2SP tlog-cosignature) and sends the cosignature
    to the peer, which serves it with its checkpoint.
 
@@ -37,8 +41,10 @@ from ledger import (
     hasher,
     parse_entry,
 )
+from node.catalogue import DEFAULT_SAMPLING, Sampling, mirror_compact
 from node.errors import NodeError, PeerMisbehavedError, PeerUnavailableError
 from node.state import NodeState, unb64
+from node.views import PeerView
 
 __all__ = ["mirror_forever", "mirror_once", "mirror_peer"]
 
@@ -61,8 +67,11 @@ async def _accept(st: NodeState, peer: str, note: bytes, source: str, *, latest:
         return None
 
 
-async def mirror_peer(st: NodeState, peer: str) -> dict[str, Any]:
-    """One mirroring round for one peer; returns what happened."""
+async def mirror_peer(st: NodeState, peer: str, sampling: Sampling = DEFAULT_SAMPLING) -> dict[str, Any]:
+    """One mirroring round for one peer; returns what happened.
+
+    ``sampling`` is how much of a compact catalogue delta is spot-checked.
+    """
     if st.views.refused(peer):
         return {"peer": peer, "status": "refused"}
     note = await st.peers.fetch(peer, "/v1/checkpoint", raw=True)
@@ -73,9 +82,19 @@ async def mirror_peer(st: NodeState, peer: str) -> dict[str, Any]:
         return {"peer": peer, "status": "alarm"}
     view = st.views.view(peer)
     assert view is not None
+    if st.settings.catalogue == "compact":
+        done = await mirror_compact(st, peer, view, sampling)
+        if done["alarm"]:
+            return {"peer": peer, "status": "alarm"}
+        return await _cosign(st, peer, note, st.views.view(peer) or view, int(done["pulled"]))
     h = hasher(st.ledger.algorithm)
     peaks = [view.peaks[i:i + 32] for i in range(0, len(view.peaks), 32)]
-    compact = CompactRange(h, view.mirrored, peaks)
+    if len(peaks) != view.mirrored.bit_count():
+        # Mirrored in compact mode before (no peaks kept): fold the peer's log from the start.
+        peaks, mirrored = [], 0
+    else:
+        mirrored = view.mirrored
+    compact = CompactRange(h, mirrored, peaks)
     pulled = 0
     while compact.size < view.size:
         page = await st.peers.call(peer, "GET", "/v1/entries",
@@ -98,6 +117,10 @@ async def mirror_peer(st: NodeState, peer: str) -> dict[str, Any]:
         st.views.set_view(peer, BlockHeader("-", view.height, view.size, view.root, "", b""), view.note,
                           mirrored=compact.size, peaks=b"".join(compact.peaks))
         view = st.views.view(peer) or view
+    return await _cosign(st, peer, note, view, pulled)
+
+
+async def _cosign(st: NodeState, peer: str, note: bytes, view: PeerView, pulled: int) -> dict[str, Any]:
     cosigned = False
     last = st.cosigned.get(peer)
     # Cosign the first checkpoint seen, then at most every COSIGN_EVERY_S: a
@@ -152,12 +175,12 @@ async def gossip(st: NodeState, via: str) -> int:
     return checked
 
 
-async def mirror_once(st: NodeState) -> list[dict[str, Any]]:
+async def mirror_once(st: NodeState, *, sampling: Sampling = DEFAULT_SAMPLING) -> list[dict[str, Any]]:
     peers = [n.node_id for n in st.manifest.nodes if n.node_id != st.node_id]
 
     async def one(peer: str) -> dict[str, Any]:
         try:
-            return await mirror_peer(st, peer)
+            return await mirror_peer(st, peer, sampling)
         except PeerUnavailableError as exc:
             return {"peer": peer, "status": "unavailable", "detail": exc.detail}
         except (PeerMisbehavedError, LedgerError, KeyError, TypeError, ValueError) as exc:

@@ -66,6 +66,9 @@ class LatencyTransport(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
+KEEPALIVE_EXPIRY_S = 2.0  # idle pooled connections; servers keep theirs 30 s (node/__main__.py)
+
+
 class RoutingTransport(httpx.AsyncBaseTransport):
     """Dispatch by host to in-process ASGI apps (several nodes in one process)."""
 
@@ -100,7 +103,11 @@ class PeerClient:
         self.urls = dict(urls or {n.node_id: n.url for n in manifest.nodes})
         self._host_to_peer = {httpx.URL(u).host: p for p, u in self.urls.items()}
         latency = dict(latency_ms or {})
-        inner = transport or httpx.AsyncHTTPTransport(retries=0, limits=httpx.Limits(max_connections=200))
+        # Idle pooled connections expire well before the server's keep-alive timeout
+        # (node/__main__.py: 30 s), so a request never goes out on a connection the
+        # peer is closing at that moment (seen as ReadError / "Server disconnected").
+        inner = transport or httpx.AsyncHTTPTransport(
+            retries=0, limits=httpx.Limits(max_connections=200, keepalive_expiry=KEEPALIVE_EXPIRY_S))
 
         def delay(host: str) -> float:
             return float(latency.get(self._host_to_peer.get(host, ""), 0.0))

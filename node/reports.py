@@ -72,14 +72,19 @@ def check_authorization(state: NodeState, auth: AuthorizationEntry, *, instituti
 
 
 def route(state: NodeState, uscc: str) -> list[str]:
-    """Holders of an enterprise: its city's nodes (by admin code) and the catalogue's."""
+    """Holders of an enterprise: its city's nodes (by admin code) and the catalogue's.
+
+    A ``full`` catalogue lists every holder, so only the city nodes it names
+    are asked. A ``compact`` catalogue lists only holders outside the
+    enterprise's city (``node.catalogue``), so every node of that city is asked.
+    """
     admin = parse_uscc(uscc).admin_code
     city_nodes = {n.node_id for n in state.manifest.nodes_for_admin_code(admin)}
     known = state.views.holders(uscc)
     if state.ledger.store.by_subject(uscc, ("record", "correction")):
         known.add(state.node_id)
-    if not (known & city_nodes):
-        known |= city_nodes  # the catalogue has not seen the home registration yet: ask the whole city
+    if state.settings.catalogue == "compact" or not (known & city_nodes):
+        known |= city_nodes  # (full) the catalogue has not seen the home registration yet: ask the whole city
     return sorted(known)
 
 

@@ -17,7 +17,9 @@ from typing import Any
 
 from node.errors import ConfigError
 
-__all__ = ["NodeSettings"]
+__all__ = ["CATALOGUE_MODES", "NodeSettings"]
+
+CATALOGUE_MODES = ("full", "compact")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,9 @@ class NodeSettings:
     loss: float = 0.0  # probability a peer exchange needs a retransmission
     synthetic: Mapping[str, Any] = field(default_factory=dict)  # {preset|topology, enterprises, seed}
     log_level: str = "info"
+    # How peers are mirrored (node.mirror): "full" pulls and hashes every peer entry;
+    # "compact" takes per-peer catalogue deltas with sampled proofs (node.catalogue).
+    catalogue: str = "full"
 
     def __post_init__(self) -> None:
         if not self.node_id or not all(c.isalnum() or c in "-_." for c in self.node_id):
@@ -48,6 +53,8 @@ class NodeSettings:
             raise ConfigError(f"loss must be in [0, 1), got {self.loss}")
         if self.mirror_interval_s < 0 or self.peer_timeout_s <= 0 or self.window_s <= 0:
             raise ConfigError("mirror_interval_s must be >= 0; peer_timeout_s and window_s must be > 0")
+        if self.catalogue not in CATALOGUE_MODES:
+            raise ConfigError(f"catalogue must be one of {', '.join(CATALOGUE_MODES)}, got {self.catalogue!r}")
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://{self.host}:{self.port}")
 

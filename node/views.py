@@ -1,6 +1,7 @@
 """What this node knows of its peers: their latest verified checkpoints,
 the catalogue (hashed USCC → holders), revoked authorizations, alarms and the
-cosignatures witnesses gave our own checkpoints.
+cosignatures witnesses gave our own checkpoints; and, for compact-catalogue
+peers, the outbound catalogue of our own ledger (see :mod:`node.catalogue`).
 
 Kept in ``state.db`` beside the ledger: it is derived, re-buildable state,
 not ledger, so it may be updated. Every checkpoint it accepts has had its
@@ -38,6 +39,8 @@ CREATE TABLE IF NOT EXISTS alarms (id INTEGER PRIMARY KEY, node_id TEXT NOT NULL
     detail TEXT NOT NULL, ledger_index INTEGER, raised_at TEXT NOT NULL, resolved_at TEXT);
 CREATE TABLE IF NOT EXISTS cosignatures (size INTEGER NOT NULL, witness TEXT NOT NULL, line TEXT NOT NULL,
     PRIMARY KEY (size, witness)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbound (idx INTEGER PRIMARY KEY, key BLOB, authorization_id TEXT);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -75,6 +78,7 @@ class PeerViews:
     def __init__(self, path: Path, algorithm: str = "sha256") -> None:
         self.algorithm = algorithm
         self._lock = threading.RLock()
+        self._catalogue_rows: int | None = None
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -179,14 +183,50 @@ class PeerViews:
 
     # --- catalogue ------------------------------------------------------------
     def add_catalogue(self, node_id: str, usccs: Iterable[str]) -> None:
-        self._x("INSERT OR IGNORE INTO catalogue (key, node_id) VALUES (?, ?)",
-                [(uscc_key(u), node_id) for u in set(usccs)])
+        self.add_catalogue_keys(node_id, [uscc_key(u) for u in set(usccs)])
 
     def holders(self, uscc: str) -> set[str]:
         return {str(r[0]) for r in self._q("SELECT node_id FROM catalogue WHERE key = ?", (uscc_key(uscc),))}
 
+    def add_catalogue_keys(self, node_id: str, keys: Iterable[bytes]) -> int:
+        """Add catalogue keys (already hashed) held by ``node_id``; returns how many were new."""
+        with self._lock:
+            before = self._db.total_changes
+            self._x("INSERT OR IGNORE INTO catalogue (key, node_id) VALUES (?, ?)",
+                    [(k, node_id) for k in set(keys)])
+            added = self._db.total_changes - before
+            if self._catalogue_rows is not None:
+                self._catalogue_rows += added
+            return added
+
     def catalogue_size(self) -> int:
-        return int(self._q("SELECT count(*) FROM catalogue")[0][0])
+        """Rows in the catalogue: counted once, then kept up to date as rows are added."""
+        with self._lock:
+            if self._catalogue_rows is None:
+                self._catalogue_rows = int(self._q("SELECT count(*) FROM catalogue")[0][0])
+            return self._catalogue_rows
+
+    # --- outbound catalogue (what this node serves to compact-catalogue peers) ----
+    def counter(self, name: str) -> int:
+        rows = self._q("SELECT value FROM counters WHERE name = ?", (name,))
+        return int(rows[0][0]) if rows else 0
+
+    def add_outbound(self, rows: Sequence[tuple[int, bytes | None, str | None]], scanned: int) -> None:
+        """Record outbound catalogue rows (index, key, revoked authorization) and the scan's end, together."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR IGNORE INTO outbound (idx, key, authorization_id) VALUES (?, ?, ?)", rows)
+                self._db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES ('outbound_scanned', ?)", (scanned,))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise StoreError(f"node state: {exc}") from exc
+
+    def outbound(self, start: int, end: int) -> list[tuple[int, bytes | None, str | None]]:
+        rows = self._q("SELECT idx, key, authorization_id FROM outbound WHERE idx >= ? AND idx < ? ORDER BY idx",
+                       (start, end))
+        return [(int(r[0]), None if r[1] is None else bytes(r[1]), None if r[2] is None else str(r[2])) for r in rows]
 
     def add_revoked(self, node_id: str, ids: Iterable[str]) -> None:
         self._x("INSERT OR IGNORE INTO revoked (node_id, authorization_id) VALUES (?, ?)", [(node_id, i) for i in ids])

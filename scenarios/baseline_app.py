@@ -3,7 +3,8 @@
 Two processes of this app: a "home" that receives ``POST /report`` and asks
 a "holder" ``POST /records`` over HTTP (httpx, keep-alive), and a holder
 that reads the enterprise's records from a plain SQLite table and returns
-them as JSON. No signatures, no proofs, no receipts, no ledger: what the
+them as JSON. Both answer ``GET /health`` (the bench waits for it before
+timing anything). No signatures, no proofs, no receipts, no ledger: what the
 same query costs as a bare web hop, measured in the same run as the chain.
 
 Run: ``python -m scenarios.baseline_app --role home|holder --port P [--holder URL] [--db PATH]``.
@@ -21,8 +22,15 @@ import uvicorn
 from fastapi import FastAPI, Request
 
 
+def _health(app: FastAPI) -> None:
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+
 def make_holder(db_path: str) -> FastAPI:
     app = FastAPI()
+    _health(app)
     db = sqlite3.connect(db_path, check_same_thread=False)
 
     @app.post("/records")
@@ -38,6 +46,7 @@ def make_holder(db_path: str) -> FastAPI:
 
 def make_home(holder_url: str) -> FastAPI:
     app = FastAPI()
+    _health(app)
     client = httpx.AsyncClient(base_url=holder_url, timeout=30, limits=httpx.Limits(max_connections=200))
 
     @app.post("/report")

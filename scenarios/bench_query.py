@@ -1,29 +1,43 @@
 """``creditchain bench query``: verified cross-city reports against a running network,
 beside a plain FastAPI two-hop baseline measured in the same run.
 
-Phases, each for ``duration_s``:
+Phases:
 
-1. *capacity* — closed loop, ``concurrency`` workers: institutions ask their
-   home node for reports on enterprises registered in another city (every
-   report signed, authorized, routed, verified, receipted on both ledgers).
-   Every ``verify_every``-th bundle is also verified offline by the client.
-2. *latency* — open loop at ``load`` × the measured capacity: requests are
-   sent on a fixed schedule whether or not earlier ones returned, and latency
-   is measured from the *scheduled* send time, so a slow response cannot hide
-   the queueing behind it (no coordinated omission).
+1. *capacity* — closed loop for ``capacity_s``, ``concurrency`` workers:
+   institutions ask their home node for reports on enterprises registered in
+   another city (every report signed, authorized, routed, verified, receipted
+   on both ledgers). Every ``verify_every``-th bundle is also verified offline
+   by the client, and its proof and bundle bytes are counted.
+2. *latency* — open loop for ``duration_s`` at ``load`` × the measured
+   capacity: requests are sent on a fixed schedule whether or not earlier ones
+   returned, and latency is measured from the *scheduled* send time, so a slow
+   response cannot hide the queueing behind it (no coordinated omission).
 3. the same two phases against the baseline: ``scenarios.baseline_app`` home
    and holder processes, no signatures, no proofs, no receipts, the same
-   records in a plain SQLite table.
+   records in a plain SQLite table; the open loop runs at the chain's rate.
+   (``creditchain bench query`` leaves the network running meanwhile; the
+   matrix stops its own network first.)
 
-The load generator is our own (asyncio + httpx): every chain request must be
-signed with RFC 9421 per institution key and nonce, and both sides must be
-driven by the same code in the same run for the ratio to mean something.
-Latencies go into HDR histograms (``hdrhistogram``).
+While the chain phases run, a sampler records the CPU seconds and resident
+memory of every node process (psutil); while the baseline phases run, of the
+two baseline processes.
+
+The load generator is our own (asyncio + httpx in this process): every chain
+request must be signed with RFC 9421 per institution key and nonce, responses
+are checked and sampled bundles verified offline, the schedule must be open
+(a constant arrival rate, latency from the scheduled time), and both sides
+must be driven by the same code in the same run for the ratio to mean
+something. Latencies go into HDR histograms (``hdrhistogram``).
+
+A network of one city has no cross-city report; there the institutions ask
+about enterprises of their own city (one hop), and ``cross_city`` says so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import json
 import os
 import platform
@@ -32,13 +46,15 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 from hdrh.histogram import HdrHistogram
 
 from node import httpsig
@@ -53,7 +69,7 @@ from scenarios.network import (
     sample_enterprises,
 )
 
-__all__ = ["run_query_bench"]
+__all__ = ["ProcSampler", "bundle_proof_bytes", "measure_queries", "open_loop_schedule", "run_query_bench"]
 
 
 @dataclass
@@ -78,23 +94,33 @@ class PhaseResult:
     def rate(self) -> float:
         return self.ok / self.seconds if self.seconds else 0.0
 
+    def percentile_ms(self, p: float) -> float:
+        return float(self.hist.get_value_at_percentile(p)) / 1000 if self.ok else 0.0
+
     def summary(self) -> dict[str, Any]:
-        h = self.hist
         return {"phase": self.name, "sent": self.sent, "ok": self.ok, "errors": self.errors,
-                "seconds": round(self.seconds, 2), "per_second": round(self.rate, 2),
-                "p50_ms": h.get_value_at_percentile(50) / 1000, "p95_ms": h.get_value_at_percentile(95) / 1000,
-                "p99_ms": h.get_value_at_percentile(99) / 1000, "max_ms": h.get_max_value() / 1000}
+                "seconds": round(self.seconds, 3), "per_second": round(self.rate, 3),
+                "p50_ms": self.percentile_ms(50), "p95_ms": self.percentile_ms(95),
+                "p99_ms": self.percentile_ms(99),
+                "max_ms": float(self.hist.get_max_value()) / 1000 if self.ok else 0.0}
 
 
 def _hist() -> HdrHistogram:
     return HdrHistogram(1, 120_000_000, 3)  # microseconds, up to 2 minutes
 
 
+def _bar(progress: bool, total: float, desc: str, unit: str) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not progress, dynamic_ncols=True, leave=False)
+
+
 async def _closed_loop(name: str, send: Callable[[int], Awaitable[bool]], concurrency: int,
-                       duration_s: float) -> PhaseResult:
+                       duration_s: float, progress: bool = False) -> PhaseResult:
     hist = _hist()
     counts = {"sent": 0, "ok": 0, "errors": 0}
     stop = time.perf_counter() + duration_s
+    bar = _bar(progress, round(duration_s, 1), name, "s")
 
     async def worker(w: int) -> None:
         i = w
@@ -107,17 +133,39 @@ async def _closed_loop(name: str, send: Callable[[int], Awaitable[bool]], concur
                 hist.record_value(max(1, int((time.perf_counter() - t0) * 1e6)))
             i += concurrency
 
+    async def ticker() -> None:
+        while time.perf_counter() < stop:
+            await asyncio.sleep(0.5)
+            bar.n = round(min(duration_s, duration_s - (stop - time.perf_counter())), 1)
+            bar.set_postfix(ok=counts["ok"], err=counts["errors"], refresh=True)
+
     t0 = time.perf_counter()
-    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    tick = asyncio.create_task(ticker())
+    try:
+        await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    finally:
+        tick.cancel()
+        bar.close()
     return PhaseResult(name, counts["sent"], counts["ok"], counts["errors"], time.perf_counter() - t0, hist)
 
 
-async def _open_loop(name: str, send: Callable[[int], Awaitable[bool]], rate: float, duration_s: float) -> PhaseResult:
+def open_loop_schedule(rate: float, duration_s: float) -> list[float]:
+    """Send times (seconds from the start) of a constant-rate open loop: ``i / rate``.
+
+    At least one request; the count is ``rate × duration_s`` rounded down.
+    """
+    if rate <= 0 or duration_s <= 0:
+        raise ValueError(f"rate and duration must be positive, got {rate} and {duration_s}")
+    return [i / rate for i in range(max(1, int(duration_s * rate)))]
+
+
+async def _open_loop(name: str, send: Callable[[int], Awaitable[bool]], rate: float, duration_s: float,
+                     progress: bool = False) -> PhaseResult:
+    """Send on the fixed schedule, whatever earlier requests are doing; latency from the scheduled time."""
     hist = _hist()
     counts = {"sent": 0, "ok": 0, "errors": 0}
-    interval = 1.0 / rate
-    start = time.perf_counter()
-    n = int(duration_s * rate)
+    schedule = open_loop_schedule(rate, duration_s)
+    bar = _bar(progress, len(schedule), f"{name} {rate:.1f}/s", "req")
     tasks = []
 
     async def one(i: int, scheduled: float) -> None:
@@ -125,32 +173,144 @@ async def _open_loop(name: str, send: Callable[[int], Awaitable[bool]], rate: fl
         counts["ok" if ok else "errors"] += 1
         if ok:
             hist.record_value(max(1, int((time.perf_counter() - scheduled) * 1e6)))
+        bar.update(1)
 
-    for i in range(n):
-        scheduled = start + i * interval
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        counts["sent"] += 1
-        tasks.append(asyncio.create_task(one(i, scheduled)))
-    await asyncio.gather(*tasks)
+    start = time.perf_counter()
+    try:
+        for i, offset in enumerate(schedule):
+            scheduled = start + offset
+            delay = scheduled - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            counts["sent"] += 1
+            tasks.append(asyncio.create_task(one(i, scheduled)))
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+        bar.close()
     return PhaseResult(name, counts["sent"], counts["ok"], counts["errors"], time.perf_counter() - start, hist)
 
 
-def _targets(cons: Consortium, n: int, seed: int) -> list[Target]:
-    """Cross-city pairs: an institution whose home city differs from the enterprise's."""
+# --- resources of the processes under load ---------------------------------------------
+class ProcSampler:
+    """CPU seconds and resident memory of named processes while a block runs.
+
+    CPU is the difference of ``cpu_times`` (user + system) at the start and
+    the end; RSS is sampled by a thread every ``interval_s``. A process that
+    exits is measured up to its last sample.
+    """
+
+    def __init__(self, pids: Mapping[str, int], interval_s: float = 0.25) -> None:
+        self._procs: dict[str, psutil.Process] = {}
+        for name, pid in pids.items():
+            try:
+                self._procs[name] = psutil.Process(pid)
+            except psutil.Error:
+                continue
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="proc-sampler", daemon=True)
+        self._cpu0: dict[str, float] = {}
+        self._cpu1: dict[str, float] = {}
+        self._peak: dict[str, int] = {}
+        self._sum: dict[str, int] = {}
+        self._n: dict[str, int] = {}
+        self._t0 = 0.0
+        self.seconds = 0.0
+
+    @staticmethod
+    def _cpu(p: psutil.Process) -> float | None:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            return None
+        return float(t.user + t.system)
+
+    def _sample(self) -> None:
+        for name, p in self._procs.items():
+            try:
+                rss = int(p.memory_info().rss)
+            except psutil.Error:
+                continue
+            self._peak[name] = max(self._peak.get(name, 0), rss)
+            self._sum[name] = self._sum.get(name, 0) + rss
+            self._n[name] = self._n.get(name, 0) + 1
+            cpu = self._cpu(p)
+            if cpu is not None:
+                self._cpu1[name] = cpu
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._sample()
+
+    def __enter__(self) -> ProcSampler:
+        self._t0 = time.perf_counter()
+        for name, p in self._procs.items():
+            cpu = self._cpu(p)
+            if cpu is not None:
+                self._cpu0[name] = cpu
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._sample()
+        self.seconds = time.perf_counter() - self._t0
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        """name → ``cpu_s``, ``rss_peak_bytes``, ``rss_mean_bytes``."""
+        return {name: {"cpu_s": self._cpu1.get(name, 0.0) - self._cpu0.get(name, 0.0),
+                       "rss_peak_bytes": float(self._peak.get(name, 0)),
+                       "rss_mean_bytes": self._sum.get(name, 0) / max(1, self._n.get(name, 0))}
+                for name in self._procs}
+
+
+# --- what a bundle carries --------------------------------------------------------------
+def bundle_proof_bytes(value: Any) -> int:
+    """Bytes of proof material in a report bundle: every inclusion/consistency proof hash
+    (decoded from base64) and every signed checkpoint note (its text), wherever they sit."""
+    total = 0
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k in ("proof", "consistency", "consistency_proof") and isinstance(v, list):
+                for h in v:
+                    if isinstance(h, str):
+                        try:
+                            total += len(base64.b64decode(h, validate=True))
+                        except (binascii.Error, ValueError):
+                            total += len(h.encode())
+            elif k in ("checkpoint", "note") and isinstance(v, str):
+                total += len(v.encode())
+            else:
+                total += bundle_proof_bytes(v)
+    elif isinstance(value, list):
+        total += sum(bundle_proof_bytes(v) for v in value)
+    return total
+
+
+# --- targets and the baseline -----------------------------------------------------------
+def _targets(cons: Consortium, n: int, seed: int) -> tuple[list[Target], bool]:
+    """(targets, cross_city): an institution whose home city differs from the enterprise's,
+    or, in a network of one city, an institution of that city."""
     rng = random.Random(seed)
-    samples = list(sample_enterprises(cons, None, limit=max(2, n // len(cons.topology.cities) + 1), min_cities=2))
+    cross = len(cons.topology.cities) > 1
+    per_city = max(2, n // len(cons.topology.cities) + 1)
+    samples = list(sample_enterprises(cons, None, limit=per_city, min_cities=2 if cross else 1))
     if not samples:
         raise NetworkError("the seeded data has no enterprise with records in two cities; seed more enterprises")
     out = []
     for i in range(n):
         s = samples[i % len(samples)]
-        insts = [x for x in cons.institutions if x.city != s.city and "post_loan" in x.purposes]
+        insts = [x for x in cons.institutions if (x.city != s.city or not cross) and "post_loan" in x.purposes]
+        if not insts:
+            raise NetworkError("no institution of this consortium may query for post_loan; register more institutions")
         inst = rng.choice(insts)
         filed = file_authorization(cons, inst, s.uscc, ["post_loan"])
         out.append(Target(inst.institution_id, inst.home_node, s.uscc, filed["authorization_id"], s.holders))
-    return out
+    return out, cross
 
 
 def _start_baseline(workdir: Path, records: list[tuple[str, str, str, str, str]]) -> tuple[list[subprocess.Popen[bytes]], str]:
@@ -172,30 +332,51 @@ def _start_baseline(workdir: Path, records: list[tuple[str, str, str, str, str]]
                          stderr=subprocess.DEVNULL),
     ]
     deadline = time.time() + 120
-    for p in (port, port + 1):
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{p}/docs", timeout=1)
-                break
-            except httpx.HTTPError:
+    try:
+        for p in (port, port + 1):
+            while True:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{p}/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
                 dead = [q.args for q in procs if q.poll() is not None]
                 if dead or time.time() > deadline:
-                    for q in procs:
-                        q.terminate()
-                    raise NetworkError(f"the baseline processes did not start ({'exited' if dead else 'timed out'})") from None
+                    raise NetworkError(f"the baseline processes did not start ({'exited' if dead else 'timed out'})")
                 time.sleep(0.2)
+    except BaseException:
+        _stop_baseline(procs)
+        raise
     return procs, f"http://127.0.0.1:{port}"
 
 
-async def _bench(cons: Consortium, targets: list[Target], *, duration_s: float, concurrency: int, load: float,
-                 verify_every: int, workdir: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+def _stop_baseline(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+async def _bench(cons: Consortium, targets: list[Target], *, capacity_s: float, duration_s: float, concurrency: int,
+                 load: float, verify_every: int, workdir: Path, node_pids: Mapping[str, int],
+                 progress: Callable[[str], None], bars: bool,
+                 after_chain: Callable[[], None] | None = None) -> dict[str, Any]:
     clients = {}
     for inst_id in {t.institution_id for t in targets}:
         inst = cons.institution(inst_id)
         clients[inst_id] = httpx.AsyncClient(auth=httpsig.RequestSigner(f"inst:{inst_id}", inst.key()), timeout=120,
                                              limits=httpx.Limits(max_connections=concurrency * 2))
     manifest = cons.manifest
-    stats = {"verified_offline": 0, "partial": 0, "cities": 0, "proof_bytes": 0, "reports": 0}
+    stats = {"verified_offline": 0, "partial": 0, "cities": 0, "proof_bytes": 0, "bundle_bytes": 0, "reports": 0}
     records: dict[tuple[str, str], tuple[str, str, str, str, str]] = {}
 
     async def chain(i: int) -> bool:
@@ -214,25 +395,31 @@ async def _bench(cons: Consortium, targets: list[Target], *, duration_s: float, 
             stats["verified_offline"] += 1
             stats["partial"] += int(summary.partial)
             stats["cities"] += len({cons.topology.city_of_node(n).code for n in summary.holders})
-            stats["proof_bytes"] += sum(len(p) * 3 // 4 for h in bundle["report"]["holders"] for rec in h["records"]
-                                        for p in rec["proof"])
+            stats["proof_bytes"] += bundle_proof_bytes(bundle)
+            stats["bundle_bytes"] += len(r.content)
             stats["reports"] += 1
             for h in summary.history:
                 records[(t.uscc, h["record_id"])] = (t.uscc, h["record_type"], h["record_id"], h["observed_at"],
                                                      json.dumps(h["body"], ensure_ascii=False))
         return True
 
-    progress("warm-up")
-    for i in range(len(targets)):
-        await chain(i * verify_every)
-    progress(f"chain: closed loop, {concurrency} workers, {duration_s:.0f} s")
-    cap = await _closed_loop("chain-capacity", chain, concurrency, duration_s)
-    rate = max(1.0, cap.rate * load)
-    progress(f"chain: open loop at {rate:.1f}/s, {duration_s:.0f} s")
-    lat = await _open_loop("chain-latency", chain, rate, duration_s)
-    for c in clients.values():
-        await c.aclose()
+    try:
+        progress("warm-up")
+        for i in range(len(targets)):
+            await chain(i * verify_every)
+        with ProcSampler(node_pids) as chain_use:
+            progress(f"chain: closed loop, {concurrency} workers, {capacity_s:.0f} s")
+            cap = await _closed_loop("chain-capacity", chain, concurrency, capacity_s, bars)
+            rate = max(1.0, cap.rate * load)
+            progress(f"chain: open loop at {rate:.1f}/s, {duration_s:.0f} s")
+            lat = await _open_loop("chain-latency", chain, rate, duration_s, bars)
+    finally:
+        for c in clients.values():
+            await c.aclose()
 
+    if after_chain is not None:
+        after_chain()
+    plain_bytes = {"n": 0, "bytes": 0}
     procs, base_url = _start_baseline(workdir, list(records.values()))
     try:
         plain = httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=concurrency * 2))
@@ -243,32 +430,71 @@ async def _bench(cons: Consortium, targets: list[Target], *, duration_s: float, 
                 r = await plain.post(base_url + "/report", json={"uscc": t.uscc})
             except httpx.HTTPError:
                 return False
+            if r.status_code == 200 and i % verify_every == 0:
+                plain_bytes["n"] += 1
+                plain_bytes["bytes"] += len(r.content)
             return r.status_code == 200
 
-        for i in range(len(targets)):
-            await baseline(i)
-        progress(f"baseline: closed loop, {concurrency} workers, {duration_s:.0f} s")
-        bcap = await _closed_loop("baseline-capacity", baseline, concurrency, duration_s)
-        progress(f"baseline: open loop at {rate:.1f}/s, {duration_s:.0f} s")
-        blat = await _open_loop("baseline-latency", baseline, rate, duration_s)
-        await plain.aclose()
+        try:
+            for i in range(len(targets)):
+                await baseline(i * verify_every)
+            with ProcSampler({"home": procs[1].pid, "holder": procs[0].pid}) as base_use:
+                progress(f"baseline: closed loop, {concurrency} workers, {capacity_s:.0f} s")
+                bcap = await _closed_loop("baseline-capacity", baseline, concurrency, capacity_s, bars)
+                progress(f"baseline: open loop at {rate:.1f}/s, {duration_s:.0f} s")
+                blat = await _open_loop("baseline-latency", baseline, rate, duration_s, bars)
+        finally:
+            await plain.aclose()
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(timeout=10)
+        _stop_baseline(procs)
     n = max(1, stats["reports"])
+    lat_s, blat_s = lat.summary(), blat.summary()
     return {
-        "phases": [cap.summary(), lat.summary(), bcap.summary(), blat.summary()],
-        "throughput_ratio": round(cap.rate / bcap.rate, 4) if bcap.rate else None,
-        "p50_ratio": round(lat.summary()["p50_ms"] / max(1e-9, blat.summary()["p50_ms"]), 2),
-        "p99_ratio": round(lat.summary()["p99_ms"] / max(1e-9, blat.summary()["p99_ms"]), 2),
-        "open_loop_rate": round(rate, 2),
+        "phases": [cap.summary(), lat_s, bcap.summary(), blat_s],
+        "throughput_ratio": _ratio(cap.rate, bcap.rate),
+        "p50_ratio": _ratio(lat_s["p50_ms"], blat_s["p50_ms"]),
+        "p95_ratio": _ratio(lat_s["p95_ms"], blat_s["p95_ms"]),
+        "p99_ratio": _ratio(lat_s["p99_ms"], blat_s["p99_ms"]),
+        "open_loop_rate": rate,
         "verified_offline": stats["verified_offline"],
         "partial_reports": stats["partial"],
-        "mean_cities_per_report": round(stats["cities"] / n, 2),
-        "mean_proof_bytes_per_report": round(stats["proof_bytes"] / n),
+        "mean_cities_per_report": stats["cities"] / n,
+        "mean_proof_bytes_per_report": stats["proof_bytes"] / n,
+        "mean_bundle_bytes_per_report": stats["bundle_bytes"] / n,
+        "mean_baseline_bytes_per_report": plain_bytes["bytes"] / max(1, plain_bytes["n"]),
+        "chain_resources": {"seconds": chain_use.seconds, "reports": cap.ok + lat.ok,
+                            "processes": chain_use.summary()},
+        "baseline_resources": {"seconds": base_use.seconds, "reports": bcap.ok + blat.ok,
+                               "processes": base_use.summary()},
     }
+
+
+def measure_queries(cons: Consortium, *, capacity_s: float, duration_s: float, concurrency: int = 16,
+                    load: float = 0.5, targets: int = 40, verify_every: int = 10, seed: int = 7,
+                    progress: Callable[[str], None] = lambda s: None, bars: bool = False,
+                    after_chain: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Capacity and open-loop latency of the running network ``cons`` and of the plain baseline.
+
+    ``after_chain`` runs between the chain phases and the baseline phases: the
+    matrix stops its network there, so the baseline does not share the CPU with
+    nodes that keep mirroring in the background.
+
+    Raises:
+        NetworkError: a node is not running, or the data has nothing to query.
+    """
+    alive = running_nodes(cons.dir)
+    down = [n for n in cons.node_ids if n not in alive]
+    if down:
+        raise NetworkError(f"nodes {', '.join(down)} are not running; start the network with `creditchain up`")
+    progress(f"filing {targets} authorizations")
+    chosen, cross = _targets(cons, targets, seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = asyncio.run(_bench(cons, chosen, capacity_s=capacity_s, duration_s=duration_s,
+                                    concurrency=concurrency, load=load, verify_every=verify_every,
+                                    workdir=Path(tmp), node_pids=alive, progress=progress, bars=bars,
+                                    after_chain=after_chain))
+    result.update({"targets": len(chosen), "cross_city": cross})
+    return result
 
 
 def run_query_bench(directory: Path, *, duration_s: float = 20.0, concurrency: int = 16, load: float = 0.5,
@@ -276,17 +502,10 @@ def run_query_bench(directory: Path, *, duration_s: float = 20.0, concurrency: i
                     progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Run the query benchmark against the running network in ``directory``."""
     cons = load_consortium(directory)
-    alive = running_nodes(directory)
-    down = [n for n in cons.node_ids if n not in alive]
-    if down:
-        raise NetworkError(f"nodes {', '.join(down)} are not running; start the network with `creditchain up`")
-    progress(f"filing {targets} authorizations")
-    chosen = _targets(cons, targets, seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(_bench(cons, chosen, duration_s=duration_s, concurrency=concurrency, load=load,
-                                    verify_every=verify_every, workdir=Path(tmp), progress=progress))
+    result = measure_queries(cons, capacity_s=duration_s, duration_s=duration_s, concurrency=concurrency, load=load,
+                             targets=targets, verify_every=verify_every, seed=seed, progress=progress)
     result.update({
         "nodes": len(cons.node_ids), "preset": cons.preset, "duration_s": duration_s, "concurrency": concurrency,
-        "targets": len(chosen), "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     })
     return result

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from ledger.errors import LedgerError
+from scenarios.reliability_cli import reliability_group
 
 __all__ = ["main"]
 
@@ -62,9 +63,84 @@ def ledger_verify(path: Path, verifier_key: str | None) -> None:
     sys.exit(1)
 
 
-@cli.group()
-def bench() -> None:
-    """Benchmarks; each prints a table and writes JSON results."""
+@cli.group(invoke_without_command=True)
+@click.option("--preset", default="oct-2021", show_default=True, metavar="launch-2020|oct-2021|FILE",
+              help="Topology whose nodes the cells take (first N in an order that spreads cities).")
+@click.option("--nodes", "nodes_text", default=None, metavar="N,N,...",
+              help="Node counts.  [default: 1,2,4,8,11,14 up to the preset's; with one --enterprises value: all nodes]")
+@click.option("--enterprises", "enterprises_text", default=None, metavar="E,E,...",
+              help="Enterprise volumes (k and M suffixes allowed).  [default: 10000,100000,1000000]")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Results directory.  [default: bench-results/matrix-<UTC time>]")
+@click.option("--duration", type=click.FloatRange(min=1), default=10.0, show_default=True,
+              help="Seconds of the open-loop phase of each cell (each load phase, chain and baseline).")
+@click.option("--capacity-duration", type=click.FloatRange(min=1), default=None,
+              help="Seconds of the closed-loop capacity phase.  [default: half of --duration, at least 2]")
+@click.option("--load", type=click.FloatRange(min=0.05, max=1.0), default=0.5, show_default=True,
+              help="Open-loop arrival rate as a fraction of the measured capacity.")
+@click.option("--concurrency", type=click.IntRange(min=1, max=512), default=16, show_default=True,
+              help="Closed-loop workers for the capacity phase.")
+@click.option("--targets", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Enterprise/institution pairs per cell (one authorization each).")
+@click.option("--resume", is_flag=True, help="Continue the matrix in --out: skip the cells that have results.")
+@click.option("--keep-networks", is_flag=True, help="Keep each cell's network directory (keys, ledgers, logs).")
+@click.pass_context
+def bench(ctx: click.Context, preset: str, nodes_text: str | None, enterprises_text: str | None, out: Path | None,
+          duration: float, capacity_duration: float | None, load: float, concurrency: int, targets: int,
+          resume: bool, keep_networks: bool) -> None:
+    """Benchmarks. Without a subcommand: the matrix of node counts x enterprise volumes.
+
+    Each cell starts a fresh network, measures ingest, mirroring, report capacity, open-loop
+    throughput and p50/p95/p99 latency, proof bytes, storage, CPU and memory per node, each beside
+    its baseline from the same run (plain SQLite, plain FastAPI two-hop) as a ratio, and stops it.
+    Writes results.csv, results.json, report.md, report.html and charts/ into --out; Ctrl-C stops
+    cleanly (exit 130) and --resume continues.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    import shlex
+    from datetime import UTC, datetime
+
+    from scenarios.bench_matrix import (
+        BenchError,
+        BenchInterrupted,
+        MatrixConfig,
+        parse_count_list,
+        run_matrix,
+    )
+
+    try:
+        nodes = parse_count_list(nodes_text, "--nodes") if nodes_text is not None else None
+        enterprises = parse_count_list(enterprises_text, "--enterprises") if enterprises_text is not None else None
+    except BenchError as exc:
+        raise Fail(str(exc)) from exc
+    if out is None:
+        if resume:
+            raise Fail("--resume needs the --out directory of the matrix to continue")
+        out = Path("bench-results") / f"matrix-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
+    config = MatrixConfig(preset=preset, nodes=nodes, enterprises=enterprises, duration_s=duration,
+                          capacity_s=capacity_duration, load=load, concurrency=concurrency, targets=targets,
+                          keep_networks=keep_networks,
+                          command=shlex.join(["creditchain", *sys.argv[1:]]))
+    try:
+        outcome = run_matrix(out, config, resume=resume, progress=True, echo=lambda m: click.echo(m, err=True))
+    except BenchError as exc:
+        raise Fail(str(exc)) from exc
+    except BenchInterrupted as exc:
+        done = exc.outcome
+        click.echo(f"interrupted: {len(done.rows)} of {len(done.planned)} cells have results; networks stopped; "
+                   f"partial results in {done.out} (continue with --resume --out {done.out})", err=True)
+        sys.exit(130)
+    click.echo(f"{len(outcome.ran)} cells run, {len(outcome.skipped)} skipped (done earlier), "
+               f"{len(outcome.failed)} failed; {len(outcome.rows)} of {len(outcome.planned)} cells have results")
+    for f in outcome.files:
+        if f.suffix != ".png":
+            click.echo(f"wrote {f}")
+    click.echo(f"wrote {out / 'charts'}/ ({sum(f.suffix == '.png' for f in outcome.files)} charts)")
+    for cell, err in outcome.failed.items():
+        click.echo(f"FAIL {cell}: {err}")
+    if outcome.failed:
+        sys.exit(1)
 
 
 @bench.command("ledger")
@@ -94,6 +170,7 @@ def _add_network_commands() -> None:
 
 
 _add_network_commands()
+cli.add_command(reliability_group)  # crash harness and soak (scenarios/reliability_cli.py)
 
 
 # --- containers: compose file and node configuration (scenarios/compose.py) -------------------
@@ -109,16 +186,23 @@ _add_network_commands()
               help="Node i is published at 127.0.0.1:<base+i>.")
 @click.option("--project", default=None, help="Compose project name.  [default: yrd-<preset>]")
 @click.option("--new-keys", is_flag=True, help="Replace existing node keys (then `down -v` the old volumes).")
+@click.option("--enterprises", type=click.IntRange(min=0), default=2000, show_default=True,
+              help="Synthetic enterprises of the whole network; each container seeds its share on first start.")
+@click.option("--seed", type=int, default=2020, show_default=True, help="Seed of the synthetic data.")
 def compose_cmd(preset: str, out: Path | None, config_dir: Path | None, image: str, host_port_base: int,
-                project: str | None, new_keys: bool) -> None:
-    """Write a docker compose file and each node's keys, manifest and settings for a topology."""
+                project: str | None, new_keys: bool, enterprises: int, seed: int) -> None:
+    """Write a docker compose file and each node's keys, manifest, settings and seed plan for a topology.
+
+    The configuration directory is also a consortium directory for the host CLI:
+    `creditchain query --dir docker/config/<preset> ...` works against the containers.
+    """
     from node.errors import NodeError
     from scenarios.compose import ComposeError, generate
     from scenarios.topology import TopologyError
 
     try:
         result = generate(preset, out=out, config_dir=config_dir, image=image, host_port_base=host_port_base,
-                          project=project, new_keys=new_keys)
+                          project=project, new_keys=new_keys, enterprises=enterprises, seed=seed)
     except (ComposeError, TopologyError, NodeError) as exc:
         raise Fail(str(exc)) from exc
     n = len(result.node_ids)
@@ -128,6 +212,7 @@ def compose_cmd(preset: str, out: Path | None, config_dir: Path | None, image: s
     first, last = next(iter(result.host_urls.values())), list(result.host_urls.values())[-1]
     click.echo(f"start: docker compose -p {result.project} -f {result.compose_file} up -d   "
                f"(or docker-compose); nodes at {first} .. {last}")
+    click.echo(f"then:  creditchain status --dir {result.config_dir}")
 
 
 @bench.command("query")
@@ -157,10 +242,16 @@ def bench_query(directory: Path, duration: float, concurrency: int, load: float,
     for ph in result["phases"]:
         click.echo(f"{ph['phase']:<20}{ph['ok']:>7}{ph['errors']:>6}{ph['per_second']:>9.1f}{ph['p50_ms']:>9.1f}"
                    f"{ph['p95_ms']:>9.1f}{ph['p99_ms']:>9.1f}")
-    click.echo(f"throughput, chain / plain FastAPI two-hop: {result['throughput_ratio']:.1%}  "
-               f"(p50 x{result['p50_ratio']}, p99 x{result['p99_ratio']} at {result['open_loop_rate']}/s)")
-    click.echo(f"{result['verified_offline']} bundles verified offline; {result['mean_cities_per_report']} cities and "
-               f"{result['mean_proof_bytes_per_report']} proof bytes per report; {result['partial_reports']} partial")
+    def x(r: float | None) -> str:
+        return "-" if r is None else f"x{r:.2f}"
+
+    tr = result["throughput_ratio"]
+    click.echo(f"throughput, chain / plain FastAPI two-hop: {'-' if tr is None else f'{tr:.1%}'}  "
+               f"(p50 {x(result['p50_ratio'])}, p95 {x(result['p95_ratio'])}, p99 {x(result['p99_ratio'])} "
+               f"at {result['open_loop_rate']:.1f}/s)")
+    click.echo(f"{result['verified_offline']} bundles verified offline; {result['mean_cities_per_report']:.2f} cities "
+               f"and {result['mean_proof_bytes_per_report']:.0f} proof bytes per report; "
+               f"{result['partial_reports']} partial")
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench-query.json").write_text(_json.dumps(result, indent=2) + "\n", "utf-8")
     click.echo(f"wrote {out / 'bench-query.json'}")

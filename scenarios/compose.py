@@ -41,6 +41,7 @@ from typing import Any
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger import utc_now
 from node.consortium import NodeInfo, sign_manifest
 from node.keys import generate_key_file, load_private_key, public_b64
 from node.peers import default_latency_ms
@@ -69,6 +70,8 @@ HOST_PORT_BASE = 8200  # node i (1-based) is published at 127.0.0.1:HOST_PORT_BA
 CONTAINER_UID = 10001  # user `node` in docker/Dockerfile
 NETWORK = "yrd"
 ROOT_KEY = "consortium-root.key"
+DEFAULT_ENTERPRISES = 2000  # per network, seeded by the containers themselves on first start
+DEFAULT_SEED = 2020
 
 # As in docker/Dockerfile (see the reasons there): an HTTP/1.0 GET of /v1/health
 # through bash's /dev/tcp, killed after 4 s. No `$` in it: compose would
@@ -183,7 +186,12 @@ def compose_document(topology: Topology, *, label: str, compose_dir: Path, confi
                 {"type": "bind", "source": _relative(config_dir / node_id, compose_dir), "target": "/config",
                  "read_only": True},
             ],
-            "ports": [f"127.0.0.1:{host_port_base + i}:{CONTAINER_PORT}"],
+            # Long syntax, mode host: under `docker stack deploy` the port is bound on the node
+            # running the task, not through the routing mesh (IPVS, which some kernels lack).
+            # `docker stack deploy` refuses host_ip, so the port is on every interface: that is
+            # what other hosts need; on a shared machine, firewall it.
+            "ports": [{"target": CONTAINER_PORT, "published": host_port_base + i, "protocol": "tcp",
+                       "mode": "host"}],
             "networks": [NETWORK],
             "logging": {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}},
             "healthcheck": {
@@ -197,7 +205,8 @@ def compose_document(topology: Topology, *, label: str, compose_dir: Path, confi
         volumes[volume] = {"name": f"{project}_{volume}"}
     return {
         "services": services,
-        "networks": {NETWORK: {"driver": "bridge"}},
+        # No driver: compose makes a bridge network, `docker stack deploy` an overlay one.
+        "networks": {NETWORK: {}},
         "volumes": volumes,
     }
 
@@ -257,8 +266,16 @@ def _write_text(path: Path, text: str, mode: int) -> None:
 
 
 def write_config(topology: Topology, config_dir: Path, *, new_keys: bool = False,
-                 mirror_interval_s: float = 2.0) -> tuple[int, int]:
-    """Keys, signed manifest and settings for every node; returns (keys created, keys reused)."""
+                 mirror_interval_s: float = 2.0, topology_ref: str = "", enterprises: int = DEFAULT_ENTERPRISES,
+                 seed: int = DEFAULT_SEED, project: str = "", compose_file: Path | None = None,
+                 host_port_base: int = HOST_PORT_BASE) -> tuple[int, int]:
+    """Keys, signed manifest, settings and seed plan for every node, and the consortium files
+    the host CLI reads (``consortium.json``, ``institutions.json``, ``host-urls.json``);
+    returns (keys created, keys reused).
+
+    ``topology_ref`` is a preset name or a topology file (copied next to each
+    node's settings, so a container can seed itself from it).
+    """
     config_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(config_dir, 0o755)
     root_path = config_dir / ROOT_KEY
@@ -297,18 +314,61 @@ def write_config(topology: Topology, config_dir: Path, *, new_keys: bool = False
     ]
     manifest = sign_manifest(topology.name, topology.algorithm, root, nodes)
     (config_dir / "manifest.json").write_bytes(manifest)
+    in_preset = topology_ref in PRESETS
+    plan = {"topology": topology_ref if in_preset else "topology.yaml", "enterprises": enterprises, "seed": seed}
     for node_id in topology.node_ids:
         node_dir = config_dir / node_id
         settings = node_settings(topology, node_id, mirror_interval_s=mirror_interval_s)
         _write_text(node_dir / "settings.json", json.dumps(settings, indent=2, sort_keys=True) + "\n", 0o644)
+        _write_text(node_dir / "seed.json", json.dumps(plan, indent=2) + "\n", 0o644)
+        readable = [node_dir / "settings.json", node_dir / "seed.json", node_dir / "manifest.json"]
+        if not in_preset and topology_ref:
+            shutil.copyfile(topology_ref, node_dir / "topology.yaml")
+            os.chmod(node_dir / "topology.yaml", 0o644)
+            readable.append(node_dir / "topology.yaml")
         (node_dir / "manifest.json").write_bytes(manifest)
         os.chmod(node_dir / "manifest.json", 0o644)
         key = node_dir / "node.key"
         os.chmod(key, 0o600)
-        for p in (node_dir / "settings.json", node_dir / "manifest.json", key):
+        for p in (*readable, key):
             _grant_container_access(p, directory=False)
         _grant_container_access(node_dir, directory=True)
+    if not in_preset and topology_ref:
+        shutil.copyfile(topology_ref, config_dir / "topology.yaml")
+    _write_institutions(topology, config_dir)
+    meta = {
+        "target": "docker",
+        "preset": topology_ref if in_preset else str(Path(topology_ref).resolve()) if topology_ref else topology.name,
+        "topology": plan["topology"] if topology_ref else topology.name,
+        "name": topology.name,
+        "project": project,
+        "compose_file": str(compose_file.resolve()) if compose_file else "",
+        "host_port_base": host_port_base,
+        "nodes": len(topology.node_ids),
+        "seeding": {"enterprises": enterprises, "seed": seed},
+        "created_at": utc_now(),
+    }
+    _write_text(config_dir / "consortium.json", json.dumps(meta, indent=2) + "\n", 0o644)
     return created, reused
+
+
+def _write_institutions(topology: Topology, config_dir: Path) -> None:
+    """The preset's institutions, with keys kept on the host (``keys/institutions``), as
+    :func:`scenarios.network.init_consortium` makes them; existing keys are reused."""
+    from scenarios.network import institution_plan
+
+    keys = config_dir / "keys" / "institutions"
+    keys.mkdir(parents=True, exist_ok=True)
+    os.chmod(config_dir / "keys", 0o700)
+    os.chmod(keys, 0o700)
+    institutions = []
+    for inst_id, name, city_code, home, purposes in institution_plan(topology):
+        path = keys / f"{inst_id}.key"
+        key = load_private_key(path) if path.exists() else generate_key_file(path)
+        institutions.append({"institution_id": inst_id, "name": name, "city": city_code, "home_node": home,
+                             "purposes": list(purposes), "key_file": f"keys/institutions/{inst_id}.key",
+                             "public_key": public_b64(key)})
+    _write_text(config_dir / "institutions.json", json.dumps({"institutions": institutions}, indent=2) + "\n", 0o644)
 
 
 def _command_line(name_or_path: str, out: Path | None, config_dir: Path | None, image: str,
@@ -350,13 +410,22 @@ def compose_text(name_or_path: str, *, out: Path | None = None, config_dir: Path
 
 def generate(name_or_path: str, *, out: Path | None = None, config_dir: Path | None = None,
              image: str = DEFAULT_IMAGE, host_port_base: int = HOST_PORT_BASE, project: str | None = None,
-             new_keys: bool = False, mirror_interval_s: float = 2.0) -> ComposeResult:
-    """Write the compose file and the node configuration for a preset or topology file."""
+             new_keys: bool = False, mirror_interval_s: float = 2.0, enterprises: int = DEFAULT_ENTERPRISES,
+             seed: int = DEFAULT_SEED) -> ComposeResult:
+    """Write the compose file and the node configuration for a preset or topology file.
+
+    Each node seeds its own ledger with its share of ``enterprises`` synthetic
+    enterprises the first time its container starts on an empty volume.
+    """
+    if enterprises < 0:
+        raise ComposeError(f"--enterprises must be 0 or more, got {enterprises}")
     topology, out, config_dir, project, text = compose_text(
         name_or_path, out=out, config_dir=config_dir, image=image, host_port_base=host_port_base, project=project)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        created, reused = write_config(topology, config_dir, new_keys=new_keys, mirror_interval_s=mirror_interval_s)
+        created, reused = write_config(topology, config_dir, new_keys=new_keys, mirror_interval_s=mirror_interval_s,
+                                       topology_ref=name_or_path, enterprises=enterprises, seed=seed,
+                                       project=project, compose_file=out, host_port_base=host_port_base)
         out.write_text(text, encoding="utf-8")
         urls = host_urls(topology, host_port_base)
         _write_text(config_dir / "host-urls.json", json.dumps(urls, indent=2) + "\n", 0o644)

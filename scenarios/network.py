@@ -54,6 +54,7 @@ import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import PURPOSES, InvalidUsccError, Ledger, LedgerError, NoteSigner, parse_uscc, utc_now
+from ledger.store import fsync_path
 from node import httpsig
 from node.bundle import BundleSummary, verify_bundle
 from node.consortium import Manifest, NodeInfo, load_manifest, sign_manifest
@@ -81,6 +82,7 @@ __all__ = [
     "query_report",
     "sample_enterprises",
     "seed_ledgers",
+    "set_catalogue_mode",
     "up",
     "verify_bundle_file",
     "wait_mirrored",
@@ -95,6 +97,10 @@ SEED_WORKERS = 2
 # Records per enterprise in the synthetic data (measured: 57,092 records for
 # 20,000 enterprises on launch-2020); only sizes the progress bar.
 RECORDS_PER_ENTERPRISE = 2.85
+# From this many enterprises on, seeding sets the nodes to the compact catalogue
+# (node.catalogue): full mirroring pulls every peer entry into every node, which
+# takes minutes at 10^5 enterprises and cannot finish at the chain's 16.82 million.
+COMPACT_CATALOGUE_FROM = 100_000
 _STOP_TIMEOUT_S = 15.0
 _INSTITUTION_KINDS = (
     # (id prefix, name suffix, purposes); every fourth institution of a city is a guarantor
@@ -133,6 +139,12 @@ class Consortium:
     manifest: Manifest
     ports: Mapping[str, int]
     institutions: tuple[Institution, ...]
+    # "local": processes started by `creditchain up`; "docker": containers from `creditchain compose`,
+    # whose manifest names http://<node>:8000 while the host reaches them on published ports.
+    target: str = "local"
+    host_urls: Mapping[str, str] = field(default_factory=dict)
+    project: str = ""
+    compose_file: str = ""
 
     @property
     def node_ids(self) -> tuple[str, ...]:
@@ -152,10 +164,23 @@ class Consortium:
         return self.manifest.node(node_id)
 
     def url(self, node_id: str) -> str:
+        """Where this host reaches the node (a published port for containers)."""
+        return self.host_urls.get(node_id) or self.node(node_id).url
+
+    def public_url(self, node_id: str) -> str:
+        """The node's URL in the manifest: what signed requests name in ``@authority``."""
         return self.node(node_id).url
 
+    def transport(self) -> httpx.BaseTransport | None:
+        """For containers: a transport that sends requests addressed to a node's public URL to
+        the port published on this host (None when the two are the same)."""
+        if not self.host_urls:
+            return None
+        routes = {httpx.URL(self.public_url(n)).netloc: httpx.URL(u) for n, u in self.host_urls.items()}
+        return PublishedPortTransport(routes)
+
     def node_dir(self, node_id: str) -> Path:
-        return self.dir / "nodes" / node_id
+        return self.dir / node_id if self.target == "docker" else self.dir / "nodes" / node_id
 
     def settings_path(self, node_id: str) -> Path:
         return self.node_dir(node_id) / "settings.json"
@@ -173,13 +198,16 @@ class Consortium:
         return self.dir / "logs" / f"{node_id}.log"
 
     def node_key_path(self, node_id: str) -> Path:
+        if self.target == "docker":
+            return self.node_dir(node_id) / "node.key"
         return self.dir / "keys" / "nodes" / f"{node_id}.key"
 
     def node_key(self, node_id: str) -> Ed25519PrivateKey:
         return load_private_key(self.node_key_path(node_id))
 
     def root_public_key(self) -> str:
-        return public_b64(load_private_key(self.dir / "keys" / "root.key"))
+        root = self.dir / ("consortium-root.key" if self.target == "docker" else "keys/root.key")
+        return public_b64(load_private_key(root))
 
     def institution(self, institution_id: str) -> Institution:
         for inst in self.institutions:
@@ -191,6 +219,28 @@ class Consortium:
 
     def city_name(self, node_id: str) -> str:
         return self.topology.city_of_node(node_id).name
+
+
+class PublishedPortTransport(httpx.BaseTransport):
+    """Sends a request addressed to ``http://<node>:8000`` to the port the host publishes.
+
+    The request keeps its URL's authority in the ``Host`` header and in its
+    RFC 9421 signature (signed before the transport runs), so a container
+    node, which checks ``@authority`` against its public URL, accepts it.
+    """
+
+    def __init__(self, routes: Mapping[bytes, httpx.URL]) -> None:
+        self._routes = dict(routes)
+        self._inner = httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        target = self._routes.get(request.url.netloc)
+        if target is not None:
+            request.url = request.url.copy_with(scheme=target.scheme, host=target.host, port=target.port)
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -227,8 +277,12 @@ def port_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
-def find_free_base_port(count: int, start: int = 20000, end: int = 60000, tries: int = 200) -> int:
-    """A base port ``p`` with ``p .. p+count-1`` all free (for tests and crowded hosts)."""
+def find_free_base_port(count: int, start: int = 20000, end: int = 32000, tries: int = 200) -> int:
+    """A base port ``p`` with ``p .. p+count-1`` all free (for tests and crowded hosts).
+
+    The range stays below Linux's ephemeral ports (32768-60999), which outgoing
+    connections take: a node started later on one of those would find it taken.
+    """
     import random
 
     rng = random.Random()
@@ -248,7 +302,7 @@ def _load_topology(preset: str) -> tuple[Topology, str]:
         raise NetworkError(f"cannot read topology {preset}: {exc.strerror}") from exc
 
 
-def _institution_plan(topology: Topology) -> list[tuple[str, str, str, str, tuple[str, ...]]]:
+def institution_plan(topology: Topology) -> list[tuple[str, str, str, str, tuple[str, ...]]]:
     """(id, name, city code, home node, purposes) for the preset's institution count.
 
     Institutions are spread over the cities by enterprise share (largest
@@ -354,7 +408,7 @@ def init_consortium(directory: Path, preset: str = "launch-2020", *, base_port: 
         _write_json(node_dir / "settings.json", settings)
 
     institutions = []
-    for inst_id, name, city_code, home, purposes in _institution_plan(topology):
+    for inst_id, name, city_code, home, purposes in institution_plan(topology):
         key = generate_key_file(keys / "institutions" / f"{inst_id}.key")
         institutions.append({"institution_id": inst_id, "name": name, "city": city_code, "home_node": home,
                              "purposes": list(purposes), "key_file": f"keys/institutions/{inst_id}.key",
@@ -393,17 +447,29 @@ def load_consortium(directory: Path) -> Consortium:
         manifest = load_manifest(directory / "manifest.json")
     except ConfigError as exc:
         raise NetworkError(str(exc)) from exc
+    target = str(meta.get("target", "local"))
+    urls: dict[str, str] = {}
     ports = {}
-    for node_id in topology.node_ids:
-        s = _read_json(directory / "nodes" / node_id / "settings.json", f"settings of {node_id}")
-        ports[node_id] = int(s["port"])
+    if target == "docker":
+        urls = {str(k): str(v) for k, v in _read_json(directory / "host-urls.json", "host URL map").items()}
+        missing = [n for n in topology.node_ids if n not in urls]
+        if missing:
+            raise NetworkError(f"{directory / 'host-urls.json'} names no host URL for {', '.join(missing)}; "
+                               "re-run `creditchain compose`")
+        ports = {n: int(httpx.URL(urls[n]).port or 80) for n in topology.node_ids}
+    else:
+        for node_id in topology.node_ids:
+            s = _read_json(directory / "nodes" / node_id / "settings.json", f"settings of {node_id}")
+            ports[node_id] = int(s["port"])
     raw = _read_json(directory / "institutions.json", "institutions file")
     institutions = tuple(
         Institution(str(i["institution_id"]), str(i["name"]), str(i["city"]), str(i["home_node"]),
                     tuple(i["purposes"]), directory / str(i["key_file"]), str(i["public_key"]))
         for i in raw["institutions"]
     )
-    return Consortium(directory, topology, ref, str(meta.get("preset", ref)), manifest, ports, institutions)
+    return Consortium(directory, topology, ref, str(meta.get("preset", ref)), manifest, ports, institutions,
+                      target=target, host_urls=urls, project=str(meta.get("project", "")),
+                      compose_file=str(meta.get("compose_file", "")))
 
 
 # --- run state ---------------------------------------------------------------------
@@ -476,23 +542,37 @@ def _seed_worker_init(queue: Any) -> None:
 
 
 def _seed_node(directory: str, node_id: str, topology_ref: str, enterprises: int, seed: int) -> dict[str, Any]:
-    """Worker: write one node's synthetic records into a fresh ledger (temporary file, then rename)."""
-    t0 = time.perf_counter()
+    """Worker: seed one node of a consortium directory (see :func:`seed_ledger_file`)."""
     root = Path(directory)
     topology = load_topology(topology_ref if topology_ref in PRESETS else str(root / topology_ref))
     manifest = load_manifest(root / "manifest.json")
-    info = manifest.node(node_id)
     key = load_private_key(root / "keys" / "nodes" / f"{node_id}.key")
-    final = root / "nodes" / node_id / "data" / "ledger.db"
+    result = seed_ledger_file(root / "nodes" / node_id / "data" / "ledger.db", topology=topology,
+                              manifest=manifest, node_id=node_id, key=key, enterprises=enterprises, seed=seed)
+    _write_json(root / "nodes" / node_id / "seed.json", result)
+    return result
+
+
+def seed_ledger_file(final: Path, *, topology: Topology, manifest: Manifest, node_id: str,
+                     key: Ed25519PrivateKey, enterprises: int, seed: int) -> dict[str, Any]:
+    """Write one node's synthetic records into a fresh ledger (temporary file, then rename).
+
+    An existing ledger (a node ran before seeding) is appended to in place. Used
+    by the local network's process pool and by a container's first start.
+    """
+    t0 = time.perf_counter()
+    info = manifest.node(node_id)
     final.parent.mkdir(parents=True, exist_ok=True)
     in_place = final.exists()  # an existing empty ledger (a node ran before seeding): append to it
-    path = final if in_place else final.with_name("ledger.db.seeding")
+    path = final if in_place else final.with_name(final.name + ".seeding")
     if not in_place:
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(str(path) + suffix).unlink(missing_ok=True)
     signer = NoteSigner(info.origin, key)
+    # A fresh file is bulk-loaded (no fsync per block) under a temporary name, then
+    # made durable and verified from disk (Ledger.finish_bulk) before it is renamed.
     ledger = (Ledger.open(path, signer=signer) if in_place
-              else Ledger.create(path, origin=info.origin, signer=signer, algorithm=manifest.algorithm))
+              else Ledger.create(path, origin=info.origin, signer=signer, algorithm=manifest.algorithm, bulk=True))
     records = 0
     companies = 0
     last_uscc = None
@@ -514,6 +594,7 @@ def _seed_node(directory: str, node_id: str, topology_ref: str, enterprises: int
             records += len(batch)
             if _progress_queue is not None:
                 _progress_queue.put(len(batch))
+        ledger.finish_bulk()
         height, size = ledger.height, ledger.size
     finally:
         ledger.close()
@@ -524,11 +605,10 @@ def _seed_node(directory: str, node_id: str, topology_ref: str, enterprises: int
             if Path(str(path) + suffix).exists():
                 os.replace(str(path) + suffix, str(final) + suffix)
         os.replace(path, final)
+        fsync_path(final)  # the rename, too, survives a crash
     seconds = time.perf_counter() - t0
-    result = {"node_id": node_id, "records": records, "enterprises": companies, "entries": size, "height": height,
-              "seconds": round(seconds, 3), "enterprises_total": enterprises, "seed": seed, "at": utc_now()}
-    _write_json(root / "nodes" / node_id / "seed.json", result)
-    return result
+    return {"node_id": node_id, "records": records, "enterprises": companies, "entries": size, "height": height,
+            "seconds": round(seconds, 3), "enterprises_total": enterprises, "seed": seed, "at": utc_now()}
 
 
 def needs_seed(cons: Consortium, node_id: str) -> bool:
@@ -546,17 +626,42 @@ def needs_seed(cons: Consortium, node_id: str) -> bool:
         ledger.close()
 
 
+def catalogue_mode(enterprises: int) -> str:
+    """The catalogue mode a network of ``enterprises`` runs with (see COMPACT_CATALOGUE_FROM)."""
+    return "compact" if enterprises >= COMPACT_CATALOGUE_FROM else "full"
+
+
+def set_catalogue_mode(cons: Consortium, node_ids: Iterable[str], mode: str) -> None:
+    """Write the catalogue mode into the settings of ``node_ids`` (read when a node starts).
+
+    Raises:
+        NetworkError: an unknown mode.
+    """
+    from node.settings import CATALOGUE_MODES
+
+    if mode not in CATALOGUE_MODES:
+        raise NetworkError(f"catalogue mode must be one of {', '.join(CATALOGUE_MODES)}, got {mode!r}")
+    for node_id in node_ids:
+        path = cons.settings_path(node_id)
+        settings = _read_json(path, "node settings")
+        if settings.get("catalogue") != mode:
+            _write_json(path, {**settings, "catalogue": mode})
+
+
 def seed_ledgers(cons: Consortium, node_ids: Sequence[str], enterprises: int, seed: int, *,
-                 workers: int = SEED_WORKERS, progress: bool = True) -> SeedResult:
+                 workers: int = SEED_WORKERS, progress: bool = True, catalogue: str | None = None) -> SeedResult:
     """Bulk-load synthetic records into the ledgers of ``node_ids`` through the ledger library.
 
     One node per task in a process pool (largest first); a tqdm bar counts records.
+    The nodes' catalogue mode is set too: ``catalogue``, or by volume when None
+    (:func:`catalogue_mode`).
 
     Raises:
         NetworkError: a worker failed (the message names the node) or the user interrupted.
     """
     if not node_ids:
         return SeedResult()
+    set_catalogue_mode(cons, node_ids, catalogue or catalogue_mode(enterprises))
     try:
         data = SyntheticData(cons.topology, enterprises, seed)
     except ValueError as exc:
@@ -769,7 +874,8 @@ class NodeClient:
     def __init__(self, cons: Consortium, key_id: str, key: Ed25519PrivateKey, timeout_s: float = 60.0) -> None:
         self.cons = cons
         self._keys = {f"node:{n.node_id}": n.key() for n in cons.manifest.nodes}
-        self._client = httpx.Client(auth=httpsig.RequestSigner(key_id, key), timeout=timeout_s)
+        self._client = httpx.Client(auth=httpsig.RequestSigner(key_id, key), timeout=timeout_s,
+                                    transport=cons.transport())
 
     def close(self) -> None:
         self._client.close()
@@ -783,7 +889,7 @@ class NodeClient:
     def call(self, node_id: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """One signed exchange; returns (status, decoded JSON). Raises NetworkError if the node
         does not answer or its answer is not signed by it."""
-        url = self.cons.url(node_id) + path
+        url = self.cons.public_url(node_id) + path  # sent to cons.url(node_id) by cons.transport()
         content = json.dumps(body).encode() if body is not None else b""
         headers = {"content-type": "application/json"} if body is not None else {}
         try:
@@ -1078,6 +1184,8 @@ def file_authorization(cons: Consortium, inst: Institution, uscc: str, purposes:
     now = datetime.now(UTC).replace(microsecond=0)
     not_before = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     not_after = (now + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if cons.target == "docker":  # containers start knowing no institution; registration is idempotent
+        register_institutions(cons, [inst.home_node])
     authorization_id = f"auth-{inst.institution_id}-{uscc}-{uuid.uuid4().hex[:6]}"
     text = consent_document(uscc, inst, purposes, not_before, not_after, authorization_id)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -1185,8 +1293,10 @@ class EnterpriseSample:
 
 
 def synthetic_data(cons: Consortium) -> SyntheticData:
-    state = read_state(cons.dir)
-    seeding = state.get("seeding")
+    if cons.target == "docker":  # the containers seed themselves with the plan in consortium.json
+        seeding = _read_json(cons.dir / "consortium.json", "consortium file").get("seeding")
+    else:
+        seeding = read_state(cons.dir).get("seeding")
     if not seeding:
         raise NetworkError(f"the network in {cons.dir} has not been seeded yet; run `creditchain up` first")
     return SyntheticData(cons.topology, int(seeding["enterprises"]), int(seeding["seed"]))
@@ -1225,6 +1335,9 @@ def sample_enterprises(cons: Consortium, city: str | None = None, *, limit: int 
     DESIGN.md §1). Record types come from the ledgers themselves (read-only).
     """
     data = synthetic_data(cons)
+    if negative and cons.target == "docker":
+        raise NetworkError("choosing enterprises with negative records reads the ledger files, which live in the "
+                           "containers' volumes; leave out --negative for a container network")
     codes = [c.code for c in cons.topology.cities]
     if city is not None and city not in codes:
         raise NetworkError(f"unknown city {city!r}; cities are {', '.join(codes)}")

@@ -1,7 +1,9 @@
-"""Run a scenario against a local network, check every expectation, write its report.
+"""Run a scenario against a network, check every expectation, write its report.
 
 :func:`run_scenario` starts the scenario's network in a consortium directory
-(or reuses the one running there when its topology is the same), registers
+— local processes, or with ``target="docker"`` one container per node made by
+``creditchain compose`` — (or reuses the one running there when its topology
+is the same), registers
 the scenario's extra institutions, then runs the steps in order. Each step's
 action is timed; its expectations are checked right after it (``within: N``
 re-checks the non-query ones until they hold or N seconds pass). A step whose
@@ -68,7 +70,8 @@ from scenarios import network as net
 from scenarios.spec import QUERY_EXPECTATIONS, Scenario, Step, parse_time_offset
 from scenarios.workloads import SyntheticData
 
-__all__ = ["Check", "QueryOutcome", "RunResult", "RunnerError", "StepResult", "default_dir", "ensure_network",
+__all__ = ["Check", "QueryOutcome", "RunResult", "RunnerError", "StepResult", "default_dir", "ensure_docker_network",
+           "ensure_network",
            "open_alarms", "rewrite_history", "run_scenario", "wait_mirrored"]
 
 PAD_SOURCE = "rogue-pad"
@@ -382,6 +385,112 @@ def ensure_network(spec: Scenario, directory: Path, *, echo: Callable[[str], Non
     return cons, info
 
 
+def ensure_docker_network(spec: Scenario, directory: Path, *, echo: Callable[[str], None] = lambda s: None,
+                          fresh: bool = False) -> tuple[net.Consortium, dict[str, Any]]:
+    """Create, start or reuse the scenario's network as containers; returns it and what was done.
+
+    ``directory/compose.yaml`` and the consortium in ``directory/docker`` are made by
+    :func:`scenarios.compose.generate` (host ports chosen free, a project name of the
+    directory's own); each container seeds its share of the scenario's enterprises on
+    first start. Reuse and ``fresh`` work as for :func:`ensure_network`.
+
+    Raises:
+        RunnerError: no Docker engine, no node image, another topology there, or the
+            containers do not come up.
+    """
+    import hashlib
+    import shutil
+    import subprocess
+
+    from scenarios.compose import DEFAULT_IMAGE, ComposeError, generate
+    from scenarios.docker_target import DockerNetwork, docker_available
+
+    why = docker_available()
+    if why:
+        raise RunnerError(f"--target docker needs a Docker engine: {why}")
+    probe = subprocess.run(["docker", "image", "inspect", DEFAULT_IMAGE], capture_output=True, timeout=60, check=False)
+    if probe.returncode != 0:
+        raise RunnerError(f"the node image {DEFAULT_IMAGE} is missing; build it with docker/build-images.sh "
+                          "(no registry needed)")
+    directory = Path(directory)
+    config = directory / "docker"
+    t0 = time.monotonic()
+    info: dict[str, Any] = {"dir": str(config.resolve()), "target": "docker", "topology": spec.topology.name,
+                            "created": False, "reused": False, "started": [], "latency_changed": [], "notes": []}
+    cons = None
+    if net.consortium_exists(config):
+        try:
+            cons = net.load_consortium(config)
+        except net.NetworkError as exc:
+            raise RunnerError(str(exc)) from exc
+        if fresh or cons.topology != spec.topology:
+            if not fresh:
+                raise RunnerError(f"{config} holds the {cons.topology.name} network, not this scenario's "
+                                  f"{spec.topology.name}; pass another --dir, or --fresh to replace it")
+            echo(f"removing the containers and volumes of {config} to re-create it (--fresh)")
+            with suppress(net.NetworkError):
+                DockerNetwork(cons).down()
+            shutil.rmtree(config)
+            cons = None
+    if cons is None:
+        topo_file = None
+        try:
+            ref = spec.preset
+            if ref is None:
+                import yaml
+
+                fd, topo_file = tempfile.mkstemp(prefix="scenario-topology-", suffix=".yaml")
+                with os.fdopen(fd, "w", encoding="utf-8") as f:
+                    yaml.safe_dump(spec.topology_raw, f, allow_unicode=True, sort_keys=False)
+                ref = topo_file
+            tag = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:8]
+            project = re.sub(r"[^a-z0-9_-]+", "-", f"yrd-{spec.name}-{tag}".lower())
+            base = net.find_free_base_port(len(spec.topology.node_ids)) - 1  # node i at base + i
+            generate(ref, out=directory / "compose.yaml", config_dir=config, host_port_base=base, project=project,
+                     enterprises=spec.enterprises, seed=spec.seed)
+            cons = net.load_consortium(config)
+        except (ComposeError, net.NetworkError, NodeError) as exc:
+            raise RunnerError(f"cannot write the container network's configuration: {exc}") from exc
+        finally:
+            if topo_file:
+                Path(topo_file).unlink(missing_ok=True)
+        info["created"] = True
+        echo(f"created the {spec.topology.name} container network in {config} (project {cons.project}, "
+             f"host ports {min(cons.ports.values())}..{max(cons.ports.values())})")
+    docker = DockerNetwork(cons)
+    changed = _apply_latency(cons, spec)
+    info["latency_changed"] = changed
+    running = docker.running_nodes()
+    for node_id in changed:
+        if node_id in running:
+            echo(f"restarting {node_id}'s container to apply the scenario's link latencies")
+            docker.stop(node_id)
+    running = docker.running_nodes()
+    try:
+        if len(running) == len(cons.node_ids):
+            info["reused"] = True
+            echo(f"reusing the {cons.topology.name} containers of project {cons.project}")
+            net.register_institutions(cons)
+        else:
+            echo(f"starting {len(cons.node_ids) - len(running)} node containers of project {cons.project} "
+                 f"({spec.enterprises} enterprises, seeded by the containers on first start)")
+            docker.up(spec.timeouts["startup"])
+            info["started"] = [n for n in cons.node_ids if n not in running]
+        wait_mirrored(cons, spec.timeouts["startup"])
+    except (net.NetworkError, StepFailed) as exc:
+        raise RunnerError(f"the container network did not come up: {exc}") from exc
+    alarms = open_alarms(cons)
+    if alarms:
+        against = sorted({p for ps in alarms.values() for p in ps})
+        raise RunnerError(f"the container network in {config} has open alarms against {', '.join(against)}; "
+                          "run with --fresh to re-create it, or pass another --dir")
+    info["enterprises"], info["seed"] = spec.enterprises, spec.seed
+    info["project"] = cons.project
+    info["nodes"] = {n: cons.url(n) for n in cons.node_ids}
+    info["seconds"] = round(time.monotonic() - t0, 2)
+    return cons, info
+
+
 def _spawn(cons: net.Consortium, node_id: str) -> int:
     """Start one node process (the launcher's own start) and record its pid in the run state."""
     pid = net._spawn(cons, node_id)  # noqa: SLF001 - the launcher has no public single-node start
@@ -417,6 +526,102 @@ def _register(cons: net.Consortium, inst_id: str, name: str, city: str, node: st
     return inst
 
 
+# --- targets: how faults reach a node ----------------------------------------------------------------
+class _LocalTarget:
+    """Node processes started by the launcher: signals, and the ledger file in place."""
+
+    name = "local"
+
+    def __init__(self, cons: net.Consortium, startup_s: float) -> None:
+        self.cons = cons
+        self.startup_s = startup_s
+
+    def running(self) -> set[str]:
+        return set(net.running_nodes(self.cons.dir))
+
+    def fault(self, node: str, kind: str) -> dict[str, Any]:
+        if kind == "partition":
+            raise StepFailed("partition needs --target docker: local nodes share the host's loopback, so there is "
+                             "no network to cut them off from")
+        if kind == "pause":
+            pid = net.running_nodes(self.cons.dir).get(node)
+            if pid is None:
+                raise StepFailed(f"{node} is not running")
+            os.kill(pid, signal.SIGSTOP)
+            return {"node": node, "signal": "SIGSTOP", "pid": pid}
+        sig = signal.SIGKILL if kind == "kill" else signal.SIGTERM
+        _stop_node(self.cons, node, sig)
+        return {"node": node, "signal": sig.name}
+
+    def recover(self, node: str) -> dict[str, Any]:
+        pid = net.running_nodes(self.cons.dir).get(node)
+        if pid is not None:
+            import psutil
+
+            with suppress(psutil.Error):
+                if psutil.Process(pid).status() == psutil.STATUS_STOPPED:
+                    os.kill(pid, signal.SIGCONT)
+                    net.wait_healthy(self.cons, {node: pid}, self.startup_s)
+                    return {"node": node, "pid": pid, "done": "continued"}
+            raise StepFailed(f"{node} is running; stop, kill or pause it first")
+        return {"node": node, "pid": _start_node(self.cons, node, self.startup_s), "done": "started"}
+
+    def rewrite(self, node: str, fn: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+        if node in self.running():
+            _stop_node(self.cons, node, signal.SIGTERM)
+        try:
+            return fn(self.cons.ledger_path(node))
+        finally:
+            _start_node(self.cons, node, self.startup_s)
+
+    def down(self) -> None:
+        net.down(self.cons.dir)
+
+
+class _DockerTarget:
+    """Node containers of a compose project: docker stop/kill/pause/network disconnect."""
+
+    name = "docker"
+
+    def __init__(self, cons: net.Consortium, startup_s: float, out: Path) -> None:
+        from scenarios.docker_target import DockerNetwork
+
+        self.cons = cons
+        self.startup_s = startup_s
+        self.out = out
+        self.docker = DockerNetwork(cons)
+
+    def running(self) -> set[str]:
+        return self.docker.running_nodes()
+
+    def fault(self, node: str, kind: str) -> dict[str, Any]:
+        if node not in self.running():
+            raise StepFailed(f"{node} is not running (or already paused or cut off)")
+        getattr(self.docker, kind)(node)
+        return {"node": node, "docker": kind}
+
+    def recover(self, node: str) -> dict[str, Any]:
+        if node in self.running():
+            raise StepFailed(f"{node} is running; stop, kill, pause or partition it first")
+        return {"node": node, "done": self.docker.recover(node, self.startup_s)}
+
+    def rewrite(self, node: str, fn: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+        """Stop the container, rewrite a copy of its ledger on the host, copy it back, start it."""
+        if node in self.running():
+            self.docker.stop(node)
+        work = self.out / f"rogue-{node}"
+        try:
+            path = self.docker.copy_ledger_out(node, work)
+            detail = fn(path)
+            self.docker.copy_ledger_in(node, work)
+            return detail
+        finally:
+            self.docker.recover(node, self.startup_s)
+
+    def down(self) -> None:
+        self.docker.down()
+
+
 # --- running -------------------------------------------------------------------------------------
 @dataclass
 class _Auth:
@@ -439,9 +644,11 @@ def _when(text: str, now: datetime) -> str:
 
 
 class _Run:
-    def __init__(self, spec: Scenario, cons: net.Consortium, out: Path, echo: Callable[[str], None]) -> None:
+    def __init__(self, spec: Scenario, cons: net.Consortium, out: Path, echo: Callable[[str], None],
+                 target: _LocalTarget | _DockerTarget | None = None) -> None:
         self.spec = spec
         self.cons = cons
+        self.target = target or _LocalTarget(cons, spec.timeouts["startup"])
         self.out = out
         self.echo = echo
         self.tag = secrets.token_hex(3)
@@ -762,41 +969,40 @@ class _Run:
         self.cons = dataclasses.replace(self.cons, institutions=self.cons.institutions + (inst,))
         return {"institution": inst.institution_id, "node": node, "public_key": inst.public_key}
 
+    def _fault(self, node: str, kind: str) -> dict[str, Any]:
+        detail = self.target.fault(node, kind)
+        self.disturbed.add(node)
+        return detail
+
     def do_stop(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
-        _stop_node(self.cons, a["node"], signal.SIGTERM)
-        self.disturbed.add(a["node"])
-        return {"node": a["node"], "signal": "SIGTERM"}
+        return self._fault(a["node"], "stop")
 
     def do_kill(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
-        _stop_node(self.cons, a["node"], signal.SIGKILL)
-        self.disturbed.add(a["node"])
-        return {"node": a["node"], "signal": "SIGKILL"}
+        return self._fault(a["node"], "kill")
+
+    def do_pause(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
+        return self._fault(a["node"], "pause")
+
+    def do_partition(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
+        return self._fault(a["node"], "partition")
 
     def do_restart(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
         node = a["node"]
-        if node in net.running_nodes(self.cons.dir):
-            raise StepFailed(f"{node} is running; stop or kill it first")
         t0 = time.monotonic()
-        pid = _start_node(self.cons, node, self.spec.timeouts["startup"])
+        detail: dict[str, Any] = self.target.recover(node)
         self.disturbed.discard(node)
-        detail: dict[str, Any] = {"node": node, "pid": pid, "healthy_seconds": round(time.monotonic() - t0, 2)}
+        detail["healthy_seconds"] = round(time.monotonic() - t0, 2)
         if a.get("mirror", True):
             detail["mirror_seconds"] = round(self.wait_mirrored(self.spec.timeouts["mirror"]), 2)
         return detail
 
     def do_rogue(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
         node = a["node"]
-        if node in net.running_nodes(self.cons.dir):
-            _stop_node(self.cons, node, signal.SIGTERM)
-        try:
-            detail = rewrite_history(self.cons, node, {self.record_id(r["record"], node=node): r["body"]
-                                                       for r in a.get("alter") or []},
-                                     {self.record_id(r, node=node) for r in a.get("remove") or []}, a.get("pad"),
-                                     tag=self.tag)
-        finally:
-            pid = _start_node(self.cons, node, self.spec.timeouts["startup"])
+        alter = {self.record_id(r["record"], node=node): r["body"] for r in a.get("alter") or []}
+        remove = {self.record_id(r, node=node) for r in a.get("remove") or []}
+        detail = self.target.rewrite(node, lambda path: rewrite_history(
+            self.cons, node, alter, remove, a.get("pad"), tag=self.tag, path=path))
         self.rogues.append(node)
-        detail["pid"] = pid
         return detail
 
     def do_wait_mirrored(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
@@ -811,21 +1017,23 @@ class _Run:
 
     def restore(self) -> list[str]:
         notes = []
+        running = self.target.running()
         for node in sorted(self.disturbed):
-            if node in net.running_nodes(self.cons.dir):
+            if node in running:
                 continue
             try:
-                _start_node(self.cons, node, self.spec.timeouts["startup"])
-                notes.append(f"restarted {node}, which the scenario left stopped")
-            except StepFailed as exc:
-                notes.append(f"could not restart {node}: {exc}")
+                self.target.recover(node)
+                notes.append(f"brought back {node}, which the scenario left down")
+            except (StepFailed, net.NetworkError) as exc:
+                notes.append(f"could not bring back {node}: {exc}")
         return notes
 
 
 # --- rogue history --------------------------------------------------------------------------------
 def rewrite_history(cons: net.Consortium, node_id: str, alter: Mapping[str, Any], remove: set[str], pad: int | None,
-                    *, tag: str = "") -> dict[str, Any]:
-    """Rebuild a stopped node's ledger with the same key but a different history.
+                    *, tag: str = "", path: Path | None = None) -> dict[str, Any]:
+    """Rebuild a stopped node's ledger (at ``path``, default its local ledger file) with the
+    same key but a different history.
 
     Entries are copied in order (records with their original salts, so the copy
     is identical up to the first change); records in ``remove`` are left out,
@@ -836,7 +1044,7 @@ def rewrite_history(cons: net.Consortium, node_id: str, alter: Mapping[str, Any]
     """
     from ledger.store import Store
 
-    path = cons.ledger_path(node_id)
+    path = path or cons.ledger_path(node_id)
     old = Ledger.open(path, readonly=True)
     tmp = path.with_name("ledger.db.rogue")
     for suffix in ("", "-wal", "-shm", "-journal"):
@@ -1233,10 +1441,7 @@ def run_scenario(spec: Scenario, *, directory: Path | None = None, out: Path | N
     """
     from scenarios.report import write_report
 
-    if target == "docker":
-        raise RunnerError("--target docker is not supported yet: the scenario runner drives local node processes only "
-                          "(it kills, restarts and rewrites nodes); use --target local")
-    if target != "local":
+    if target not in ("local", "docker"):
         raise RunnerError(f"--target must be local or docker, got {target!r}")
     directory = Path(directory) if directory is not None else default_dir(spec)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -1244,7 +1449,13 @@ def run_scenario(spec: Scenario, *, directory: Path | None = None, out: Path | N
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    cons, info = ensure_network(spec, directory, echo=echo, progress=progress, fresh=fresh)
+    tgt: _LocalTarget | _DockerTarget
+    if target == "docker":
+        cons, info = ensure_docker_network(spec, directory, echo=echo, fresh=fresh)
+        tgt = _DockerTarget(cons, spec.timeouts["startup"], out)
+    else:
+        cons, info = ensure_network(spec, directory, echo=echo, progress=progress, fresh=fresh)
+        tgt = _LocalTarget(cons, spec.timeouts["startup"])
     for note in info.get("notes", []):
         echo(f"note: {note}")
     try:
@@ -1256,7 +1467,7 @@ def run_scenario(spec: Scenario, *, directory: Path | None = None, out: Path | N
                 raise RunnerError(f"institutions line {e.line}: {exc}") from exc
         known = {i.institution_id for i in cons.institutions}
         cons = dataclasses.replace(cons, institutions=cons.institutions + tuple(i for i in extra if i.institution_id not in known))
-        run = _Run(spec, cons, out, echo)
+        run = _Run(spec, cons, out, echo, tgt)
         result = RunResult(spec, out, info, run.tag, started)
         with _closing(run):
             run.resolve_enterprises()
@@ -1276,7 +1487,7 @@ def run_scenario(spec: Scenario, *, directory: Path | None = None, out: Path | N
     finally:
         if down_after:
             with suppress(net.NetworkError):
-                net.down(directory)
+                tgt.down()
     result.seconds = time.monotonic() - t0
     write_report(result)
     return result
@@ -1299,5 +1510,3 @@ def _step_summary(step: Step, res: StepResult, run: _Run) -> str:
                 f"entries, altered {len(res.detail.get('altered', []))}, removed {len(res.detail.get('removed', []))}")
     return step.action
 
-
-_ = (Mapping, Any)

@@ -26,7 +26,9 @@ A scenario is one YAML mapping::
 
 Actions (one per step): ``ingest`` (records at a node, as its operator), ``correct`` (a
 correction superseding a record), ``authorize``, ``revoke``, ``query``, ``register`` (a new
-institution), ``stop`` (SIGTERM), ``kill`` (SIGKILL), ``restart``, ``rogue`` (the node rewrites
+institution), ``stop`` (SIGTERM), ``kill`` (SIGKILL), ``pause`` (frozen: SIGSTOP, or ``docker
+pause``), ``partition`` (cut off from the network; containers only), ``restart`` (back from any
+of these), ``rogue`` (the node rewrites
 its ledger with its own key: ``alter`` bodies, ``remove`` records, then ``pad``),
 ``wait_mirrored``, ``wait``; a step with only ``expect`` is a check.
 
@@ -66,7 +68,6 @@ from typing import Any
 import yaml
 
 from ledger import PURPOSES, RECORD_TYPES, InvalidUsccError, parse_uscc
-from ledger.uscc import SERIAL_LIMIT
 from scenarios.topology import PRESETS, Topology, TopologyError, load_topology, parse_topology
 
 __all__ = [
@@ -195,7 +196,11 @@ def _build(loader: _Loader, node: yaml.Node, path: Path_, doc: _Doc, depth: int 
 
 def _compose(text: str, source: str) -> tuple[Any, _Doc]:
     doc = _Doc(source)
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # the reader refuses control characters up front
+    except yaml.YAMLError as exc:
+        doc.problems.append(Problem(source, None, "", f"not valid YAML: {exc}"))
+        return None, doc
     try:
         node = loader.get_single_node()
         if node is None:
@@ -614,6 +619,8 @@ ACTIONS: dict[str, dict[str, F]] = {
     },
     "stop": {"node": F(c_node, True)},
     "kill": {"node": F(c_node, True)},
+    "pause": {"node": F(c_node, True)},
+    "partition": {"node": F(c_node, True)},
     "restart": {"node": F(c_node, True), "mirror": F(c_bool, default=True)},
     "rogue": {
         "node": F(c_node, True, docs="the node that rewrites its history"),
@@ -628,7 +635,7 @@ ACTIONS: dict[str, dict[str, F]] = {
 }
 
 # Shorthand: `kill: sz-2`, `wait: 3`, `wait_mirrored: {}` / `wait_mirrored: true`.
-_SHORTHAND = {"stop": "node", "kill": "node", "restart": "node", "wait": "seconds", "wait_mirrored": None}
+_SHORTHAND = {"stop": "node", "kill": "node", "pause": "node", "partition": "node", "restart": "node", "wait": "seconds", "wait_mirrored": None}
 
 
 def _x_records(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
@@ -796,12 +803,9 @@ def _topology(value: Any, path: Path_, doc: _Doc) -> tuple[Topology | None, str 
 
 
 def _institution_plan(topology: Topology) -> dict[str, tuple[str, str, tuple[str, ...]]]:
-    from scenarios import network
+    from scenarios.network import institution_plan
 
-    plan = getattr(network, "_institution_plan", None)
-    if plan is None:
-        return {}
-    return {iid: (city, node, tuple(purposes)) for iid, _name, city, node, purposes in plan(topology)}
+    return {iid: (city, node, tuple(purposes)) for iid, _name, city, node, purposes in institution_plan(topology)}
 
 
 def _named(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, NamedEnterprise]:
@@ -1134,5 +1138,3 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError([Problem(str(p), None, "", f"cannot be read: {exc}")]) from exc
     return parse_scenario(text, str(p))
 
-
-_ = SERIAL_LIMIT

@@ -18,6 +18,8 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
+
 from ledger.log import CorrectionDraft, RecordDraft
 from ledger.uscc import SERIAL_LIMIT, make_uscc
 from scenarios.topology import City, Topology
@@ -25,6 +27,7 @@ from scenarios.topology import City, Topology
 __all__ = ["Enterprise", "SyntheticData"]
 
 _MASK = (1 << 64) - 1
+_CHUNK = 1 << 16  # enterprises hashed per numpy call
 
 _WORDS = "华信达通盛泰恒瑞鑫安宏远鼎丰裕德兴隆海创联科源嘉润昌"
 _INDUSTRIES = ("manufacturing", "wholesale", "software", "logistics", "construction", "textiles", "chemicals", "catering")
@@ -36,6 +39,8 @@ _COURTS = {"sh": "上海市第一中级人民法院", "nj": "南京市中级人�
 HOME_MIX = (("tax_rating", 650), ("social_insurance", 550), ("housing_fund", 300), ("admin_penalty", 50),
             ("judicial_enforcement", 25), ("red_list", 20), ("black_list", 8))
 BRANCH_PER_MILLE = 120  # enterprises with activity in a second city
+# Probability (per mille) of each record kind at the node of that second city.
+BRANCH_MIX = (("tax_rating", 700), ("social_insurance", 800), ("admin_penalty", 250), ("judicial_enforcement", 80))
 CORRECTION_PER_MILLE = 350  # penalties later resolved or amended
 
 
@@ -119,17 +124,50 @@ class SyntheticData:
 
     # --- records -----------------------------------------------------------
     def records_for_node(self, node_id: str) -> Iterator[RecordDraft | CorrectionDraft]:
-        """Every record ``node_id`` holds, streamed: home enterprises, then branches."""
+        """Every record ``node_id`` holds, streamed: home enterprises, then branches.
+
+        The per-enterprise hashes are computed a chunk at a time with numpy
+        (the same splitmix64 as :func:`_mix`, in wrapping 64-bit arithmetic), so
+        a node's scan of the other cities for its branches costs a few array
+        operations per million enterprises instead of a Python call each.
+        """
         city = self.topology.city_of_node(node_id)
         k = city.node_ids.index(node_id)
-        for i in range(k, self.counts[city.code], city.nodes):
-            yield from self._home_records(city, i, node_id)
+        n_home = self.counts[city.code]
+        mix_salts = [2 + 4 * m for m in range(len(HOME_MIX))]
+        for lo in range(k, n_home, _CHUNK * city.nodes):
+            idx = np.arange(lo, min(n_home, lo + _CHUNK * city.nodes), city.nodes, dtype=np.uint64)
+            h0 = self._hv(city.code, idx, 0).tolist()
+            hk = [self._hv(city.code, idx, salt).tolist() for salt in mix_salts]
+            for j, i in enumerate(idx.tolist()):
+                yield from self._home_records(city, i, node_id, h0[j], [col[j] for col in hk])
+        branch_mix_salts = [3 + 4 * m for m in range(len(BRANCH_MIX))]
         for other in self.topology.cities:
             if other.code == city.code:
                 continue
-            for i in range(self.counts[other.code]):
-                if self.branch_node(other.code, i) == node_id:
-                    yield from self._branch_records(other, i, node_id, city)
+            others = [c for c in self.topology.cities if c.code != other.code]
+            pos = next(p for p, c in enumerate(others) if c.code == city.code)
+            for lo in range(0, self.counts[other.code], _CHUNK):
+                idx = np.arange(lo, min(self.counts[other.code], lo + _CHUNK), dtype=np.uint64)
+                h = self._hv(other.code, idx, 1)
+                mine = ((h % np.uint64(1000)) < np.uint64(BRANCH_PER_MILLE)) \
+                    & (((h >> np.uint64(10)) % np.uint64(len(others))) == np.uint64(pos)) \
+                    & (((h >> np.uint64(20)) % np.uint64(city.nodes)) == np.uint64(k))
+                sel = idx[mine]
+                if not len(sel):
+                    continue
+                hk = [self._hv(other.code, sel, salt).tolist() for salt in branch_mix_salts]
+                for j, i in enumerate(sel.tolist()):
+                    yield from self._branch_records(other, i, node_id, city, [col[j] for col in hk])
+
+    def _hv(self, city: str, idx: np.ndarray, salt: int) -> np.ndarray:
+        """:meth:`_h` over an array of enterprise indexes."""
+        base = ((self.seed << 48) ^ (self._city_index[city] << 40) ^ (salt << 34)) & _MASK
+        x = idx ^ np.uint64(base)
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
 
     def _date(self, h: int, start_year: int = 2012) -> str:
         year = start_year + h % max(1, 2021 - start_year)
@@ -139,9 +177,9 @@ class SyntheticData:
         w = _WORDS
         return f"{city.name_zh}{w[h % len(w)]}{w[(h >> 5) % len(w)]}{('科技', '实业', '贸易', '制造')[(h >> 10) % 4]}有限公司"
 
-    def _home_records(self, city: City, i: int, node_id: str) -> Iterator[RecordDraft | CorrectionDraft]:
+    def _home_records(self, city: City, i: int, node_id: str, h: int,
+                      hk: list[int]) -> Iterator[RecordDraft | CorrectionDraft]:
         uscc = self.uscc(city, i)
-        h = self._h(city.code, i, 0)
         src = f"{city.code}-amr"
         yield RecordDraft(uscc, "registration", f"{node_id}:{uscc}:reg", src, self._date(h, 1995), {
             "name": self._name(city, h),
@@ -151,31 +189,28 @@ class SyntheticData:
             "admin_code": city.admin_code,
             "status": "active" if (h >> 33) % 20 else "revoked",
         })
-        yield from self._kinds(city, i, node_id, uscc, HOME_MIX, 2)
+        yield from self._kinds(city, node_id, uscc, HOME_MIX, hk)
 
-    def _branch_records(self, home: City, i: int, node_id: str, where: City) -> Iterator[RecordDraft | CorrectionDraft]:
-        uscc = self.uscc(home, i)
-        mix = (("tax_rating", 700), ("social_insurance", 800), ("admin_penalty", 250), ("judicial_enforcement", 80))
-        yield from self._kinds(where, i, node_id, uscc, mix, 3, home=home)
+    def _branch_records(self, home: City, i: int, node_id: str, where: City,
+                        hk: list[int]) -> Iterator[RecordDraft | CorrectionDraft]:
+        yield from self._kinds(where, node_id, self.uscc(home, i), BRANCH_MIX, hk)
 
-    def _kinds(
-        self, city: City, i: int, node_id: str, uscc: str, mix: tuple[tuple[str, int], ...], salt: int,
-        home: City | None = None,
-    ) -> Iterator[RecordDraft | CorrectionDraft]:
-        owner = home or city
+    def _kinds(self, city: City, node_id: str, uscc: str, mix: tuple[tuple[str, int], ...],
+               hk: list[int]) -> Iterator[RecordDraft | CorrectionDraft]:
+        """The records of ``mix`` an enterprise has; ``hk[n]`` is its hash for kind ``n``."""
         for n, (kind, per_mille) in enumerate(mix):
-            h = self._h(owner.code, i, salt + 4 * n)
+            h = hk[n]
             if h % 1000 >= per_mille:
                 continue
             rid = f"{node_id}:{uscc}:{kind}"
             when = self._date(h >> 3, 2016)
             body = self._body(kind, city, h)
-            yield RecordDraft(uscc, kind, rid, f"{city.code}-{_SOURCES[kind]}", when, body)
+            source = f"{city.code}-{_SOURCES[kind]}"
+            yield RecordDraft(uscc, kind, rid, source, when, body)
             if kind == "admin_penalty" and (h >> 40) % 1000 < CORRECTION_PER_MILLE:
                 fixed_at = self._date(h >> 9, 2021)
                 resolved = dict(body, status="resolved", resolved_on=fixed_at[:10])
-                yield CorrectionDraft(uscc, f"{rid}:c1", rid, "resolved", f"{city.code}-{_SOURCES[kind]}",
-                                      fixed_at, resolved)
+                yield CorrectionDraft(uscc, f"{rid}:c1", rid, "resolved", source, fixed_at, resolved)
 
     def _body(self, kind: str, city: City, h: int) -> dict[str, object]:
         if kind == "tax_rating":

@@ -200,7 +200,7 @@ def test_institutions_follow_the_preset(preset: str, count: int) -> None:
     from scenarios.topology import load_topology
 
     topology = load_topology(preset)
-    plan = net._institution_plan(topology)
+    plan = net.institution_plan(topology)
     assert len(plan) == count
     assert len({p[0] for p in plan}) == count
     assert {p[2] for p in plan} == {c.code for c in topology.cities}  # every city has a query institution

@@ -128,6 +128,7 @@ class Network:
     project: str
     compose_file: Path
     urls: dict[str, str]
+    config_dir: Path
 
     def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
         return _run([*self.compose, "-p", self.project, "-f", str(self.compose_file), *args], timeout=timeout)
@@ -186,7 +187,7 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     project = f"yrd-e2e-{uuid.uuid4().hex[:8]}"
     result = generate(PRESET, out=workdir / "compose.yaml", config_dir=workdir / "config",
                       host_port_base=_free_port_base(NODES), project=project)
-    net = Network(compose, project, result.compose_file, result.host_urls)
+    net = Network(compose, project, result.compose_file, result.host_urls, result.config_dir)
     try:
         t1 = time.monotonic()
         up = net.run("up", "-d", timeout=UP_TIMEOUT_S)
@@ -252,3 +253,35 @@ def test_killed_node_comes_back_with_its_ledger(network: Network) -> None:
     assert int(after["size"]) >= int(before["size"])
     if after["size"] == before["size"]:
         assert after["root"] == before["root"]
+
+
+def test_host_cli_gets_a_verified_cross_city_report(network: Network, tmp_path: Path) -> None:
+    """`creditchain query --dir <config>` from the host: signed for http://<node>:8000, sent to the
+    published port; the containers seeded their ledgers themselves on first start."""
+    from click.testing import CliRunner
+
+    from scenarios.cli import cli
+    from scenarios.network import load_consortium, sample_enterprises, verify_bundle_file
+
+    cons = load_consortium(network.config_dir)
+    assert cons.target == "docker" and cons.url("sh-1") != cons.public_url("sh-1")
+    samples = sample_enterprises(cons, limit=3, min_cities=2)
+    assert samples, "the seeded synthetic data has no enterprise held in two cities"
+    runner = CliRunner()
+    for sample in samples:
+        inst = next(i for i in cons.institutions
+                    if cons.topology.city_of_node(i.home_node).code != sample.city and "pre_loan" in i.purposes)
+        bundle_path = tmp_path / f"{sample.uscc}.json"
+        res = runner.invoke(cli, ["query", "--dir", str(network.config_dir), "--institution", inst.institution_id,
+                                  "--uscc", sample.uscc, "--purpose", "pre_loan", "--out", str(bundle_path)])
+        assert res.exit_code == 0, res.output
+        summary = verify_bundle_file(bundle_path, cons.manifest_path, cons.root_public_key())
+        assert not summary.partial, summary.missing
+        cities = {cons.topology.city_of_node(n).code for n, count in summary.holders.items() if count}
+        if len(cities) >= 2:
+            break
+    else:
+        pytest.fail(f"no report of {len(samples)} sampled enterprises held records in two cities")
+    verified = runner.invoke(cli, ["report", "verify", str(bundle_path), "--manifest", str(cons.manifest_path)])
+    assert verified.exit_code == 0, verified.output
+    assert verified.output.startswith("valid: report"), verified.output

@@ -45,7 +45,7 @@ def test_compose_document_shape(tmp_path: Path) -> None:
     for i, node_id in enumerate(topology.node_ids, start=1):
         svc = doc["services"][node_id]
         assert svc["hostname"] == node_id
-        assert svc["ports"] == [f"127.0.0.1:{18100 + i}:8000"]
+        assert svc["ports"] == [{"target": 8000, "published": 18100 + i, "protocol": "tcp", "mode": "host"}]
         assert svc["networks"] == ["yrd"]
         data, config = svc["volumes"]
         assert data == {"type": "volume", "source": f"{node_id}-data", "target": "/data"}
@@ -53,8 +53,17 @@ def test_compose_document_shape(tmp_path: Path) -> None:
         assert doc["volumes"][f"{node_id}-data"] == {"name": f"yrd-t_{node_id}-data"}
         assert svc["healthcheck"]["test"][0] == "CMD"
         assert "/v1/health" in svc["healthcheck"]["test"][-1]
-    assert doc["networks"] == {"yrd": {"driver": "bridge"}}
+    assert doc["networks"] == {"yrd": {}}  # bridge under compose, overlay under `docker stack deploy`
     assert result.host_urls["sh-1"] == "http://127.0.0.1:18101"
+    # What the host CLI needs to drive the containers: a consortium of target docker.
+    from scenarios.network import load_consortium
+
+    cons = load_consortium(result.config_dir)
+    assert cons.target == "docker" and cons.project == "yrd-t"
+    assert cons.url("sh-1") == "http://127.0.0.1:18101" and cons.public_url("sh-1") == "http://sh-1:8000"
+    assert len(cons.institutions) == topology.institutions
+    seed = json.loads((result.config_dir / "sh-1" / "seed.json").read_text("utf-8"))
+    assert seed == {"topology": "launch-2020", "enterprises": 2000, "seed": 2020}
 
 
 def test_node_config_is_usable_in_a_container(tmp_path: Path) -> None:

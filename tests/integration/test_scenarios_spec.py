@@ -278,9 +278,12 @@ def test_cli_run_rejects_a_bad_file_before_starting_anything(tmp_path: Path) -> 
     assert not (tmp_path / "cc").exists()
 
 
-def test_cli_run_docker_target_is_not_supported_yet(tmp_path: Path) -> None:
+def test_cli_run_docker_target_without_an_engine_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import scenarios.docker_target
+
+    monkeypatch.setattr(scenarios.docker_target, "docker_available", lambda: "`docker info` failed: no engine")
     result = CliRunner().invoke(cli, ["scenario", "run", "node-outage", "--target", "docker",
                                       "--dir", str(tmp_path / "cc"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1
-    assert "not supported yet" in result.stderr
+    assert "--target docker needs a Docker engine: `docker info` failed: no engine" in result.stderr
     assert not (tmp_path / "cc").exists()

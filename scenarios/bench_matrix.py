@@ -1,0 +1,796 @@
+"""``creditchain bench``: the benchmark matrix, node counts × enterprise volumes.
+
+For every cell (a node count N and a volume E) the matrix builds a fresh
+network in its own directory through :mod:`scenarios.network` (the same
+``init_consortium`` / ``up`` / ``down`` as ``creditchain up``, so any speed-up
+of seeding or mirroring shows here unchanged) and measures:
+
+* ingest: records/s and enterprises/s of seeding the ledgers, beside plain
+  SQLite inserts of the same records (same generator, same pragmas, one
+  database per node, the same number of worker processes), run after the
+  network is down so neither competes with node processes;
+* mirroring: seconds from the nodes being healthy until every node has
+  mirrored every peer (no baseline: a plain stack has nothing like it);
+* queries (:func:`scenarios.bench_query.measure_queries`): closed-loop
+  capacity, then throughput and p50/p95/p99 latency of verified reports
+  under an open loop at ``load`` × capacity (constant arrival rate, latency
+  from the scheduled send time), beside the plain FastAPI two-hop baseline
+  at the same rate, measured after the cell's nodes are stopped; proof and
+  bundle bytes per report beside the baseline's response bytes; CPU seconds
+  and peak/mean RSS per node process beside the baseline processes' (psutil,
+  sampled);
+* storage: bytes of every node's ledger and state files per enterprise,
+  beside the plain SQLite databases of the ingest baseline.
+
+Node subsets take the preset's nodes in :func:`spread_order`: one node of
+each city, cities by falling share of enterprises (ties in preset order),
+then second nodes in the same city order, and so on. For ``oct-2021`` that
+is sh, sz, hz, nj, hf, tz, cz, sq, then sh-2, sz-2, hz-2 (the first 11 are
+exactly ``launch-2020``), nj-2, hf-2, cz-2. The subset keeps the cities it
+touches with their shares rescaled to sum to 1, so a cell's E enterprises
+are all on the chain whatever N is; institutions scale with N (at least one
+per city).
+
+Invariants: a cell's result is written (atomically) to
+``<out>/cells/<cell>/result.json`` only when all of its figures exist, so
+``--resume`` re-runs exactly the cells without one; ``results.json`` and
+``results.csv`` are rewritten from the per-cell results after every cell, and
+with ``report.md``, ``report.html`` and ``charts/`` at the end, interrupted or
+not. A network this module starts is stopped before it returns or
+raises, interrupted or not. Every expected failure is a :class:`BenchError`
+with one plain sentence.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import multiprocessing
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from scenarios.topology import City, Topology, TopologyError, load_topology
+
+__all__ = [
+    "CSV_COLUMNS",
+    "DEFAULT_ENTERPRISES",
+    "DEFAULT_NODES",
+    "FIGURES",
+    "BenchError",
+    "BenchInterrupted",
+    "Cell",
+    "Figure",
+    "MatrixConfig",
+    "MatrixOutcome",
+    "add_ratios",
+    "parse_count_list",
+    "plan_cells",
+    "ratio",
+    "run_matrix",
+    "spread_order",
+    "subset_topology",
+]
+
+DEFAULT_NODES = (1, 2, 4, 8, 11, 14)
+DEFAULT_ENTERPRISES = (10_000, 100_000, 1_000_000)
+DEFAULT_SEED = 2020
+MIB = 1 << 20
+
+
+class BenchError(Exception):
+    """The matrix cannot run as asked; the message is one plain sentence."""
+
+
+class BenchInterrupted(Exception):  # noqa: N818 - not an error: the user asked to stop
+    """The user interrupted the matrix; partial results have been written."""
+
+    def __init__(self, outcome: MatrixOutcome) -> None:
+        super().__init__("interrupted")
+        self.outcome = outcome
+
+
+# --- parsing and planning --------------------------------------------------------------
+_SUFFIXES = {"k": 1_000, "m": 1_000_000}
+
+
+def parse_count_list(text: str, what: str) -> tuple[int, ...]:
+    """``"1,2,4"`` → ``(1, 2, 4)``: positive whole numbers, sorted, duplicates dropped.
+
+    Accepts ``_`` separators and a ``k``/``M`` suffix (``100k``, ``16.82M``).
+
+    Raises:
+        BenchError: an empty list, or an item that is not a positive whole number.
+    """
+    items = [t.strip() for t in text.split(",")]
+    if not text.strip() or any(not t for t in items):
+        raise BenchError(f"{what} must be a comma-separated list of positive whole numbers, got {text!r}")
+    out = set()
+    for item in items:
+        raw = item.replace("_", "").lower()
+        mult = _SUFFIXES.get(raw[-1:], 1)
+        number = raw[:-1] if mult > 1 else raw
+        try:
+            value = float(number) * mult if mult > 1 else int(number)
+        except ValueError:
+            raise BenchError(f"{what}: {item!r} is not a whole number") from None
+        if not math.isfinite(value) or value != int(value):
+            raise BenchError(f"{what}: {item!r} is not a whole number")
+        if int(value) < 1:
+            raise BenchError(f"{what}: {item!r} must be at least 1")
+        out.add(int(value))
+    return tuple(sorted(out))
+
+
+def spread_order(topology: Topology) -> list[str]:
+    """The topology's node ids in the order node subsets take them (see the module docstring)."""
+    cities = sorted(enumerate(topology.cities), key=lambda ic: (-ic[1].share, ic[0]))
+    order: list[str] = []
+    for k in range(max(c.nodes for c in topology.cities)):
+        order.extend(c.node_ids[k] for _, c in cities if k < c.nodes)
+    return order
+
+
+def subset_topology(topology: Topology, n: int) -> Topology:
+    """The first ``n`` nodes of :func:`spread_order` as a topology of their own.
+
+    Raises:
+        BenchError: ``n`` is not between 1 and the topology's node count.
+    """
+    total = len(topology.node_ids)
+    if not 1 <= n <= total:
+        raise BenchError(f"--nodes {n} is not possible: {topology.name} has {total} nodes")
+    chosen = set(spread_order(topology)[:n])
+    counts = {c.code: sum(1 for nid in c.node_ids if nid in chosen) for c in topology.cities}
+    kept = [c for c in topology.cities if counts[c.code]]
+    share = sum(c.share for c in kept)
+    shares = [round(c.share / share, 6) for c in kept]
+    shares[0] = round(shares[0] + 1.0 - sum(shares), 6)  # sum exactly 1 after rounding
+    institutions = max(len(kept), round(topology.institutions * n / total))
+    return Topology(
+        name=topology.name if n == total else f"{topology.name}-{n}n",
+        cities=tuple(City(c.code, c.name, c.name_zh, c.admin_code, counts[c.code], s, c.lat, c.lon)
+                     for c, s in zip(kept, shares, strict=True)),
+        institutions=institutions,
+        algorithm=topology.algorithm,
+    )
+
+
+def topology_yaml(topology: Topology) -> str:
+    """The topology as a file :func:`scenarios.topology.load_topology` reads back unchanged."""
+    return yaml.safe_dump({
+        "name": topology.name, "algorithm": topology.algorithm, "institutions": topology.institutions,
+        "cities": [{"code": c.code, "name": c.name, "name_zh": c.name_zh, "admin_code": c.admin_code,
+                    "nodes": c.nodes, "share": c.share, "lat": c.lat, "lon": c.lon} for c in topology.cities],
+    }, allow_unicode=True, sort_keys=False)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Cell:
+    enterprises: int
+    nodes: int
+
+    @property
+    def id(self) -> str:
+        return f"n{self.nodes:02d}-e{self.enterprises}"
+
+
+def plan_cells(nodes: Sequence[int] | None, enterprises: Sequence[int] | None, preset_nodes: int) -> list[Cell]:
+    """The cells to run, smallest volume first, then fewest nodes.
+
+    ``nodes=None`` means the defaults that fit the preset, or, when exactly one
+    volume is asked for, the whole preset (``--enterprises 16820000`` is one
+    full-scale cell). ``enterprises=None`` means the default volumes.
+
+    Raises:
+        BenchError: a node count above the preset's.
+    """
+    volumes = tuple(enterprises) if enterprises else DEFAULT_ENTERPRISES
+    if nodes:
+        too_big = [n for n in nodes if n > preset_nodes]
+        if too_big:
+            raise BenchError(f"--nodes {too_big[0]} is more than the preset's {preset_nodes} nodes")
+        counts = tuple(nodes)
+    elif enterprises and len(enterprises) == 1:
+        counts = (preset_nodes,)
+    else:
+        counts = tuple(n for n in DEFAULT_NODES if n <= preset_nodes)
+    return sorted(Cell(e, n) for e in volumes for n in counts)
+
+
+# --- figures ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Figure:
+    key: str
+    label: str
+    unit: str
+    baseline: str | None  # what the baseline is; None: no baseline exists for this figure
+    higher_is_better: bool
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure("ingest_records_per_s", "ingest rate, records", "records/s",
+           "plain SQLite inserts of the same records", True),
+    Figure("ingest_enterprises_per_s", "ingest rate, enterprises", "enterprises/s",
+           "plain SQLite inserts of the same records", True),
+    Figure("mirror_catchup_s", "mirroring catch-up after start", "s", None, False),
+    Figure("capacity_rps", "report capacity (closed loop)", "reports/s",
+           "plain FastAPI two-hop, closed loop", True),
+    Figure("throughput_rps", "report throughput (open loop)", "reports/s",
+           "plain FastAPI two-hop at the same arrival rate", True),
+    Figure("p50_ms", "report latency p50 (open loop)", "ms",
+           "plain FastAPI two-hop at the same arrival rate", False),
+    Figure("p95_ms", "report latency p95 (open loop)", "ms",
+           "plain FastAPI two-hop at the same arrival rate", False),
+    Figure("p99_ms", "report latency p99 (open loop)", "ms",
+           "plain FastAPI two-hop at the same arrival rate", False),
+    Figure("proof_bytes_per_report", "proof bytes per report (proofs and checkpoints)", "bytes",
+           "plain FastAPI response bytes (the data alone)", False),
+    Figure("bundle_bytes_per_report", "bundle bytes per report", "bytes",
+           "plain FastAPI response bytes (the data alone)", False),
+    Figure("storage_bytes_per_enterprise", "storage per enterprise (ledger and state files)", "bytes",
+           "plain SQLite databases of the same records", False),
+    Figure("cpu_ms_per_report", "CPU per report (all node processes)", "ms",
+           "plain FastAPI home and holder processes", False),
+    Figure("node_cpu_s", "CPU seconds per node during the query phases", "s",
+           "per plain FastAPI process, same phases", False),
+    Figure("node_rss_peak_mib", "peak RSS per node (largest node)", "MiB",
+           "largest plain FastAPI process", False),
+    Figure("node_rss_mean_mib", "mean RSS per node", "MiB",
+           "mean of the plain FastAPI processes", False),
+)
+
+# Every scalar of a row, in CSV column order (figures as value, baseline, ratio).
+_LEAD = ("cell", "nodes", "enterprises", "preset", "node_ids", "records", "seed_s", "baseline_seed_s",
+         "baseline_workers", "start_s", "register_s", "open_loop_rate", "capacity_sent", "capacity_ok",
+         "capacity_errors", "latency_sent", "latency_ok", "latency_errors", "verified_offline", "partial_reports",
+         "cities_per_report", "cross_city", "targets", "node_cpu_s_lifetime", "capacity_s", "duration_s", "load",
+         "concurrency", "cell_seconds", "finished_at", "command")
+CSV_COLUMNS: tuple[str, ...] = _LEAD + tuple(
+    k for f in FIGURES for k in (f.key, f"{f.key}_baseline", f"{f.key}_ratio"))
+
+
+def ratio(value: float | None, baseline: float | None) -> float | None:
+    """``value / baseline``; None when either is missing or the baseline is zero or not finite."""
+    if value is None or baseline is None or not math.isfinite(value) or not math.isfinite(baseline) or baseline == 0:
+        return None
+    return value / baseline
+
+
+def add_ratios(row: dict[str, Any]) -> dict[str, Any]:
+    """Set ``<figure>_ratio`` from ``<figure>`` and ``<figure>_baseline`` for every figure."""
+    for f in FIGURES:
+        row.setdefault(f"{f.key}_baseline", None)
+        row[f"{f.key}_ratio"] = ratio(row.get(f.key), row.get(f"{f.key}_baseline"))
+    return row
+
+
+# --- the plain SQLite ingest baseline --------------------------------------------------
+_PLAIN_SCHEMA = """
+CREATE TABLE credit_records (
+    id INTEGER PRIMARY KEY, uscc TEXT, record_type TEXT, record_id TEXT,
+    source TEXT, observed_at TEXT, body TEXT);
+CREATE INDEX credit_records_uscc ON credit_records (uscc);
+"""
+
+
+def _plain_worker_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
+
+
+def _plain_seed_node(topology_file: str, node_id: str, enterprises: int, seed: int, db_path: str,
+                     batch: int) -> dict[str, Any]:
+    """Worker: the node's synthetic records into a plain table, the ledger's pragmas, one txn per batch."""
+    from scenarios.workloads import SyntheticData
+
+    data = SyntheticData(load_topology(topology_file), enterprises, seed)
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(_PLAIN_SCHEMA)
+    sql = "INSERT INTO credit_records (uscc, record_type, record_id, source, observed_at, body) VALUES (?, ?, ?, ?, ?, ?)"
+    rows: list[tuple[str, str, str, str, str, str]] = []
+    records = 0
+
+    def flush() -> None:
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(sql, rows)
+        db.execute("COMMIT")
+        rows.clear()
+
+    for d in data.records_for_node(node_id):
+        rows.append((d.uscc, getattr(d, "record_type", "correction"), d.record_id, d.source, d.observed_at,
+                     json.dumps(d.body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))))
+        records += 1
+        if len(rows) >= batch:
+            flush()
+    if rows:
+        flush()
+    db.close()
+    return {"node_id": node_id, "records": records, "bytes": _files_bytes([Path(db_path).parent])}
+
+
+def plain_ingest(topology_file: Path, node_ids: Sequence[str], enterprises: int, seed: int, workdir: Path, *,
+                 workers: int, batch: int, progress: bool) -> dict[str, Any]:
+    """Insert every node's records into plain SQLite, one database per node, ``workers`` processes."""
+    from tqdm import tqdm
+
+    ctx = multiprocessing.get_context("spawn")
+    t0 = time.perf_counter()
+    results = []
+    bar = tqdm(total=len(node_ids), desc="plain SQLite ingest", unit="db", disable=not progress,
+               dynamic_ncols=True, leave=False)
+    pool = ctx.Pool(processes=max(1, min(workers, len(node_ids))), initializer=_plain_worker_init)
+    ok = False
+    try:
+        tasks = []
+        for node_id in node_ids:
+            d = workdir / node_id
+            d.mkdir(parents=True, exist_ok=True)
+            tasks.append(pool.apply_async(_plain_seed_node, (str(topology_file), node_id, enterprises, seed,
+                                                             str(d / "plain.db"), batch)))
+        for task in tasks:
+            while not task.ready():
+                task.wait(0.2)
+            results.append(task.get())
+            bar.update(1)
+        ok = True
+    finally:
+        if ok:
+            pool.close()
+        else:
+            pool.terminate()
+        pool.join()
+        bar.close()
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "records": sum(r["records"] for r in results),
+            "bytes": sum(r["bytes"] for r in results), "workers": max(1, min(workers, len(node_ids)))}
+
+
+def _files_bytes(dirs: Iterable[Path]) -> int:
+    """Bytes of the regular files under ``dirs`` (SQLite ``-shm`` index files excluded)."""
+    total = 0
+    for d in dirs:
+        if not d.exists():
+            continue
+        for p in d.rglob("*"):
+            if p.is_file() and not p.name.endswith("-shm"):
+                total += p.stat().st_size
+    return total
+
+
+# --- the matrix -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class MatrixConfig:
+    preset: str = "oct-2021"
+    nodes: tuple[int, ...] | None = None
+    enterprises: tuple[int, ...] | None = None
+    duration_s: float = 10.0
+    capacity_s: float | None = None  # default: half of duration_s, at least 2 s
+    load: float = 0.5
+    concurrency: int = 16
+    targets: int = 20
+    seed: int = DEFAULT_SEED
+    keep_networks: bool = False
+    mirror_timeout_s: float = 180.0
+    command: str = ""
+
+    @property
+    def capacity_seconds(self) -> float:
+        return self.capacity_s if self.capacity_s is not None else max(2.0, self.duration_s / 2)
+
+
+@dataclass
+class MatrixOutcome:
+    out: Path
+    planned: list[Cell]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    interrupted: bool = False
+    files: list[Path] = field(default_factory=list)
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temporary file in the same directory, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n", "utf-8")
+    os.replace(tmp, path)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, "utf-8")
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version}
+    for pkg in ("yrd-credit-chain", "fastapi", "uvicorn", "httpx", "cryptography", "http-message-signatures",
+                "hdrhistogram", "psutil", "matplotlib", "tqdm"):
+        with suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent, check=False)
+        if rev.returncode == 0 and rev.stdout.strip():
+            out["git"] = rev.stdout.strip()
+    except OSError:
+        pass
+    return out
+
+
+def _machine() -> dict[str, Any]:
+    from scenarios.bench_ledger import _machine as ledger_machine
+
+    info = ledger_machine()
+    with suppress(OSError):
+        info["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+def load_cell_result(cell_dir: Path, cell_id: str) -> dict[str, Any] | None:
+    """The stored result of a finished cell, or None (missing or unreadable: run it again)."""
+    path = cell_dir / "result.json"
+    try:
+        row = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return row if isinstance(row, dict) and row.get("cell") == cell_id else None
+
+
+class _Interrupts:
+    """SIGINT → KeyboardInterrupt as usual, but remembered: ``network.seed_ledgers`` turns an
+    interrupt into a ``NetworkError``, which must still end the matrix as an interruption."""
+
+    def __init__(self) -> None:
+        self.seen = threading.Event()
+        self._previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        self.seen.set()
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _Interrupts:
+        # Not in a worker thread (signals are the main thread's), and not where the parent
+        # ignores SIGINT (a background job of a shell): there Ctrl-C is not ours to take.
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+    def shielded(self) -> Any:
+        """Ignore further Ctrl-C while cleaning up (a second one must not leave nodes running)."""
+        interrupts = self
+
+        class _Shield:
+            def __enter__(self) -> None:
+                if interrupts._previous is not None:
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+            def __exit__(self, *exc: object) -> None:
+                if interrupts._previous is not None:
+                    signal.signal(signal.SIGINT, interrupts._handler)
+
+        return _Shield()
+
+
+def _stop_network(net: Path) -> None:
+    """Stop the nodes of the cell network ``net``, including any started but not yet recorded
+    in its run state (an interrupt between spawning a node and writing ``network.json``)."""
+    from scenarios.network import NetworkError, consortium_exists, down, running_nodes
+
+    if not consortium_exists(net):
+        return
+    with suppress(NetworkError):
+        if running_nodes(net):
+            down(net)
+    for pid_file in (net / "nodes").glob("*/node.pid"):
+        settings = str((pid_file.parent / "settings.json").resolve())
+        try:
+            proc = psutil.Process(int(pid_file.read_text().strip()))
+            if settings not in proc.cmdline():
+                continue
+            proc.terminate()
+            proc.wait(timeout=15)
+        except psutil.TimeoutExpired:
+            with suppress(psutil.Error):
+                proc.kill()
+        except (psutil.Error, OSError, ValueError):
+            continue
+
+
+def _run_cell(cell: Cell, cell_dir: Path, topology: Topology, config: MatrixConfig, partial: dict[str, Any], *,
+              say: Callable[[str], None], bars: bool) -> dict[str, Any]:
+    """Build, measure and stop one cell's network; fills ``partial`` as figures arrive."""
+    from scenarios.bench_query import measure_queries
+    from scenarios.network import (
+        SEED_BATCH,
+        SEED_WORKERS,
+        find_free_base_port,
+        init_consortium,
+        running_nodes,
+        up,
+    )
+
+    t_cell = time.perf_counter()
+    net = cell_dir / "net"
+    _stop_network(net)  # a previous attempt that was killed outright
+    shutil.rmtree(net, ignore_errors=True)
+    shutil.rmtree(cell_dir / "plain", ignore_errors=True)
+    topo_file = cell_dir / "topology.yaml"
+    _write_text(topo_file, topology_yaml(topology))
+    partial.update({"cell": cell.id, "nodes": cell.nodes, "enterprises": cell.enterprises, "preset": config.preset,
+                    "node_ids": " ".join(topology.node_ids), "capacity_s": config.capacity_seconds,
+                    "duration_s": config.duration_s, "load": config.load, "concurrency": config.concurrency,
+                    "command": config.command})
+
+    cons = init_consortium(net, str(topo_file), base_port=find_free_base_port(cell.nodes))
+    result = up(net, enterprises=cell.enterprises, seed=config.seed, progress=bars, echo=say,
+                timeout_s=config.mirror_timeout_s)
+    seeded = result.seeded
+    if seeded is None or seeded.seconds <= 0:
+        raise BenchError(f"cell {cell.id}: the network was not seeded by this run")
+    partial.update({
+        "records": seeded.records, "seed_s": seeded.seconds,
+        "ingest_records_per_s": seeded.records / seeded.seconds,
+        "ingest_enterprises_per_s": cell.enterprises / seeded.seconds,
+        "start_s": result.start_seconds, "mirror_catchup_s": result.mirror_seconds,
+        "register_s": result.register_seconds,
+        "storage_bytes_per_enterprise": _files_bytes(cons.node_dir(n) / "data" for n in cons.node_ids) / cell.enterprises,
+    })
+    say(f"{cell.id}: seeded {seeded.records:,} records in {seeded.seconds:.1f} s, mirrored in "
+        f"{result.mirror_seconds:.1f} s; measuring reports")
+
+    lifetime: list[float] = []
+
+    def stop_nodes() -> None:  # before the baseline phases: nodes mirror in the background
+        for pid in running_nodes(net).values():
+            with suppress(psutil.Error):
+                t = psutil.Process(pid).cpu_times()
+                lifetime.append(t.user + t.system)
+        _stop_network(net)
+
+    q = measure_queries(cons, capacity_s=config.capacity_seconds, duration_s=config.duration_s,
+                        concurrency=config.concurrency, load=config.load, targets=config.targets,
+                        progress=lambda m: say(f"{cell.id}: {m}"), bars=bars, after_chain=stop_nodes)
+    _stop_network(net)
+
+    cap, lat, bcap, blat = q["phases"]
+    chain_use, base_use = q["chain_resources"], q["baseline_resources"]
+    nodes_use = list(chain_use["processes"].values())
+    base_procs = list(base_use["processes"].values())
+
+    def mean(xs: Sequence[float]) -> float | None:
+        return sum(xs) / len(xs) if xs else None
+
+    partial.update({
+        "open_loop_rate": q["open_loop_rate"], "targets": q["targets"], "cross_city": q["cross_city"],
+        "capacity_sent": cap["sent"], "capacity_ok": cap["ok"], "capacity_errors": cap["errors"],
+        "latency_sent": lat["sent"], "latency_ok": lat["ok"], "latency_errors": lat["errors"],
+        "verified_offline": q["verified_offline"], "partial_reports": q["partial_reports"],
+        "cities_per_report": q["mean_cities_per_report"],
+        "capacity_rps": cap["per_second"], "capacity_rps_baseline": bcap["per_second"],
+        "throughput_rps": lat["per_second"], "throughput_rps_baseline": blat["per_second"],
+        "p50_ms": lat["p50_ms"], "p50_ms_baseline": blat["p50_ms"],
+        "p95_ms": lat["p95_ms"], "p95_ms_baseline": blat["p95_ms"],
+        "p99_ms": lat["p99_ms"], "p99_ms_baseline": blat["p99_ms"],
+        "proof_bytes_per_report": q["mean_proof_bytes_per_report"],
+        "proof_bytes_per_report_baseline": q["mean_baseline_bytes_per_report"],
+        "bundle_bytes_per_report": q["mean_bundle_bytes_per_report"],
+        "bundle_bytes_per_report_baseline": q["mean_baseline_bytes_per_report"],
+        "cpu_ms_per_report": 1000 * sum(p["cpu_s"] for p in nodes_use) / max(1, chain_use["reports"]),
+        "cpu_ms_per_report_baseline": 1000 * sum(p["cpu_s"] for p in base_procs) / max(1, base_use["reports"]),
+        "node_cpu_s": mean([p["cpu_s"] for p in nodes_use]),
+        "node_cpu_s_baseline": mean([p["cpu_s"] for p in base_procs]),
+        "node_rss_peak_mib": max((p["rss_peak_bytes"] for p in nodes_use), default=0) / MIB,
+        "node_rss_peak_mib_baseline": max((p["rss_peak_bytes"] for p in base_procs), default=0) / MIB,
+        "node_rss_mean_mib": (mean([p["rss_mean_bytes"] for p in nodes_use]) or 0) / MIB,
+        "node_rss_mean_mib_baseline": (mean([p["rss_mean_bytes"] for p in base_procs]) or 0) / MIB,
+        "node_cpu_s_lifetime": mean(lifetime),
+        "detail": {"phases": q["phases"], "node_processes": chain_use["processes"],
+                   "baseline_processes": base_use["processes"], "seeding": seeded.nodes},
+    })
+
+    say(f"{cell.id}: plain SQLite ingest baseline")
+    plain = plain_ingest(topo_file, topology.node_ids, cell.enterprises, config.seed, cell_dir / "plain",
+                         workers=SEED_WORKERS, batch=SEED_BATCH, progress=bars)
+    if plain["records"] != seeded.records:
+        raise BenchError(f"cell {cell.id}: the plain baseline inserted {plain['records']} records, "
+                         f"the ledgers {seeded.records}; they must be the same records")
+    partial.update({
+        "baseline_seed_s": plain["seconds"], "baseline_workers": plain["workers"],
+        "ingest_records_per_s_baseline": plain["records"] / plain["seconds"],
+        "ingest_enterprises_per_s_baseline": cell.enterprises / plain["seconds"],
+        "storage_bytes_per_enterprise_baseline": plain["bytes"] / cell.enterprises,
+    })
+    shutil.rmtree(cell_dir / "plain", ignore_errors=True)
+    if not config.keep_networks:
+        shutil.rmtree(net, ignore_errors=True)
+    partial.update({"cell_seconds": time.perf_counter() - t_cell, "finished_at": _now()})
+    return add_ratios(dict(partial))
+
+
+def _check_out(out: Path, config: MatrixConfig, resume: bool) -> None:
+    meta_path = out / "matrix.json"
+    if not meta_path.exists():
+        if out.exists() and any(out.iterdir()):
+            raise BenchError(f"{out} is not empty and holds no bench matrix; choose a new --out directory")
+        return
+    if not resume:
+        raise BenchError(f"{out} already holds a bench matrix; pass --resume to finish it or choose another --out")
+    try:
+        meta = json.loads(meta_path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BenchError(f"{meta_path} cannot be read ({exc}); choose another --out") from exc
+    for key in ("preset", "seed"):
+        if meta.get("config", {}).get(key) != getattr(config, key):
+            raise BenchError(f"{out} was run with --{key} {meta.get('config', {}).get(key)}, not "
+                             f"{getattr(config, key)}; resume with the same value or choose another --out")
+
+
+def collect_rows(out: Path) -> list[dict[str, Any]]:
+    """Every finished cell's row in ``out``, smallest volume first, then fewest nodes."""
+    rows = []
+    cells = out / "cells"
+    if cells.exists():
+        for d in cells.iterdir():
+            row = load_cell_result(d, d.name) if d.is_dir() else None
+            if row is not None:
+                rows.append(row)
+    return sorted(rows, key=lambda r: (int(r["enterprises"]), int(r["nodes"])))
+
+
+def csv_text(rows: Sequence[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        w.writerow(["" if r.get(c) is None else repr(r[c]) if isinstance(r.get(c), float) else r.get(c)
+                    for c in CSV_COLUMNS])
+    return buf.getvalue()
+
+
+def write_outputs(outcome: MatrixOutcome, config: MatrixConfig, started_at: str, *, report: bool = True) -> list[Path]:
+    """results.json, results.csv and (with ``report``) report.md, report.html and charts/ from the
+    finished cells."""
+    from scenarios.bench_report import write_report
+
+    out = outcome.out
+    rows = collect_rows(out)
+    outcome.rows = rows
+    done = {r["cell"] for r in rows}
+    results = {
+        "tool": "creditchain bench",
+        "command": config.command,
+        "config": {**asdict(config), "capacity_s": config.capacity_seconds},
+        "machine": _machine(),
+        "versions": _versions(),
+        "started_at": started_at,
+        "written_at": _now(),
+        "interrupted": outcome.interrupted,
+        "cells_planned": [c.id for c in outcome.planned],
+        "cells_missing": [c.id for c in outcome.planned if c.id not in done],
+        "cells_failed": outcome.failed,
+        "figures": [asdict(f) for f in FIGURES],
+        "rows": rows,
+    }
+    _write_json(out / "results.json", results)
+    _write_text(out / "results.csv", csv_text(rows))
+    files = [out / "results.json", out / "results.csv", *(write_report(out, results) if report else [])]
+    outcome.files = files
+    return files
+
+
+def run_matrix(out: Path, config: MatrixConfig, *, resume: bool = False, progress: bool = True,
+               echo: Callable[[str], None] = lambda s: None) -> MatrixOutcome:
+    """Run every cell not yet finished in ``out``; write per-cell and aggregate results.
+
+    Raises:
+        BenchError: bad arguments or ``out`` holds something else.
+        BenchInterrupted: Ctrl-C; networks are stopped and partial results written first.
+    """
+    from tqdm import tqdm
+
+    from scenarios.network import NetworkError
+
+    try:
+        base = load_topology(config.preset)
+    except (TopologyError, OSError) as exc:
+        raise BenchError(f"--preset: {exc}") from exc
+    cells = plan_cells(config.nodes, config.enterprises, len(base.node_ids))
+    for cell in cells:
+        if cell.enterprises < len(subset_topology(base, cell.nodes).cities):
+            raise BenchError(f"--enterprises {cell.enterprises} is too few for {cell.nodes} nodes "
+                             "(at least one enterprise per city)")
+    out = Path(out)
+    _check_out(out, config, resume)
+    started_at = _now()
+    _write_json(out / "matrix.json", {"config": {**asdict(config)}, "started_at": started_at,
+                                      "cells": [c.id for c in cells]})
+    outcome = MatrixOutcome(out, cells)
+    bar = tqdm(total=len(cells), desc="bench cells", unit="cell", disable=not progress, dynamic_ncols=True,
+               position=0, leave=True)
+
+    def say(message: str) -> None:
+        if progress:
+            tqdm.write(message, file=sys.stderr)
+        else:
+            echo(message)
+
+    current: dict[str, Any] = {}
+    with _Interrupts() as interrupts:
+        try:
+            for cell in cells:
+                cell_dir = out / "cells" / cell.id
+                if resume and load_cell_result(cell_dir, cell.id) is not None:
+                    outcome.skipped.append(cell.id)
+                    say(f"{cell.id}: done in an earlier run, skipped")
+                    bar.update(1)
+                    continue
+                bar.set_postfix_str(cell.id)
+                say(f"{cell.id}: {cell.nodes} nodes, {cell.enterprises:,} enterprises")
+                current = {"dir": cell_dir, "row": {}}
+                (cell_dir / "partial.json").unlink(missing_ok=True)
+                try:
+                    row = _run_cell(cell, cell_dir, subset_topology(base, cell.nodes), config, current["row"],
+                                    say=say, bars=progress)
+                except (NetworkError, BenchError) as exc:
+                    if interrupts.seen.is_set():
+                        raise KeyboardInterrupt from exc
+                    with interrupts.shielded():
+                        _stop_network(cell_dir / "net")
+                    outcome.failed[cell.id] = str(exc)
+                    _write_json(cell_dir / "error.json", {"cell": cell.id, "error": str(exc), "at": _now()})
+                    say(f"{cell.id}: FAILED: {exc}")
+                else:
+                    _write_json(cell_dir / "result.json", row)
+                    (cell_dir / "error.json").unlink(missing_ok=True)
+                    outcome.ran.append(cell.id)
+                current = {}
+                bar.update(1)
+                with interrupts.shielded():  # the charts are drawn once, at the end
+                    write_outputs(outcome, config, started_at, report=False)
+        except KeyboardInterrupt:
+            outcome.interrupted = True
+        finally:
+            with interrupts.shielded():
+                bar.close()
+                if current:
+                    _stop_network(current["dir"] / "net")
+                    if current["row"]:
+                        _write_json(current["dir"] / "partial.json",
+                                    {**current["row"], "interrupted_at": _now()})
+                write_outputs(outcome, config, started_at)
+    if outcome.interrupted:
+        raise BenchInterrupted(outcome)
+    return outcome
