@@ -65,6 +65,7 @@ import asyncio
 import base64
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -180,12 +181,16 @@ def catalogue_router(st: NodeState) -> APIRouter:
     """``GET /v1/catalogue``: this node's catalogue delta for a log range (consortium nodes only)."""
     router = APIRouter()
     outbound = Outbound(st)
+    # One thread of its own: the first pages after a bulk load scan millions of entries, and
+    # thirteen peers asking at once must queue here, not fill the default pool that signature
+    # checks and ledger reads of every other request need.
+    scanner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbound")
 
     @router.get("/v1/catalogue", summary="Catalogue delta for a range of this ledger: hashed USCCs of "
                 "cross-city records and revoked authorizations (nodes)")
     async def catalogue(request: Request, start: int = Query(ge=0), end: int = Query(ge=0)) -> dict[str, Any]:
         await _require_node(st, request)
-        return await asyncio.to_thread(outbound_page, st, outbound, start, end)
+        return await asyncio.get_running_loop().run_in_executor(scanner, outbound_page, st, outbound, start, end)
 
     return router
 

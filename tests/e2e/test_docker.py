@@ -1,4 +1,4 @@
-"""End to end in real containers: the launch-2020 network under docker compose.
+"""End to end in real containers: scenarios, faults and the host CLI against compose networks.
 
 Skipped, with the reason, when no Docker engine answers (``docker info``
 fails), when neither ``docker compose`` nor ``docker-compose`` is installed, or
@@ -8,262 +8,123 @@ needs debootstrap). Otherwise:
 1. builds the images with ``docker/build-images.sh`` (incremental: the base is
    reused, the wheelhouse and ``docker build`` skip unchanged work; set
    ``YRD_DOCKER_REUSE_IMAGE=1`` to use an existing node image as it is);
-2. generates keys, manifest, settings and a compose file for ``launch-2020`` in
-   a temporary directory, on free loopback ports and a project name of its
-   own, so a network a developer has running is never touched;
-3. brings the 11 containers up, waits until every one is healthy, checks every
-   node's ``/v1/info`` and that every node mirrors all ten peers;
-4. kills one container, checks it is down, starts it again, waits until it is
-   healthy and checks its ledger survived in its volume;
-5. always ends with ``down -v`` (containers, network and volumes removed).
+2. runs ``creditchain scenario run scenarios/files/node-outage.yaml --target
+   docker``: a compose file and consortium generated in a temporary
+   directory (free host ports, a project name of its own, so a network a
+   developer runs is never touched), 11 containers that seed their own
+   ledgers, a cross-city report verified offline, a holder's container
+   killed and the report partial naming it, the container started again on
+   its volume and the report complete;
+3. on that network: every container healthy (Docker's health check), every
+   node mirroring its ten peers, and ``creditchain query --dir`` from the
+   host (signed for ``http://<node>:8000``, sent to the published port)
+   getting a verified report with records from two cities;
+4. ``docker/scenarios/container-faults.yaml`` on the same network: a holder
+   paused, then disconnected from the network (a partition), each time a
+   partial report naming it, and complete again after unpause and reconnect;
+5. ``rogue-node`` on its own five-node network: a ledger rewritten with the
+   node's own key in its volume; every witness raises an alarm and refuses it;
+6. always ends with ``down -v`` of every project it made.
 
-The whole test is bounded (about 10 minutes at most, far less when the images
-exist). Docker engine 20.10 with fuse-overlayfs on 2 cores was measured at
-~20 s for ``up -d`` and ~50 s until all 11 were healthy on a busy host.
+Docker Engine 20.10 with fuse-overlayfs on 2 cores: ~10 s for ``up -d``,
+~60 s until 11 containers answer on a busy host.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import uuid
 import warnings
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
-from scenarios.compose import DEFAULT_IMAGE, compose_command, generate
+from scenarios.cli import cli
+from scenarios.compose import compose_command
+from scenarios.network import Consortium, load_consortium, sample_enterprises, verify_bundle_file
+from tests.e2e.docker_support import ROOT, build_images, docker_or_skip, run
 
-# `docker` is registered in pyproject.toml's pytest markers; until it is, the
-# unknown-mark warning (an error under filterwarnings=error) is silenced here.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
     pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
-ROOT = Path(__file__).resolve().parents[2]
-PRESET = "launch-2020"
 NODES = 11
-KILLED = "hz-1"
-
-BUILD_TIMEOUT_S = 480
-UP_TIMEOUT_S = 180
-HEALTHY_TIMEOUT_S = 240
-MIRROR_TIMEOUT_S = 90
-RESTART_TIMEOUT_S = 120
-DOWN_TIMEOUT_S = 120
-
-
-def _run(args: list[str], timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, env=env)
-
-
-def _docker_or_skip() -> list[str]:
-    if shutil.which("docker") is None:
-        pytest.skip("no docker client installed: the container end-to-end test needs a Docker engine")
-    try:
-        info = _run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=30)
-    except subprocess.TimeoutExpired:
-        pytest.skip("`docker info` did not answer within 30 s: no usable Docker engine")
-    if info.returncode != 0:
-        reason = (info.stderr.strip().splitlines() or ["no output"])[-1]
-        pytest.skip(f"`docker info` failed, no Docker engine answers: {reason}")
-    compose = compose_command()
-    if compose is None:
-        pytest.skip("neither `docker compose` (v2) nor `docker-compose` (v1) is installed")
-    return compose
-
-
-def _image_exists(name: str) -> bool:
-    return _run(["docker", "image", "inspect", name], timeout=30).returncode == 0
-
-
-def _build_images() -> None:
-    if os.environ.get("YRD_DOCKER_REUSE_IMAGE") == "1" and _image_exists(DEFAULT_IMAGE):
-        return
-    suite = ""
-    for line in Path("/etc/os-release").read_text().splitlines():
-        if line.startswith("VERSION_CODENAME="):
-            suite = line.partition("=")[2].strip('"')
-    if not _image_exists(f"yrd-credit-chain/base:{suite}") and os.geteuid() != 0:
-        pytest.skip(f"the base image yrd-credit-chain/base:{suite} is missing and building it "
-                    "(debootstrap) needs root: run docker/build-images.sh as root first")
-    env = {**os.environ, "PYTHON": sys.executable}
-    try:
-        done = _run(["bash", str(ROOT / "docker" / "build-images.sh")], timeout=BUILD_TIMEOUT_S, env=env)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"docker/build-images.sh took more than {BUILD_TIMEOUT_S} s")
-    assert done.returncode == 0, f"docker/build-images.sh failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-
-
-def _free_port_base(count: int) -> int:
-    """A base such that base+1 .. base+count are free on 127.0.0.1 now."""
-    for base in range(28100, 60000, 100):
-        socks = []
-        try:
-            for port in range(base + 1, base + count + 1):
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free block of loopback ports")
-
-
-@dataclass
-class Network:
-    compose: list[str]
-    project: str
-    compose_file: Path
-    urls: dict[str, str]
-    config_dir: Path
-
-    def run(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return _run([*self.compose, "-p", self.project, "-f", str(self.compose_file), *args], timeout=timeout)
-
-    def containers(self) -> dict[str, str]:
-        """node id (compose service) → container id, stopped ones included."""
-        done = _run(["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={self.project}"],
-                    timeout=30)
-        ids = done.stdout.split()
-        if not ids:
-            return {}
-        inspected = json.loads(_run(["docker", "inspect", *ids], timeout=30).stdout)
-        return {c["Config"]["Labels"]["com.docker.compose.service"]: c["Id"] for c in inspected}
-
-    def states(self) -> dict[str, dict[str, Any]]:
-        """node id → {running, health} of each container."""
-        ids = self.containers()
-        if not ids:
-            return {}
-        inspected = json.loads(_run(["docker", "inspect", *ids.values()], timeout=30).stdout)
-        by_id = {c["Id"]: c["State"] for c in inspected}
-        return {node: {"running": by_id[cid]["Running"],
-                       "health": (by_id[cid].get("Health") or {}).get("Status")} for node, cid in ids.items()}
-
-    def logs(self) -> str:
-        done = self.run("logs", "--tail", "15", "--no-color", timeout=60)
-        return done.stdout[-6000:]
-
-
-def _wait(what: str, check: Callable[[], object], timeout_s: float, net: Network, interval_s: float = 2.0) -> object:
-    deadline = time.monotonic() + timeout_s
-    last: object = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval_s)
-    pytest.fail(f"{what}: not reached within {timeout_s:.0f} s; states {net.states()}\nlogs:\n{net.logs()}")
-
-
-def _info(url: str) -> dict[str, Any] | None:
-    try:
-        r = httpx.get(f"{url}/v1/info", timeout=5)
-    except httpx.HTTPError:
-        return None
-    return r.json() if r.status_code == 200 else None
 
 
 @pytest.fixture(scope="module")
-def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
-    compose = _docker_or_skip()
-    t0 = time.monotonic()
-    _build_images()
-    build_s = time.monotonic() - t0
-    workdir = tmp_path_factory.mktemp("docker-e2e")
-    project = f"yrd-e2e-{uuid.uuid4().hex[:8]}"
-    result = generate(PRESET, out=workdir / "compose.yaml", config_dir=workdir / "config",
-                      host_port_base=_free_port_base(NODES), project=project)
-    net = Network(compose, project, result.compose_file, result.host_urls, result.config_dir)
-    try:
-        t1 = time.monotonic()
-        up = net.run("up", "-d", timeout=UP_TIMEOUT_S)
-        assert up.returncode == 0, f"compose up failed:\n{up.stdout[-3000:]}\n{up.stderr[-3000:]}"
-        up_s = time.monotonic() - t1
-        _wait(f"all {NODES} containers healthy",
-              lambda: (lambda s: len(s) == NODES and all(v["health"] == "healthy" for v in s.values()))(net.states()),
-              HEALTHY_TIMEOUT_S, net)
-        print(f"\nimages {build_s:.1f} s, up -d {up_s:.1f} s, all healthy after {time.monotonic() - t1:.1f} s")
-        yield net
-    finally:
-        down = net.run("down", "-v", "--timeout", "5", timeout=DOWN_TIMEOUT_S)
-        shutil.rmtree(workdir / "config", ignore_errors=True)
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    docker_or_skip()
+    build_images()
+    base = tmp_path_factory.mktemp("docker-e2e")
+    yield base
+    # Every compose project made under base goes, volumes included, whatever the tests left.
+    cmd = compose_command() or ["docker-compose"]
+    for compose in base.glob("*/compose.yaml"):
+        project = json.loads((compose.parent / "docker" / "consortium.json").read_text("utf-8"))["project"]
+        down = run([*cmd, "-p", project, "-f", str(compose), "down", "-v", "--timeout", "5"], timeout=300)
         assert down.returncode == 0, f"compose down -v failed:\n{down.stderr[-3000:]}"
-        leftover = _run(["docker", "volume", "ls", "-q", "--filter", f"name={project}"], timeout=30).stdout.split()
+        leftover = run(["docker", "volume", "ls", "-q", "--filter", f"name={project}_"], timeout=30).stdout.split()
         assert not leftover, f"volumes left behind by down -v: {leftover}"
+    shutil.rmtree(base, ignore_errors=True)
 
 
-def test_every_node_answers_and_mirrors_its_peers(network: Network) -> None:
-    assert set(network.containers()) == set(network.urls)
-    for node_id, url in network.urls.items():
-        info = _info(url)
-        assert info is not None, f"{node_id}: GET {url}/v1/info failed"
-        assert info["node_id"] == node_id
-        assert info["url"] == f"http://{node_id}:8000"
-        peers = info["peers"]
-        assert isinstance(peers, list) and len(peers) == NODES - 1
-
-    def all_mirrored() -> bool:
-        for url in network.urls.values():
-            info = _info(url)
-            if info is None or any(p["seen_size"] is None for p in info["peers"]):
-                return False
-        return True
-
-    _wait("every node has accepted a checkpoint of every peer", all_mirrored, MIRROR_TIMEOUT_S, network)
+def _scenario(file: Path, directory: Path, out: Path, *extra: str) -> dict[str, Any]:
+    res = CliRunner().invoke(cli, ["scenario", "run", str(file), "--target", "docker", "--dir", str(directory),
+                                   "--out", str(out), *extra])
+    results = out / "results.json"
+    assert results.exists(), f"no results.json; output:\n{res.output}"
+    data: dict[str, Any] = json.loads(results.read_text("utf-8"))
+    failed = [c for s in data["steps"] for c in s["expectations"] if not c["ok"]]
+    assert res.exit_code == 0 and not failed, f"{file.name} failed: {failed}\n{res.output[-4000:]}"
+    return data
 
 
-def test_killed_node_comes_back_with_its_ledger(network: Network) -> None:
-    url = network.urls[KILLED]
-    before = _info(url)
-    assert before is not None
-    container = network.containers()[KILLED]
-
-    killed = _run(["docker", "kill", container], timeout=60)
-    assert killed.returncode == 0, killed.stderr
-    _wait(f"{KILLED} down", lambda: not network.states()[KILLED]["running"], 30, network, interval_s=1)
-    time.sleep(3)  # restart policy unless-stopped: a killed container must stay down
-    assert network.states()[KILLED]["running"] is False
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(f"{url}/v1/health", timeout=3)
-    others = [u for n, u in network.urls.items() if n != KILLED]
-    assert all(_info(u) is not None for u in others[:3]), "the other nodes must keep answering"
-
-    started = _run(["docker", "start", container], timeout=60)
-    assert started.returncode == 0, started.stderr
-    _wait(f"{KILLED} healthy again", lambda: network.states()[KILLED]["health"] == "healthy",
-          RESTART_TIMEOUT_S, network)
-    after = _info(url)
-    assert after is not None
-    # Same identity and a ledger that kept (at least) everything it had: the volume survived.
-    assert after["note_verifier"] == before["note_verifier"]
-    assert int(after["size"]) >= int(before["size"])
-    if after["size"] == before["size"]:
-        assert after["root"] == before["root"]
+def _actions(data: dict[str, Any]) -> list[str]:
+    return [s["action"] for s in data["steps"]]
 
 
-def test_host_cli_gets_a_verified_cross_city_report(network: Network, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def outage(workdir: Path) -> dict[str, Any]:
+    """node-outage on containers; leaves the launch-2020 network running for the next tests."""
+    return _scenario(ROOT / "scenarios" / "files" / "node-outage.yaml", workdir / "launch-2020",
+                     workdir / "out-outage")
+
+
+@pytest.fixture(scope="module")
+def cons(outage: dict[str, Any], workdir: Path) -> Consortium:
+    return load_consortium(workdir / "launch-2020" / "docker")
+
+
+def test_node_outage_scenario_passes_on_containers(outage: dict[str, Any]) -> None:
+    assert outage["network"]["target"] == "docker" and outage["network"]["created"]
+    assert len(outage["network"]["nodes"]) == NODES
+    assert {"kill", "restart", "query"} <= set(_actions(outage))
+    restart = next(s for s in outage["steps"] if s["action"] == "restart")
+    assert restart["detail"]["done"] == "started"
+
+
+def test_every_container_is_healthy_and_mirrors_its_peers(cons: Consortium) -> None:
+    ids = run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={cons.project}"], 30).stdout.split()
+    assert len(ids) == NODES
+    inspected = json.loads(run(["docker", "inspect", *ids], 30).stdout)
+    health = {c["Config"]["Labels"]["com.docker.compose.service"]: (c["State"].get("Health") or {}).get("Status")
+              for c in inspected}
+    assert health == dict.fromkeys(cons.node_ids, "healthy")
+    for node_id in cons.node_ids:
+        info = httpx.get(f"{cons.url(node_id)}/v1/info", timeout=10).json()
+        assert info["node_id"] == node_id and info["url"] == f"http://{node_id}:8000"
+        assert int(info["size"]) > 0, f"{node_id} did not seed its ledger"
+        assert len(info["peers"]) == NODES - 1
+        assert all(p["seen_size"] for p in info["peers"]), f"{node_id} has not mirrored every peer"
+
+
+def test_host_cli_gets_a_verified_cross_city_report(cons: Consortium, tmp_path: Path) -> None:
     """`creditchain query --dir <config>` from the host: signed for http://<node>:8000, sent to the
     published port; the containers seeded their ledgers themselves on first start."""
-    from click.testing import CliRunner
-
-    from scenarios.cli import cli
-    from scenarios.network import load_consortium, sample_enterprises, verify_bundle_file
-
-    cons = load_consortium(network.config_dir)
     assert cons.target == "docker" and cons.url("sh-1") != cons.public_url("sh-1")
     samples = sample_enterprises(cons, limit=3, min_cities=2)
     assert samples, "the seeded synthetic data has no enterprise held in two cities"
@@ -272,7 +133,7 @@ def test_host_cli_gets_a_verified_cross_city_report(network: Network, tmp_path: 
         inst = next(i for i in cons.institutions
                     if cons.topology.city_of_node(i.home_node).code != sample.city and "pre_loan" in i.purposes)
         bundle_path = tmp_path / f"{sample.uscc}.json"
-        res = runner.invoke(cli, ["query", "--dir", str(network.config_dir), "--institution", inst.institution_id,
+        res = runner.invoke(cli, ["query", "--dir", str(cons.dir), "--institution", inst.institution_id,
                                   "--uscc", sample.uscc, "--purpose", "pre_loan", "--out", str(bundle_path)])
         assert res.exit_code == 0, res.output
         summary = verify_bundle_file(bundle_path, cons.manifest_path, cons.root_public_key())
@@ -285,3 +146,21 @@ def test_host_cli_gets_a_verified_cross_city_report(network: Network, tmp_path: 
     verified = runner.invoke(cli, ["report", "verify", str(bundle_path), "--manifest", str(cons.manifest_path)])
     assert verified.exit_code == 0, verified.output
     assert verified.output.startswith("valid: report"), verified.output
+
+
+def test_paused_and_partitioned_holders_make_partial_reports_until_healed(
+        cons: Consortium, workdir: Path) -> None:
+    faults = _scenario(ROOT / "docker" / "scenarios" / "container-faults.yaml", workdir / "launch-2020",
+                       workdir / "out-faults")
+    assert faults["network"]["reused"], "the second scenario must reuse the running containers"
+    assert {"pause", "partition", "restart"} <= set(_actions(faults))
+    restarts = [s["detail"]["done"] for s in faults["steps"] if s["action"] == "restart"]
+    assert restarts == ["unpaused", "reconnected"], restarts
+
+
+def test_rogue_container_is_caught_by_its_witnesses(workdir: Path) -> None:
+    data = _scenario(ROOT / "scenarios" / "files" / "rogue-node.yaml", workdir / "rogue", workdir / "out-rogue",
+                     "--down")
+    rogue = next(s for s in data["steps"] if s["action"] == "rogue")
+    assert rogue["detail"]["removed"] and rogue["detail"]["altered"]
+    assert rogue["detail"]["new_size"] > rogue["detail"]["old_size"]

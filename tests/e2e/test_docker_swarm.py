@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from scenarios.cli import cli
 from scenarios.compose import generate
 from scenarios.network import load_consortium, node_infos, sample_enterprises, verify_bundle_file
-from tests.e2e.test_docker import _build_images, _docker_or_skip, _free_port_base
+from tests.e2e.docker_support import build_images, docker_or_skip, free_port_base
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
@@ -50,8 +50,8 @@ def _docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str
 
 @pytest.fixture(scope="module")
 def swarm() -> Iterator[None]:
-    _docker_or_skip()
-    _build_images()
+    docker_or_skip()
+    build_images()
     state = _docker("info", "--format", "{{.Swarm.LocalNodeState}}").stdout.strip()
     joined_here = False
     if state != "active":
@@ -72,7 +72,7 @@ def test_stack_deploy_runs_the_network(swarm: None, tmp_path: Path) -> None:
     topo = tmp_path / "swarm-lab.yaml"
     topo.write_text(TOPOLOGY, "utf-8")
     result = generate(str(topo), out=tmp_path / "compose.yaml", config_dir=tmp_path / "config",
-                      host_port_base=_free_port_base(2), project=STACK, enterprises=1500)
+                      host_port_base=free_port_base(2), project=STACK, enterprises=1500)
     cons = load_consortium(result.config_dir)
     deploy = _docker("stack", "deploy", "-c", str(result.compose_file), STACK, timeout=180)
     try:

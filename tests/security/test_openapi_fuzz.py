@@ -37,7 +37,7 @@ import requests
 import schemathesis
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, settings
-from integration_fixtures import NODES, World, make_net, seed_world
+from inproc_world import NODES, World, make_net, seed_world
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
