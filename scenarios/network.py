@@ -835,11 +835,27 @@ def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | 
     t0 = last_move = time.monotonic()
     best = -1
     bar = None
+    silent_since: dict[str, float] = {}
     try:
         while True:
-            infos = node_infos(cons, ids)
+            # A node busy catching up (millions of catalogue rows) may take seconds to answer:
+            # it has stopped only when it stays silent for timeout_s.
+            infos = node_infos(cons, ids, timeout_s=10.0)
+            now = time.monotonic()
             silent = [n for n, i in infos.items() if i is None]
-            lag = mirror_lag(infos) if not silent else []
+            for n in ids:
+                if n in silent:
+                    silent_since.setdefault(n, now)
+                else:
+                    silent_since.pop(n, None)
+            gone = [n for n in silent if now - silent_since[n] > timeout_s]
+            if gone:
+                raise NetworkError(f"nodes {', '.join(gone)} stopped answering while the network was mirroring; "
+                                   f"see their logs in {cons.dir / 'logs'}")
+            if silent:
+                time.sleep(0.5)
+                continue
+            lag = mirror_lag(infos)
             if not silent and not lag:
                 if bar is not None:
                     bar.update(bar.total - bar.n)
@@ -850,13 +866,10 @@ def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | 
             if bar is not None:
                 bar.total = max(bar.total, bar.n + behind)
                 bar.update(max(0, bar.total - behind - bar.n))
-            done = -behind if not silent else best
+            done = -behind
             if done > best:
                 best, last_move = done, time.monotonic()
             if time.monotonic() - last_move > timeout_s:
-                if silent:
-                    raise NetworkError(f"nodes {', '.join(silent)} stopped answering while the network was mirroring; "
-                                       f"see their logs in {cons.dir / 'logs'}")
                 worst = sorted(lag, key=lambda t: t[2] - t[3])[:3]
                 detail = "; ".join(f"{n} has {have} of {p}'s {size} entries" for n, p, have, size in worst)
                 raise NetworkError(f"mirroring made no progress for {timeout_s:.0f} s ({len(lag)} links behind: "
