@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,6 +54,7 @@ with warnings.catch_warnings():
     pytestmark = [pytest.mark.e2e, pytest.mark.docker]
 
 NODES = 11
+HEALTHY_TIMEOUT_S = 90
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +112,17 @@ def test_node_outage_scenario_passes_on_containers(outage: dict[str, Any]) -> No
 def test_every_container_is_healthy_and_mirrors_its_peers(cons: Consortium) -> None:
     ids = run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={cons.project}"], 30).stdout.split()
     assert len(ids) == NODES
-    inspected = json.loads(run(["docker", "inspect", *ids], 30).stdout)
-    health = {c["Config"]["Labels"]["com.docker.compose.service"]: (c["State"].get("Health") or {}).get("Status")
-              for c in inspected}
-    assert health == dict.fromkeys(cons.node_ids, "healthy")
+
+    def health() -> dict[str, str | None]:
+        inspected = json.loads(run(["docker", "inspect", *ids], 30).stdout)
+        return {c["Config"]["Labels"]["com.docker.compose.service"]: (c["State"].get("Health") or {}).get("Status")
+                for c in inspected}
+
+    # A container the scenario restarted is "starting" until its first probe passes (every 5 s).
+    deadline = time.monotonic() + HEALTHY_TIMEOUT_S
+    while (states := health()) != dict.fromkeys(cons.node_ids, "healthy") and time.monotonic() < deadline:
+        time.sleep(2)
+    assert states == dict.fromkeys(cons.node_ids, "healthy")
     for node_id in cons.node_ids:
         info = httpx.get(f"{cons.url(node_id)}/v1/info", timeout=10).json()
         assert info["node_id"] == node_id and info["url"] == f"http://{node_id}:8000"
