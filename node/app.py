@@ -57,7 +57,7 @@ from node.problems import install_problem_handlers, problem, problem_for
 from node.reports import answer_peer, make_report, record_denial_notice
 from node.sequencer import Sequencer
 from node.settings import NodeSettings
-from node.state import Caller, NodeState, b64
+from node.state import Caller, NodeState, b64, require_node, signed_caller
 from node.views import PeerViews
 
 __all__ = ["build_state", "create_app"]
@@ -378,21 +378,7 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
     app.add_middleware(SignedResponses, state_getter=lambda: st)
 
     async def caller(request: Request) -> Caller:
-        body = await request.body()
-        url = st.settings.public_url.rstrip("/") + request.url.path
-        if request.url.query:
-            url += "?" + request.url.query
-        headers = {k: v for k, v in request.headers.items()}
-        # Verify against our configured public URL, not the Host header: a request
-        # signed for another node's authority must not verify here.
-        verified = await asyncio.to_thread(st.verifier.verify, request.method, url, headers, body)
-        kind, _, ident = verified.key_id.partition(":")
-        return Caller("node" if kind == "node" else "institution", ident)
-
-    def require_node(c: Caller) -> str:
-        if c.kind != "node":
-            raise UnknownPeerError(c.id, f"{c.id} is an institution; this endpoint is for consortium nodes")
-        return c.id
+        return await signed_caller(st, request)
 
     def require_operator(c: Caller) -> None:
         if c.kind != "node" or c.id != st.node_id:

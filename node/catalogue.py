@@ -83,8 +83,8 @@ from ledger import (
     parse_entry,
     verify_inclusion,
 )
-from node.errors import PeerMisbehavedError, UnknownPeerError
-from node.state import NodeState, b64, unb64
+from node.errors import PeerMisbehavedError
+from node.state import NodeState, b64, require_node, signed_caller, unb64
 from node.views import PeerView, uscc_key
 
 __all__ = ["CHECK_ALL", "DEFAULT_SAMPLING", "CatalogueMismatchError", "Sampling", "catalogue_router", "mirror_compact",
@@ -189,23 +189,10 @@ def catalogue_router(st: NodeState) -> APIRouter:
     @router.get("/v1/catalogue", summary="Catalogue delta for a range of this ledger: hashed USCCs of "
                 "cross-city records and revoked authorizations (nodes)")
     async def catalogue(request: Request, start: int = Query(ge=0), end: int = Query(ge=0)) -> dict[str, Any]:
-        await _require_node(st, request)
+        require_node(await signed_caller(st, request))
         return await asyncio.get_running_loop().run_in_executor(scanner, outbound_page, st, outbound, start, end)
 
     return router
-
-
-async def _require_node(st: NodeState, request: Request) -> str:
-    body = await request.body()
-    url = st.settings.public_url.rstrip("/") + request.url.path
-    if request.url.query:
-        url += "?" + request.url.query
-    headers = {k: v for k, v in request.headers.items()}
-    verified = await asyncio.to_thread(st.verifier.verify, request.method, url, headers, body)
-    kind, _, ident = verified.key_id.partition(":")
-    if kind != "node":
-        raise UnknownPeerError(ident, f"{ident} is an institution; this endpoint is for consortium nodes")
-    return ident
 
 
 # --- mirroring side --------------------------------------------------------------------

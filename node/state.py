@@ -5,29 +5,55 @@ No module globals: tests build several NodeStates in one process.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from starlette.requests import Request
 
 from ledger import InstitutionEntry, Ledger, NoteSigner, utc_now
 from ledger.entries import AlarmEntry
 from node import httpsig
 from node.consortium import Manifest, NodeInfo
+from node.errors import UnknownPeerError
 from node.keys import public_from_b64
 from node.peers import PeerClient
 from node.sequencer import Sequencer
 from node.settings import NodeSettings
 from node.views import PeerViews
 
-__all__ = ["Caller", "NodeState"]
+__all__ = ["Caller", "NodeState", "require_node", "signed_caller"]
 
 
 @dataclass(frozen=True, slots=True)
 class Caller:
     kind: str  # "node" or "institution"
     id: str
+
+
+async def signed_caller(st: NodeState, request: Request) -> Caller:
+    """Who signed ``request`` (RFC 9421); raises the verifier's error otherwise.
+
+    The signature is checked against this node's configured public URL, not the
+    Host header: a request signed for another node's authority must not verify here.
+    """
+    body = await request.body()
+    url = st.settings.public_url.rstrip("/") + request.url.path
+    if request.url.query:
+        url += "?" + request.url.query
+    headers = dict(request.headers.items())
+    verified = await asyncio.to_thread(st.verifier.verify, request.method, url, headers, body)
+    kind, _, ident = verified.key_id.partition(":")
+    return Caller("node" if kind == "node" else "institution", ident)
+
+
+def require_node(c: Caller) -> str:
+    """The caller's node id; UnknownPeerError for an institution."""
+    if c.kind != "node":
+        raise UnknownPeerError(c.id, f"{c.id} is an institution; this endpoint is for consortium nodes")
+    return c.id
 
 
 
