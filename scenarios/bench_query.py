@@ -69,7 +69,16 @@ from scenarios.network import (
     sample_enterprises,
 )
 
-__all__ = ["ProcSampler", "bundle_proof_bytes", "measure_queries", "open_loop_schedule", "run_query_bench"]
+__all__ = [
+    "PhaseResult",
+    "ProcSampler",
+    "bundle_proof_bytes",
+    "closed_loop",
+    "measure_queries",
+    "open_loop",
+    "open_loop_schedule",
+    "run_query_bench",
+]
 
 
 @dataclass
@@ -106,7 +115,7 @@ class PhaseResult:
 
 
 def _hist() -> HdrHistogram:
-    return HdrHistogram(1, 120_000_000, 3)  # microseconds, up to 2 minutes
+    return HdrHistogram(1, 600_000_000, 3)  # microseconds, up to 10 minutes (an open loop's queue included)
 
 
 def _bar(progress: bool, total: float, desc: str, unit: str) -> Any:
@@ -115,8 +124,8 @@ def _bar(progress: bool, total: float, desc: str, unit: str) -> Any:
     return tqdm(total=total, desc=desc, unit=unit, disable=not progress, dynamic_ncols=True, leave=False)
 
 
-async def _closed_loop(name: str, send: Callable[[int], Awaitable[bool]], concurrency: int,
-                       duration_s: float, progress: bool = False) -> PhaseResult:
+async def closed_loop(name: str, send: Callable[[int], Awaitable[bool]], concurrency: int,
+                      duration_s: float, progress: bool = False) -> PhaseResult:
     hist = _hist()
     counts = {"sent": 0, "ok": 0, "errors": 0}
     stop = time.perf_counter() + duration_s
@@ -159,8 +168,8 @@ def open_loop_schedule(rate: float, duration_s: float) -> list[float]:
     return [i / rate for i in range(max(1, int(duration_s * rate)))]
 
 
-async def _open_loop(name: str, send: Callable[[int], Awaitable[bool]], rate: float, duration_s: float,
-                     progress: bool = False) -> PhaseResult:
+async def open_loop(name: str, send: Callable[[int], Awaitable[bool]], rate: float, duration_s: float,
+                    progress: bool = False) -> PhaseResult:
     """Send on the fixed schedule, whatever earlier requests are doing; latency from the scheduled time."""
     hist = _hist()
     counts = {"sent": 0, "ok": 0, "errors": 0}
@@ -198,7 +207,9 @@ class ProcSampler:
 
     CPU is the difference of ``cpu_times`` (user + system) at the start and
     the end; RSS is sampled by a thread every ``interval_s``. A process that
-    exits is measured up to its last sample.
+    exits is measured up to its last sample and named in ``gone``. ``series``
+    keeps every sample as ``(seconds since start, name → RSS in MiB)``.
+    Use it as a context manager, or call :meth:`start` and :meth:`stop`.
     """
 
     def __init__(self, pids: Mapping[str, int], interval_s: float = 0.25) -> None:
@@ -218,6 +229,14 @@ class ProcSampler:
         self._n: dict[str, int] = {}
         self._t0 = 0.0
         self.seconds = 0.0
+        self.series: list[tuple[float, dict[str, float]]] = []
+        self.gone: set[str] = set()
+        self.started = False
+
+    @property
+    def names(self) -> list[str]:
+        """The processes being measured (those that existed at construction)."""
+        return list(self._procs)
 
     @staticmethod
     def _cpu(p: psutil.Process) -> float | None:
@@ -228,23 +247,27 @@ class ProcSampler:
         return float(t.user + t.system)
 
     def _sample(self) -> None:
+        row: dict[str, float] = {}
         for name, p in self._procs.items():
             try:
                 rss = int(p.memory_info().rss)
             except psutil.Error:
+                self.gone.add(name)
                 continue
+            row[name] = rss / 2**20
             self._peak[name] = max(self._peak.get(name, 0), rss)
             self._sum[name] = self._sum.get(name, 0) + rss
             self._n[name] = self._n.get(name, 0) + 1
             cpu = self._cpu(p)
             if cpu is not None:
                 self._cpu1[name] = cpu
+        self.series.append((time.perf_counter() - self._t0, row))
 
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             self._sample()
 
-    def __enter__(self) -> ProcSampler:
+    def start(self) -> None:
         self._t0 = time.perf_counter()
         for name, p in self._procs.items():
             cpu = self._cpu(p)
@@ -252,13 +275,20 @@ class ProcSampler:
                 self._cpu0[name] = cpu
         self._sample()
         self._thread.start()
-        return self
+        self.started = True
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join()
         self._sample()
         self.seconds = time.perf_counter() - self._t0
+
+    def __enter__(self) -> ProcSampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def summary(self) -> dict[str, dict[str, float]]:
         """name → ``cpu_s``, ``rss_peak_bytes``, ``rss_mean_bytes``."""
@@ -409,10 +439,10 @@ async def _bench(cons: Consortium, targets: list[Target], *, capacity_s: float, 
             await chain(i * verify_every)
         with ProcSampler(node_pids) as chain_use:
             progress(f"chain: closed loop, {concurrency} workers, {capacity_s:.0f} s")
-            cap = await _closed_loop("chain-capacity", chain, concurrency, capacity_s, bars)
+            cap = await closed_loop("chain-capacity", chain, concurrency, capacity_s, bars)
             rate = max(1.0, cap.rate * load)
             progress(f"chain: open loop at {rate:.1f}/s, {duration_s:.0f} s")
-            lat = await _open_loop("chain-latency", chain, rate, duration_s, bars)
+            lat = await open_loop("chain-latency", chain, rate, duration_s, bars)
     finally:
         for c in clients.values():
             await c.aclose()
@@ -440,9 +470,9 @@ async def _bench(cons: Consortium, targets: list[Target], *, capacity_s: float, 
                 await baseline(i * verify_every)
             with ProcSampler({"home": procs[1].pid, "holder": procs[0].pid}) as base_use:
                 progress(f"baseline: closed loop, {concurrency} workers, {capacity_s:.0f} s")
-                bcap = await _closed_loop("baseline-capacity", baseline, concurrency, capacity_s, bars)
+                bcap = await closed_loop("baseline-capacity", baseline, concurrency, capacity_s, bars)
                 progress(f"baseline: open loop at {rate:.1f}/s, {duration_s:.0f} s")
-                blat = await _open_loop("baseline-latency", baseline, rate, duration_s, bars)
+                blat = await open_loop("baseline-latency", baseline, rate, duration_s, bars)
         finally:
             await plain.aclose()
     finally:

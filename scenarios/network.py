@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import shutil
@@ -833,7 +834,7 @@ def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | 
 
     ids = list(node_ids or cons.node_ids)
     t0 = last_move = time.monotonic()
-    best = -1
+    least_behind = math.inf  # progress is a new low of the entries still to mirror
     bar = None
     silent_since: dict[str, float] = {}
     try:
@@ -866,9 +867,8 @@ def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | 
             if bar is not None:
                 bar.total = max(bar.total, bar.n + behind)
                 bar.update(max(0, bar.total - behind - bar.n))
-            done = -behind
-            if done > best:
-                best, last_move = done, time.monotonic()
+            if behind < least_behind:
+                least_behind, last_move = behind, time.monotonic()
             if time.monotonic() - last_move > timeout_s:
                 worst = sorted(lag, key=lambda t: t[2] - t[3])[:3]
                 detail = "; ".join(f"{n} has {have} of {p}'s {size} entries" for n, p, have, size in worst)

@@ -48,7 +48,7 @@ import statistics
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -56,9 +56,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import yaml
-from hdrh.histogram import HdrHistogram
 
 from ledger import (
     AuthorizationEntry,
@@ -82,6 +80,7 @@ from node import httpsig
 from node.bundle import verify_bundle
 from node.errors import BundleError
 from scenarios import network as net
+from scenarios.bench_query import ProcSampler, closed_loop, open_loop
 from scenarios.topology import PRESETS, Topology, TopologyError, load_topology
 from scenarios.workloads import SyntheticData
 
@@ -104,7 +103,6 @@ __all__ = [
     "write_results",
 ]
 
-MIB = 1024 * 1024
 INCLUSION_SAMPLE = 20  # inclusion proofs asked of a restarted node per check
 _CLIENT_TIMEOUT_S = 30.0
 
@@ -713,42 +711,6 @@ def fit_slope(points: Sequence[tuple[float, float]]) -> float | None:
     return slope
 
 
-class _RssSampler:
-    """A thread that samples the RSS of every node process every ``every_s`` seconds."""
-
-    def __init__(self, pids: Mapping[str, int], every_s: float) -> None:
-        self.procs = {n: psutil.Process(p) for n, p in pids.items()}
-        self.every_s = every_s
-        self.samples: list[tuple[float, dict[str, float]]] = []  # (seconds since start, node → MiB)
-        self.gone: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-        self._t0 = 0.0
-
-    def _sample(self) -> None:
-        row = {}
-        for node_id, proc in self.procs.items():
-            try:
-                row[node_id] = proc.memory_info().rss / MIB
-            except psutil.Error:
-                self.gone.add(node_id)
-        self.samples.append((time.monotonic() - self._t0, row))
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every_s):
-            self._sample()
-
-    def start(self) -> None:
-        self._t0 = time.monotonic()
-        self._sample()
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-
-
 def memory_figures(samples: Sequence[tuple[float, Mapping[str, float]]], node_ids: Sequence[str],
                    cfg: SoakConfig, exited: Sequence[str] = ()) -> dict[str, dict[str, Any]]:
     """Per node: RSS at start, end and max, the fitted slope after the warm-up, and the unbounded flag.
@@ -818,72 +780,6 @@ def _soak_targets(cons: net.Consortium, n: int, seed: int) -> list[_Target]:
     return out
 
 
-@dataclass
-class _Phase:
-    name: str
-    sent: int = 0
-    ok: int = 0
-    seconds: float = 0.0
-    hist: HdrHistogram = field(default_factory=lambda: HdrHistogram(1, 300_000_000, 3))  # microseconds
-
-    def record(self, ok: bool, since: float) -> None:
-        if ok:
-            self.ok += 1
-            self.hist.record_value(max(1, int((time.perf_counter() - since) * 1e6)))
-
-    def summary(self) -> dict[str, Any]:
-        def ms(p: float) -> float:
-            return round(self.hist.get_value_at_percentile(p) / 1000, 1) if self.ok else 0.0
-
-        return {"phase": self.name, "sent": self.sent, "ok": self.ok, "errors": self.sent - self.ok,
-                "seconds": round(self.seconds, 2), "per_second": round(self.ok / self.seconds, 3) if self.seconds else 0.0,
-                "p50_ms": ms(50), "p99_ms": ms(99), "max_ms": round(self.hist.get_max_value() / 1000, 1) if self.ok else 0.0}
-
-
-Send = Callable[[int], Awaitable[bool]]
-
-
-async def _closed_loop(name: str, send: Send, concurrency: int, duration_s: float) -> _Phase:
-    """``concurrency`` workers, each sending its next request when the last one returned."""
-    phase = _Phase(name)
-    stop = time.perf_counter() + duration_s
-
-    async def worker(w: int) -> None:
-        i = w
-        while time.perf_counter() < stop:
-            t0 = time.perf_counter()
-            phase.sent += 1
-            phase.record(await send(i), t0)
-            i += concurrency
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    phase.seconds = time.perf_counter() - t0
-    return phase
-
-
-async def _open_loop(name: str, send: Send, rate: float, duration_s: float) -> _Phase:
-    """Requests on a fixed schedule whatever earlier ones are doing; latency from the scheduled time
-    (no coordinated omission)."""
-    phase = _Phase(name)
-    tasks = []
-
-    async def one(i: int, scheduled: float) -> None:
-        phase.record(await send(i), scheduled)
-
-    start = time.perf_counter()
-    for i in range(max(1, int(duration_s * rate))):
-        scheduled = start + i / rate
-        delay = scheduled - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        phase.sent += 1
-        tasks.append(asyncio.create_task(one(i, scheduled)))
-    await asyncio.gather(*tasks)
-    phase.seconds = time.perf_counter() - start
-    return phase
-
-
 async def _soak_load(cons: net.Consortium, targets: Sequence[_Target], cfg: SoakConfig,
                      echo: Callable[[str], None],
                      on_soak_start: Callable[[], None]) -> tuple[_Sent, list[dict[str, Any]], float]:
@@ -932,12 +828,12 @@ async def _soak_load(cons: net.Consortium, targets: Sequence[_Target], cfg: Soak
         echo(f"capacity: closed loop, {cfg.concurrency} workers, {cfg.capacity_s:.0f} s")
         for i in range(len(targets)):
             await report(i)
-        cap = await _closed_loop("capacity", report, cfg.concurrency, cfg.capacity_s)
-        capacity = cap.ok / cap.seconds if cap.seconds else 0.0
+        cap = await closed_loop("capacity", report, cfg.concurrency, cfg.capacity_s)
+        capacity = cap.rate
         rate = max(0.2, capacity * cfg.load)
         echo(f"capacity {capacity:.1f} reports/s; soak: open loop at {rate:.2f}/s for {cfg.duration_s:.0f} s")
         on_soak_start()
-        soak = await _open_loop("soak", report, rate, cfg.duration_s)
+        soak = await open_loop("soak", report, rate, cfg.duration_s)
     finally:
         for c in clients.values():
             await c.aclose()
@@ -959,11 +855,11 @@ def run_soak(cfg: SoakConfig, workdir: Path, echo: Callable[[str], None] = lambd
             with _closing(_open_readonly(cons.ledger_path(node_id))) as ledger:
                 starts[node_id] = ledger.size
         pids = net.running_nodes(cons.dir)
-        sampler = _RssSampler(pids, cfg.sample_every_s)
+        sampler = ProcSampler(pids, cfg.sample_every_s)
         try:
             sent, phases, rate = asyncio.run(_soak_load(cons, targets, cfg, echo, sampler.start))
         finally:
-            if sampler.samples:
+            if sampler.started:
                 sampler.stop()
         alive = net.running_nodes(cons.dir)
         homes: Counter[str] = Counter()
@@ -981,7 +877,7 @@ def run_soak(cfg: SoakConfig, workdir: Path, echo: Callable[[str], None] = lambd
     expected_holder = {(q, h) for q, (home, holders) in sent.ok.items() for h in holders if h != home}
     holder_found = len(expected_holder & holder_ids)
     errors = sum(sent.errors.values())
-    memory = memory_figures(sampler.samples, list(sampler.procs), cfg, sorted(sampler.gone))
+    memory = memory_figures(sampler.series, sampler.names, cfg, sorted(sampler.gone))
     slopes = [m["slope_mib_per_min"] for m in memory.values() if m["slope_mib_per_min"] is not None]
     receipts = {
         "requests_sent": sent.requests,
@@ -1029,13 +925,13 @@ def run_soak(cfg: SoakConfig, workdir: Path, echo: Callable[[str], None] = lambd
         "receipts": receipts,
         "memory": {
             "sample_every_s": cfg.sample_every_s,
-            "samples": len(sampler.samples),
+            "samples": len(sampler.series),
             "warmup_fraction": cfg.warmup,
             "max_slope_mib_per_min": cfg.max_slope_mib_per_min,
             "min_growth_mib": cfg.min_growth_mib,
             "max_fitted_slope_mib_per_min": max(slopes) if slopes else None,
             "nodes": memory,
-            "series": [{"t_s": round(t, 1), **{n: round(v, 2) for n, v in row.items()}} for t, row in sampler.samples],
+            "series": [{"t_s": round(t, 1), **{n: round(v, 2) for n, v in row.items()}} for t, row in sampler.series],
         },
         "config": asdict(cfg),
         "machine": _machine(load_before),

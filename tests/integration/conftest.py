@@ -1,62 +1,10 @@
 """Fixtures for the node integration tests: three city nodes in one process.
 
-``net3`` is a bare network (Hangzhou, Hefei, Shanghai) wired by a
-RoutingTransport. ``world`` seeds it: records of one Hefei enterprise in all
-three cities (with a corrected penalty at Hefei), two institutions registered
-at Hangzhou, every node mirrored once, and a valid authorization ``a1`` for
-``hzbank``. The tests ask Hangzhou (the institution's home node) for reports.
+The fixtures (``net3``, ``world``, ``make_world``, ``shared_world``,
+``problem``) live in ``world_fixtures.py``, shared with ``tests/security``.
+The tests ask Hangzhou (the institution's home node) for reports.
 """
 
-from __future__ import annotations
+from world_fixtures import make_world, net3, problem, shared_world, world
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
-from typing import Any
-
-import pytest
-import pytest_asyncio
-from inproc import Net, make_net
-from inproc_world import NODES, World, assert_problem, net_dir, seed_world
-
-
-@pytest.fixture
-def problem() -> Callable[..., dict[str, Any]]:
-    """``problem(response, status, slug, **fields)`` asserts an RFC 9457 problem and returns its body."""
-    return assert_problem
-
-
-@pytest.fixture
-async def net3(tmp_path: Path) -> AsyncIterator[Net]:
-    with net_dir(tmp_path) as root:
-        net = make_net(root / "net", NODES)
-        try:
-            yield net
-        finally:
-            await net.close()
-
-
-@pytest.fixture
-async def world(net3: Net) -> World:
-    return await seed_world(net3)
-
-
-@pytest.fixture
-def make_world(net3: Net) -> Callable[..., Awaitable[World]]:
-    """``await make_world(mirror=False)``: the seeded world, optionally before any mirroring."""
-
-    async def make(*, mirror: bool = True) -> World:
-        return await seed_world(net3, mirror=mirror)
-
-    return make
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def shared_world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World]:
-    """One seeded world for a whole module whose tests each undo nothing they need:
-    the module must mark its tests ``pytest.mark.asyncio(loop_scope="module")``."""
-    with net_dir(tmp_path_factory.mktemp("shared")) as root:
-        net = make_net(root / "net", NODES)
-        try:
-            yield await seed_world(net)
-        finally:
-            await net.close()
+__all__ = ["make_world", "net3", "problem", "shared_world", "world"]

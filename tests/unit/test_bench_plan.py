@@ -17,7 +17,7 @@ import psutil
 import pytest
 
 from scenarios import bench_matrix as bm
-from scenarios.bench_query import ProcSampler, _open_loop, bundle_proof_bytes, open_loop_schedule
+from scenarios.bench_query import ProcSampler, bundle_proof_bytes, open_loop, open_loop_schedule
 from scenarios.bench_report import fmt, write_report
 from scenarios.topology import load_topology, parse_topology
 from scenarios.workloads import SyntheticData
@@ -178,7 +178,7 @@ def test_open_loop_counts_latency_from_the_scheduled_time() -> None:
             time.sleep(0.3)  # blocks the event loop, as a slow client or server would
         return True
 
-    result = asyncio.run(_open_loop("t", send, 20.0, 1.0))
+    result = asyncio.run(open_loop("t", send, 20.0, 1.0))
     assert result.sent == result.ok == 20 and result.errors == 0
     assert sorted(calls) == list(range(20))
     # Requests due at 0, 0.05, 0.10, 0.15 and 0.20 s were all answered after 0.3 s: the five
@@ -193,7 +193,7 @@ def test_open_loop_counts_failures_as_errors() -> None:
     async def send(i: int) -> bool:
         return i % 2 == 0
 
-    result = asyncio.run(_open_loop("t", send, 50.0, 0.2))
+    result = asyncio.run(open_loop("t", send, 50.0, 0.2))
     assert (result.sent, result.ok, result.errors) == (10, 5, 5)
     assert result.hist.get_total_count() == 5
 
