@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ledger import (
     PURPOSES,
     AuthorizationEntry,
+    Block,
     CorrectionDraft,
     CorrectionEntry,
     InstitutionEntry,
@@ -238,6 +239,43 @@ class SignedResponses:
         return capture
 
 
+class RequestMetrics:
+    """Pure ASGI middleware: count requests by route and status and time them.
+
+    An exception that escaped the problem table becomes a problem here (the
+    response has not started), so the client still gets RFC 9457 details.
+    """
+
+    def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram, node_id: str) -> None:
+        self.app = app
+        self.requests = requests
+        self.latency = latency
+        self.node_id = node_id
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
+                       send: Callable[[Any], Awaitable[None]]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        t0 = time.perf_counter()
+        status = [0]
+
+        async def watch(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:  # reached only if a handler escaped the table
+            if status[0]:
+                raise  # the answer has started: nothing better can be sent
+            await problem_for(exc, str(scope.get("path", "")), self.node_id)(scope, receive, watch)
+        name = getattr(scope.get("route"), "path", "unmatched")
+        self.requests.labels(name, str(status[0])).inc()
+        self.latency.labels(name).observe(time.perf_counter() - t0)
+
+
 # --- OpenAPI: what the wire actually carries ---------------------------------------------
 _B64 = {"type": "string", "maxLength": 8192}
 PEER_RECORDS_BODY: dict[str, Any] = {
@@ -362,20 +400,8 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    @app.middleware("http")
-    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        t0 = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception as exc:  # reached only if a handler escaped the table
-            response = problem_for(exc, request.url.path, st.node_id)
-        route = request.scope.get("route")
-        name = getattr(route, "path", "unmatched")
-        m_requests.labels(name, str(response.status_code)).inc()
-        m_latency.labels(name).observe(time.perf_counter() - t0)
-        return response
-
-    app.add_middleware(SignedResponses, state_getter=lambda: st)
+    app.add_middleware(RequestMetrics, requests=m_requests, latency=m_latency, node_id=st.node_id)
+    app.add_middleware(SignedResponses, state_getter=lambda: st)  # outermost: signs what the rest answers
 
     async def caller(request: Request) -> Caller:
         return await signed_caller(st, request)
@@ -418,15 +444,24 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
             "ingest": list(st.ingest_jobs.values()),
         }
 
+    def _witnessed_note(head: Block) -> str:
+        """The head's signed note followed by the witnesses' cosignature lines."""
+        cosigs = st.views.cosignatures(head.size)
+        return head.note.decode() + "".join(line if line.endswith("\n") else line + "\n" for line in cosigs)
+
     @app.get("/v1/checkpoint", summary="Latest signed checkpoint (C2SP signed note, with witness cosignatures)",
              response_class=PlainTextResponse)
     async def checkpoint() -> PlainTextResponse:
+        return PlainTextResponse(_witnessed_note(st.ledger.head), media_type="text/plain; charset=utf-8")
+
+    @app.get("/v1/checkpoint/consistency", summary="Latest signed checkpoint with its consistency proof from "
+             "an earlier size (one exchange per mirroring round)")
+    async def checkpoint_consistency(old: int = Query(ge=0, le=MAX_INDEX)) -> dict[str, Any]:
         head = st.ledger.head
-        note = head.note.decode()
-        cosigs = st.views.cosignatures(head.size)
-        if cosigs:
-            note = note + "".join(line if line.endswith("\n") else line + "\n" for line in cosigs)
-        return PlainTextResponse(note, media_type="text/plain; charset=utf-8")
+        note = _witnessed_note(head)
+        # A size above ours gets the checkpoint alone: the caller sees a log that shrank.
+        proof = [b64(p) for p in st.ledger.consistency_proof(old, head.size)] if 0 < old < head.size else []
+        return {"checkpoint": note, "old": old, "new": head.size, "proof": proof}
 
     @app.get("/v1/proofs/inclusion", summary="Inclusion proof of an entry")
     async def inclusion(index: int = Query(ge=0, le=MAX_INDEX),

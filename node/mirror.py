@@ -46,20 +46,23 @@ from node.errors import NodeError, PeerMisbehavedError, PeerUnavailableError
 from node.state import NodeState, unb64
 from node.views import PeerView
 
-__all__ = ["mirror_forever", "mirror_once", "mirror_peer"]
+__all__ = ["mirror_forever", "mirror_once", "mirror_peer", "pause_after"]
 
 log = logging.getLogger("node.mirror")
 
 PAGE = 2000
 GOSSIP_EVERY = 5  # rounds between gossip exchanges with a random peer
 COSIGN_EVERY_S = 10.0
+MAX_DUTY = 0.25  # largest share of wall time mirroring rounds may take (see pause_after)
 
 
-async def _accept(st: NodeState, peer: str, note: bytes, source: str, *, latest: bool = True) -> BlockHeader | None:
+async def _accept(st: NodeState, peer: str, note: bytes, source: str, *, latest: bool = True,
+                  proof: list[bytes] | None = None, proof_from: int | None = None) -> BlockHeader | None:
     old = st.views.view(peer)
     try:
         return await st.views.accept_checkpoint(peer, note, st.verifier_for(peer),
-                                                st.peers.consistency_fetcher(peer), latest=latest)
+                                                st.peers.consistency_fetcher(peer), latest=latest,
+                                                proof=proof, proof_from=proof_from)
     except ProofError as exc:
         evidence = [old.note.decode() if old else "", note.decode()]
         await st.raise_alarm(peer, "equivocation", f"checkpoint from {source} is inconsistent with the one accepted before: {exc}", evidence)
@@ -74,10 +77,10 @@ async def mirror_peer(st: NodeState, peer: str, sampling: Sampling = DEFAULT_SAM
     """
     if st.views.refused(peer):
         return {"peer": peer, "status": "refused"}
-    note = await st.peers.fetch(peer, "/v1/checkpoint", raw=True)
+    note, proof, proof_from = await _fetch_checkpoint(st, peer)
     # Our cosignature lines and other witnesses' follow the signed checkpoint;
     # accept_checkpoint checks the peer's own signature and ignores the rest.
-    header = await _accept(st, peer, note, peer)
+    header = await _accept(st, peer, note, peer, proof=proof, proof_from=proof_from)
     if header is None:
         return {"peer": peer, "status": "alarm"}
     view = st.views.view(peer)
@@ -118,6 +121,25 @@ async def mirror_peer(st: NodeState, peer: str, sampling: Sampling = DEFAULT_SAM
                           mirrored=compact.size, peaks=b"".join(compact.peaks))
         view = st.views.view(peer) or view
     return await _cosign(st, peer, note, view, pulled)
+
+
+async def _fetch_checkpoint(st: NodeState, peer: str) -> tuple[bytes, list[bytes] | None, int | None]:
+    """The peer's latest checkpoint and, in the same exchange, its consistency proof from our view.
+
+    Both are self-authenticating (the note's signature, the proof against the
+    two roots), so the fetch is unsigned; ``accept_checkpoint`` checks them.
+    """
+    view = st.views.view(peer)
+    if view is None:
+        return await st.peers.fetch(peer, "/v1/checkpoint", raw=True), None, None
+    got = await st.peers.fetch(peer, "/v1/checkpoint/consistency", params={"old": view.size})
+    try:
+        note = str(got["checkpoint"]).encode()
+        proof = [unb64(p) for p in got["proof"]]
+        proof_from = int(got["old"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PeerMisbehavedError(peer, f"malformed checkpoint answer: {exc}") from exc
+    return note, proof, proof_from
 
 
 async def _cosign(st: NodeState, peer: str, note: bytes, view: PeerView, pulled: int) -> dict[str, Any]:
@@ -199,6 +221,19 @@ async def mirror_once(st: NodeState, *, sampling: Sampling = DEFAULT_SAMPLING) -
     return results
 
 
+def pause_after(round_s: float, interval_s: float) -> float:
+    """Seconds to rest after a mirroring round that took ``round_s``.
+
+    Rounds start every ``interval_s`` while they are short. A round that takes
+    longer (many peers, a machine saturated by reports) is followed by at
+    least ``(1 - MAX_DUTY) / MAX_DUTY`` times its own length of rest, so
+    witnessing never takes more than ``MAX_DUTY`` of a node's time: under load
+    the catalogue and witness views trail by a few more seconds instead of
+    the background work starving the reports.
+    """
+    return max(0.05, interval_s - round_s, round_s * (1 - MAX_DUTY) / MAX_DUTY)
+
+
 async def mirror_forever(st: NodeState) -> None:
     await asyncio.sleep(random.uniform(0, st.settings.mirror_interval_s))
     while True:
@@ -207,7 +242,6 @@ async def mirror_forever(st: NodeState) -> None:
             await mirror_once(st)
         except Exception:  # the loop must survive anything a peer sends
             log.exception("mirror round failed")
-        elapsed = time.monotonic() - started
-        await asyncio.sleep(max(0.05, st.settings.mirror_interval_s - elapsed))
+        await asyncio.sleep(pause_after(time.monotonic() - started, st.settings.mirror_interval_s))
 
 

@@ -33,6 +33,9 @@ class Caller:
     id: str
 
 
+INLINE_VERIFY_BYTES = 64 * 1024  # bodies up to this size are verified on the event loop
+
+
 async def signed_caller(st: NodeState, request: Request) -> Caller:
     """Who signed ``request`` (RFC 9421); raises the verifier's error otherwise.
 
@@ -44,7 +47,11 @@ async def signed_caller(st: NodeState, request: Request) -> Caller:
     if request.url.query:
         url += "?" + request.url.query
     headers = dict(request.headers.items())
-    verified = await asyncio.to_thread(st.verifier.verify, request.method, url, headers, body)
+    if len(body) <= INLINE_VERIFY_BYTES:
+        # A fraction of a millisecond: cheaper on the event loop than a hop to the thread pool.
+        verified = st.verifier.verify(request.method, url, headers, body)
+    else:  # hashing a large body for Content-Digest would hold up the loop
+        verified = await asyncio.to_thread(st.verifier.verify, request.method, url, headers, body)
     kind, _, ident = verified.key_id.partition(":")
     return Caller("node" if kind == "node" else "institution", ident)
 

@@ -130,6 +130,19 @@ async def test_metrics_are_prometheus_text(shared_world):
     assert f"node_ledger_entries {float(size)}" in lines
     assert any(line.startswith("node_requests_total{") for line in lines)
     assert any(line.startswith("node_ledger_height ") for line in lines)
+    # Requests are counted by route template and status, and timed.
+    async with shared_world.inst() as c:
+        await c.get("http://hf-1/v1/health")
+        await c.get("http://hf-1/v1/institutions/nobody")
+        after = (await c.get("http://hf-1/metrics")).text.splitlines()
+
+    def count(route: str, status: int, text: list[str]) -> float:
+        prefix = f'node_requests_total{{route="{route}",status="{status}"}} '
+        return sum(float(line[len(prefix):]) for line in text if line.startswith(prefix))
+
+    assert count("/v1/health", 200, after) == count("/v1/health", 200, lines) + 1
+    assert count("/v1/institutions/{institution_id}", 403, after) == count("/v1/institutions/{institution_id}", 403, lines) + 1
+    assert any(line.startswith('node_request_seconds_count{route="/v1/health"}') for line in after)
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -210,3 +210,19 @@ async def test_duplicates_are_409(shared_world, problem):
     r = await _post(w, "/v1/ingest", node="hf-1", operator=True, json={"records": [rec]})
     problem(r, 409, "duplicate-entry")
     assert w.sizes() == before
+
+
+async def test_an_unexpected_error_is_a_signed_problem_and_counted(world, problem, monkeypatch):
+    """An exception no handler expects still ends as an RFC 9457 problem, signed, with no trace."""
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr("node.app.make_report", boom)
+    r = await world.report()
+    problem(r, 500, "internal", node_id="hz-1")
+    assert "secret internals" not in r.text and "Traceback" not in r.text
+    assert "signature" in r.headers and "signature-input" in r.headers
+    async with world.inst() as c:
+        metrics = (await c.get("http://hz-1/metrics")).text
+    assert 'node_requests_total{route="/v1/reports",status="500"} 1.0' in metrics.splitlines()

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from ledger import AlarmEntry, CosignatureVerifier, open_note, parse_entry
+from ledger import AlarmEntry, CosignatureVerifier, open_note, parse_entry, verify_consistency
 from node.app import build_state, create_app
 from node.bundle import verify_bundle
 from node.mirror import gossip, mirror_once, mirror_peer
@@ -224,3 +224,53 @@ async def test_gossip_catches_a_split_view(make_world):
         alarm = [e for _, e in sh.ledger.by_subject("hf-1", ("alarm",))]
         assert len(alarm) == 1 and alarm[0].fault == "equivocation" and "hz-1's view" in alarm[0].detail
     assert not hz.views.refused("hf-1")
+
+
+async def test_a_round_takes_checkpoint_and_consistency_proof_in_one_exchange(world, monkeypatch):
+    """After the first round, a witness asks for the head and the proof from the size it holds at once."""
+    w = world
+    hz = w.state("hz-1")
+    before = hz.views.view("hf-1")
+    assert before is not None and before.size == 3
+    async with w.net.operator("hf-1") as c:
+        r = await c.post("http://hf-1/v1/ingest", json={"records": _fork_records(w.uscc, 2)})
+    assert r.status_code == 202, r.text
+    grown = w.state("hf-1").ledger.size
+    assert grown > before.size
+
+    paths: list[str] = []
+    route = w.net.transport.handle_async_request
+
+    async def spy(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "hf-1":
+            paths.append(request.url.path)
+        return await route(request)
+
+    monkeypatch.setattr(w.net.transport, "handle_async_request", spy)
+    result = await mirror_peer(hz, "hf-1")
+    assert result["status"] == "ok" and result["size"] == grown
+    assert paths[0] == "/v1/checkpoint/consistency"
+    assert "/v1/proofs/consistency" not in paths and "/v1/checkpoint" not in paths
+    assert hz.views.view("hf-1").size == grown
+
+
+async def test_checkpoint_with_consistency_proof_verifies(world, problem):
+    hf = world.state("hf-1")
+    async with world.net.operator("hf-1") as c:
+        r = await c.post("http://hf-1/v1/ingest", json={"records": _fork_records(world.uscc, 3)})
+        assert r.status_code == 202, r.text
+        head = hf.ledger.head
+        got = (await c.get("http://hf-1/v1/checkpoint/consistency", params={"old": 2})).json()
+        plain = (await c.get("http://hf-1/v1/checkpoint")).text
+        above = (await c.get("http://hf-1/v1/checkpoint/consistency", params={"old": head.size + 5})).json()
+        same = (await c.get("http://hf-1/v1/checkpoint/consistency", params={"old": head.size})).json()
+        bad = await c.get("http://hf-1/v1/checkpoint/consistency", params={"old": -1})
+    assert got["checkpoint"] == plain  # the same note, cosignatures included
+    assert (got["old"], got["new"]) == (2, head.size)
+    proof = [base64.b64decode(p) for p in got["proof"]]
+    assert proof, "a proof from 2 to a larger size is never empty"
+    verify_consistency(2, head.size, hf.ledger.root_at(2), head.root, proof, hf.ledger.algorithm)
+    # No proof when there is nothing to prove, or when the caller claims more than the log holds.
+    assert above["proof"] == [] and above["new"] == head.size
+    assert same["proof"] == []
+    problem(bad, 422, "invalid-record")
