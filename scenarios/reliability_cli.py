@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from scenarios.reliability import (
+    PAGE_CACHE_FACTOR,
     CrashConfig,
     ReliabilityError,
     SoakConfig,
@@ -201,15 +202,18 @@ def soak_cmd(duration: float, load: float, capacity_s: float, concurrency: int, 
                f"holder {rc['holder_receipts_found']:,}/{rc['holder_receipts_expected']:,}; lost {rc['lost']}")
     click.echo(f"RSS every {mem['sample_every_s']:.0f} s, {mem['samples']} samples; slope fitted after the first "
                f"{mem['warmup_fraction']:.0%}")
-    click.echo(f"{'node':<8}{'start MiB':>10}{'end MiB':>9}{'max MiB':>9}{'MiB/min':>9}{'fit MiB':>9}")
+    click.echo(f"{'node':<8}{'start MiB':>10}{'end MiB':>9}{'max MiB':>9}{'MiB/min':>9}{'fit MiB':>9}"
+               f"{'files +MiB':>11}{'unexplained':>12}")
     for node_id, m in mem["nodes"].items():
         slope = "-" if m["slope_mib_per_min"] is None else f"{m['slope_mib_per_min']:.3f}"
         flag = "  UNBOUNDED" if m["unbounded"] else ""
         click.echo(f"{node_id:<8}{_mib(m['start_mib']):>10}{_mib(m['end_mib']):>9}{_mib(m['max_mib']):>9}"
-                   f"{slope:>9}{_mib(m['fitted_growth_mib']):>9}{flag}")
+                   f"{slope:>9}{_mib(m['fitted_growth_mib']):>9}{_mib(m['file_growth_mib']):>11}"
+                   f"{_mib(m['unexplained_growth_mib']):>12}{flag}")
     top = mem["max_fitted_slope_mib_per_min"]
     click.echo(f"max slope {'-' if top is None else f'{top:.3f}'} MiB/min (flagged above {mem['max_slope_mib_per_min']} "
-               f"MiB/min with more than {mem['min_growth_mib']} MiB of fitted growth)")
+               f"MiB/min with more than {mem['min_growth_mib']} MiB of fitted growth, and as much beyond "
+               f"{PAGE_CACHE_FACTOR}x the growth of its database files)")
     for problem in result["problems"]:
         click.echo(f"FAULT {problem}")
     for example in (result["error_examples"] + result["partial_examples"])[:5]:

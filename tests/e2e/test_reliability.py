@@ -208,6 +208,14 @@ def test_memory_growth_flag_needs_both_slope_and_growth() -> None:
     short = [(2.0 * i, {"a": 70.0 + 0.1 * i}) for i in range(16)]
     assert memory_figures(short, ["a"], cfg)["a"]["slope_mib_per_min"] == pytest.approx(3.0)
     assert not memory_figures(short, ["a"], cfg)["a"]["unbounded"]
+    # Growth that the node's database files explain (the SQLite page cache filling) is not a leak...
+    cached = memory_figures(leak, ["a"], cfg, file_growth_mib={"a": 20.0})["a"]
+    assert not cached["unbounded"] and cached["unexplained_growth_mib"] == pytest.approx(30.0 - 1.5 * 20.0)
+    # ...but only as much as they explain, and never more than the cache holds.
+    partly = memory_figures(leak, ["a"], cfg, file_growth_mib={"a": 5.0})["a"]
+    assert partly["unbounded"] and partly["unexplained_growth_mib"] == pytest.approx(22.5)
+    big = [(60.0 * m, {"a": 80.0 + 15 * m}) for m in minutes]  # 150 MiB
+    assert memory_figures(big, ["a"], cfg, file_growth_mib={"a": 500.0})["a"]["unbounded"]  # cache capped at 64 MiB
 
 
 def test_bad_options_get_one_sentence(tmp_path: Path) -> None:
