@@ -239,6 +239,16 @@ class SignedResponses:
         return capture
 
 
+# Witnessing, mirroring and monitoring traffic. Every other request is foreground
+# demand (reports, holder answers, authorizations, ingest, ...): mirroring paces
+# itself only while there is some (node.mirror.pause_after).
+BACKGROUND_PATHS = frozenset({
+    "/v1/health", "/v1/info", "/metrics", "/v1/checkpoint", "/v1/checkpoint/consistency",
+    "/v1/proofs/inclusion", "/v1/proofs/consistency", "/v1/entries", "/v1/catalogue",
+    "/v1/cosignatures", "/v1/peers", "/v1/views",
+})
+
+
 class RequestMetrics:
     """Pure ASGI middleware: count requests by route and status and time them.
 
@@ -246,11 +256,13 @@ class RequestMetrics:
     response has not started), so the client still gets RFC 9457 details.
     """
 
-    def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram, node_id: str) -> None:
+    def __init__(self, app: ASGIApp, requests: Counter, latency: Histogram, node_id: str,
+                 counters: dict[str, Any]) -> None:
         self.app = app
         self.requests = requests
         self.latency = latency
         self.node_id = node_id
+        self.counters = counters
 
     async def __call__(self, scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[Any]],
                        send: Callable[[Any], Awaitable[None]]) -> None:
@@ -259,6 +271,8 @@ class RequestMetrics:
             return
         t0 = time.perf_counter()
         status = [0]
+        if scope.get("path") not in BACKGROUND_PATHS:  # demand that mirroring yields to (node.mirror)
+            self.counters["foreground"] = self.counters.get("foreground", 0) + 1
 
         async def watch(message: Any) -> None:
             if message["type"] == "http.response.start":
@@ -400,7 +414,8 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
 
     app.openapi = openapi  # type: ignore[method-assign]
 
-    app.add_middleware(RequestMetrics, requests=m_requests, latency=m_latency, node_id=st.node_id)
+    app.add_middleware(RequestMetrics, requests=m_requests, latency=m_latency, node_id=st.node_id,
+                       counters=st.metrics)
     app.add_middleware(SignedResponses, state_getter=lambda: st)  # outermost: signs what the rest answers
 
     async def caller(request: Request) -> Caller:

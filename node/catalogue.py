@@ -65,6 +65,7 @@ import asyncio
 import base64
 import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -245,8 +246,10 @@ async def _check_sample(st: NodeState, peer: str, view: PeerView, header: BlockH
 
 
 async def mirror_compact(st: NodeState, peer: str, view: PeerView,
-                         sampling: Sampling = DEFAULT_SAMPLING) -> dict[str, Any]:
+                         sampling: Sampling = DEFAULT_SAMPLING, *, deadline: float | None = None) -> dict[str, Any]:
     """Bring the catalogue rows of ``peer`` up to its accepted checkpoint, page by page.
+
+    No page is started after ``deadline`` (``time.monotonic()``; ``None``: no limit).
 
     Returns ``{"pulled": rows applied, "alarm": bool}``.
     """
@@ -254,7 +257,7 @@ async def mirror_compact(st: NodeState, peer: str, view: PeerView,
     applied = 0
     mirrored = view.mirrored
     rng = random.Random()
-    while mirrored < view.size:
+    while mirrored < view.size and (deadline is None or time.monotonic() < deadline):
         # Reports and gossip may advance the view meanwhile: prove against the latest.
         header = BlockHeader("-", view.height, view.size, view.root, "", b"")
         page = await st.peers.call(peer, "GET", "/v1/catalogue",

@@ -53,7 +53,9 @@ log = logging.getLogger("node.mirror")
 PAGE = 2000
 GOSSIP_EVERY = 5  # rounds between gossip exchanges with a random peer
 COSIGN_EVERY_S = 10.0
-MAX_DUTY = 0.25  # largest share of wall time mirroring rounds may take (see pause_after)
+MAX_DUTY = 0.25  # largest share of wall time mirroring rounds may take under demand (see pause_after)
+MAX_REST_S = 30.0  # longest rest between rounds, so witnessing never stalls (see pause_after)
+ROUND_BUDGET_S = 10.0  # catch-up per peer per round: later pages wait for the next round
 
 
 async def _accept(st: NodeState, peer: str, note: bytes, source: str, *, latest: bool = True,
@@ -70,10 +72,14 @@ async def _accept(st: NodeState, peer: str, note: bytes, source: str, *, latest:
         return None
 
 
-async def mirror_peer(st: NodeState, peer: str, sampling: Sampling = DEFAULT_SAMPLING) -> dict[str, Any]:
+async def mirror_peer(st: NodeState, peer: str, sampling: Sampling = DEFAULT_SAMPLING, *,
+                      deadline: float | None = None) -> dict[str, Any]:
     """One mirroring round for one peer; returns what happened.
 
     ``sampling`` is how much of a compact catalogue delta is spot-checked.
+    Catch-up stops taking new pages at ``deadline`` (``time.monotonic()``;
+    ``None``: not before the accepted checkpoint is reached); the next round
+    goes on from there against the peer's then latest checkpoint.
     """
     if st.views.refused(peer):
         return {"peer": peer, "status": "refused"}
@@ -86,7 +92,7 @@ async def mirror_peer(st: NodeState, peer: str, sampling: Sampling = DEFAULT_SAM
     view = st.views.view(peer)
     assert view is not None
     if st.settings.catalogue == "compact":
-        done = await mirror_compact(st, peer, view, sampling)
+        done = await mirror_compact(st, peer, view, sampling, deadline=deadline)
         if done["alarm"]:
             return {"peer": peer, "status": "alarm"}
         return await _cosign(st, peer, note, st.views.view(peer) or view, int(done["pulled"]))
@@ -99,7 +105,7 @@ async def mirror_peer(st: NodeState, peer: str, sampling: Sampling = DEFAULT_SAM
         mirrored = view.mirrored
     compact = CompactRange(h, mirrored, peaks)
     pulled = 0
-    while compact.size < view.size:
+    while compact.size < view.size and (deadline is None or time.monotonic() < deadline):
         page = await st.peers.call(peer, "GET", "/v1/entries",
                                    params={"start": compact.size, "end": min(view.size, compact.size + PAGE)})
         items = page["entries"]
@@ -197,12 +203,14 @@ async def gossip(st: NodeState, via: str) -> int:
     return checked
 
 
-async def mirror_once(st: NodeState, *, sampling: Sampling = DEFAULT_SAMPLING) -> list[dict[str, Any]]:
+async def mirror_once(st: NodeState, *, sampling: Sampling = DEFAULT_SAMPLING,
+                      deadline: float | None = None) -> list[dict[str, Any]]:
+    """Witness and mirror every peer once, concurrently (``deadline``: see :func:`mirror_peer`)."""
     peers = [n.node_id for n in st.manifest.nodes if n.node_id != st.node_id]
 
     async def one(peer: str) -> dict[str, Any]:
         try:
-            return await mirror_peer(st, peer, sampling)
+            return await mirror_peer(st, peer, sampling, deadline=deadline)
         except PeerUnavailableError as exc:
             return {"peer": peer, "status": "unavailable", "detail": exc.detail}
         except (PeerMisbehavedError, LedgerError, KeyError, TypeError, ValueError) as exc:
@@ -221,27 +229,36 @@ async def mirror_once(st: NodeState, *, sampling: Sampling = DEFAULT_SAMPLING) -
     return results
 
 
-def pause_after(round_s: float, interval_s: float) -> float:
+def pause_after(round_s: float, interval_s: float, *, demand: bool = True) -> float:
     """Seconds to rest after a mirroring round that took ``round_s``.
 
-    Rounds start every ``interval_s`` while they are short. A round that takes
-    longer (many peers, a machine saturated by reports) is followed by at
-    least ``(1 - MAX_DUTY) / MAX_DUTY`` times its own length of rest, so
-    witnessing never takes more than ``MAX_DUTY`` of a node's time: under load
-    the catalogue and witness views trail by a few more seconds instead of
-    the background work starving the reports.
+    Rounds start every ``interval_s`` while they are short. When the node
+    served foreground requests (``demand``: reports, holder answers,
+    authorizations...) during a longer round, the round is followed by
+    ``(1 - MAX_DUTY) / MAX_DUTY`` times its own length of rest, so witnessing
+    takes at most ``MAX_DUTY`` of the node's time under load: the catalogue and
+    witness views trail by a few more seconds instead of the background work
+    starving the reports. The rest never exceeds ``MAX_REST_S`` (or
+    ``interval_s``, if longer), so a fork is still seen within a bounded time.
+    Without demand nothing waits for the node, so a long round (catch-up after a
+    bulk load or an outage) is followed only by what is left of the interval.
     """
-    return max(0.05, interval_s - round_s, round_s * (1 - MAX_DUTY) / MAX_DUTY)
+    floor = max(0.05, interval_s - round_s)
+    if not demand:
+        return floor
+    return max(floor, min(MAX_REST_S, round_s * (1 - MAX_DUTY) / MAX_DUTY))
 
 
 async def mirror_forever(st: NodeState) -> None:
     await asyncio.sleep(random.uniform(0, st.settings.mirror_interval_s))
     while True:
         started = time.monotonic()
+        served = st.metrics.get("foreground", 0)
         try:
-            await mirror_once(st)
+            await mirror_once(st, deadline=started + ROUND_BUDGET_S)
         except Exception:  # the loop must survive anything a peer sends
             log.exception("mirror round failed")
-        await asyncio.sleep(pause_after(time.monotonic() - started, st.settings.mirror_interval_s))
+        demand = st.metrics.get("foreground", 0) != served
+        await asyncio.sleep(pause_after(time.monotonic() - started, st.settings.mirror_interval_s, demand=demand))
 
 

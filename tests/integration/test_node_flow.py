@@ -146,6 +146,23 @@ async def test_metrics_are_prometheus_text(shared_world):
 
 
 @pytest.mark.asyncio(loop_scope="module")
+async def test_foreground_demand_is_counted_apart_from_witnessing(shared_world):
+    """Mirroring yields only to foreground demand (node.mirror.pause_after): witnessing,
+    mirroring and monitoring requests must not count as demand, reports must."""
+    hz, hf = shared_world.state("hz-1"), shared_world.state("hf-1")
+    before = (hz.metrics.get("foreground", 0), hf.metrics.get("foreground", 0))
+    async with shared_world.inst() as c:
+        for path in ("/v1/health", "/v1/info", "/v1/checkpoint", "/metrics"):
+            assert (await c.get(f"http://hf-1{path}")).status_code == 200
+    await shared_world.mirror_all()
+    assert (hz.metrics.get("foreground", 0), hf.metrics.get("foreground", 0)) == before
+    r = await shared_world.report()
+    assert r.status_code == 200, r.text
+    assert hz.metrics["foreground"] > before[0]  # the report
+    assert hf.metrics["foreground"] > before[1]  # the holder's answer to it
+
+
+@pytest.mark.asyncio(loop_scope="module")
 async def test_openapi_lists_the_endpoints(shared_world):
     async with shared_world.inst() as c:
         r = await c.get("http://hz-1/openapi.json")

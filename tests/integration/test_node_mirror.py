@@ -8,6 +8,7 @@ transport after its peers mirrored the original.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -274,3 +275,25 @@ async def test_checkpoint_with_consistency_proof_verifies(world, problem):
     assert above["proof"] == [] and above["new"] == head.size
     assert same["proof"] == []
     problem(bad, 422, "invalid-record")
+
+
+@pytest.mark.parametrize("mode", ["full", "compact"])
+async def test_a_round_past_its_deadline_witnesses_and_leaves_catch_up_to_the_next(make_world, mode):
+    """A round's catch-up budget bounds it: the checkpoint is still witnessed and
+    cosigned, no page is taken, and the next round goes on from there."""
+    w = await make_world(mirror=False)
+    for st in w.net.states.values():
+        st.settings = st.settings.with_(catalogue=mode)
+    sh = w.state("sh-1")
+    results = await mirror_once(sh, deadline=time.monotonic() - 1)
+    assert {r["peer"]: (r["status"], r["pulled"], r["cosigned"]) for r in results} == {
+        "hz-1": ("ok", 0, True), "hf-1": ("ok", 0, True)}
+    for peer in ("hz-1", "hf-1"):
+        view = sh.views.view(peer)
+        assert view is not None and view.size == w.state(peer).ledger.size > 0 and view.mirrored == 0
+    results = await mirror_once(sh)
+    assert all(r["status"] == "ok" for r in results)
+    for peer in ("hz-1", "hf-1"):
+        view = sh.views.view(peer)
+        assert view is not None and view.mirrored == view.size == w.state(peer).ledger.size
+    assert sh.views.holders(w.uscc) >= {"hz-1"}  # the catalogue caught up: routed to a holder in another city
