@@ -118,8 +118,13 @@ def up_cmd(preset: str | None, enterprises: int | None, seed: int | None, base_p
     """Start the network: create the consortium if needed, seed empty ledgers, start one process per node."""
 
     def go() -> None:
-        res = net.up(directory, preset=preset, enterprises=enterprises, seed=seed, base_port=base_port,
-                     timeout_s=timeout_s, progress=True, echo=click.echo)
+        try:
+            res = net.up(directory, preset=preset, enterprises=enterprises, seed=seed, base_port=base_port,
+                         timeout_s=timeout_s, progress=True, echo=click.echo)
+        except net.MirrorStalledError as exc:
+            d = "" if directory == net.DEFAULT_DIR else f" --dir {directory}"
+            raise net.NetworkError(f"{exc}; the nodes keep running: see `creditchain status{d}`, "
+                                   f"stop them with `creditchain down{d}`") from exc
         for note in res.notes:
             click.echo(f"note: {note}")
         if res.already_running:

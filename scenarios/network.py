@@ -69,6 +69,7 @@ __all__ = [
     "DEFAULT_DIR",
     "Consortium",
     "Institution",
+    "MirrorStalledError",
     "NetworkError",
     "NodeStatus",
     "QueryResult",
@@ -819,6 +820,10 @@ def mirror_lag(infos: Mapping[str, dict[str, Any] | None]) -> list[tuple[str, st
     return lag
 
 
+class MirrorStalledError(NetworkError):
+    """The network stopped mirroring: no progress for the whole timeout (the nodes still run)."""
+
+
 def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | None = None, *,
                   progress: bool = False) -> float:
     """Wait until every node has seen and mirrored every peer's current tree; returns seconds waited.
@@ -872,8 +877,8 @@ def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | 
             if time.monotonic() - last_move > timeout_s:
                 worst = sorted(lag, key=lambda t: t[2] - t[3])[:3]
                 detail = "; ".join(f"{n} has {have} of {p}'s {size} entries" for n, p, have, size in worst)
-                raise NetworkError(f"mirroring made no progress for {timeout_s:.0f} s ({len(lag)} links behind: "
-                                   f"{detail}); the nodes keep running, see `creditchain status`")
+                raise MirrorStalledError(f"mirroring made no progress for {timeout_s:.0f} s ({len(lag)} links "
+                                         f"behind: {detail})")
             time.sleep(0.5)
     finally:
         if bar is not None:

@@ -55,7 +55,7 @@ def test_a_stalled_catch_up_fails_after_the_timeout(monkeypatch: pytest.MonkeyPa
     def have(t: float) -> int:
         return min(250_000, int(t // 100) * 100_000)
 
-    with pytest.raises(net.NetworkError, match=r"no progress for 180 s \(2 links behind: a has 250000 of b's 1000000"):
+    with pytest.raises(net.MirrorStalledError, match=r"no progress for 180 s \(2 links behind: a has 250000 of b's 1000000"):
         _run(monkeypatch, tmp_path, have, timeout_s=180)
 
 
