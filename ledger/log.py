@@ -66,6 +66,7 @@ __all__ = ["Block", "BlockHeader", "CorrectionDraft", "Ledger", "RecordDraft", "
 
 ZERO_HASH = bytes(32)
 SALT_BYTES = 16
+TILE_CACHE_TILES = 4096  # tiles kept for proofs: at most about 66 MiB (16.6 KiB each)
 
 
 def utc_now() -> str:
@@ -213,7 +214,9 @@ class Ledger:
         self._clock = clock
         self._salt = salt
         self._write_lock = threading.Lock()
-        self._tile_cache: OrderedDict[tuple[int, int], list[list[bytes]]] = OrderedDict()
+        # (level, index) → the tile's rows, bottom first, each one bytes object of 32-byte
+        # hashes: 16 KiB per full tile, against 37 KiB as lists of bytes objects.
+        self._tile_cache: OrderedDict[tuple[int, int], list[bytes]] = OrderedDict()
         last = store.last_block()
         if last is None:
             raise StoreError(f"{store.path}: ledger has no genesis block")
@@ -464,8 +467,9 @@ class Ledger:
         return acc
 
     # --- proofs ------------------------------------------------------------
-    def _tile_levels(self, level: int, index: int, min_width: int) -> list[list[bytes]]:
-        """All levels of one tile (bottom row first), from the cache or the store.
+    def _tile_levels(self, level: int, index: int, min_width: int) -> list[bytes]:
+        """All rows of one tile (bottom row first, each the concatenated 32-byte hashes),
+        from the cache or the store.
 
         Partial tiles are cached too: a perfect-subtree hash never changes once
         complete, so a narrower cached tile stays right for the widths it covers
@@ -473,26 +477,26 @@ class Ledger:
         """
         key = (level, index)
         levels = self._tile_cache.get(key)
-        if levels is not None and len(levels[0]) >= min_width:
+        if levels is not None and len(levels[0]) >= min_width * 32:
             self._tile_cache.move_to_end(key)
             return levels
         n_here = self.size >> (TILE_HEIGHT * level)
         if index == n_here >> TILE_HEIGHT and level < len(self._edge):
-            bottom = list(self._edge[level])
+            row = list(self._edge[level])
         else:
             blob = self.store.tile(level, index, min_width)
             if blob is None:
                 raise StoreError(f"tile {level}/{index} of width >= {min_width} is missing")
-            bottom = [blob[i : i + 32] for i in range(0, len(blob), 32)]
-        if len(bottom) < min_width:
-            raise StoreError(f"tile {level}/{index} has {len(bottom)} hashes, need {min_width}")
-        levels = [bottom]
+            row = [blob[i : i + 32] for i in range(0, len(blob), 32)]
+        if len(row) < min_width:
+            raise StoreError(f"tile {level}/{index} has {len(row)} hashes, need {min_width}")
+        levels = [b"".join(row)]
         node = self.hasher.node
-        while len(levels[-1]) > 1:
-            row = levels[-1]
-            levels.append([node(row[i], row[i + 1]) for i in range(0, len(row) - 1, 2)])
+        while len(row) > 1:
+            row = [node(row[i], row[i + 1]) for i in range(0, len(row) - 1, 2)]
+            levels.append(b"".join(row))
         self._tile_cache[key] = levels
-        if len(self._tile_cache) > 4096:
+        if len(self._tile_cache) > TILE_CACHE_TILES:
             self._tile_cache.popitem(last=False)
         return levels
 
@@ -500,8 +504,8 @@ class Ledger:
         tl, sub = divmod(level, TILE_HEIGHT)
         first = index << sub
         tile_index, off = divmod(first, TILE_WIDTH)
-        levels = self._tile_levels(tl, tile_index, off + (1 << sub))
-        return levels[sub][off >> sub]
+        at = (off >> sub) * 32
+        return self._tile_levels(tl, tile_index, off + (1 << sub))[sub][at : at + 32]
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[bytes]:
         """Inclusion proof of entry ``index`` in the tree of ``size`` (default: current)."""

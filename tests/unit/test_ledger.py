@@ -180,6 +180,26 @@ def test_proofs_match_pure_functions_across_tile_boundaries(
     assert verify_ledger(ledger_path).ok
 
 
+def test_proofs_survive_tile_cache_eviction(
+    tmp_ledger: Ledger, drafts: list[RecordDraft | CorrectionDraft], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for two tiles, every proof still matches the pure functions:
+    evicted and narrower cached tiles are read again from the store."""
+    import itertools
+
+    import ledger.log
+
+    monkeypatch.setattr(ledger.log, "TILE_CACHE_TILES", 2)
+    blocks = [tmp_ledger.block(0)] + grow(tmp_ledger, drafts, BATCHES)
+    check_against_pure(tmp_ledger, leaves_of(tmp_ledger), blocks, seed=4)
+    cache = tmp_ledger._tile_cache
+    assert 0 < len(cache) <= 2
+    for rows in cache.values():  # compact rows: one bytes object of 32-byte hashes per level
+        widths = [len(r) // 32 for r in rows]
+        assert all(isinstance(r, bytes) and len(r) % 32 == 0 for r in rows)
+        assert widths[-1] == 1 and all(w == prev // 2 for prev, w in itertools.pairwise(widths))
+
+
 @pytest.mark.parametrize("split", [(256,), (255, 1), (1, 255), (256, 256), (511, 1, 1), (300, 212, 1)])
 def test_reopen_at_every_kind_of_edge(
     make_ledger: Callable[..., Ledger], drafts: list[RecordDraft | CorrectionDraft], signer: NoteSigner, split: tuple[int, ...]
