@@ -245,6 +245,11 @@ async def _check_sample(st: NodeState, peer: str, view: PeerView, header: BlockH
         raise CatalogueMismatchError(index, f"the page lists a {entry.kind} entry as a catalogue row", evidence)
 
 
+def in_budget(deadline: float | None) -> bool:
+    """Whether a mirroring round may still start a page (``deadline``: ``time.monotonic()``, or none)."""
+    return deadline is None or time.monotonic() < deadline
+
+
 async def mirror_compact(st: NodeState, peer: str, view: PeerView,
                          sampling: Sampling = DEFAULT_SAMPLING, *, deadline: float | None = None) -> dict[str, Any]:
     """Bring the catalogue rows of ``peer`` up to its accepted checkpoint, page by page.
@@ -257,7 +262,7 @@ async def mirror_compact(st: NodeState, peer: str, view: PeerView,
     applied = 0
     mirrored = view.mirrored
     rng = random.Random()
-    while mirrored < view.size and (deadline is None or time.monotonic() < deadline):
+    while mirrored < view.size and in_budget(deadline):
         # Reports and gossip may advance the view meanwhile: prove against the latest.
         header = BlockHeader("-", view.height, view.size, view.root, "", b"")
         page = await st.peers.call(peer, "GET", "/v1/catalogue",

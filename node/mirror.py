@@ -41,7 +41,7 @@ from ledger import (
     hasher,
     parse_entry,
 )
-from node.catalogue import DEFAULT_SAMPLING, Sampling, mirror_compact
+from node.catalogue import DEFAULT_SAMPLING, Sampling, in_budget, mirror_compact
 from node.errors import NodeError, PeerMisbehavedError, PeerUnavailableError
 from node.state import NodeState, unb64
 from node.views import PeerView
@@ -105,7 +105,7 @@ async def mirror_peer(st: NodeState, peer: str, sampling: Sampling = DEFAULT_SAM
         mirrored = view.mirrored
     compact = CompactRange(h, mirrored, peaks)
     pulled = 0
-    while compact.size < view.size and (deadline is None or time.monotonic() < deadline):
+    while compact.size < view.size and in_budget(deadline):
         page = await st.peers.call(peer, "GET", "/v1/entries",
                                    params={"start": compact.size, "end": min(view.size, compact.size + PAGE)})
         items = page["entries"]

@@ -769,7 +769,9 @@ def run_matrix(out: Path, config: MatrixConfig, *, resume: bool = False, progres
                         raise KeyboardInterrupt from exc
                     with interrupts.shielded():
                         _stop_network(cell_dir / "net")
-                    outcome.failed[cell.id] = f"{exc}; the cell's nodes were stopped, their logs are in {cell_dir / 'net' / 'logs'}"
+                    logs = cell_dir / "net" / "logs"
+                    where = f", their logs are in {logs}" if logs.is_dir() else ""
+                    outcome.failed[cell.id] = f"{exc}; the cell's nodes were stopped{where}"
                     _write_json(cell_dir / "error.json", {"cell": cell.id, "error": outcome.failed[cell.id], "at": _now()})
                     say(f"{cell.id}: FAILED: {outcome.failed[cell.id]}")
                 else:

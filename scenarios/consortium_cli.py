@@ -70,6 +70,11 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def _dir_flag(directory: Path) -> str:
+    """The ``--dir`` option to repeat in a suggested command ('' for the default directory)."""
+    return "" if directory == net.DEFAULT_DIR else f" --dir {directory}"
+
+
 def _run(fn: object) -> None:
     """Call ``fn``; turn NetworkError into the one-sentence failure."""
     try:
@@ -98,7 +103,7 @@ def consortium_init(preset: str, directory: Path, base_port: int, force: bool) -
         ports = sorted(cons.ports.values())
         click.echo(f"created the {cons.topology.name} consortium in {directory}: {len(cons.node_ids)} nodes "
                    f"(ports {ports[0]}-{ports[-1]}), {len(cons.institutions)} institutions, manifest {cons.manifest_path}")
-        click.echo("start it with: creditchain up" + ("" if directory == net.DEFAULT_DIR else f" --dir {directory}"))
+        click.echo(f"start it with: creditchain up{_dir_flag(directory)}")
 
     _run(go)
 
@@ -118,11 +123,11 @@ def up_cmd(preset: str | None, enterprises: int | None, seed: int | None, base_p
     """Start the network: create the consortium if needed, seed empty ledgers, start one process per node."""
 
     def go() -> None:
+        d = _dir_flag(directory)
         try:
             res = net.up(directory, preset=preset, enterprises=enterprises, seed=seed, base_port=base_port,
                          timeout_s=timeout_s, progress=True, echo=click.echo)
         except net.MirrorStalledError as exc:
-            d = "" if directory == net.DEFAULT_DIR else f" --dir {directory}"
             raise net.NetworkError(f"{exc}; the nodes keep running: see `creditchain status{d}`, "
                                    f"stop them with `creditchain down{d}`") from exc
         for note in res.notes:
@@ -135,7 +140,6 @@ def up_cmd(preset: str | None, enterprises: int | None, seed: int | None, base_p
             click.echo(f"network up: {_plural(len(res.started), 'node')} started in {res.start_seconds:.1f} s, "
                        f"mirrored in {res.mirror_seconds:.1f} s; {regs}")
         click.echo(_status_table(res.statuses, detail=False))
-        d = "" if directory == net.DEFAULT_DIR else f" --dir {directory}"
         click.echo(f"try: {_example_query(res.cons, d)}")
         click.echo(f"     (creditchain enterprises{d} lists more codes, creditchain institutions{d} the institutions;"
                    f" creditchain down{d} stops the network, keeping its data)")
