@@ -42,6 +42,7 @@ from ledger.errors import (
     StoreError,
     VerificationError,
 )
+from ledger.fsck import Fault, VerifyReport, verify_ledger
 from ledger.log import Block, BlockHeader, CorrectionDraft, Ledger, RecordDraft, utc_now
 from ledger.merkle import (
     CompactRange,
@@ -64,7 +65,6 @@ from ledger.note import (
     sign_note,
 )
 from ledger.uscc import Uscc, is_valid_uscc, make_uscc, parse_uscc
-from ledger.verify import Fault, VerifyReport, verify_ledger
 
 __all__ = [
     "PURPOSES",

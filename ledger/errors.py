@@ -133,7 +133,7 @@ class VerificationError(LedgerError):
     """Full verification found a fault.
 
     Attributes:
-        fault: the first fault found (a :class:`ledger.verify.Fault`).
+        fault: the first fault found (a :class:`ledger.fsck.Fault`).
     """
 
     def __init__(self, fault: Any) -> None:

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format=f"%(asctime)s {settings.node_id} %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per peer request is noise
-    # Keep idle connections far longer than peers keep them pooled (node.peers: 2 s), so the
+    # Keep idle connections far longer than peers keep them pooled (node.peers.client: 2 s), so the
     # client always closes first and never reuses a connection this server is closing.
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
                 timeout_keep_alive=30)

@@ -4,7 +4,7 @@ Routes translate between wire JSON and ledger/report calls, nothing else.
 Requests that change anything, and peer requests, must carry an RFC 9421
 signature by a manifest node (``node:<id>``) or a registered institution
 (``inst:<id>``); every response to a signed request is signed and bound to
-it. Errors are RFC 9457 problem details (``node.problems``).
+it. Errors are RFC 9457 problem details (``node.api.problems``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from ledger import (
     utc_now,
 )
 from ledger.entries import current_view
-from node import httpsig
+from node.api.problems import install_problem_handlers, problem, problem_for
 from node.catalogue import catalogue_router
 from node.consortium import load_manifest
 from node.errors import (
@@ -52,9 +52,9 @@ from node.errors import (
     UnknownInstitutionError,
     UnknownPeerError,
 )
+from node.http import httpsig
 from node.keys import load_private_key, public_b64
-from node.peers import PeerClient
-from node.problems import install_problem_handlers, problem, problem_for
+from node.peers.client import PeerClient
 from node.reports import answer_peer, make_report, record_denial_notice
 from node.sequencer import Sequencer
 from node.settings import NodeSettings
@@ -241,7 +241,7 @@ class SignedResponses:
 
 # Witnessing, mirroring and monitoring traffic. Every other request is foreground
 # demand (reports, holder answers, authorizations, ingest, ...): mirroring paces
-# itself only while there is some (node.mirror.pause_after).
+# itself only while there is some (node.peers.mirror.pause_after).
 BACKGROUND_PATHS = frozenset({
     "/v1/health", "/v1/info", "/metrics", "/v1/checkpoint", "/v1/checkpoint/consistency",
     "/v1/proofs/inclusion", "/v1/proofs/consistency", "/v1/entries", "/v1/catalogue",
@@ -271,7 +271,7 @@ class RequestMetrics:
             return
         t0 = time.perf_counter()
         status = [0]
-        if scope.get("path") not in BACKGROUND_PATHS:  # demand that mirroring yields to (node.mirror)
+        if scope.get("path") not in BACKGROUND_PATHS:  # demand that mirroring yields to (node.peers.mirror)
             self.counters["foreground"] = self.counters.get("foreground", 0) + 1
 
         async def watch(message: Any) -> None:
@@ -382,7 +382,7 @@ def create_app(settings: NodeSettings, state: NodeState | None = None, *, mirror
         counting = asyncio.create_task(count_records())
         task = None
         if mirror and settings.mirror_interval_s > 0:
-            from node.mirror import mirror_forever
+            from node.peers.mirror import mirror_forever
 
             task = asyncio.create_task(mirror_forever(st))
         try:

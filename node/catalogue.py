@@ -1,6 +1,6 @@
 """Compact catalogue: mirroring that scales to the real chain's 16.82 million enterprises.
 
-In the ``full`` catalogue mode (``node.mirror``) every node pulls the metadata
+In the ``full`` catalogue mode (``node.peers.mirror``) every node pulls the metadata
 of every entry of every peer, hashes it into a compact range and checks the
 peer's root: with 14 nodes each entry is fetched and hashed 13 times, which
 does not fit a 2-core machine at full scale. The ``compact`` mode (the node

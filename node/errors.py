@@ -12,7 +12,7 @@
     ├── PeerMisbehavedError     a peer's answer failed verification (.peer_id)
     └── BundleError             a report bundle does not verify (.reason)
 
-Ledger errors (``ledger.errors``) pass through and are mapped by ``node.problems``.
+Ledger errors (``ledger.errors``) pass through and are mapped by ``node.api.problems``.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class NodeSettings:
     loss: float = 0.0  # probability a peer exchange needs a retransmission
     synthetic: Mapping[str, Any] = field(default_factory=dict)  # {preset|topology, enterprises, seed}
     log_level: str = "info"
-    # How peers are mirrored (node.mirror): "full" pulls and hashes every peer entry;
+    # How peers are mirrored (node.peers.mirror): "full" pulls and hashes every peer entry;
     # "compact" takes per-peer catalogue deltas with sampled proofs (node.catalogue).
     catalogue: str = "full"
 

@@ -15,11 +15,11 @@ from starlette.requests import Request
 
 from ledger import InstitutionEntry, Ledger, NoteSigner, utc_now
 from ledger.entries import AlarmEntry
-from node import httpsig
 from node.consortium import Manifest, NodeInfo
 from node.errors import UnknownPeerError
+from node.http import httpsig
 from node.keys import public_from_b64
-from node.peers import PeerClient
+from node.peers.client import PeerClient
 from node.sequencer import Sequencer
 from node.settings import NodeSettings
 from node.views import PeerViews

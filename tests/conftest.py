@@ -28,8 +28,8 @@ from ledger import (
     RevocationEntry,
     make_uscc,
 )
-from scenarios.topology import load_topology
-from scenarios.workloads import SyntheticData
+from scenarios.model.topology import load_topology
+from scenarios.model.workloads import SyntheticData
 
 # Fixed seeds: never change them, vectors and tests depend on the key IDs.
 NODE_SEED = bytes(range(32))

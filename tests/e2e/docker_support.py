@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scenarios.compose import DEFAULT_IMAGE, compose_command
+from scenarios.containers.compose import DEFAULT_IMAGE, compose_command
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_TIMEOUT_S = 600

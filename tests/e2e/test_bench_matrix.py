@@ -26,7 +26,7 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
-from scenarios.bench_matrix import CSV_COLUMNS, FIGURES
+from scenarios.bench.matrix import CSV_COLUMNS, FIGURES
 from scenarios.cli import cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -155,7 +155,7 @@ def test_report_and_charts(matrix: Path) -> None:
         assert image.shape[0] > 200 and image.shape[1] > 400
         assert image.std() > 0  # something is drawn
         assert f"](charts/{f.key}.png)" in md and f"src='charts/{f.key}.png'" in page
-    from scenarios.bench_report import fmt
+    from scenarios.bench.report import fmt
 
     for r in results(matrix)["rows"]:
         assert f"{fmt(r['p99_ms'])} (baseline {fmt(r['p99_ms_baseline'])}, {fmt(r['p99_ms_ratio'])}x)" in md

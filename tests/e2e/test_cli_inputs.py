@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from scenarios import network as net
+from scenarios import localnet as net
 from scenarios.cli import cli
 
 
@@ -197,7 +197,7 @@ def test_report_verify_signed_but_malformed(consortium: Path, tmp_path: Path) ->
 
 @pytest.mark.parametrize(("preset", "count"), [("launch-2020", 24), ("oct-2021", 326)])
 def test_institutions_follow_the_preset(preset: str, count: int) -> None:
-    from scenarios.topology import load_topology
+    from scenarios.model.topology import load_topology
 
     topology = load_topology(preset)
     plan = net.institution_plan(topology)

@@ -45,8 +45,8 @@ import pytest
 from click.testing import CliRunner
 
 from scenarios.cli import cli
-from scenarios.compose import compose_command
-from scenarios.network import Consortium, load_consortium, sample_enterprises, verify_bundle_file
+from scenarios.containers.compose import compose_command
+from scenarios.localnet import Consortium, load_consortium, sample_enterprises, verify_bundle_file
 from tests.e2e.docker_support import ROOT, build_images, docker_or_skip, run
 
 with warnings.catch_warnings():

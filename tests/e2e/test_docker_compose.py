@@ -19,8 +19,8 @@ import yaml
 from node.consortium import parse_manifest
 from node.keys import load_private_key, public_b64
 from node.settings import NodeSettings
-from scenarios.compose import CONTAINER_UID, ComposeError, compose_text, generate
-from scenarios.topology import PRESETS, load_topology
+from scenarios.containers.compose import CONTAINER_UID, ComposeError, compose_text, generate
+from scenarios.model.topology import PRESETS, load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,7 +56,7 @@ def test_compose_document_shape(tmp_path: Path) -> None:
     assert doc["networks"] == {"yrd": {}}  # bridge under compose, overlay under `docker stack deploy`
     assert result.host_urls["sh-1"] == "http://127.0.0.1:18101"
     # What the host CLI needs to drive the containers: a consortium of target docker.
-    from scenarios.network import load_consortium
+    from scenarios.localnet import load_consortium
 
     cons = load_consortium(result.config_dir)
     assert cons.target == "docker" and cons.project == "yrd-t"

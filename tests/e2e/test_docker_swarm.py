@@ -24,8 +24,8 @@ import pytest
 from click.testing import CliRunner
 
 from scenarios.cli import cli
-from scenarios.compose import generate
-from scenarios.network import load_consortium, node_infos, sample_enterprises, verify_bundle_file
+from scenarios.containers.compose import generate
+from scenarios.localnet import load_consortium, node_infos, sample_enterprises, verify_bundle_file
 from tests.e2e.docker_support import build_images, docker_or_skip, free_port_base
 
 with warnings.catch_warnings():

@@ -24,9 +24,9 @@ import pytest
 from click.testing import CliRunner
 
 from ledger import canonical_bytes
-from scenarios import network as net
+from scenarios import localnet as net
 from scenarios.cli import cli
-from scenarios.workloads import SyntheticData
+from scenarios.model.workloads import SyntheticData
 
 pytestmark = pytest.mark.e2e
 

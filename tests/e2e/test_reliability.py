@@ -32,7 +32,7 @@ from ledger import (
     entry_bytes,
     make_uscc,
 )
-from scenarios import network as net
+from scenarios import localnet as net
 from scenarios.cli import cli
 from scenarios.reliability import (
     Ack,

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from scenarios import network as net
-from scenarios.runner import run_scenario
-from scenarios.spec import load_scenario, shipped_scenarios
+from scenarios import localnet as net
+from scenarios.scenario.runner import run_scenario
+from scenarios.scenario.spec import load_scenario, shipped_scenarios
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -12,11 +12,11 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node import httpsig
 from node.app import build_state, create_app
 from node.consortium import NodeInfo, sign_manifest
+from node.http import httpsig
 from node.keys import public_b64
-from node.peers import RoutingTransport
+from node.peers.client import RoutingTransport
 from node.settings import NodeSettings
 
 

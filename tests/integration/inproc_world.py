@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from inproc import Net, b64key, make_net, seeded_key
 
 from ledger import make_uscc
+from node.api.problems import URN
 from node.consortium import Manifest, load_manifest
-from node.mirror import mirror_once
-from node.problems import URN
+from node.peers.mirror import mirror_once
 
 __all__ = ["DIGEST", "HOME", "NODES", "PROBLEM_FIELDS", "UHF", "UHZ", "World", "assert_problem", "make_net",
            "net_dir", "records_for", "seed_world"]

@@ -21,7 +21,7 @@ from node.app import build_state, create_app
 from node.bundle import verify_bundle
 from node.catalogue import CHECK_ALL, DEFAULT_SAMPLING, Sampling
 from node.errors import ConfigError
-from node.mirror import mirror_once
+from node.peers.mirror import mirror_once
 from node.reports import route
 from node.views import uscc_key
 

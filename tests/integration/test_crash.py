@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from ledger import Ledger, NoteSigner, RecordDraft
-from ledger.verify import verify_ledger
+from ledger.fsck import verify_ledger
 
 WRITER = Path(__file__).with_name("crash_writer.py")
 ORIGIN = "yrd.example/hz-1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from node import httpsig
 from node.bundle import verify_bundle
+from node.http import httpsig
 from node.reports import route
 
 
@@ -147,7 +147,7 @@ async def test_metrics_are_prometheus_text(shared_world):
 
 @pytest.mark.asyncio(loop_scope="module")
 async def test_foreground_demand_is_counted_apart_from_witnessing(shared_world):
-    """Mirroring yields only to foreground demand (node.mirror.pause_after): witnessing,
+    """Mirroring yields only to foreground demand (node.peers.mirror.pause_after): witnessing,
     mirroring and monitoring requests must not count as demand, reports must."""
     hz, hf = shared_world.state("hz-1"), shared_world.state("hf-1")
     before = (hz.metrics.get("foreground", 0), hf.metrics.get("foreground", 0))

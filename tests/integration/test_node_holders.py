@@ -19,9 +19,9 @@ import pytest
 import pytest_asyncio
 
 from ledger import canonical_bytes, entry_bytes, entry_from_dict, entry_to_dict, parse_entry
-from node import httpsig
 from node.bundle import verify_bundle
 from node.errors import PeerMisbehavedError
+from node.http import httpsig
 from node.reports import _verify_answer
 
 shared = pytest.mark.asyncio(loop_scope="module")

@@ -18,7 +18,7 @@ import pytest
 from ledger import AlarmEntry, CosignatureVerifier, open_note, parse_entry, verify_consistency
 from node.app import build_state, create_app
 from node.bundle import verify_bundle
-from node.mirror import gossip, mirror_once, mirror_peer
+from node.peers.mirror import gossip, mirror_once, mirror_peer
 
 
 def _checkpoint_parts(note: str) -> tuple[str, list[str]]:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from inproc import seeded_key
 
-from node import httpsig
+from node.http import httpsig
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from scenarios.report import CITY_LEVELS, write_report
-from scenarios.runner import Check, QueryOutcome, RunResult, StepResult
-from scenarios.spec import parse_scenario
+from scenarios.scenario.report import CITY_LEVELS, write_report
+from scenarios.scenario.runner import Check, QueryOutcome, RunResult, StepResult
+from scenarios.scenario.spec import parse_scenario
 
 SPEC = """\
 name: hand-made

@@ -20,8 +20,8 @@ from ledger import (
     verify_consistency,
     verify_ledger,
 )
-from scenarios import network as net
-from scenarios.runner import StepFailed, rewrite_history
+from scenarios import localnet as net
+from scenarios.scenario.runner import StepFailedError, rewrite_history
 
 USCC = make_uscc("331000", 4242).code
 T = "2021-10-01T08:00:00Z"
@@ -76,7 +76,7 @@ def test_rewrite_keeps_the_key_and_changes_the_history(cons: net.Consortium) -> 
 def test_rewrite_of_a_record_the_node_does_not_hold_changes_nothing(cons: net.Consortium) -> None:
     path = cons.ledger_path("tz-1")
     data = path.read_bytes()
-    with pytest.raises(StepFailed, match="holds no record nope"):
+    with pytest.raises(StepFailedError, match="holds no record nope"):
         rewrite_history(cons, "tz-1", {}, {"nope"}, 0)
     assert path.read_bytes() == data
     assert not path.with_name("ledger.db.rogue").exists()

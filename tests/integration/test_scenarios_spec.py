@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from scenarios.cli import cli
-from scenarios.spec import (
+from scenarios.scenario.spec import (
     ScenarioError,
     load_scenario,
     parse_scenario,
@@ -279,9 +279,9 @@ def test_cli_run_rejects_a_bad_file_before_starting_anything(tmp_path: Path) -> 
 
 
 def test_cli_run_docker_target_without_an_engine_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import scenarios.docker_target
+    import scenarios.containers.docker
 
-    monkeypatch.setattr(scenarios.docker_target, "docker_available", lambda: "`docker info` failed: no engine")
+    monkeypatch.setattr(scenarios.containers.docker, "docker_available", lambda: "`docker info` failed: no engine")
     result = CliRunner().invoke(cli, ["scenario", "run", "node-outage", "--target", "docker",
                                       "--dir", str(tmp_path / "cc"), "--out", str(tmp_path / "out")])
     assert result.exit_code == 1

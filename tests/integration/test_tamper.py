@@ -2,7 +2,7 @@
 
 One ledger of 1,501 entries in five blocks is built per module. Each case
 copies the file, drops the append-only triggers with raw sqlite3, changes one
-thing, then runs both ``ledger.verify.verify_ledger`` and the command line
+thing, then runs both ``ledger.fsck.verify_ledger`` and the command line
 ``python -m scenarios.cli ledger verify PATH``: the exit code is non-zero and
 the fault kind and the entry index or block height are named exactly.
 """
@@ -29,8 +29,8 @@ from ledger import (
     entry_bytes,
     parse_entry,
 )
+from ledger.fsck import Fault, VerifyReport, verify_ledger
 from ledger.store import LEDGER_TABLES
-from ledger.verify import Fault, VerifyReport, verify_ledger
 
 BATCHES = (300, 300, 300, 300, 300)  # + one institution in block 2: sizes 300, 601, 901, 1201, 1501
 INSTITUTION = InstitutionEntry("bank-001", "杭州银行", "A" * 43 + "=", ("pre_loan",), "2021-10-31T08:00:00Z")

@@ -16,8 +16,8 @@ import pytest
 from inproc import seeded_key
 
 from ledger import CosignatureSigner
-from node import httpsig
 from node.app import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES
+from node.http import httpsig
 
 
 def _cosignature(world, witness: str, of: str) -> tuple[int, str]:

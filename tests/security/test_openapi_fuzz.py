@@ -48,8 +48,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from ledger import AlarmEntry, ReceiptEntry, parse_entry
-from node import httpsig
-from node.problems import URN
+from node.api.problems import URN
+from node.http import httpsig
 
 MAX_EXAMPLES = int(os.environ.get("SECURITY_FUZZ_EXAMPLES", "25"))
 TARGET = "hz-1"

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from node import httpsig
+from node.http import httpsig
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

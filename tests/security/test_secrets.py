@@ -22,9 +22,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node import httpsig
+from node.http import httpsig
 from node.keys import generate_key_file, load_private_key
-from scenarios import network as net
+from scenarios import localnet as net
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

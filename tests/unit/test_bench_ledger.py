@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from ledger import CorrectionDraft, RecordDraft
-from scenarios.bench_ledger import (
+from scenarios.bench.ledger import (
     RESULT_FILE,
     failed_checks,
     format_table,
@@ -140,14 +140,14 @@ def test_tiny_region_streams_still_reach_n() -> None:
 
 
 def test_bad_arguments_are_refused(tmp_path: Path) -> None:
-    from scenarios.bench_ledger import BenchError
+    from scenarios.bench.ledger import BenchError
 
     with pytest.raises(BenchError, match="at least 2"):
         run_ledger_bench(1, 10, 10, tmp_path)
 
 
 def test_bench_module_does_not_import_pymerkle() -> None:
-    code = "import sys, scenarios.bench_ledger, scenarios.cli, ledger; print('pymerkle' in sys.modules)"
+    code = "import sys, scenarios.bench.ledger, scenarios.cli, ledger; print('pymerkle' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

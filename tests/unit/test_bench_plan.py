@@ -16,11 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from scenarios import bench_matrix as bm
-from scenarios.bench_query import ProcSampler, bundle_proof_bytes, open_loop, open_loop_schedule
-from scenarios.bench_report import fmt, write_report
-from scenarios.topology import load_topology, parse_topology
-from scenarios.workloads import SyntheticData
+from scenarios.bench import matrix as bm
+from scenarios.bench.query import ProcSampler, bundle_proof_bytes, open_loop, open_loop_schedule
+from scenarios.bench.report import fmt, write_report
+from scenarios.model.topology import load_topology, parse_topology
+from scenarios.model.workloads import SyntheticData
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

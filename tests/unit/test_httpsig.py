@@ -1,4 +1,4 @@
-"""Tests for node.httpsig: RFC vectors, round trips, every error reason, replay and binding."""
+"""Tests for node.http.httpsig: RFC vectors, round trips, every error reason, replay and binding."""
 
 from __future__ import annotations
 
@@ -19,8 +19,8 @@ from http_message_signatures import HTTPMessageSignaturesException
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from node import httpsig
-from node.httpsig import (
+from node.http import httpsig
+from node.http.httpsig import (
     BadDigestError,
     BadSignatureError,
     HttpSignatureError,

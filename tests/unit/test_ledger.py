@@ -37,10 +37,10 @@ from ledger import (
     open_note,
     parse_entry,
 )
+from ledger.fsck import verify_ledger
 from ledger.log import BlockHeader
 from ledger.note import Checkpoint
 from ledger.store import LEDGER_TABLES, TILE_WIDTH
-from ledger.verify import verify_ledger
 
 BATCHES = (1, 7, 255, 256, 257, 1000)  # 1776 entries; crosses tiles 0/0..0/6 and 1/0
 PURE_SAMPLE = 0.25  # share of proofs also compared byte for byte with the pure functions

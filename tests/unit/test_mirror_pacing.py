@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from node.mirror import MAX_DUTY, MAX_REST_S, ROUND_BUDGET_S, pause_after
+from node.peers.mirror import MAX_DUTY, MAX_REST_S, ROUND_BUDGET_S, pause_after
 
 
 @pytest.mark.parametrize("demand", [True, False])

@@ -9,7 +9,7 @@ the per-rule cases; these add arbitrary and mutated input, and round trips):
   a value or ``NoteFormatError`` / ``SignatureError``;
 * Merkle proof verifiers (``ledger.merkle``): ``None`` or ``ProofError``;
 * entries (``ledger.entries.parse_entry``): an ``Entry`` or ``DecodeError``;
-* scenario files (``scenarios.spec.parse_scenario``): a ``Scenario`` or
+* scenario files (``scenarios.scenario.spec.parse_scenario``): a ``Scenario`` or
   ``ScenarioError``.
 
 Anything else escaping (``ValueError``, ``KeyError``, ``IndexError``, …) fails.
@@ -58,7 +58,7 @@ from ledger.errors import (
 )
 from ledger.note import NoteSignature, cosignature_timestamp, parse_note
 from ledger.uscc import USCC_ALPHABET
-from scenarios.spec import ScenarioError, parse_scenario
+from scenarios.scenario.spec import ScenarioError, parse_scenario
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOTE_ERRORS = (NoteFormatError, SignatureError)

@@ -13,9 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import Ledger, NoteSigner, RecordDraft, verify_ledger
 from ledger.errors import StoreError
 from ledger.store import Store
-from scenarios import network
-from scenarios.topology import load_topology
-from scenarios.workloads import BRANCH_MIX, SyntheticData
+from scenarios.localnet import network
+from scenarios.model.topology import load_topology
+from scenarios.model.workloads import BRANCH_MIX, SyntheticData
 
 ORIGIN = "test.example/seed"
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

@@ -1,6 +1,6 @@
 """The bench matrix report: ``report.md``, ``report.html`` and ``charts/<figure>.png``.
 
-Input is the ``results.json`` dictionary of :mod:`scenarios.bench_matrix`.
+Input is the ``results.json`` dictionary of :mod:`scenarios.bench.matrix`.
 Every figure gets one chart with two panels: the figure against node count
 (one line per enterprise volume) and against volume (one line per node
 count, log scale); the chain is drawn solid, its baseline dashed in the same

@@ -8,7 +8,7 @@ the scenario's extra institutions, then runs the steps in order. Each step's
 action is timed; its expectations are checked right after it (``within: N``
 re-checks the non-query ones until they hold or N seconds pass). A step whose
 action fails is recorded as failed, its expectations as not met, and the run
-goes on. :mod:`scenarios.report` turns the result into ``results.json``,
+goes on. :mod:`scenarios.scenario.report` turns the result into ``results.json``,
 ``summary.md`` and charts.
 
 Invariants:
@@ -66,23 +66,16 @@ from node.bundle import verify_bundle, verify_checkpoint_note
 from node.consortium import Manifest, load_manifest
 from node.errors import BundleError, ConfigError, NodeError
 from node.keys import generate_key_file, load_private_key, public_b64
-from scenarios import network as net
-from scenarios.spec import QUERY_EXPECTATIONS, Scenario, Step, parse_time_offset
-from scenarios.workloads import SyntheticData
+from scenarios import localnet as net
+from scenarios.errors import RunnerError, StepFailedError
+from scenarios.model.workloads import SyntheticData
+from scenarios.scenario.spec import QUERY_EXPECTATIONS, Scenario, Step, parse_time_offset
 
 __all__ = ["Check", "QueryOutcome", "RunResult", "RunnerError", "StepResult", "default_dir", "ensure_docker_network",
            "ensure_network",
            "open_alarms", "rewrite_history", "run_scenario", "wait_mirrored"]
 
 PAD_SOURCE = "rogue-pad"
-
-
-class RunnerError(Exception):
-    """The scenario cannot run (network, target, setup); the message is one plain sentence."""
-
-
-class StepFailed(Exception):
-    """A step's action failed; the message says why."""
 
 
 # --- results ---------------------------------------------------------------------------------
@@ -219,12 +212,12 @@ def _apply_latency(cons: net.Consortium, spec: Scenario) -> list[str]:
 def _start_node(cons: net.Consortium, node_id: str, timeout_s: float) -> int:
     """Start one stopped node on its kept data; wait until it answers."""
     if not net.port_free(cons.ports[node_id]):
-        raise StepFailed(f"port {cons.ports[node_id]} of {node_id} is in use by another program")
+        raise StepFailedError(f"port {cons.ports[node_id]} of {node_id} is in use by another program")
     pid = _spawn(cons, node_id)
     try:
         net.wait_healthy(cons, {node_id: pid}, timeout_s)
     except net.NetworkError as exc:
-        raise StepFailed(str(exc)) from exc
+        raise StepFailedError(str(exc)) from exc
     return pid
 
 
@@ -232,20 +225,20 @@ def _stop_node(cons: net.Consortium, node_id: str, sig: int) -> None:
     try:
         net.kill_node(cons, node_id, sig)
     except net.NetworkError as exc:
-        raise StepFailed(str(exc)) from exc
+        raise StepFailedError(str(exc)) from exc
     if node_id in net.running_nodes(cons.dir):
-        raise StepFailed(f"{node_id} did not stop")
+        raise StepFailedError(f"{node_id} did not stop")
 
 
 def wait_mirrored(cons: net.Consortium, timeout_s: float, *, node: str | None = None, size: int | None = None) -> float:
     """Until every answering node has mirrored every answering peer it does not refuse; returns seconds.
 
-    Unlike :func:`scenarios.network.wait_mirrored`, links to a refused peer (an open alarm)
+    Unlike :func:`scenarios.localnet.network.wait_mirrored`, links to a refused peer (an open alarm)
     and to nodes that are down are not waited for. With ``node`` and ``size``: until every
     peer has mirrored ``node`` up to ``size``.
 
     Raises:
-        StepFailed: the timeout passed; names the slowest links.
+        StepFailedError: the timeout passed; names the slowest links.
     """
     t0 = time.monotonic()
     while True:
@@ -264,7 +257,7 @@ def wait_mirrored(cons: net.Consortium, timeout_s: float, *, node: str | None = 
         if not lag:
             return time.monotonic() - t0
         if time.monotonic() - t0 > timeout_s:
-            raise StepFailed(f"mirroring did not finish within {timeout_s:.0f} s ({len(lag)} links behind: "
+            raise StepFailedError(f"mirroring did not finish within {timeout_s:.0f} s ({len(lag)} links behind: "
                              + "; ".join(lag[:3]) + ")")
         time.sleep(0.5)
 
@@ -365,7 +358,7 @@ def ensure_network(spec: Scenario, directory: Path, *, echo: Callable[[str], Non
             net.wait_healthy(cons, pids, spec.timeouts["startup"])
             net.register_institutions(cons)
             wait_mirrored(cons, spec.timeouts["startup"])
-        except (net.NetworkError, StepFailed) as exc:
+        except (net.NetworkError, StepFailedError) as exc:
             raise RunnerError(f"the network did not come up: {exc}") from exc
         info["started"] = stopped
     alarms = open_alarms(cons)
@@ -390,7 +383,7 @@ def ensure_docker_network(spec: Scenario, directory: Path, *, echo: Callable[[st
     """Create, start or reuse the scenario's network as containers; returns it and what was done.
 
     ``directory/compose.yaml`` and the consortium in ``directory/docker`` are made by
-    :func:`scenarios.compose.generate` (host ports chosen free, a project name of the
+    :func:`scenarios.containers.compose.generate` (host ports chosen free, a project name of the
     directory's own); each container seeds its share of the scenario's enterprises on
     first start. Reuse and ``fresh`` work as for :func:`ensure_network`.
 
@@ -402,8 +395,8 @@ def ensure_docker_network(spec: Scenario, directory: Path, *, echo: Callable[[st
     import shutil
     import subprocess
 
-    from scenarios.compose import DEFAULT_IMAGE, ComposeError, generate
-    from scenarios.docker_target import DockerNetwork, docker_available
+    from scenarios.containers.compose import DEFAULT_IMAGE, ComposeError, generate
+    from scenarios.containers.docker import DockerNetwork, docker_available
 
     why = docker_available()
     if why:
@@ -477,7 +470,7 @@ def ensure_docker_network(spec: Scenario, directory: Path, *, echo: Callable[[st
             docker.up(spec.timeouts["startup"])
             info["started"] = [n for n in cons.node_ids if n not in running]
         wait_mirrored(cons, spec.timeouts["startup"])
-    except (net.NetworkError, StepFailed) as exc:
+    except (net.NetworkError, StepFailedError) as exc:
         raise RunnerError(f"the container network did not come up: {exc}") from exc
     alarms = open_alarms(cons)
     if alarms:
@@ -493,7 +486,7 @@ def ensure_docker_network(spec: Scenario, directory: Path, *, echo: Callable[[st
 
 def _spawn(cons: net.Consortium, node_id: str) -> int:
     """Start one node process (the launcher's own start) and record its pid in the run state."""
-    pid = net._spawn(cons, node_id)  # noqa: SLF001 - the launcher has no public single-node start
+    pid = net.spawn(cons, node_id)
     state = net.read_state(cons.dir)
     state.setdefault("nodes", {})[node_id] = {"pid": pid, "port": cons.ports[node_id], "url": cons.url(node_id),
                                               "started_at": utc_now(), "log": str(cons.log_path(node_id))}
@@ -508,7 +501,7 @@ def _register(cons: net.Consortium, inst_id: str, name: str, city: str, node: st
     try:
         key = load_private_key(key_path) if key_path.exists() else generate_key_file(key_path)
     except ConfigError as exc:
-        raise StepFailed(str(exc)) from exc
+        raise StepFailedError(str(exc)) from exc
     inst = net.Institution(inst_id, name, city, node, tuple(purposes), key_path, public_b64(key))
     with net.operator_client(cons, node) as client:
         status, data = client.call(node, "POST", "/v1/institutions", {
@@ -517,12 +510,12 @@ def _register(cons: net.Consortium, inst_id: str, name: str, city: str, node: st
         with httpx.Client(timeout=10) as c:
             got = c.get(f"{cons.url(node)}/v1/institutions/{inst_id}").json()
         if got.get("public_key") != inst.public_key:
-            raise StepFailed(f"institution {inst_id} is already registered at {node} with another key")
+            raise StepFailedError(f"institution {inst_id} is already registered at {node} with another key")
         if sorted(got.get("purposes", [])) != sorted(purposes):
-            raise StepFailed(f"institution {inst_id} is already registered at {node} for "
+            raise StepFailedError(f"institution {inst_id} is already registered at {node} for "
                              f"{', '.join(got.get('purposes', []))}, not {', '.join(purposes)}")
     elif status != 201:
-        raise StepFailed(f"registering {inst_id} at {node}: {net._problem_sentence(node, status, data)}")  # noqa: SLF001
+        raise StepFailedError(f"registering {inst_id} at {node}: {net.problem_sentence(node, status, data)}")
     return inst
 
 
@@ -541,12 +534,12 @@ class _LocalTarget:
 
     def fault(self, node: str, kind: str) -> dict[str, Any]:
         if kind == "partition":
-            raise StepFailed("partition needs --target docker: local nodes share the host's loopback, so there is "
+            raise StepFailedError("partition needs --target docker: local nodes share the host's loopback, so there is "
                              "no network to cut them off from")
         if kind == "pause":
             pid = net.running_nodes(self.cons.dir).get(node)
             if pid is None:
-                raise StepFailed(f"{node} is not running")
+                raise StepFailedError(f"{node} is not running")
             os.kill(pid, signal.SIGSTOP)
             return {"node": node, "signal": "SIGSTOP", "pid": pid}
         sig = signal.SIGKILL if kind == "kill" else signal.SIGTERM
@@ -563,7 +556,7 @@ class _LocalTarget:
                     os.kill(pid, signal.SIGCONT)
                     net.wait_healthy(self.cons, {node: pid}, self.startup_s)
                     return {"node": node, "pid": pid, "done": "continued"}
-            raise StepFailed(f"{node} is running; stop, kill or pause it first")
+            raise StepFailedError(f"{node} is running; stop, kill or pause it first")
         return {"node": node, "pid": _start_node(self.cons, node, self.startup_s), "done": "started"}
 
     def rewrite(self, node: str, fn: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
@@ -584,7 +577,7 @@ class _DockerTarget:
     name = "docker"
 
     def __init__(self, cons: net.Consortium, startup_s: float, out: Path) -> None:
-        from scenarios.docker_target import DockerNetwork
+        from scenarios.containers.docker import DockerNetwork
 
         self.cons = cons
         self.startup_s = startup_s
@@ -596,13 +589,13 @@ class _DockerTarget:
 
     def fault(self, node: str, kind: str) -> dict[str, Any]:
         if node not in self.running():
-            raise StepFailed(f"{node} is not running (or already paused or cut off)")
+            raise StepFailedError(f"{node} is not running (or already paused or cut off)")
         getattr(self.docker, kind)(node)
         return {"node": node, "docker": kind}
 
     def recover(self, node: str) -> dict[str, Any]:
         if node in self.running():
-            raise StepFailed(f"{node} is running; stop, kill, pause or partition it first")
+            raise StepFailedError(f"{node} is running; stop, kill, pause or partition it first")
         return {"node": node, "done": self.docker.recover(node, self.startup_s)}
 
     def rewrite(self, node: str, fn: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
@@ -637,7 +630,7 @@ class _Auth:
 def _when(text: str, now: datetime) -> str:
     kind = parse_time_offset(text)
     if kind is None:
-        raise StepFailed(f"bad time {text!r}")
+        raise StepFailedError(f"bad time {text!r}")
     if kind[0] == "time":
         return text
     return (now + timedelta(seconds=kind[1])).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -726,7 +719,7 @@ class _Run:
             try:
                 if self.node_records(node, uscc, "history"):
                     out.add(node)
-            except (StepFailed, net.NetworkError) as exc:
+            except (StepFailedError, net.NetworkError) as exc:
                 raise RunnerError(f"cannot read {node}'s records of {uscc}: {exc}") from exc
         return out
 
@@ -756,7 +749,7 @@ class _Run:
         try:
             return self.cons.institution(inst_id)
         except net.NetworkError as exc:
-            raise StepFailed(str(exc)) from exc
+            raise StepFailedError(str(exc)) from exc
 
     # --- node access -------------------------------------------------------------------------------
     def up_nodes(self) -> dict[str, dict[str, Any]]:
@@ -766,23 +759,23 @@ class _Run:
         with net.operator_client(self.cons, node) as client:
             status, data = client.call(node, "GET", f"/v1/enterprises/{uscc}/queries")
         if status != 200:
-            raise StepFailed(net._problem_sentence(node, status, data))  # noqa: SLF001
+            raise StepFailedError(net.problem_sentence(node, status, data))
         return list(data.get("queries", []))
 
     def node_records(self, node: str, uscc: str, view: str) -> list[dict[str, Any]]:
         with net.operator_client(self.cons, node) as client:
             status, data = client.call(node, "GET", f"/v1/enterprises/{uscc}/records?view={view}")
         if status != 200:
-            raise StepFailed(net._problem_sentence(node, status, data))  # noqa: SLF001
+            raise StepFailedError(net.problem_sentence(node, status, data))
         return list(data.get("records", []))
 
     def checkpoint(self, node: str) -> str:
         try:
             r = self._http.get(self.cons.url(node) + "/v1/checkpoint")
         except httpx.HTTPError as exc:
-            raise StepFailed(f"{node} does not answer: {type(exc).__name__}") from exc
+            raise StepFailedError(f"{node} does not answer: {type(exc).__name__}") from exc
         if r.status_code != 200:
-            raise StepFailed(f"{node} answered {r.status_code} for its checkpoint")
+            raise StepFailedError(f"{node} answered {r.status_code} for its checkpoint")
         return r.text
 
     def proof(self, node: str, path: str, params: dict[str, int]) -> list[bytes] | None:
@@ -791,7 +784,7 @@ class _Run:
         try:
             r = self._http.get(self.cons.url(node) + path, params=params)
         except httpx.HTTPError as exc:
-            raise StepFailed(f"{node} does not answer: {type(exc).__name__}") from exc
+            raise StepFailedError(f"{node} does not answer: {type(exc).__name__}") from exc
         if r.status_code != 200:
             return None
         return [base64.b64decode(p) for p in r.json()["proof"]]
@@ -831,7 +824,7 @@ class _Run:
         with net.operator_client(self.cons, node) as client:
             status, data = client.call(node, "POST", "/v1/ingest", {"records": records})
         if status not in (200, 201, 202):
-            raise StepFailed(net._problem_sentence(node, status, data))  # noqa: SLF001
+            raise StepFailedError(net.problem_sentence(node, status, data))
         self.record_ids.update(mapping)
         for r in records:
             self.holders.setdefault(r["uscc"], set()).add(node)
@@ -858,8 +851,8 @@ class _Run:
                 "authorization_id": auth_id, "uscc": uscc, "institution_id": inst.institution_id,
                 "purposes": list(purposes), "not_before": not_before, "not_after": not_after, "document_digest": digest})
         if status != 201:
-            raise StepFailed(f"filing the authorization failed: "
-                             f"{net._problem_sentence(inst.home_node, status, data)}")  # noqa: SLF001
+            raise StepFailedError(f"filing the authorization failed: "
+                             f"{net.problem_sentence(inst.home_node, status, data)}")
         return _Auth(auth_id, inst.institution_id, inst.home_node, uscc, list(purposes), not_before, not_after)
 
     def do_authorize(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
@@ -871,7 +864,7 @@ class _Run:
     def do_revoke(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
         auth = self.auths.get(a["authorization"])
         if auth is None:
-            raise StepFailed(f"authorization {a['authorization']!r} was not filed (its step failed)")
+            raise StepFailedError(f"authorization {a['authorization']!r} was not filed (its step failed)")
         inst = self.institution(auth.institution)
         if a.get("by") == "operator":
             client = net.NodeClient(self.cons, f"node:{auth.home_node}", self.cons.node_key(auth.home_node))
@@ -881,7 +874,7 @@ class _Run:
             status, data = client.call(auth.home_node, "POST", f"/v1/authorizations/{auth.authorization_id}/revocation",
                                        {"reason": a["reason"]})
         if status != 201:
-            raise StepFailed(net._problem_sentence(auth.home_node, status, data))  # noqa: SLF001
+            raise StepFailedError(net.problem_sentence(auth.home_node, status, data))
         return {"authorization_id": auth.authorization_id, "revoked_at": data.get("revoked_at")}
 
     def do_query(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
@@ -896,7 +889,7 @@ class _Run:
             auth_id = ref["id"]
         else:
             if ref not in self.auths:
-                raise StepFailed(f"authorization {ref!r} was not filed (its step failed)")
+                raise StepFailedError(f"authorization {ref!r} was not filed (its step failed)")
             auth_id = self.auths[ref].authorization_id
         q = QueryOutcome(step.alias, step.id, inst.institution_id, inst.home_node, a["enterprise"], uscc, a["purpose"],
                          auth_id)
@@ -925,7 +918,7 @@ class _Run:
             q.query_id = m.group(1) if m else None
         else:
             q.status = "error"
-            q.detail = net._problem_sentence(inst.home_node, status, data)  # noqa: SLF001
+            q.detail = net.problem_sentence(inst.home_node, status, data)
             q.reason = str(data.get("type", "")).rsplit(":", 1)[-1] if isinstance(data, dict) else None
         return self._query_detail(q)
 
@@ -1024,7 +1017,7 @@ class _Run:
             try:
                 self.target.recover(node)
                 notes.append(f"brought back {node}, which the scenario left down")
-            except (StepFailed, net.NetworkError) as exc:
+            except (StepFailedError, net.NetworkError) as exc:
                 notes.append(f"could not bring back {node}: {exc}")
         return notes
 
@@ -1094,7 +1087,7 @@ def rewrite_history(cons: net.Consortium, node_id: str, alter: Mapping[str, Any]
                 new.append(batch)
         missing = (set(alter) | remove) - set(altered) - set(removed)
         if missing:
-            raise StepFailed(f"{node_id} holds no record {', '.join(sorted(missing))}")
+            raise StepFailedError(f"{node_id} holds no record {', '.join(sorted(missing))}")
         count = pad if pad is not None else max(1, size - new.size + 1)
         if count:
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -1158,7 +1151,7 @@ def _check_query(run: _Run, step: Step, key: str, want: Any, q: QueryOutcome) ->
         for n in nodes:
             try:
                 rows = [r for r in run.receipts(n, q.uscc) if r.get("query_id") == q.query_id]
-            except (StepFailed, net.NetworkError) as exc:
+            except (StepFailedError, net.NetworkError) as exc:
                 found[n] = f"error: {exc}"
                 continue
             found[n] = ", ".join(f"{r['role']} {r['outcome']}" for r in rows) or "none"
@@ -1313,7 +1306,7 @@ def _check_general(run: _Run, step: Step, key: str, want: Any) -> Check:
 def _load_bundle(run: _Run, alias: str) -> tuple[QueryOutcome, dict[str, Any]]:
     q = run.queries.get(alias)
     if q is None or not q.bundle_path:
-        raise StepFailed(f"query {alias} has no saved bundle ({q.status if q else 'it did not run'})")
+        raise StepFailedError(f"query {alias} has no saved bundle ({q.status if q else 'it did not run'})")
     return q, json.loads(Path(q.bundle_path).read_text("utf-8"))
 
 
@@ -1385,7 +1378,7 @@ def _run_step(run: _Run, step: Step) -> StepResult:
     t0 = time.perf_counter()
     try:
         res.detail = getattr(run, f"do_{step.action}")(step, step.args)
-    except (StepFailed, net.NetworkError, NodeError, LedgerError, OSError) as exc:
+    except (StepFailedError, net.NetworkError, NodeError, LedgerError, OSError) as exc:
         res.ok, res.error = False, str(exc)
     except Exception as exc:  # a bug in the runner or an answer it cannot read: keep going, keep the evidence
         res.ok, res.error = False, f"{type(exc).__name__}: {exc}"
@@ -1416,7 +1409,7 @@ def _run_step(run: _Run, step: Step) -> StepResult:
 def _safe(fn: Callable[[], Check], step: Step, key: str) -> Check:
     try:
         return fn()
-    except (StepFailed, net.NetworkError, NodeError, LedgerError, OSError, KeyError, ValueError) as exc:
+    except (StepFailedError, net.NetworkError, NodeError, LedgerError, OSError, KeyError, ValueError) as exc:
         return Check(step.id, key, step.expect.get(key), None, False, f"could not check: {exc}", step.expect_lines.get(key))
 
 
@@ -1439,7 +1432,7 @@ def run_scenario(spec: Scenario, *, directory: Path | None = None, out: Path | N
     Raises:
         RunnerError: the target is not supported, or the network cannot be started or reused.
     """
-    from scenarios.report import write_report
+    from scenarios.scenario.report import write_report
 
     if target not in ("local", "docker"):
         raise RunnerError(f"--target must be local or docker, got {target!r}")
@@ -1463,7 +1456,7 @@ def run_scenario(spec: Scenario, *, directory: Path | None = None, out: Path | N
         for e in spec.institutions:
             try:
                 extra.append(_register(cons, e.institution_id, e.name, e.city, e.node, e.purposes))
-            except (StepFailed, net.NetworkError) as exc:
+            except (StepFailedError, net.NetworkError) as exc:
                 raise RunnerError(f"institutions line {e.line}: {exc}") from exc
         known = {i.institution_id for i in cons.institutions}
         cons = dataclasses.replace(cons, institutions=cons.institutions + tuple(i for i in extra if i.institution_id not in known))

@@ -59,7 +59,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -68,7 +68,8 @@ from typing import Any
 import yaml
 
 from ledger import PURPOSES, RECORD_TYPES, InvalidUsccError, parse_uscc
-from scenarios.topology import PRESETS, Topology, TopologyError, load_topology, parse_topology
+from scenarios.errors import Problem, ScenarioError
+from scenarios.model.topology import PRESETS, Topology, TopologyError, load_topology, parse_topology
 
 __all__ = [
     "ACTIONS",
@@ -101,27 +102,6 @@ _NODE = re.compile(r"[a-z0-9]+-[0-9]+")
 
 
 # --- problems ------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Problem:
-    source: str
-    line: int | None
-    path: str
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.source}:{self.line}" if self.line else self.source
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
-
-
-class ScenarioError(ValueError):
-    """A scenario file is invalid; ``problems`` lists every problem (line, field, message)."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        # In file order; problems without a line (the file itself) first.
-        self.problems = sorted(problems, key=lambda p: p.line or 0)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
 Path_ = tuple[str | int, ...]
 
 
@@ -803,7 +783,7 @@ def _topology(value: Any, path: Path_, doc: _Doc) -> tuple[Topology | None, str 
 
 
 def _institution_plan(topology: Topology) -> dict[str, tuple[str, str, tuple[str, ...]]]:
-    from scenarios.network import institution_plan
+    from scenarios.localnet import institution_plan
 
     return {iid: (city, node, tuple(purposes)) for iid, _name, city, node, purposes in institution_plan(topology)}
 

@@ -21,7 +21,7 @@ At the end all acknowledged entries are checked on every node and, with the
 network stopped, every ledger passes full verification (``ledger verify``).
 
 ``creditchain reliability soak`` (:func:`run_soak`) measures the closed-loop
-report capacity (the machinery of :mod:`scenarios.bench_query`), sends
+report capacity (the machinery of :mod:`scenarios.bench.query`), sends
 open-loop reports at ``load`` × capacity for the duration while sampling the
 RSS of every node process (psutil), then counts the receipts on the home and
 holder ledgers against the requests sent and fits each node's RSS slope
@@ -75,14 +75,15 @@ from ledger import (
     verify_consistency,
     verify_inclusion,
 )
-from ledger.verify import verify_ledger
-from node import httpsig
+from ledger.fsck import verify_ledger
 from node.bundle import verify_bundle
 from node.errors import BundleError
-from scenarios import network as net
-from scenarios.bench_query import ProcSampler, closed_loop, open_loop
-from scenarios.topology import PRESETS, Topology, TopologyError, load_topology
-from scenarios.workloads import SyntheticData
+from node.http import httpsig
+from scenarios import localnet as net
+from scenarios.bench.query import ProcSampler, closed_loop, open_loop
+from scenarios.errors import ReliabilityError
+from scenarios.model.topology import PRESETS, Topology, TopologyError, load_topology
+from scenarios.model.workloads import SyntheticData
 
 __all__ = [
     "Ack",
@@ -108,10 +109,6 @@ __all__ = [
 
 INCLUSION_SAMPLE = 20  # inclusion proofs asked of a restarted node per check
 _CLIENT_TIMEOUT_S = 30.0
-
-
-class ReliabilityError(Exception):
-    """The harness could not run (not a fault it found); the message is one plain sentence."""
 
 
 # --- what a client was promised -----------------------------------------------------------

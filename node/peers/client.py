@@ -26,9 +26,9 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from node import httpsig
 from node.consortium import Manifest
 from node.errors import PeerMisbehavedError, PeerUnavailableError, UnknownPeerError
+from node.http import httpsig
 
 __all__ = ["LatencyTransport", "PeerClient", "RoutingTransport", "default_latency_ms"]
 

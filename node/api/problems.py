@@ -27,7 +27,6 @@ from ledger.errors import (
     SignatureError,
     StoreError,
 )
-from node import httpsig
 from node.errors import (
     AuthorizationError,
     BundleError,
@@ -40,10 +39,11 @@ from node.errors import (
     UnknownInstitutionError,
     UnknownPeerError,
 )
+from node.http import httpsig
 
 __all__ = ["PROBLEM_TYPES", "install_problem_handlers", "problem", "problem_for"]
 
-log = logging.getLogger("node.problems")
+log = logging.getLogger("node.api.problems")
 
 URN = "urn:yrd-credit-chain:problem:"
 

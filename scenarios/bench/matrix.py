@@ -1,7 +1,7 @@
 """``creditchain bench``: the benchmark matrix, node counts × enterprise volumes.
 
 For every cell (a node count N and a volume E) the matrix builds a fresh
-network in its own directory through :mod:`scenarios.network` (the same
+network in its own directory through :mod:`scenarios.localnet.network` (the same
 ``init_consortium`` / ``up`` / ``down`` as ``creditchain up``, so any speed-up
 of seeding or mirroring shows here unchanged) and measures:
 
@@ -11,7 +11,7 @@ of seeding or mirroring shows here unchanged) and measures:
   network is down so neither competes with node processes;
 * mirroring: seconds from the nodes being healthy until every node has
   mirrored every peer (no baseline: a plain stack has nothing like it);
-* queries (:func:`scenarios.bench_query.measure_queries`): closed-loop
+* queries (:func:`scenarios.bench.query.measure_queries`): closed-loop
   capacity, then throughput and p50/p95/p99 latency of verified reports
   under an open loop at ``load`` × capacity (constant arrival rate, latency
   from the scheduled send time), beside the plain FastAPI two-hop baseline
@@ -66,7 +66,8 @@ from typing import Any
 import psutil
 import yaml
 
-from scenarios.topology import City, Topology, TopologyError, load_topology
+from scenarios.errors import BenchError
+from scenarios.model.topology import City, Topology, TopologyError, load_topology
 
 __all__ = [
     "CSV_COLUMNS",
@@ -92,10 +93,6 @@ DEFAULT_NODES = (1, 2, 4, 8, 11, 14)
 DEFAULT_ENTERPRISES = (10_000, 100_000, 1_000_000)
 DEFAULT_SEED = 2020
 MIB = 1 << 20
-
-
-class BenchError(Exception):
-    """The matrix cannot run as asked; the message is one plain sentence."""
 
 
 class BenchInterrupted(Exception):  # noqa: N818 - not an error: the user asked to stop
@@ -173,7 +170,7 @@ def subset_topology(topology: Topology, n: int) -> Topology:
 
 
 def topology_yaml(topology: Topology) -> str:
-    """The topology as a file :func:`scenarios.topology.load_topology` reads back unchanged."""
+    """The topology as a file :func:`scenarios.model.topology.load_topology` reads back unchanged."""
     return yaml.safe_dump({
         "name": topology.name, "algorithm": topology.algorithm, "institutions": topology.institutions,
         "cities": [{"code": c.code, "name": c.name, "name_zh": c.name_zh, "admin_code": c.admin_code,
@@ -297,7 +294,7 @@ def _plain_worker_init() -> None:
 def _plain_seed_node(topology_file: str, node_id: str, enterprises: int, seed: int, db_path: str,
                      batch: int) -> dict[str, Any]:
     """Worker: the node's synthetic records into a plain table, the ledger's pragmas, one txn per batch."""
-    from scenarios.workloads import SyntheticData
+    from scenarios.model.workloads import SyntheticData
 
     data = SyntheticData(load_topology(topology_file), enterprises, seed)
     db = sqlite3.connect(db_path, isolation_level=None)
@@ -446,7 +443,7 @@ def _versions() -> dict[str, str]:
 
 
 def _machine() -> dict[str, Any]:
-    from scenarios.bench_ledger import _machine as ledger_machine
+    from scenarios.bench.ledger import _machine as ledger_machine
 
     info = ledger_machine()
     with suppress(OSError):
@@ -507,7 +504,7 @@ class _Interrupts:
 def _stop_network(net: Path) -> None:
     """Stop the nodes of the cell network ``net``, including any started but not yet recorded
     in its run state (an interrupt between spawning a node and writing ``network.json``)."""
-    from scenarios.network import NetworkError, consortium_exists, down, running_nodes
+    from scenarios.localnet import NetworkError, consortium_exists, down, running_nodes
 
     if not consortium_exists(net):
         return
@@ -532,8 +529,8 @@ def _stop_network(net: Path) -> None:
 def _run_cell(cell: Cell, cell_dir: Path, topology: Topology, config: MatrixConfig, partial: dict[str, Any], *,
               say: Callable[[str], None], bars: bool) -> dict[str, Any]:
     """Build, measure and stop one cell's network; fills ``partial`` as figures arrive."""
-    from scenarios.bench_query import measure_queries
-    from scenarios.network import (
+    from scenarios.bench.query import measure_queries
+    from scenarios.localnet import (
         SEED_BATCH,
         SEED_WORKERS,
         find_free_base_port,
@@ -683,7 +680,7 @@ def csv_text(rows: Sequence[dict[str, Any]]) -> str:
 def write_outputs(outcome: MatrixOutcome, config: MatrixConfig, started_at: str, *, report: bool = True) -> list[Path]:
     """results.json, results.csv and (with ``report``) report.md, report.html and charts/ from the
     finished cells."""
-    from scenarios.bench_report import write_report
+    from scenarios.bench.report import write_report
 
     out = outcome.out
     rows = collect_rows(out)
@@ -721,7 +718,7 @@ def run_matrix(out: Path, config: MatrixConfig, *, resume: bool = False, progres
     """
     from tqdm import tqdm
 
-    from scenarios.network import NetworkError
+    from scenarios.localnet import NetworkError
 
     try:
         base = load_topology(config.preset)

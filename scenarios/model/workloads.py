@@ -22,7 +22,7 @@ import numpy as np
 
 from ledger.log import CorrectionDraft, RecordDraft
 from ledger.uscc import SERIAL_LIMIT, make_uscc
-from scenarios.topology import City, Topology
+from scenarios.model.topology import City, Topology
 
 __all__ = ["Enterprise", "SyntheticData"]
 

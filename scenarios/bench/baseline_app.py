@@ -7,7 +7,7 @@ them as JSON. Both answer ``GET /health`` (the bench waits for it before
 timing anything). No signatures, no proofs, no receipts, no ledger: what the
 same query costs as a bare web hop, measured in the same run as the chain.
 
-Run: ``python -m scenarios.baseline_app --role home|holder --port P [--holder URL] [--db PATH]``.
+Run: ``python -m scenarios.bench.baseline_app --role home|holder --port P [--holder URL] [--db PATH]``.
 """
 
 from __future__ import annotations

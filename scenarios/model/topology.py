@@ -16,13 +16,11 @@ from pathlib import Path
 
 import yaml
 
+from scenarios.errors import TopologyError
+
 __all__ = ["PRESETS", "City", "Topology", "load_topology"]
 
 PRESETS = ("launch-2020", "oct-2021")
-
-
-class TopologyError(ValueError):
-    """A topology file or preset is invalid; the message names the field."""
 
 
 @dataclass(frozen=True, slots=True)

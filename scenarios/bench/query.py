@@ -12,7 +12,7 @@ Phases:
    capacity: requests are sent on a fixed schedule whether or not earlier ones
    returned, and latency is measured from the *scheduled* send time, so a slow
    response cannot hide the queueing behind it (no coordinated omission).
-3. the same two phases against the baseline: ``scenarios.baseline_app`` home
+3. the same two phases against the baseline: ``scenarios.bench.baseline_app`` home
    and holder processes, no signatures, no proofs, no receipts, the same
    records in a plain SQLite table; the open loop runs at the chain's rate.
    (``creditchain bench query`` leaves the network running meanwhile; the
@@ -57,9 +57,9 @@ import httpx
 import psutil
 from hdrh.histogram import HdrHistogram
 
-from node import httpsig
 from node.bundle import verify_bundle
-from scenarios.network import (
+from node.http import httpsig
+from scenarios.localnet import (
     Consortium,
     NetworkError,
     file_authorization,
@@ -355,9 +355,9 @@ def _start_baseline(workdir: Path, records: list[tuple[str, str, str, str, str]]
     port = find_free_base_port(2)
     env = dict(os.environ)
     procs = [
-        subprocess.Popen([sys.executable, "-m", "scenarios.baseline_app", "--role", "holder", "--port", str(port + 1),
+        subprocess.Popen([sys.executable, "-m", "scenarios.bench.baseline_app", "--role", "holder", "--port", str(port + 1),
                           "--db", str(db)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, "-m", "scenarios.baseline_app", "--role", "home", "--port", str(port),
+        subprocess.Popen([sys.executable, "-m", "scenarios.bench.baseline_app", "--role", "home", "--port", str(port),
                           "--holder", f"http://127.0.0.1:{port + 1}"], env=env, stdout=subprocess.DEVNULL,
                          stderr=subprocess.DEVNULL),
     ]

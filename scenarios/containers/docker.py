@@ -10,7 +10,7 @@ stopped node's ledger out of its volume (``docker cp``) and back (a one-off
 container as the node's user), which is
 how a rogue node rewrites its history.
 
-Every failure is a :class:`scenarios.network.NetworkError` with one sentence.
+Every failure is a :class:`scenarios.localnet.network.NetworkError` with one sentence.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from scenarios import network as net
-from scenarios.compose import CONTAINER_UID, compose_command
+from scenarios import localnet as net
+from scenarios.containers.compose import CONTAINER_UID, compose_command
 
 __all__ = ["DockerNetwork", "docker_available"]
 

@@ -2,7 +2,7 @@
 query, enterprises, institutions and report verify.
 
 The commands only parse options and print; the work is in
-:mod:`scenarios.network`. Every expected failure prints one plain sentence
+:mod:`scenarios.localnet.network`. Every expected failure prints one plain sentence
 on stderr (``error: …``) and exits 1; ``report verify`` exits 1 when a bundle
 does not verify.
 """
@@ -15,8 +15,8 @@ from pathlib import Path
 import click
 
 from ledger import PURPOSES
-from scenarios import network as net
-from scenarios.report_view import render_report, render_verification
+from scenarios import localnet as net
+from scenarios.cli.report_view import render_report, render_verification
 
 __all__ = ["register"]
 

@@ -1,6 +1,6 @@
 """A node container's entrypoint: seed the ledger on first start, then run the node.
 
-``python3 -m scenarios.container --config /config/settings.json``
+``python3 -m scenarios.containers.entrypoint --config /config/settings.json``
 
 ``creditchain compose`` writes ``seed.json`` next to each node's settings:
 the topology (a preset name, or ``topology.yaml`` beside it), the number of
@@ -27,8 +27,8 @@ def seed_if_needed(settings_path: Path) -> str | None:
     """Seed the node's ledger if it has none; returns what was done, or None."""
     from node.consortium import load_manifest
     from node.keys import load_private_key
-    from scenarios.network import seed_ledger_file
-    from scenarios.topology import PRESETS, load_topology
+    from scenarios.localnet import seed_ledger_file
+    from scenarios.model.topology import PRESETS, load_topology
 
     config = settings_path.parent
     plan_path = config / "seed.json"
@@ -53,7 +53,7 @@ def seed_if_needed(settings_path: Path) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scenarios.container",
+    parser = argparse.ArgumentParser(prog="python -m scenarios.containers.entrypoint",
                                      description="Seed a node's ledger on first start, then run the node.")
     parser.add_argument("--config", required=True, help="the node's settings.json (seed.json beside it)")
     args = parser.parse_args(argv)

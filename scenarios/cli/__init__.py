@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ledger.errors import LedgerError
-from scenarios.reliability_cli import reliability_group
+from scenarios.cli.reliability import reliability_group
 
 __all__ = ["main"]
 
@@ -40,7 +40,7 @@ def ledger() -> None:
 @click.option("--key", "verifier_key", help="The node's note verifier key (name+id+key); default: the key stored in the file.")
 def ledger_verify(path: Path, verifier_key: str | None) -> None:
     """Recompute everything in the ledger at PATH and name the first bad entry or block of each kind."""
-    from ledger.verify import verify_ledger
+    from ledger.fsck import verify_ledger
 
     if not path.exists():
         raise Fail(f"{path} does not exist")
@@ -101,7 +101,7 @@ def bench(ctx: click.Context, preset: str, nodes_text: str | None, enterprises_t
     import shlex
     from datetime import UTC, datetime
 
-    from scenarios.bench_matrix import (
+    from scenarios.bench.matrix import (
         BenchError,
         BenchInterrupted,
         MatrixConfig,
@@ -153,7 +153,7 @@ def bench(ctx: click.Context, preset: str, nodes_text: str | None, enterprises_t
 @click.option("--skip-pymerkle", is_flag=True, help="Do not compare against pymerkle 7.")
 def bench_ledger(n: int, batch: int, proofs: int, out: Path, algorithm: str, skip_pymerkle: bool) -> None:
     """Append, proof and verification rates of one ledger against plain SQLite and pymerkle."""
-    from scenarios.bench_ledger import BenchError, cli_run
+    from scenarios.bench.ledger import BenchError, cli_run
 
     try:
         cli_run(n, batch, proofs, out, algorithm, skip_pymerkle, click.echo)
@@ -164,7 +164,7 @@ def bench_ledger(n: int, batch: int, proofs: int, out: Path, algorithm: str, ski
 # --- the local network: consortium init, up, status, down, query, enterprises, institutions,
 # report verify (defined in scenarios/consortium_cli.py) --------------------------------------
 def _add_network_commands() -> None:
-    from scenarios.consortium_cli import register
+    from scenarios.cli.consortium import register
 
     register(cli)
 
@@ -197,8 +197,8 @@ def compose_cmd(preset: str, out: Path | None, config_dir: Path | None, image: s
     `creditchain query --dir docker/config/<preset> ...` works against the containers.
     """
     from node.errors import NodeError
-    from scenarios.compose import ComposeError, generate
-    from scenarios.topology import TopologyError
+    from scenarios.containers.compose import ComposeError, generate
+    from scenarios.model.topology import TopologyError
 
     try:
         result = generate(preset, out=out, config_dir=config_dir, image=image, host_port_base=host_port_base,
@@ -230,8 +230,8 @@ def bench_query(directory: Path, duration: float, concurrency: int, load: float,
     """Verified cross-city reports per second and p50/p99 latency, beside a plain FastAPI two-hop baseline."""
     import json as _json
 
-    from scenarios.bench_query import run_query_bench
-    from scenarios.network import NetworkError
+    from scenarios.bench.query import run_query_bench
+    from scenarios.localnet import NetworkError
 
     try:
         result = run_query_bench(directory, duration_s=duration, concurrency=concurrency, load=load, targets=targets,
@@ -287,8 +287,8 @@ def scenario_run(file: str, target: str, out: Path | None, directory: Path | Non
 
     Exits 1 when any expectation fails (one line per failed expectation), 2 when FILE is invalid.
     """
-    from scenarios.runner import RunnerError, run_scenario
-    from scenarios.spec import ScenarioError, load_scenario
+    from scenarios.scenario.runner import RunnerError, run_scenario
+    from scenarios.scenario.spec import ScenarioError, load_scenario
 
     try:
         spec = load_scenario(file)
@@ -318,7 +318,7 @@ def scenario_run(file: str, target: str, out: Path | None, directory: Path | Non
 @click.argument("files", nargs=-1, metavar="[FILE]...")
 def scenario_validate(files: tuple[str, ...]) -> None:
     """Check scenario files without running them (default: every shipped scenario)."""
-    from scenarios.spec import ScenarioError, load_scenario, shipped_scenarios
+    from scenarios.scenario.spec import ScenarioError, load_scenario, shipped_scenarios
 
     names = list(files) or [str(p) for p in shipped_scenarios().values()]
     bad = 0

@@ -65,8 +65,9 @@ from ledger import (
     verify_inclusion,
     verify_ledger,
 )
-from scenarios.topology import load_topology
-from scenarios.workloads import SyntheticData
+from scenarios.errors import BenchError
+from scenarios.model.topology import load_topology
+from scenarios.model.workloads import SyntheticData
 
 __all__ = [
     "RESULT_FILE",
@@ -90,10 +91,6 @@ PYMERKLE_BUDGET_S = 60.0
 READ_CHUNK = 10_000
 
 Draft = RecordDraft | CorrectionDraft
-
-
-class BenchError(Exception):
-    """The benchmark cannot run as asked (bad arguments, missing pymerkle)."""
 
 
 # --------------------------------------------------------------------------- records

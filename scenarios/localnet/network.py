@@ -56,14 +56,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import PURPOSES, InvalidUsccError, Ledger, LedgerError, NoteSigner, parse_uscc, utc_now
 from ledger.store import fsync_path
-from node import httpsig
 from node.bundle import BundleSummary, verify_bundle
 from node.consortium import Manifest, NodeInfo, load_manifest, sign_manifest
 from node.errors import BundleError, ConfigError
+from node.http import httpsig
 from node.keys import generate_key_file, load_private_key, public_b64
-from node.peers import default_latency_ms
-from scenarios.topology import PRESETS, Topology, TopologyError, load_topology
-from scenarios.workloads import SyntheticData
+from node.peers.client import default_latency_ms
+from scenarios.errors import MirrorStalledError, NetworkError
+from scenarios.model.topology import PRESETS, Topology, TopologyError, load_topology
+from scenarios.model.workloads import SyntheticData
 
 __all__ = [
     "DEFAULT_DIR",
@@ -109,10 +110,6 @@ _INSTITUTION_KINDS = (
     ("bank", "Commercial Bank", ("pre_loan", "post_loan", "credit_line")),
     ("guar", "Credit Guarantee Co.", ("guarantee", "pre_loan", "post_loan")),
 )
-
-
-class NetworkError(Exception):
-    """An expected failure of the local network; the message is one plain sentence."""
 
 
 # --- the consortium directory ---------------------------------------------------------
@@ -727,7 +724,7 @@ def _drain(queue: Any, bar: Any) -> None:
 
 
 # --- node processes ------------------------------------------------------------------
-def _spawn(cons: Consortium, node_id: str) -> int:
+def spawn(cons: Consortium, node_id: str) -> int:
     """Start ``python -m node`` for one node: its own session, output to its log file."""
     log = cons.log_path(node_id)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -818,10 +815,6 @@ def mirror_lag(infos: Mapping[str, dict[str, Any] | None]) -> list[tuple[str, st
             if have != sizes[peer]:
                 lag.append((n, peer, have, sizes[peer]))
     return lag
-
-
-class MirrorStalledError(NetworkError):
-    """The network stopped mirroring: no progress for the whole timeout (the nodes still run)."""
 
 
 def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | None = None, *,
@@ -932,7 +925,7 @@ class NodeClient:
         return response.status_code, data
 
 
-def _problem_sentence(node_id: str, status: int, data: Any) -> str:
+def problem_sentence(node_id: str, status: int, data: Any) -> str:
     detail = data.get("detail") if isinstance(data, dict) else None
     title = data.get("title") if isinstance(data, dict) else None
     return f"{node_id} refused ({status} {title or 'error'}): {detail or 'no detail given'}"
@@ -961,7 +954,7 @@ def register_institutions(cons: Consortium, node_ids: Iterable[str] | None = Non
                 elif status == 409:
                     old += 1
                 else:
-                    raise NetworkError(f"registering {inst.institution_id}: {_problem_sentence(node_id, status, data)}")
+                    raise NetworkError(f"registering {inst.institution_id}: {problem_sentence(node_id, status, data)}")
         return new, old
 
     if not by_node:
@@ -1054,7 +1047,7 @@ def up(directory: Path = DEFAULT_DIR, *, preset: str | None = None, enterprises:
     pids = dict(alive)
     nodes_state = state.setdefault("nodes", {})
     for node_id in to_start:
-        pid = _spawn(cons, node_id)
+        pid = spawn(cons, node_id)
         pids[node_id] = pid
         nodes_state[node_id] = {"pid": pid, "port": cons.ports[node_id], "url": cons.url(node_id),
                                 "started_at": utc_now(), "log": str(cons.log_path(node_id))}
@@ -1215,7 +1208,7 @@ def file_authorization(cons: Consortium, inst: Institution, uscc: str, purposes:
             "authorization_id": authorization_id, "uscc": uscc, "institution_id": inst.institution_id,
             "purposes": list(purposes), "not_before": not_before, "not_after": not_after, "document_digest": digest})
     if status != 201:
-        raise NetworkError(f"filing the authorization failed: {_problem_sentence(inst.home_node, status, data)}")
+        raise NetworkError(f"filing the authorization failed: {problem_sentence(inst.home_node, status, data)}")
     return {"authorization_id": authorization_id, "document": str(consent_path), "document_digest": digest,
             "not_before": not_before, "not_after": not_after, "index": data.get("index"), "node_id": inst.home_node}
 
@@ -1253,7 +1246,7 @@ def query_report(cons: Consortium, institution_id: str, uscc: str, purpose: str,
                                      {"uscc": uscc, "purpose": purpose, "authorization_id": authorization_id})
     seconds = time.perf_counter() - t0
     if status != 200:
-        raise NetworkError(_problem_sentence(inst.home_node, status, bundle))
+        raise NetworkError(problem_sentence(inst.home_node, status, bundle))
     manifest = _trusted_manifest(cons)
     try:
         summary = verify_bundle(bundle, manifest)

@@ -44,8 +44,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import utc_now
 from node.consortium import NodeInfo, sign_manifest
 from node.keys import generate_key_file, load_private_key, public_b64
-from node.peers import default_latency_ms
-from scenarios.topology import PRESETS, Topology, load_topology
+from node.peers.client import default_latency_ms
+from scenarios.errors import ComposeError
+from scenarios.model.topology import PRESETS, Topology, load_topology
 
 __all__ = [
     "CONTAINER_PORT",
@@ -81,10 +82,6 @@ HEALTH_TEST = (
     f"exec 3<>/dev/tcp/127.0.0.1/{CONTAINER_PORT} && printf 'GET /v1/health HTTP/1.0\\r\\n\\r\\n' >&3 "
     "&& head -n 1 <&3 | grep -q ' 200 '",
 )
-
-
-class ComposeError(Exception):
-    """The compose file or node configuration cannot be written; the message says why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,8 +351,8 @@ def write_config(topology: Topology, config_dir: Path, *, new_keys: bool = False
 
 def _write_institutions(topology: Topology, config_dir: Path) -> None:
     """The preset's institutions, with keys kept on the host (``keys/institutions``), as
-    :func:`scenarios.network.init_consortium` makes them; existing keys are reused."""
-    from scenarios.network import institution_plan
+    :func:`scenarios.localnet.network.init_consortium` makes them; existing keys are reused."""
+    from scenarios.localnet import institution_plan
 
     keys = config_dir / "keys" / "institutions"
     keys.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scenarios.runner import RunResult
+    from scenarios.scenario.runner import RunResult
 
 __all__ = ["CITY_LEVELS", "results_dict", "write_report"]
 

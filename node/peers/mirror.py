@@ -48,7 +48,7 @@ from node.views import PeerView
 
 __all__ = ["mirror_forever", "mirror_once", "mirror_peer", "pause_after"]
 
-log = logging.getLogger("node.mirror")
+log = logging.getLogger("node.peers.mirror")
 
 PAGE = 2000
 GOSSIP_EVERY = 5  # rounds between gossip exchanges with a random peer
