@@ -85,9 +85,7 @@ def _check(value: object, path: str) -> None:
                 stack.append((item, f"{p}[{i}]"))
             continue
         if t is float:
-            raise InvalidRecordError(
-                f"{p} is a float ({v!r}); use integer minor units or a string"
-            )
+            raise InvalidRecordError(f"{p} is a float ({v!r}); use integer minor units or a string")
         raise InvalidRecordError(f"{p} has type {t.__name__}, which canonical JSON cannot hold")
 
 

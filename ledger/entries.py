@@ -62,7 +62,9 @@ CORRECTION_OUTCOMES = ("amended", "withdrawn", "resolved")
 
 # fullmatch everywhere: '$' would accept a trailing newline; [0-9], not \d,
 # which matches non-ASCII digits.
-_TIME = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z")
+_TIME = re.compile(
+    r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z"
+)
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _USCC_SHAPE = re.compile(r"[0-9A-HJ-NPQRTUWXY]{18}")
@@ -77,7 +79,9 @@ def _days_in_month(year: int, month: int) -> int:
 def check_time(name: str, value: str) -> None:
     """Raise unless ``value`` is an RFC 3339 UTC time to the second ending in Z."""
     if type(value) is not str or not _TIME.fullmatch(value):
-        raise InvalidRecordError(f"{name} must be an RFC 3339 UTC time like 2021-10-31T08:00:00Z, got {value!r}")
+        raise InvalidRecordError(
+            f"{name} must be an RFC 3339 UTC time like 2021-10-31T08:00:00Z, got {value!r}"
+        )
     year, month, day = int(value[0:4]), int(value[5:7]), int(value[8:10])
     # strptime would do, but costs a third of an append; the shape is already right.
     if day > 28 and day > _days_in_month(year, month):
@@ -86,7 +90,9 @@ def check_time(name: str, value: str) -> None:
 
 def _check_id(name: str, value: str) -> None:
     if type(value) is not str or not _ID.fullmatch(value):
-        raise InvalidRecordError(f"{name} must be 1-128 characters of [A-Za-z0-9._:-], got {value!r}")
+        raise InvalidRecordError(
+            f"{name} must be 1-128 characters of [A-Za-z0-9._:-], got {value!r}"
+        )
 
 
 def _check_hex(name: str, value: str) -> None:
@@ -98,12 +104,16 @@ def _check_uscc_shape(value: str) -> None:
     # Full GB 32100 validation lives in ledger.uscc and runs at the node's
     # edge; entries re-check only the shape so stored data stays decodable.
     if type(value) is not str or not _USCC_SHAPE.fullmatch(value):
-        raise InvalidRecordError(f"uscc must be 18 characters of the GB 32100 alphabet, got {value!r}")
+        raise InvalidRecordError(
+            f"uscc must be 18 characters of the GB 32100 alphabet, got {value!r}"
+        )
 
 
 def _check_text(name: str, value: str, limit: int = 512) -> None:
     if type(value) is not str or not 0 < len(value) <= limit:
-        raise InvalidRecordError(f"{name} must be a non-empty string of at most {limit} characters, got {value!r}")
+        raise InvalidRecordError(
+            f"{name} must be a non-empty string of at most {limit} characters, got {value!r}"
+        )
 
 
 def commitment(salt: bytes, body: JsonValue, algorithm: str = "sha256") -> str:
@@ -128,7 +138,9 @@ class RecordEntry:
     def __post_init__(self) -> None:
         _check_uscc_shape(self.uscc)
         if self.record_type not in RECORD_TYPES:
-            raise InvalidRecordError(f"record_type must be one of {RECORD_TYPES}, got {self.record_type!r}")
+            raise InvalidRecordError(
+                f"record_type must be one of {RECORD_TYPES}, got {self.record_type!r}"
+            )
         _check_id("record_id", self.record_id)
         _check_id("source", self.source)
         check_time("observed_at", self.observed_at)
@@ -155,7 +167,9 @@ class CorrectionEntry:
         if self.supersedes == self.record_id:
             raise InvalidRecordError(f"a correction cannot supersede itself ({self.record_id!r})")
         if self.outcome not in CORRECTION_OUTCOMES:
-            raise InvalidRecordError(f"outcome must be one of {CORRECTION_OUTCOMES}, got {self.outcome!r}")
+            raise InvalidRecordError(
+                f"outcome must be one of {CORRECTION_OUTCOMES}, got {self.outcome!r}"
+            )
         _check_id("source", self.source)
         check_time("observed_at", self.observed_at)
         _check_hex("commitment", self.commitment)
@@ -182,9 +196,17 @@ class InstitutionEntry:
 
 def _check_purposes(purposes: tuple[str, ...]) -> None:
     if type(purposes) is not tuple:
-        raise InvalidRecordError(f"purposes must be a tuple of strings, got {type(purposes).__name__}")
-    if not purposes or any(p not in PURPOSES for p in purposes) or len(set(purposes)) != len(purposes):
-        raise InvalidRecordError(f"purposes must be distinct values from {PURPOSES}, got {list(purposes)!r}")
+        raise InvalidRecordError(
+            f"purposes must be a tuple of strings, got {type(purposes).__name__}"
+        )
+    if (
+        not purposes
+        or any(p not in PURPOSES for p in purposes)
+        or len(set(purposes)) != len(purposes)
+    ):
+        raise InvalidRecordError(
+            f"purposes must be distinct values from {PURPOSES}, got {list(purposes)!r}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +230,9 @@ class AuthorizationEntry:
         check_time("not_before", self.not_before)
         check_time("not_after", self.not_after)
         if self.not_after <= self.not_before:
-            raise InvalidRecordError(f"not_after ({self.not_after}) must be later than not_before ({self.not_before})")
+            raise InvalidRecordError(
+                f"not_after ({self.not_after}) must be later than not_before ({self.not_before})"
+            )
         _check_hex("document_digest", self.document_digest)
 
 
@@ -261,7 +285,9 @@ class ReceiptEntry:
             raise InvalidRecordError(f"outcome must be 'granted' or 'denied', got {self.outcome!r}")
         _check_text("reason", self.reason)
         if type(self.records) is not int or not 0 <= self.records <= MAX_SAFE_INTEGER:
-            raise InvalidRecordError(f"records must be a non-negative integer, got {self.records!r}")
+            raise InvalidRecordError(
+                f"records must be a non-negative integer, got {self.records!r}"
+            )
         check_time("at", self.at)
 
 
@@ -281,7 +307,9 @@ class AlarmEntry:
         _check_id("fault", self.fault)
         _check_text("detail", self.detail, 2000)
         if type(self.evidence) is not tuple or any(type(e) is not str for e in self.evidence):
-            raise InvalidRecordError(f"evidence must be a list of strings, got {type(self.evidence).__name__}")
+            raise InvalidRecordError(
+                f"evidence must be a list of strings, got {type(self.evidence).__name__}"
+            )
         check_time("at", self.at)
 
 
@@ -307,7 +335,9 @@ _KINDS: dict[str, type[Any]] = {
         AlarmEntry,
     )
 }
-_FIELDS: dict[str, tuple[str, ...]] = {k: tuple(f.name for f in fields(c)) for k, c in _KINDS.items()}
+_FIELDS: dict[str, tuple[str, ...]] = {
+    k: tuple(f.name for f in fields(c)) for k, c in _KINDS.items()
+}
 
 
 def entry_to_dict(entry: Entry) -> dict[str, JsonValue]:
@@ -339,12 +369,16 @@ def entry_from_dict(d: Mapping[str, JsonValue]) -> Entry:
     if cls is None:
         raise InvalidRecordError(f"kind must be one of {sorted(_KINDS)}, got {kind!r}")
     if d.get("v") != FORMAT_VERSION:
-        raise InvalidRecordError(f"entry format version must be {FORMAT_VERSION}, got {d.get('v')!r}")
+        raise InvalidRecordError(
+            f"entry format version must be {FORMAT_VERSION}, got {d.get('v')!r}"
+        )
     names = _FIELDS[cls.kind]
     extra = set(d) - set(names) - {"kind", "v"}
     missing = [n for n in names if n not in d]
     if extra or missing:
-        raise InvalidRecordError(f"{cls.kind} entry: missing fields {missing}, unexpected fields {sorted(extra)}")
+        raise InvalidRecordError(
+            f"{cls.kind} entry: missing fields {missing}, unexpected fields {sorted(extra)}"
+        )
     args = {n: tuple(d[n]) if isinstance(d[n], list) else d[n] for n in names}
     try:
         entry: Entry = cls(**args)
@@ -378,9 +412,9 @@ def entry_subject(entry: Entry) -> str | None:
     return entry.uscc  # type: ignore[union-attr]
 
 
-
-
-def current_view(entries: list[RecordEntry | CorrectionEntry]) -> list[RecordEntry | CorrectionEntry]:
+def current_view(
+    entries: list[RecordEntry | CorrectionEntry],
+) -> list[RecordEntry | CorrectionEntry]:
     """Resolve corrections: the records and corrections not superseded by a later one.
 
     A correction supersedes the record (or earlier correction) whose
@@ -391,5 +425,6 @@ def current_view(entries: list[RecordEntry | CorrectionEntry]) -> list[RecordEnt
     return [
         e
         for e in entries
-        if e.record_id not in superseded and not (isinstance(e, CorrectionEntry) and e.outcome == "withdrawn")
+        if e.record_id not in superseded
+        and not (isinstance(e, CorrectionEntry) and e.outcome == "withdrawn")
     ]

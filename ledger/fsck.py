@@ -42,7 +42,13 @@ class Fault:
     height: int | None = None
 
     def __str__(self) -> str:
-        where = f"entry {self.index}" if self.index is not None else f"block {self.height}" if self.height is not None else "ledger"
+        where = (
+            f"entry {self.index}"
+            if self.index is not None
+            else f"block {self.height}"
+            if self.height is not None
+            else "ledger"
+        )
         return f"{self.kind} at {where}: {self.detail}"
 
 
@@ -109,7 +115,11 @@ def verify_ledger(path: str | Path, *, verifier_key: str | None = None) -> Verif
     except (KeyError, ValueError) as exc:
         raise StoreError(f"{path}: ledger metadata is incomplete ({exc})") from exc
     if verifier_key is not None and verifier_key != stored_key:
-        report.add(Fault("wrong-key", f"the file names key {stored_key.split('+')[0]!r}, not the given key"))
+        report.add(
+            Fault(
+                "wrong-key", f"the file names key {stored_key.split('+')[0]!r}, not the given key"
+            )
+        )
     verifier = NoteVerifier.from_key_string(verifier_key or stored_key)
     try:
         _verify(db, report, h, verifier)
@@ -120,8 +130,12 @@ def verify_ledger(path: str | Path, *, verifier_key: str | None = None) -> Verif
     return report
 
 
-def _verify(db: sqlite3.Connection, report: VerifyReport, h: Hasher, verifier: NoteVerifier) -> None:
-    blocks = db.execute("SELECT height, size, root, time, prev, note FROM blocks ORDER BY height").fetchall()
+def _verify(
+    db: sqlite3.Connection, report: VerifyReport, h: Hasher, verifier: NoteVerifier
+) -> None:
+    blocks = db.execute(
+        "SELECT height, size, root, time, prev, note FROM blocks ORDER BY height"
+    ).fetchall()
     report.blocks = len(blocks)
     last_idx = db.execute("SELECT max(idx) FROM entries").fetchone()[0]
     last_idx = -1 if last_idx is None else int(last_idx)
@@ -135,28 +149,49 @@ def _verify(db: sqlite3.Connection, report: VerifyReport, h: Hasher, verifier: N
     for height, size, root, time, prev, note in blocks:
         height, size = int(height), int(size)
         if height != expected_height:
-            report.add(Fault("missing-block", f"blocks {expected_height}..{height - 1} are missing (next found: {height})",
-                             height=expected_height))
+            report.add(
+                Fault(
+                    "missing-block",
+                    f"blocks {expected_height}..{height - 1} are missing (next found: {height})",
+                    height=expected_height,
+                )
+            )
         expected_height = height + 1
         header = BlockHeader(report.origin, height, size, bytes(root), str(time), bytes(prev))
         if bytes(prev) != prev_hash:
-            report.add(Fault("broken-hash-link", "prev does not match the hash of the previous block header", height=height))
+            report.add(
+                Fault(
+                    "broken-hash-link",
+                    "prev does not match the hash of the previous block header",
+                    height=height,
+                )
+            )
         prev_hash = header.hash()
         if size < last_size:
-            report.add(Fault("shrinking-tree", f"size {size} is below the previous block's {last_size}", height=height))
+            report.add(
+                Fault(
+                    "shrinking-tree",
+                    f"size {size} is below the previous block's {last_size}",
+                    height=height,
+                )
+            )
         last_size = size
         _check_note(report, bytes(note), header.text(), verifier, height)
         sizes.setdefault(size, []).append((height, bytes(root)))
     report.size = last_size
     if report.entries != last_size or last_idx != last_size - 1:
-        report.add(Fault(
-            "entry-count",
-            f"the last block covers {last_size} entries, the table holds {report.entries} (highest index {last_idx})",
-        ))
+        report.add(
+            Fault(
+                "entry-count",
+                f"the last block covers {last_size} entries, the table holds {report.entries} (highest index {last_idx})",
+            )
+        )
 
     # Entries: stream, decode, check columns, bodies, tiles and roots.
     stored_tiles: dict[tuple[int, int], list[bytes]] = {}
-    for level, idx, _width, hashes in db.execute("SELECT level, idx, width, hashes FROM tiles WHERE width < ?", (TILE_WIDTH,)):
+    for level, idx, _width, hashes in db.execute(
+        "SELECT level, idx, width, hashes FROM tiles WHERE width < ?", (TILE_WIDTH,)
+    ):
         stored_tiles.setdefault((int(level), int(idx)), []).append(bytes(hashes))
     compact = CompactRange(h)
     edge: list[list[bytes]] = []
@@ -169,7 +204,13 @@ def _verify(db: sqlite3.Connection, report: VerifyReport, h: Hasher, verifier: N
     for idx, kind, subject, data, salt, body in _rows(db, sql, last_idx):
         idx = int(idx)
         if idx != expected:
-            report.add(Fault("missing-entry", f"entries {expected}..{idx - 1} are missing (deleted rows)", index=expected))
+            report.add(
+                Fault(
+                    "missing-entry",
+                    f"entries {expected}..{idx - 1} are missing (deleted rows)",
+                    index=expected,
+                )
+            )
             expected = idx
         data = bytes(data)
         leaf = h.leaf(data)
@@ -180,30 +221,48 @@ def _verify(db: sqlite3.Connection, report: VerifyReport, h: Hasher, verifier: N
             entry = None
         if entry is not None:
             if kind != entry.kind or subject != entry_subject(entry):
-                report.add(Fault("edited-index", "kind/subject columns do not match the entry", index=idx))
+                report.add(
+                    Fault("edited-index", "kind/subject columns do not match the entry", index=idx)
+                )
             if isinstance(entry, RecordEntry | CorrectionEntry):
                 if salt is None:
                     report.add(Fault("missing-body", "record has no stored body", index=idx))
                 else:
                     body_seen += 1
                     if h.digest(bytes(salt) + bytes(body)).hex() != entry.commitment:
-                        report.add(Fault("edited-body", "body does not match the record's commitment", index=idx))
+                        report.add(
+                            Fault(
+                                "edited-body",
+                                "body does not match the record's commitment",
+                                index=idx,
+                            )
+                        )
             elif salt is not None:
-                report.add(Fault("stray-body", f"a {entry.kind} entry has a stored body", index=idx))
+                report.add(
+                    Fault("stray-body", f"a {entry.kind} entry has a stored body", index=idx)
+                )
         _push_tile(db, report, h, edge, 0, leaf, idx, stored_tiles)
         compact.append(leaf)
         expected = idx + 1
         for height, root in sizes.get(compact.size, ()):
             if compact.root() != root:
                 report._bad_root_sizes.append(compact.size)
-                report.add(Fault("root-mismatch", f"recomputed root of size {compact.size} differs from the block's", height=height))
+                report.add(
+                    Fault(
+                        "root-mismatch",
+                        f"recomputed root of size {compact.size} differs from the block's",
+                        height=height,
+                    )
+                )
     report.bodies = body_seen
     for height, root in sizes.get(0, ()):
         if root != h.empty():
             report.add(Fault("root-mismatch", "the empty tree's root is wrong", height=height))
     n_bodies = int(db.execute("SELECT count(*) FROM bodies").fetchone()[0])
     if n_bodies != body_seen:
-        report.add(Fault("stray-body", f"{n_bodies - body_seen} stored bodies belong to no record entry"))
+        report.add(
+            Fault("stray-body", f"{n_bodies - body_seen} stored bodies belong to no record entry")
+        )
     # Partial tiles of the right edge must be prefixes of what we recomputed.
     size = compact.size
     for level, hashes in enumerate(edge):
@@ -216,23 +275,40 @@ def _verify(db: sqlite3.Connection, report: VerifyReport, h: Hasher, verifier: N
                 if level == 0:
                     _suspect_entry(report, blob, hashes, index, f"partial tile 0/{index}")
                 else:
-                    report.add(Fault("tile-mismatch", f"partial tile {level}/{index} differs from the recomputed tree"))
+                    report.add(
+                        Fault(
+                            "tile-mismatch",
+                            f"partial tile {level}/{index} differs from the recomputed tree",
+                        )
+                    )
         report.tiles += 1
     for fault, tile in report._suspects:
         assert fault.index is not None
         if any(n > fault.index for n in report._bad_root_sizes):
             report.add(fault)
         else:  # the signed roots agree with the entries: the stored tile was changed
-            report.add(Fault("tile-mismatch", f"{tile} differs from the entries, which match the signed roots",
-                             index=fault.index))
+            report.add(
+                Fault(
+                    "tile-mismatch",
+                    f"{tile} differs from the entries, which match the signed roots",
+                    index=fault.index,
+                )
+            )
 
 
-def _suspect_entry(report: VerifyReport, stored: bytes, tile: list[bytes], index: int, desc: str) -> None:
+def _suspect_entry(
+    report: VerifyReport, stored: bytes, tile: list[bytes], index: int, desc: str
+) -> None:
     n = min(len(stored) // 32, len(tile))
     first = next((i for i in range(n) if stored[32 * i : 32 * i + 32] != tile[i]), 0)
     moved = any(stored[32 * j : 32 * j + 32] == tile[first] for j in range(n) if j != first)
     kind = "reordered-entries" if moved else "edited-entry"
-    report._suspects.append((Fault(kind, "entry does not match the stored tree", index=index * TILE_WIDTH + first), desc))
+    report._suspects.append(
+        (
+            Fault(kind, "entry does not match the stored tree", index=index * TILE_WIDTH + first),
+            desc,
+        )
+    )
 
 
 def _push_tile(
@@ -255,7 +331,10 @@ def _push_tile(
     index = position >> TILE_HEIGHT
     report.tiles += 1
     blob = b"".join(tile)
-    row = db.execute("SELECT hashes FROM tiles WHERE level = ? AND idx = ? AND width = ?", (level, index, TILE_WIDTH)).fetchone()
+    row = db.execute(
+        "SELECT hashes FROM tiles WHERE level = ? AND idx = ? AND width = ?",
+        (level, index, TILE_WIDTH),
+    ).fetchone()
     if row is None:
         report.add(Fault("missing-tile", f"full tile {level}/{index} is not stored"))
     elif bytes(row[0]) != blob:
@@ -267,26 +346,39 @@ def _push_tile(
             report.add(Fault("tile-mismatch", f"tile {level}/{index} differs at position {first}"))
     for p in partial.get((level, index), []):
         if p != blob[: len(p)]:
-            report.add(Fault("tile-mismatch", f"partial tile {level}/{index} differs from the recomputed tree"))
+            report.add(
+                Fault(
+                    "tile-mismatch",
+                    f"partial tile {level}/{index} differs from the recomputed tree",
+                )
+            )
     level_root = tile
     while len(level_root) > 1:
-        level_root = [h.node(level_root[i], level_root[i + 1]) for i in range(0, len(level_root), 2)]
+        level_root = [
+            h.node(level_root[i], level_root[i + 1]) for i in range(0, len(level_root), 2)
+        ]
     _push_tile(db, report, h, edge, level + 1, level_root[0], index, partial)
 
 
-def _check_note(report: VerifyReport, note: bytes, text: str, verifier: NoteVerifier, height: int) -> None:
+def _check_note(
+    report: VerifyReport, note: bytes, text: str, verifier: NoteVerifier, height: int
+) -> None:
     body, sep, sigs = note.decode("utf-8", "replace").partition("\n\n")
     if not sep or not sigs.strip():
         report.add(Fault("missing-signature", "block note carries no signature", height=height))
         return
     if body + "\n" != text:
-        report.add(Fault("edited-block", "the signed note does not match the block's columns", height=height))
+        report.add(
+            Fault(
+                "edited-block", "the signed note does not match the block's columns", height=height
+            )
+        )
     try:
         opened = open_note(note, [verifier])
         Checkpoint.from_text(opened.text)
     except SignatureError as exc:
-        report.add(Fault("bad-signature", f"block note signature does not verify: {exc}", height=height))
+        report.add(
+            Fault("bad-signature", f"block note signature does not verify: {exc}", height=height)
+        )
     except LedgerError as exc:
         report.add(Fault("bad-note", f"block note is malformed: {exc}", height=height))
-
-

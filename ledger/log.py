@@ -116,9 +116,13 @@ class BlockHeader:
             prev = base64.b64decode(ext["prev"], validate=True)
             time = ext["time"]
         except (KeyError, ValueError) as exc:
-            raise NoteFormatError("block-extensions", f"checkpoint lacks valid height/prev/time lines: {exc}") from exc
+            raise NoteFormatError(
+                "block-extensions", f"checkpoint lacks valid height/prev/time lines: {exc}"
+            ) from exc
         if len(prev) != 32 or height < 0:
-            raise NoteFormatError("block-extensions", "prev must be 32 bytes and height non-negative")
+            raise NoteFormatError(
+                "block-extensions", "prev must be 32 bytes and height non-negative"
+            )
         return cls(cp.origin, height, cp.size, cp.root, time, prev)
 
 
@@ -209,7 +213,9 @@ class Ledger:
         self.hasher = hasher(self.algorithm)
         self.verifier = NoteVerifier.from_key_string(meta["verifier"])
         if signer is not None and signer.verifier().key_string() != self.verifier.key_string():
-            raise LedgerError(f"{store.path}: signing key does not match the ledger's key {self.verifier.name}")
+            raise LedgerError(
+                f"{store.path}: signing key does not match the ledger's key {self.verifier.name}"
+            )
         self._signer = signer
         self._clock = clock
         self._salt = salt
@@ -220,7 +226,9 @@ class Ledger:
         last = store.last_block()
         if last is None:
             raise StoreError(f"{store.path}: ledger has no genesis block")
-        self._head = Block(BlockHeader(self.origin, last[0], last[1], last[2], last[3], last[4]), last[5])
+        self._head = Block(
+            BlockHeader(self.origin, last[0], last[1], last[2], last[3], last[4]), last[5]
+        )
         self._load_edge()
 
     # --- opening -----------------------------------------------------------
@@ -260,7 +268,9 @@ class Ledger:
         return cls(store, signer=signer, clock=clock)
 
     @classmethod
-    def open(cls, path: str | Path, *, signer: NoteSigner | None = None, readonly: bool = False) -> Ledger:
+    def open(
+        cls, path: str | Path, *, signer: NoteSigner | None = None, readonly: bool = False
+    ) -> Ledger:
         """Open an existing ledger; without a signer it is read-only in practice."""
         if not Path(path).exists():
             raise StoreError(f"{path} does not exist")
@@ -286,8 +296,13 @@ class Ledger:
         with self._write_lock:
             enterprises, records = self.store.scan_record_counts()
             with self.store.transaction():
-                self.store.put_meta({"counts_size": str(self.size), "counts_enterprises": str(enterprises),
-                                     "counts_records": str(records)})
+                self.store.put_meta(
+                    {
+                        "counts_size": str(self.size),
+                        "counts_enterprises": str(enterprises),
+                        "counts_records": str(records),
+                    }
+                )
             self.store.finish_bulk()
             if check:
                 self._check_on_disk()
@@ -300,13 +315,17 @@ class Ledger:
             if problems:
                 raise StoreError(f"{path}: quick_check after bulk load: {'; '.join(problems[:3])}")
             if ro.head != self._head:
-                raise StoreError(f"{path}: last block on disk is {ro.height}/{ro.size}, "
-                                 f"expected {self.height}/{self.size}")
+                raise StoreError(
+                    f"{path}: last block on disk is {ro.height}/{ro.size}, "
+                    f"expected {self.height}/{self.size}"
+                )
             ro.open_note(ro.head.note)
             if ro.root_at(ro.size) != self._head.root:
                 raise StoreError(f"{path}: tiles on disk do not hash to the signed root")
             if ro.store.entry_count() != self.size:
-                raise StoreError(f"{path}: {ro.store.entry_count()} entries on disk, expected {self.size}")
+                raise StoreError(
+                    f"{path}: {ro.store.entry_count()} entries on disk, expected {self.size}"
+                )
         finally:
             ro.close()
 
@@ -334,7 +353,9 @@ class Ledger:
             if width:
                 blob = self.store.tile(level, count >> TILE_HEIGHT, width)
                 if blob is None:
-                    raise StoreError(f"tile {level}/{count >> TILE_HEIGHT} of width {width} is missing")
+                    raise StoreError(
+                        f"tile {level}/{count >> TILE_HEIGHT} of width {width} is missing"
+                    )
                 blob = blob[: width * 32]
                 hashes = [blob[i : i + 32] for i in range(0, len(blob), 32)]
             self._edge.append(hashes)
@@ -363,7 +384,9 @@ class Ledger:
         body_rows: list[tuple[int, bytes, bytes]] = []
         ref_rows: list[tuple[str, int]] = []
         leaves: list[bytes] = []
-        n_bodies = sum(1 for item in items if type(item) is RecordDraft or type(item) is CorrectionDraft)
+        n_bodies = sum(
+            1 for item in items if type(item) is RecordDraft or type(item) is CorrectionDraft
+        )
         salts = self._salt(SALT_BYTES * n_bodies) if n_bodies else b""
         digest, leaf = h.digest, h.leaf
         k = 0
@@ -379,18 +402,30 @@ class Ledger:
                 if t is RecordDraft:
                     d = item
                     assert isinstance(d, RecordDraft)
-                    entry = RecordEntry(d.uscc, d.record_type, d.record_id, d.source, d.observed_at, commit)
+                    entry = RecordEntry(
+                        d.uscc, d.record_type, d.record_id, d.source, d.observed_at, commit
+                    )
                 else:
                     c = item
                     assert isinstance(c, CorrectionDraft)
-                    entry = CorrectionEntry(c.uscc, c.record_id, c.supersedes, c.outcome, c.source, c.observed_at, commit)
+                    entry = CorrectionEntry(
+                        c.uscc,
+                        c.record_id,
+                        c.supersedes,
+                        c.outcome,
+                        c.source,
+                        c.observed_at,
+                        commit,
+                    )
                 body_rows.append((idx, salt, body))
             elif t is RecordEntry or t is CorrectionEntry:
                 raise InvalidRecordError(
                     f"item {offset}: records and corrections are appended as drafts with their body, not as bare entries"
                 )
             elif t not in _ENTRY_TYPES:
-                raise InvalidRecordError(f"item {offset} is a {t.__name__}, not a ledger entry or record draft")
+                raise InvalidRecordError(
+                    f"item {offset} is a {t.__name__}, not a ledger entry or record draft"
+                )
             else:
                 entry = item  # type: ignore[assignment]
             data = entry_bytes(entry)
@@ -418,7 +453,9 @@ class Ledger:
         self._head = Block(header, note)
         return self._head
 
-    def _integrate(self, edge: list[list[bytes]], start: int, leaves: list[bytes]) -> list[tuple[int, int, int, bytes]]:
+    def _integrate(
+        self, edge: list[list[bytes]], start: int, leaves: list[bytes]
+    ) -> list[tuple[int, int, int, bytes]]:
         """Fold new leaves into the right-edge tiles; return tile rows to write."""
         h = self.hasher
         rows: list[tuple[int, int, int, bytes]] = []
@@ -538,20 +575,26 @@ class Ledger:
             return self._head
         row = self.store.block(height)
         if row is None:
-            raise InvalidRecordError(f"no block at height {height}; the ledger is at height {self.height}")
+            raise InvalidRecordError(
+                f"no block at height {height}; the ledger is at height {self.height}"
+            )
         return Block(BlockHeader(self.origin, row[0], row[1], row[2], row[3], row[4]), row[5])
 
     def block_for_size(self, size: int) -> Block:
         """The first block whose tree includes entry ``size - 1``."""
         row = self.store.block_for_size(size)
         if row is None:
-            raise InvalidRecordError(f"no block reaches size {size}; the ledger has {self.size} entries")
+            raise InvalidRecordError(
+                f"no block reaches size {size}; the ledger has {self.size} entries"
+            )
         return Block(BlockHeader(self.origin, row[0], row[1], row[2], row[3], row[4]), row[5])
 
     def entry_data(self, index: int) -> bytes:
         data = self.store.entry(index)
         if data is None:
-            raise InvalidRecordError(f"no entry at index {index}; the ledger has {self.size} entries")
+            raise InvalidRecordError(
+                f"no entry at index {index}; the ledger has {self.size} entries"
+            )
         return data
 
     def entry(self, index: int) -> Entry:
@@ -592,4 +635,3 @@ class Ledger:
         """Verify a note signed by this ledger's key and return its header."""
         opened = open_note(note, [self.verifier])
         return BlockHeader.from_checkpoint(Checkpoint.from_text(opened.text))
-

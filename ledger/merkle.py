@@ -169,7 +169,9 @@ def range_hash(start: int, end: int, get_node: NodeSource, h: Hasher) -> bytes:
     return acc
 
 
-def proof_from_nodes(ranges: Iterable[tuple[int, int]], get_node: NodeSource, h: Hasher) -> list[bytes]:
+def proof_from_nodes(
+    ranges: Iterable[tuple[int, int]], get_node: NodeSource, h: Hasher
+) -> list[bytes]:
     """Resolve planned ranges into hashes through ``get_node``."""
     return [range_hash(a, b, get_node, h) for a, b in ranges]
 
@@ -204,13 +206,19 @@ def root(leaf_hashes: Sequence[bytes], algorithm: str = "sha256") -> bytes:
     return level[0]
 
 
-def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, algorithm: str = "sha256") -> list[bytes]:
+def inclusion_proof(
+    leaf_hashes: Sequence[bytes], index: int, algorithm: str = "sha256"
+) -> list[bytes]:
     """Inclusion proof of leaf ``index`` in the tree over ``leaf_hashes``."""
     h = hasher(algorithm)
-    return proof_from_nodes(inclusion_ranges(index, len(leaf_hashes)), _list_source(leaf_hashes, h), h)
+    return proof_from_nodes(
+        inclusion_ranges(index, len(leaf_hashes)), _list_source(leaf_hashes, h), h
+    )
 
 
-def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, algorithm: str = "sha256") -> list[bytes]:
+def consistency_proof(
+    leaf_hashes: Sequence[bytes], old_size: int, algorithm: str = "sha256"
+) -> list[bytes]:
     """Consistency proof from ``old_size`` to ``len(leaf_hashes)``."""
     h = hasher(algorithm)
     ranges = consistency_ranges(old_size, len(leaf_hashes))
@@ -218,7 +226,12 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, algorithm: st
 
 
 def verify_inclusion(
-    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root_hash: bytes, algorithm: str = "sha256"
+    leaf: bytes,
+    index: int,
+    size: int,
+    proof: Sequence[bytes],
+    root_hash: bytes,
+    algorithm: str = "sha256",
 ) -> None:
     """Check an inclusion proof (RFC 9162 §2.1.3.2).
 
@@ -229,7 +242,9 @@ def verify_inclusion(
     if not 0 <= index < size:
         raise ProofError(f"index {index} is outside a tree of size {size}")
     if len(leaf) != h.size or len(root_hash) != h.size:
-        raise ProofError(f"leaf hash and root must be {h.size} bytes, got {len(leaf)} and {len(root_hash)}")
+        raise ProofError(
+            f"leaf hash and root must be {h.size} bytes, got {len(leaf)} and {len(root_hash)}"
+        )
     fn, sn = index, size - 1
     r = leaf
     for p in proof:
@@ -250,7 +265,9 @@ def verify_inclusion(
     if sn != 0:
         raise ProofError(f"inclusion proof has {len(proof)} hashes, too few for size {size}")
     if r != root_hash:
-        raise ProofError(f"inclusion proof for index {index} does not lead to the root of size {size}")
+        raise ProofError(
+            f"inclusion proof for index {index} does not lead to the root of size {size}"
+        )
 
 
 def verify_consistency(

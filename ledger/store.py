@@ -118,10 +118,14 @@ class Store:
         try:
             if readonly:
                 uri = f"file:{self.path}?mode=ro"
-                self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, isolation_level=None)
+                self._db = sqlite3.connect(
+                    uri, uri=True, check_same_thread=False, isolation_level=None
+                )
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+                self._db = sqlite3.connect(
+                    str(self.path), check_same_thread=False, isolation_level=None
+                )
                 if bulk:
                     # Rollback still works (journal in memory); nothing is fsynced until
                     # finish_bulk. See the module docstring for why this is safe.
@@ -219,7 +223,9 @@ class Store:
     def put_refs(self, rows: Sequence[tuple[str, int]]) -> None:
         self._write_many("INSERT INTO refs (ref, idx) VALUES (?, ?)", rows)
 
-    def put_block(self, height: int, size: int, root: bytes, time: str, prev: bytes, note: bytes) -> None:
+    def put_block(
+        self, height: int, size: int, root: bytes, time: str, prev: bytes, note: bytes
+    ) -> None:
         self._write_many(
             "INSERT INTO blocks (height, size, root, time, prev, note) VALUES (?, ?, ?, ?, ?, ?)",
             [(height, size, root, time, prev, note)],
@@ -238,7 +244,9 @@ class Store:
         return bytes(rows[0][0]) if rows else None
 
     def entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
-        rows = self._query("SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end))
+        rows = self._query(
+            "SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+        )
         return [(int(i), bytes(d)) for i, d in rows]
 
     def by_subject(self, subject: str, kinds: Sequence[str] = ()) -> list[tuple[int, bytes]]:
@@ -249,10 +257,14 @@ class Store:
                 (subject, *kinds),
             )
         else:
-            rows = self._query("SELECT idx, data FROM entries WHERE subject = ? ORDER BY idx", (subject,))
+            rows = self._query(
+                "SELECT idx, data FROM entries WHERE subject = ? ORDER BY idx", (subject,)
+            )
         return [(int(i), bytes(d)) for i, d in rows]
 
-    def kinds_in_range(self, start: int, end: int, kinds: Sequence[str]) -> list[tuple[int, str, str | None]]:
+    def kinds_in_range(
+        self, start: int, end: int, kinds: Sequence[str]
+    ) -> list[tuple[int, str, str | None]]:
         """(index, kind, subject) of the entries of ``kinds`` in ``[start, end)``, by index; no entry bytes."""
         marks = ",".join("?" * len(kinds))
         rows = self._query(
@@ -270,11 +282,15 @@ class Store:
         return (bytes(rows[0][0]), bytes(rows[0][1])) if rows else None
 
     def last_block(self) -> tuple[int, int, bytes, str, bytes, bytes] | None:
-        rows = self._query("SELECT height, size, root, time, prev, note FROM blocks ORDER BY height DESC LIMIT 1")
+        rows = self._query(
+            "SELECT height, size, root, time, prev, note FROM blocks ORDER BY height DESC LIMIT 1"
+        )
         return _block_row(rows[0]) if rows else None
 
     def block(self, height: int) -> tuple[int, int, bytes, str, bytes, bytes] | None:
-        rows = self._query("SELECT height, size, root, time, prev, note FROM blocks WHERE height = ?", (height,))
+        rows = self._query(
+            "SELECT height, size, root, time, prev, note FROM blocks WHERE height = ?", (height,)
+        )
         return _block_row(rows[0]) if rows else None
 
     def block_for_size(self, size: int) -> tuple[int, int, bytes, str, bytes, bytes] | None:
@@ -296,16 +312,27 @@ class Store:
         try:
             db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
             try:
-                meta = dict(db.execute("SELECT key, value FROM meta WHERE key LIKE 'counts_%'").fetchall())
+                meta = dict(
+                    db.execute("SELECT key, value FROM meta WHERE key LIKE 'counts_%'").fetchall()
+                )
                 if {"counts_size", "counts_enterprises", "counts_records"} <= set(meta):
                     since = int(meta["counts_size"])
-                    n_rec = int(meta["counts_records"]) + db.execute(
-                        "SELECT count(*) FROM entries WHERE idx >= ? AND kind IN ('record', 'correction')",
-                        (since,)).fetchone()[0]
-                    n_ent = int(meta["counts_enterprises"]) + db.execute(
-                        "SELECT count(DISTINCT subject) FROM entries AS e WHERE idx >= ? AND kind = 'record' "
-                        "AND NOT EXISTS (SELECT 1 FROM entries AS o WHERE o.subject = e.subject "
-                        "AND o.kind = 'record' AND o.idx < ?)", (since, since)).fetchone()[0]
+                    n_rec = (
+                        int(meta["counts_records"])
+                        + db.execute(
+                            "SELECT count(*) FROM entries WHERE idx >= ? AND kind IN ('record', 'correction')",
+                            (since,),
+                        ).fetchone()[0]
+                    )
+                    n_ent = (
+                        int(meta["counts_enterprises"])
+                        + db.execute(
+                            "SELECT count(DISTINCT subject) FROM entries AS e WHERE idx >= ? AND kind = 'record' "
+                            "AND NOT EXISTS (SELECT 1 FROM entries AS o WHERE o.subject = e.subject "
+                            "AND o.kind = 'record' AND o.idx < ?)",
+                            (since, since),
+                        ).fetchone()[0]
+                    )
                     return int(n_ent), int(n_rec)
                 n_ent, n_rec = _scan_counts(db)
             finally:
@@ -341,14 +368,21 @@ class Store:
 
 
 def _scan_counts(db: sqlite3.Connection) -> tuple[int, int]:
-    n_ent = db.execute("SELECT count(DISTINCT subject) FROM entries WHERE kind = 'record'").fetchone()[0]
-    n_rec = db.execute("SELECT count(*) FROM entries WHERE kind IN ('record', 'correction')").fetchone()[0]
+    n_ent = db.execute(
+        "SELECT count(DISTINCT subject) FROM entries WHERE kind = 'record'"
+    ).fetchone()[0]
+    n_rec = db.execute(
+        "SELECT count(*) FROM entries WHERE kind IN ('record', 'correction')"
+    ).fetchone()[0]
     return int(n_ent), int(n_rec)
 
 
 def fsync_path(path: Path) -> None:
     """fsync a file and the directory that names it."""
-    for target, flags in ((path, os.O_RDONLY), (path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))):
+    for target, flags in (
+        (path, os.O_RDONLY),
+        (path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)),
+    ):
         try:
             fd = os.open(target, flags)
         except OSError as exc:

@@ -13,7 +13,9 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m node", description="Run one yrd-credit-chain city node.")
+    parser = argparse.ArgumentParser(
+        prog="python -m node", description="Run one yrd-credit-chain city node."
+    )
     parser.add_argument("--config", help="JSON settings file (else NODE_CONFIG / NODE_* variables)")
     args = parser.parse_args(argv)
     env = dict(os.environ)
@@ -33,12 +35,21 @@ def main(argv: list[str] | None = None) -> int:
     except (NodeError, LedgerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=settings.log_level.upper(), format=f"%(asctime)s {settings.node_id} %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format=f"%(asctime)s {settings.node_id} %(levelname)s %(name)s: %(message)s",
+    )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per peer request is noise
     # Keep idle connections far longer than peers keep them pooled (node.peers.client: 2 s), so the
     # client always closes first and never reuses a connection this server is closing.
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False,
-                timeout_keep_alive=30)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_keep_alive=30,
+    )
     return 0
 
 

@@ -59,7 +59,9 @@ def _b(text: Any, what: str) -> bytes:
         raise BundleError("malformed", f"{what} is not base64") from exc
 
 
-def verify_checkpoint_note(manifest: Manifest, node_id: str, note: str, algorithm: str) -> BlockHeader:
+def verify_checkpoint_note(
+    manifest: Manifest, node_id: str, note: str, algorithm: str
+) -> BlockHeader:
     try:
         verifier = manifest.node(node_id).note_verifier()
         opened = open_note(note.encode(), [verifier])
@@ -73,16 +75,25 @@ def verify_checkpoint_note(manifest: Manifest, node_id: str, note: str, algorith
     return header
 
 
-def _included(entry_b: bytes, index: int, proof: list[Any], header: BlockHeader, algorithm: str, what: str) -> None:
+def _included(
+    entry_b: bytes, index: int, proof: list[Any], header: BlockHeader, algorithm: str, what: str
+) -> None:
     try:
-        verify_inclusion(leaf_hash(entry_b, algorithm), index, header.size, [_b(p, what) for p in proof],
-                         header.root, algorithm)
+        verify_inclusion(
+            leaf_hash(entry_b, algorithm),
+            index,
+            header.size,
+            [_b(p, what) for p in proof],
+            header.root,
+            algorithm,
+        )
     except LedgerError as exc:
         raise BundleError("bad-proof", f"{what}: {exc}") from exc
 
 
-def verify_record_item(item: dict[str, Any], uscc: str, header: BlockHeader, algorithm: str,
-                       what: str) -> RecordEntry | CorrectionEntry:
+def verify_record_item(
+    item: dict[str, Any], uscc: str, header: BlockHeader, algorithm: str, what: str
+) -> RecordEntry | CorrectionEntry:
     """Check one record of a holder's answer: entry, commitment, inclusion."""
     try:
         entry_b = _b(item["entry"], what)
@@ -115,7 +126,9 @@ def verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
     except LedgerError as exc:
         raise BundleError("malformed", f"bundle holds an undecodable item: {exc}") from exc
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise BundleError("malformed", f"bundle is malformed ({type(exc).__name__}: {exc})") from exc
+        raise BundleError(
+            "malformed", f"bundle is malformed ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
@@ -132,7 +145,10 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
     except UnknownPeerError as exc:
         raise BundleError("unknown-node", f"home node {home} is not in the manifest") from exc
     except Exception as exc:  # cryptography's InvalidSignature or a bad value
-        raise BundleError("bad-signature", f"the home node's signature over the report does not verify ({type(exc).__name__})") from exc
+        raise BundleError(
+            "bad-signature",
+            f"the home node's signature over the report does not verify ({type(exc).__name__})",
+        ) from exc
 
     auth = report["authorization"]
     auth_header = verify_checkpoint_note(manifest, home, auth["checkpoint"], algorithm)
@@ -142,8 +158,13 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
     except LedgerError as exc:
         raise BundleError("malformed", f"authorization entry: {exc}") from exc
     if not isinstance(auth_entry, AuthorizationEntry) or auth_entry.uscc != uscc:
-        raise BundleError("wrong-entry", "the authorization is not an authorization for this enterprise")
-    if auth_entry.institution_id != report["institution_id"] or report["purpose"] not in auth_entry.purposes:
+        raise BundleError(
+            "wrong-entry", "the authorization is not an authorization for this enterprise"
+        )
+    if (
+        auth_entry.institution_id != report["institution_id"]
+        or report["purpose"] not in auth_entry.purposes
+    ):
         raise BundleError("wrong-entry", "the authorization is for another institution or purpose")
     _included(auth_b, int(auth["index"]), auth["proof"], auth_header, algorithm, "authorization")
 
@@ -168,17 +189,32 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
 
     missing = [dict(m) for m in report.get("missing", [])]
     if bool(report.get("partial")) != bool(missing):
-        raise BundleError("inconsistent", "the report's partial flag disagrees with its missing list")
+        raise BundleError(
+            "inconsistent", "the report's partial flag disagrees with its missing list"
+        )
     entries = [e for _, _, e, _ in history]
     keep = {id(e) for e in current_view(entries)}
     as_dicts = [
-        {"node_id": n, "index": i, "record_type": getattr(e, "record_type", "correction"), "record_id": e.record_id,
-         "kind": e.kind, "supersedes": getattr(e, "supersedes", None), "observed_at": e.observed_at, "body": body}
+        {
+            "node_id": n,
+            "index": i,
+            "record_type": getattr(e, "record_type", "correction"),
+            "record_id": e.record_id,
+            "kind": e.kind,
+            "supersedes": getattr(e, "supersedes", None),
+            "observed_at": e.observed_at,
+            "body": body,
+        }
         for n, i, e, body in history
     ]
     return BundleSummary(
-        query_id=str(report["query_id"]), uscc=uscc, purpose=str(report["purpose"]),
-        institution_id=str(report["institution_id"]), home_node=home, partial=bool(missing), missing=missing,
+        query_id=str(report["query_id"]),
+        uscc=uscc,
+        purpose=str(report["purpose"]),
+        institution_id=str(report["institution_id"]),
+        home_node=home,
+        partial=bool(missing),
+        missing=missing,
         holders=holders,
         current=[d for d, (_, _, e, _) in zip(as_dicts, history, strict=True) if id(e) in keep],
         history=as_dicts,

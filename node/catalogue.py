@@ -88,8 +88,15 @@ from node.errors import PeerMisbehavedError
 from node.state import NodeState, b64, require_node, signed_caller, unb64
 from node.views import PeerView, uscc_key
 
-__all__ = ["CHECK_ALL", "DEFAULT_SAMPLING", "CatalogueMismatchError", "Sampling", "catalogue_router", "mirror_compact",
-           "outbound_page"]
+__all__ = [
+    "CHECK_ALL",
+    "DEFAULT_SAMPLING",
+    "CatalogueMismatchError",
+    "Sampling",
+    "catalogue_router",
+    "mirror_compact",
+    "outbound_page",
+]
 
 PAGE = 100_000  # log indexes per catalogue page
 SCAN_CHUNK = 200_000  # own entries read per step when building the outbound catalogue
@@ -167,9 +174,14 @@ class Outbound:
         for i, k, _ in rows:
             if k is not None and k not in first:
                 first[k] = i
-        return {"node_id": self.st.node_id, "start": start, "end": end, "size": size,
-                "records": [[i, b64(k)] for k, i in first.items()],
-                "revoked": [[i, a] for i, _, a in rows if a is not None]}
+        return {
+            "node_id": self.st.node_id,
+            "start": start,
+            "end": end,
+            "size": size,
+            "records": [[i, b64(k)] for k, i in first.items()],
+            "revoked": [[i, a] for i, _, a in rows if a is not None],
+        }
 
 
 def outbound_page(st: NodeState, outbound: Outbound, start: int, end: int) -> dict[str, Any]:
@@ -187,32 +199,51 @@ def catalogue_router(st: NodeState) -> APIRouter:
     # checks and ledger reads of every other request need.
     scanner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbound")
 
-    @router.get("/v1/catalogue", summary="Catalogue delta for a range of this ledger: hashed USCCs of "
-                "cross-city records and revoked authorizations (nodes)")
-    async def catalogue(request: Request, start: int = Query(ge=0), end: int = Query(ge=0)) -> dict[str, Any]:
+    @router.get(
+        "/v1/catalogue",
+        summary="Catalogue delta for a range of this ledger: hashed USCCs of "
+        "cross-city records and revoked authorizations (nodes)",
+    )
+    async def catalogue(
+        request: Request, start: int = Query(ge=0), end: int = Query(ge=0)
+    ) -> dict[str, Any]:
         require_node(await signed_caller(st, request))
-        return await asyncio.get_running_loop().run_in_executor(scanner, outbound_page, st, outbound, start, end)
+        return await asyncio.get_running_loop().run_in_executor(
+            scanner, outbound_page, st, outbound, start, end
+        )
 
     return router
 
 
 # --- mirroring side --------------------------------------------------------------------
-def _parse_page(peer: str, page: dict[str, Any], start: int, end: int) -> tuple[dict[int, bytes], dict[int, str]]:
+def _parse_page(
+    peer: str, page: dict[str, Any], start: int, end: int
+) -> tuple[dict[int, bytes], dict[int, str]]:
     try:
         records = {int(i): unb64(k) for i, k in page["records"]}
         revoked = {int(i): str(a) for i, a in page["revoked"]}
     except (KeyError, TypeError, ValueError) as exc:
         raise PeerMisbehavedError(peer, f"malformed catalogue page: {exc}") from exc
     if any(not start <= i < end for i in (*records, *revoked)):
-        raise PeerMisbehavedError(peer, f"catalogue page {start}..{end} lists indexes outside its range")
+        raise PeerMisbehavedError(
+            peer, f"catalogue page {start}..{end} lists indexes outside its range"
+        )
     if any(len(k) != len(uscc_key("0" * 18)) for k in records.values()):
         raise PeerMisbehavedError(peer, "catalogue page holds keys of the wrong length")
     return records, revoked
 
 
-async def _check_sample(st: NodeState, peer: str, view: PeerView, header: BlockHeader, index: int,
-                        records: dict[int, bytes], listed: set[bytes], revoked: dict[int, str],
-                        own: frozenset[str]) -> None:
+async def _check_sample(
+    st: NodeState,
+    peer: str,
+    view: PeerView,
+    header: BlockHeader,
+    index: int,
+    records: dict[int, bytes],
+    listed: set[bytes],
+    revoked: dict[int, str],
+    own: frozenset[str],
+) -> None:
     """Fetch entry ``index`` with its inclusion proof and check what the page says of it.
 
     A page lists each key once, at the first index that has it: a cross-city
@@ -220,29 +251,51 @@ async def _check_sample(st: NodeState, peer: str, view: PeerView, header: BlockH
     must hold a cross-city record of exactly that key.
     """
     got = await st.peers.call(peer, "GET", "/v1/entries", params={"start": index, "end": index + 1})
-    proof_doc = await st.peers.fetch(peer, "/v1/proofs/inclusion", params={"index": index, "size": header.size})
+    proof_doc = await st.peers.fetch(
+        peer, "/v1/proofs/inclusion", params={"index": index, "size": header.size}
+    )
     try:
         items = got["entries"]
         data = unb64(items[0]["data"]) if items and int(items[0]["index"]) == index else b""
         proof = [base64.b64decode(p, validate=True) for p in proof_doc["proof"]]
     except (KeyError, TypeError, ValueError, IndexError) as exc:
-        raise PeerMisbehavedError(peer, f"malformed sample answer for entry {index}: {exc}") from exc
-    evidence = [view.note.decode(), f"entry {index}: {b64(data)}", "proof: " + " ".join(b64(p) for p in proof)]
+        raise PeerMisbehavedError(
+            peer, f"malformed sample answer for entry {index}: {exc}"
+        ) from exc
+    evidence = [
+        view.note.decode(),
+        f"entry {index}: {b64(data)}",
+        "proof: " + " ".join(b64(p) for p in proof),
+    ]
     try:
-        verify_inclusion(leaf_hash(data, st.ledger.algorithm), index, header.size, proof, header.root,
-                         st.ledger.algorithm)
+        verify_inclusion(
+            leaf_hash(data, st.ledger.algorithm),
+            index,
+            header.size,
+            proof,
+            header.root,
+            st.ledger.algorithm,
+        )
         entry = parse_entry(data)
     except (ProofError, LedgerError) as exc:
-        raise CatalogueMismatchError(index, f"sampled entry is not in the signed tree: {exc}", evidence) from exc
+        raise CatalogueMismatchError(
+            index, f"sampled entry is not in the signed tree: {exc}", evidence
+        ) from exc
     if isinstance(entry, RecordEntry | CorrectionEntry) and entry.uscc[2:8] not in own:
         key = uscc_key(entry.uscc)
         if (index in records and records[index] != key) or key not in listed:
-            raise CatalogueMismatchError(index, "a cross-city record is missing from the catalogue page", evidence)
+            raise CatalogueMismatchError(
+                index, "a cross-city record is missing from the catalogue page", evidence
+            )
     elif isinstance(entry, RevocationEntry):
         if revoked.get(index) != entry.authorization_id:
-            raise CatalogueMismatchError(index, "a revocation is missing from the catalogue page", evidence)
+            raise CatalogueMismatchError(
+                index, "a revocation is missing from the catalogue page", evidence
+            )
     elif index in records or index in revoked:
-        raise CatalogueMismatchError(index, f"the page lists a {entry.kind} entry as a catalogue row", evidence)
+        raise CatalogueMismatchError(
+            index, f"the page lists a {entry.kind} entry as a catalogue row", evidence
+        )
 
 
 def in_budget(deadline: float | None) -> bool:
@@ -250,8 +303,14 @@ def in_budget(deadline: float | None) -> bool:
     return deadline is None or time.monotonic() < deadline
 
 
-async def mirror_compact(st: NodeState, peer: str, view: PeerView,
-                         sampling: Sampling = DEFAULT_SAMPLING, *, deadline: float | None = None) -> dict[str, Any]:
+async def mirror_compact(
+    st: NodeState,
+    peer: str,
+    view: PeerView,
+    sampling: Sampling = DEFAULT_SAMPLING,
+    *,
+    deadline: float | None = None,
+) -> dict[str, Any]:
     """Bring the catalogue rows of ``peer`` up to its accepted checkpoint, page by page.
 
     No page is started after ``deadline`` (``time.monotonic()``; ``None``: no limit).
@@ -265,19 +324,27 @@ async def mirror_compact(st: NodeState, peer: str, view: PeerView,
     while mirrored < view.size and in_budget(deadline):
         # Reports and gossip may advance the view meanwhile: prove against the latest.
         header = BlockHeader("-", view.height, view.size, view.root, "", b"")
-        page = await st.peers.call(peer, "GET", "/v1/catalogue",
-                                   params={"start": mirrored, "end": min(view.size, mirrored + PAGE)})
+        page = await st.peers.call(
+            peer,
+            "GET",
+            "/v1/catalogue",
+            params={"start": mirrored, "end": min(view.size, mirrored + PAGE)},
+        )
         try:
             end = int(page["end"])
         except (KeyError, TypeError, ValueError) as exc:
             raise PeerMisbehavedError(peer, f"malformed catalogue page: {exc}") from exc
         if not mirrored < end <= view.size:
-            raise PeerMisbehavedError(peer, f"catalogue page ends at {end}, outside {mirrored + 1}..{view.size}")
+            raise PeerMisbehavedError(
+                peer, f"catalogue page ends at {end}, outside {mirrored + 1}..{view.size}"
+            )
         records, revoked = _parse_page(peer, page, mirrored, end)
         indexes = sorted(records)
         keys = set(records.values())
         picks = set(rng.sample(indexes, sampling.count(sampling.listed, len(indexes), rng)))
-        picks |= set(rng.sample(range(mirrored, end), sampling.count(sampling.drawn, end - mirrored, rng)))
+        picks |= set(
+            rng.sample(range(mirrored, end), sampling.count(sampling.drawn, end - mirrored, rng))
+        )
         try:
             for index in sorted(picks):
                 await _check_sample(st, peer, view, header, index, records, keys, revoked, own)
@@ -290,6 +357,11 @@ async def mirror_compact(st: NodeState, peer: str, view: PeerView,
         applied += len(records) + len(revoked)
         mirrored = end
         view = st.views.view(peer) or view
-        st.views.set_view(peer, BlockHeader("-", view.height, view.size, view.root, "", b""), view.note,
-                          mirrored=mirrored, peaks=b"")
+        st.views.set_view(
+            peer,
+            BlockHeader("-", view.height, view.size, view.root, "", b""),
+            view.note,
+            mirrored=mirrored,
+            peaks=b"",
+        )
     return {"pulled": applied, "alarm": False}

@@ -86,7 +86,9 @@ class Manifest:
         return {n.node_id: urls.get(n.node_id, n.url) for n in self.nodes}
 
 
-def _manifest_body(name: str, algorithm: str, root: Ed25519PrivateKey, nodes: Sequence[NodeInfo]) -> dict[str, object]:
+def _manifest_body(
+    name: str, algorithm: str, root: Ed25519PrivateKey, nodes: Sequence[NodeInfo]
+) -> dict[str, object]:
     return {
         "consortium": CONSORTIUM,
         "name": name,
@@ -98,14 +100,18 @@ def _manifest_body(name: str, algorithm: str, root: Ed25519PrivateKey, nodes: Se
     }
 
 
-def sign_manifest(name: str, algorithm: str, root: Ed25519PrivateKey, nodes: Sequence[NodeInfo]) -> bytes:
+def sign_manifest(
+    name: str, algorithm: str, root: Ed25519PrivateKey, nodes: Sequence[NodeInfo]
+) -> bytes:
     """Build and sign a manifest; returns the file bytes."""
     body = _manifest_body(name, algorithm, root, nodes)
     sig = root.sign(canonical_bytes(body))
     return canonical_bytes({"manifest": body, "signature": base64.b64encode(sig).decode()}) + b"\n"
 
 
-def parse_manifest(data: bytes, *, root_key: str | None = None, source: str = "manifest") -> Manifest:
+def parse_manifest(
+    data: bytes, *, root_key: str | None = None, source: str = "manifest"
+) -> Manifest:
     """Check a manifest's signature and shape.
 
     Args:
@@ -118,7 +124,9 @@ def parse_manifest(data: bytes, *, root_key: str | None = None, source: str = "m
         sig = base64.b64decode(doc["signature"], validate=True)
         key_text = root_key or body["root_key"]
         if root_key is not None and body["root_key"] != root_key:
-            raise ConfigError(f"{source} names root key {body['root_key'][:12]}…, not the trusted one")
+            raise ConfigError(
+                f"{source} names root key {body['root_key'][:12]}…, not the trusted one"
+            )
         public_from_b64(key_text).verify(sig, canonical_bytes(body))
         nodes = tuple(
             NodeInfo(

@@ -32,9 +32,18 @@ def parse_record_line(line: str, where: str) -> RecordDraft | CorrectionDraft:
         r = json.loads(line)
         parse_uscc(r["uscc"])
         if r.get("supersedes"):
-            return CorrectionDraft(r["uscc"], r["record_id"], r["supersedes"], r.get("outcome", "amended"),
-                                   r["source"], r["observed_at"], r["body"])
-        return RecordDraft(r["uscc"], r["record_type"], r["record_id"], r["source"], r["observed_at"], r["body"])
+            return CorrectionDraft(
+                r["uscc"],
+                r["record_id"],
+                r["supersedes"],
+                r.get("outcome", "amended"),
+                r["source"],
+                r["observed_at"],
+                r["body"],
+            )
+        return RecordDraft(
+            r["uscc"], r["record_type"], r["record_id"], r["source"], r["observed_at"], r["body"]
+        )
     except (ValueError, KeyError, TypeError, LedgerError) as exc:
         raise InvalidRecordError(f"{where}: {exc}") from exc
 
@@ -44,8 +53,13 @@ def start_file_ingest(st: NodeState, source: str) -> dict[str, Any]:
     path = (base / source).resolve()
     if base not in path.parents or not path.is_file():
         raise InvalidRecordError(f"source must name a file under {base}, got {source!r}")
-    job: dict[str, Any] = {"job_id": uuid.uuid4().hex[:12], "source": source, "status": "running",
-                           "records": 0, "error": None}
+    job: dict[str, Any] = {
+        "job_id": uuid.uuid4().hex[:12],
+        "source": source,
+        "status": "running",
+        "records": 0,
+        "error": None,
+    }
     st.ingest_jobs[job["job_id"]] = job
     job["task"] = None
     task = asyncio.create_task(_run(st, path, job))
@@ -74,4 +88,6 @@ async def _run(st: NodeState, path: Path, job: dict[str, Any]) -> None:
     except Exception as exc:  # the job reports why it stopped; the ledger keeps committed batches
         job["status"] = "failed"
         job["error"] = str(exc)
-    st.metrics["enterprises"], st.metrics["records"] = await asyncio.to_thread(st.ledger.store.record_counts)
+    st.metrics["enterprises"], st.metrics["records"] = await asyncio.to_thread(
+        st.ledger.store.record_counts
+    )

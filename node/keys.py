@@ -22,7 +22,9 @@ __all__ = ["generate_key_file", "load_private_key", "public_b64", "public_from_b
 def generate_key_file(path: Path) -> Ed25519PrivateKey:
     """Create a new Ed25519 key at ``path`` (mode 0600); refuses to overwrite."""
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -47,7 +49,9 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 def public_b64(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
     pub = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
-    return base64.b64encode(pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
+    return base64.b64encode(
+        pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    ).decode()
 
 
 def public_from_b64(text: str) -> Ed25519PublicKey:

@@ -50,25 +50,56 @@ from node.state import NodeState, b64, unb64
 __all__ = ["answer_peer", "check_authorization", "make_report", "record_denial_notice", "route"]
 
 
-def check_authorization(state: NodeState, auth: AuthorizationEntry, *, institution_id: str, uscc: str,
-                        purpose: str, now: str, home_node: str) -> None:
+def check_authorization(
+    state: NodeState,
+    auth: AuthorizationEntry,
+    *,
+    institution_id: str,
+    uscc: str,
+    purpose: str,
+    now: str,
+    home_node: str,
+) -> None:
     """Raise AuthorizationError (with a reason slug) unless ``auth`` allows this query now."""
     if auth.institution_id != institution_id:
-        raise AuthorizationError("other-institution", f"authorization {auth.authorization_id} was given to {auth.institution_id}, not {institution_id}")
+        raise AuthorizationError(
+            "other-institution",
+            f"authorization {auth.authorization_id} was given to {auth.institution_id}, not {institution_id}",
+        )
     if auth.uscc != uscc:
-        raise AuthorizationError("other-enterprise", f"authorization {auth.authorization_id} is for enterprise {auth.uscc}, not {uscc}")
+        raise AuthorizationError(
+            "other-enterprise",
+            f"authorization {auth.authorization_id} is for enterprise {auth.uscc}, not {uscc}",
+        )
     if purpose not in auth.purposes:
-        raise AuthorizationError("other-purpose", f"authorization {auth.authorization_id} allows {', '.join(auth.purposes)}, not {purpose}")
+        raise AuthorizationError(
+            "other-purpose",
+            f"authorization {auth.authorization_id} allows {', '.join(auth.purposes)}, not {purpose}",
+        )
     if now < auth.not_before:
-        raise AuthorizationError("not-yet-valid", f"authorization {auth.authorization_id} is valid from {auth.not_before}")
+        raise AuthorizationError(
+            "not-yet-valid",
+            f"authorization {auth.authorization_id} is valid from {auth.not_before}",
+        )
     if now >= auth.not_after:
-        raise AuthorizationError("expired", f"authorization {auth.authorization_id} expired at {auth.not_after}")
+        raise AuthorizationError(
+            "expired", f"authorization {auth.authorization_id} expired at {auth.not_after}"
+        )
     if home_node == state.node_id:
         found = state.ledger.by_ref(f"revocation:{auth.authorization_id}")
-        if found is not None and isinstance(found[1], RevocationEntry) and found[1].revoked_at <= now:
-            raise AuthorizationError("revoked", f"authorization {auth.authorization_id} was revoked at {found[1].revoked_at}")
+        if (
+            found is not None
+            and isinstance(found[1], RevocationEntry)
+            and found[1].revoked_at <= now
+        ):
+            raise AuthorizationError(
+                "revoked",
+                f"authorization {auth.authorization_id} was revoked at {found[1].revoked_at}",
+            )
     elif state.views.is_revoked(home_node, auth.authorization_id):
-        raise AuthorizationError("revoked", f"authorization {auth.authorization_id} was revoked on {home_node}'s ledger")
+        raise AuthorizationError(
+            "revoked", f"authorization {auth.authorization_id} was revoked on {home_node}'s ledger"
+        )
 
 
 def route(state: NodeState, uscc: str) -> list[str]:
@@ -95,41 +126,83 @@ def _local_records(state: NodeState, uscc: str, size: int) -> list[dict[str, Any
         if index >= size:
             continue
         salt, body = state.ledger.body(index)
-        out.append({
-            "index": index,
-            "entry": b64(entry_bytes(entry)),
-            "salt": b64(salt),
-            "body": body,
-            "proof": [b64(p) for p in state.ledger.inclusion_proof(index, size)],
-        })
+        out.append(
+            {
+                "index": index,
+                "entry": b64(entry_bytes(entry)),
+                "salt": b64(salt),
+                "body": body,
+                "proof": [b64(p) for p in state.ledger.inclusion_proof(index, size)],
+            }
+        )
     return out
 
 
-async def _receipt(state: NodeState, *, query_id: str, uscc: str, institution_id: str, home: str, holder: str,
-                   role: str, purpose: str, authorization_id: str, outcome: str, reason: str,
-                   records: int) -> dict[str, Any]:
-    entry = ReceiptEntry(query_id=query_id, uscc=uscc, institution_id=institution_id, home_node=home,
-                         holder_node=holder, role=role, purpose=purpose[:64] or "-", authorization_id=authorization_id[:128] or "-",
-                         outcome=outcome, reason=reason[:512] or "-", records=records, at=utc_now())
+async def _receipt(
+    state: NodeState,
+    *,
+    query_id: str,
+    uscc: str,
+    institution_id: str,
+    home: str,
+    holder: str,
+    role: str,
+    purpose: str,
+    authorization_id: str,
+    outcome: str,
+    reason: str,
+    records: int,
+) -> dict[str, Any]:
+    entry = ReceiptEntry(
+        query_id=query_id,
+        uscc=uscc,
+        institution_id=institution_id,
+        home_node=home,
+        holder_node=holder,
+        role=role,
+        purpose=purpose[:64] or "-",
+        authorization_id=authorization_id[:128] or "-",
+        outcome=outcome,
+        reason=reason[:512] or "-",
+        records=records,
+        at=utc_now(),
+    )
     index, block = await state.sequencer.add([entry])
     state.metrics[f"receipts_{outcome}"] = state.metrics.get(f"receipts_{outcome}", 0) + 1
-    return {"index": index, "entry": b64(entry_bytes(entry)), "checkpoint": block.note.decode(),
-            "proof": [b64(p) for p in state.ledger.inclusion_proof(index, block.size)]}
+    return {
+        "index": index,
+        "entry": b64(entry_bytes(entry)),
+        "checkpoint": block.note.decode(),
+        "proof": [b64(p) for p in state.ledger.inclusion_proof(index, block.size)],
+    }
 
 
-async def record_denial_notice(state: NodeState, caller_node: str, body: dict[str, Any]) -> dict[str, Any]:
+async def record_denial_notice(
+    state: NodeState, caller_node: str, body: dict[str, Any]
+) -> dict[str, Any]:
     """A home node tells a holder it denied a query: the holder keeps a receipt too."""
     try:
-        return await _receipt(state, query_id=str(body["query_id"]), uscc=str(body["uscc"]),
-                              institution_id=str(body["institution_id"]), home=caller_node, holder=state.node_id,
-                              role="holder", purpose=str(body["purpose"]), authorization_id=str(body.get("authorization_id") or "-"),
-                              outcome="denied", reason=f"denied by home node {caller_node}: {body.get('reason', '')}", records=0)
+        return await _receipt(
+            state,
+            query_id=str(body["query_id"]),
+            uscc=str(body["uscc"]),
+            institution_id=str(body["institution_id"]),
+            home=caller_node,
+            holder=state.node_id,
+            role="holder",
+            purpose=str(body["purpose"]),
+            authorization_id=str(body.get("authorization_id") or "-"),
+            outcome="denied",
+            reason=f"denied by home node {caller_node}: {body.get('reason', '')}",
+            records=0,
+        )
     except (KeyError, TypeError) as exc:
         raise InvalidRecordError(f"denial notice lacks {exc}") from exc
 
 
-async def make_report(state: NodeState, institution_id: str, uscc: str, purpose: str,
-                      authorization_id: str) -> dict[str, Any]:
+async def make_report(
+    state: NodeState, institution_id: str, uscc: str, purpose: str, authorization_id: str
+) -> dict[str, Any]:
     parse_uscc(uscc)  # InvalidUsccError names the broken rule
     if purpose not in PURPOSES:
         raise InvalidRecordError(f"purpose must be one of {PURPOSES}, got {purpose!r}")
@@ -139,37 +212,89 @@ async def make_report(state: NodeState, institution_id: str, uscc: str, purpose:
     query_id = uuid.uuid4().hex
     now = utc_now()
     holders = route(state, uscc)
-    common = dict(query_id=query_id, uscc=uscc, institution_id=institution_id, home=state.node_id, purpose=purpose,
-                  authorization_id=authorization_id)
+    common = dict(
+        query_id=query_id,
+        uscc=uscc,
+        institution_id=institution_id,
+        home=state.node_id,
+        purpose=purpose,
+        authorization_id=authorization_id,
+    )
     try:
         if purpose not in institution.purposes:
-            raise AuthorizationError("purpose-not-registered", f"institution {institution_id} is not registered for {purpose}")
+            raise AuthorizationError(
+                "purpose-not-registered",
+                f"institution {institution_id} is not registered for {purpose}",
+            )
         found = state.ledger.by_ref(f"authorization:{authorization_id}")
         if found is None or not isinstance(found[1], AuthorizationEntry):
-            raise AuthorizationError("unknown", f"authorization {authorization_id!r} is not on {state.node_id}'s ledger")
+            raise AuthorizationError(
+                "unknown", f"authorization {authorization_id!r} is not on {state.node_id}'s ledger"
+            )
         auth_index, auth = found[0], found[1]
-        check_authorization(state, auth, institution_id=institution_id, uscc=uscc, purpose=purpose, now=now,
-                            home_node=state.node_id)
+        check_authorization(
+            state,
+            auth,
+            institution_id=institution_id,
+            uscc=uscc,
+            purpose=purpose,
+            now=now,
+            home_node=state.node_id,
+        )
     except AuthorizationError as exc:
-        await _receipt(state, holder=state.node_id, role="home", outcome="denied", reason=f"{exc.reason}: {exc}",
-                       records=0, **common)
-        notice = {"query_id": query_id, "uscc": uscc, "institution_id": institution_id, "purpose": purpose,
-                  "authorization_id": authorization_id, "reason": f"{exc.reason}: {exc}"}
-        await asyncio.gather(*(state.peers.call(h, "POST", "/v1/peer/receipts", json_body=notice)
-                               for h in holders if h != state.node_id), return_exceptions=True)
-        raise AuthorizationError(exc.reason, f"{exc} (query {query_id} recorded as denied)") from exc
+        await _receipt(
+            state,
+            holder=state.node_id,
+            role="home",
+            outcome="denied",
+            reason=f"{exc.reason}: {exc}",
+            records=0,
+            **common,
+        )
+        notice = {
+            "query_id": query_id,
+            "uscc": uscc,
+            "institution_id": institution_id,
+            "purpose": purpose,
+            "authorization_id": authorization_id,
+            "reason": f"{exc.reason}: {exc}",
+        }
+        await asyncio.gather(
+            *(
+                state.peers.call(h, "POST", "/v1/peer/receipts", json_body=notice)
+                for h in holders
+                if h != state.node_id
+            ),
+            return_exceptions=True,
+        )
+        raise AuthorizationError(
+            exc.reason, f"{exc} (query {query_id} recorded as denied)"
+        ) from exc
 
     head = state.ledger.head
-    authorization = {"node_id": state.node_id, "index": auth_index, "entry": b64(entry_bytes(auth)),
-                     "checkpoint": head.note.decode(),
-                     "proof": [b64(p) for p in state.ledger.inclusion_proof(auth_index, head.size)]}
-    request = {"query_id": query_id, "uscc": uscc, "purpose": purpose, "institution_id": institution_id,
-               "authorization": authorization}
+    authorization = {
+        "node_id": state.node_id,
+        "index": auth_index,
+        "entry": b64(entry_bytes(auth)),
+        "checkpoint": head.note.decode(),
+        "proof": [b64(p) for p in state.ledger.inclusion_proof(auth_index, head.size)],
+    }
+    request = {
+        "query_id": query_id,
+        "uscc": uscc,
+        "purpose": purpose,
+        "institution_id": institution_id,
+        "authorization": authorization,
+    }
 
     async def ask(holder: str) -> tuple[str, dict[str, Any] | None, str]:
         if holder == state.node_id:
             h = state.ledger.head
-            return holder, {"checkpoint": h.note.decode(), "records": _local_records(state, uscc, h.size)}, ""
+            return (
+                holder,
+                {"checkpoint": h.note.decode(), "records": _local_records(state, uscc, h.size)},
+                "",
+            )
         if state.views.refused(holder):
             return holder, None, "refused: an alarm against this node is open"
         try:
@@ -179,7 +304,10 @@ async def make_report(state: NodeState, institution_id: str, uscc: str, purpose:
             if 0 < seen < head.size:
                 # The holder checks our checkpoint against the one it holds: send the
                 # proof from there, saving it a round trip back to us.
-                body["home_consistency"] = {"from": seen, "proof": [b64(p) for p in state.ledger.consistency_proof(seen, head.size)]}
+                body["home_consistency"] = {
+                    "from": seen,
+                    "proof": [b64(p) for p in state.ledger.consistency_proof(seen, head.size)],
+                }
             answer = await state.peers.call(holder, "POST", "/v1/peer/records", json_body=body)
             if isinstance(answer.get("view_of_home"), int):
                 state.seen_by[holder] = answer["view_of_home"]
@@ -187,19 +315,46 @@ async def make_report(state: NodeState, institution_id: str, uscc: str, purpose:
             return holder, answer, ""
         except PeerUnavailableError as exc:
             return holder, None, f"unavailable: {exc.detail}"
-        except (PeerMisbehavedError, BundleError, LedgerError, KeyError, TypeError, ValueError) as exc:
-            state.metrics["holder_verification_failures"] = state.metrics.get("holder_verification_failures", 0) + 1
+        except (
+            PeerMisbehavedError,
+            BundleError,
+            LedgerError,
+            KeyError,
+            TypeError,
+            ValueError,
+        ) as exc:
+            state.metrics["holder_verification_failures"] = (
+                state.metrics.get("holder_verification_failures", 0) + 1
+            )
             return holder, None, f"failed verification: {exc}"
 
     results = await asyncio.gather(*(ask(h) for h in holders))
-    sections = [{"node_id": h, "checkpoint": a["checkpoint"], "records": a["records"]} for h, a, _ in results if a]
+    sections = [
+        {"node_id": h, "checkpoint": a["checkpoint"], "records": a["records"]}
+        for h, a, _ in results
+        if a
+    ]
     missing = [{"node_id": h, "reason": why} for h, a, why in results if a is None]
     n_records = sum(len(s["records"]) for s in sections)
-    receipt = await _receipt(state, holder=state.node_id, role="home", outcome="granted",
-                             reason="partial: " + ", ".join(m["node_id"] for m in missing) if missing else "complete",
-                             records=n_records, **common)
-    report = {"version": 1, **{k: v for k, v in request.items()}, "home_node": state.node_id, "asked_at": now,
-              "holders": sections, "missing": missing, "partial": bool(missing), "home_receipt": receipt}
+    receipt = await _receipt(
+        state,
+        holder=state.node_id,
+        role="home",
+        outcome="granted",
+        reason="partial: " + ", ".join(m["node_id"] for m in missing) if missing else "complete",
+        records=n_records,
+        **common,
+    )
+    report = {
+        "version": 1,
+        **{k: v for k, v in request.items()},
+        "home_node": state.node_id,
+        "asked_at": now,
+        "holders": sections,
+        "missing": missing,
+        "partial": bool(missing),
+        "home_receipt": receipt,
+    }
     signature = state.key.sign(canonical_bytes(report))
     state.metrics["reports"] = state.metrics.get("reports", 0) + 1
     return {"report": report, "signature": b64(signature)}
@@ -213,12 +368,21 @@ async def _verify_answer(state: NodeState, holder: str, uscc: str, answer: dict[
     cons = answer.get("consistency") or {}
     try:
         header = await state.views.accept_checkpoint(
-            holder, note, state.verifier_for(holder), state.peers.consistency_fetcher(holder),
+            holder,
+            note,
+            state.verifier_for(holder),
+            state.peers.consistency_fetcher(holder),
             proof=[unb64(p) for p in cons.get("proof", [])] if cons else None,
-            proof_from=cons.get("from") if cons else None, latest=False)
+            proof_from=cons.get("from") if cons else None,
+            latest=False,
+        )
     except ProofError as exc:
-        await state.raise_alarm(holder, "equivocation", f"checkpoint inconsistent with an earlier one: {exc}",
-                                [note.decode()])
+        await state.raise_alarm(
+            holder,
+            "equivocation",
+            f"checkpoint inconsistent with an earlier one: {exc}",
+            [note.decode()],
+        )
         raise PeerMisbehavedError(holder, f"forked log: {exc}") from exc
     except LedgerError as exc:
         raise PeerMisbehavedError(holder, f"bad checkpoint: {exc}") from exc
@@ -232,7 +396,9 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
     if not state.manifest.has(caller_node):
         raise UnknownPeerError(caller_node)
     if state.views.refused(caller_node):
-        raise UnknownPeerError(caller_node, f"{caller_node} is refused: an alarm against it is open")
+        raise UnknownPeerError(
+            caller_node, f"{caller_node} is refused: an alarm against it is open"
+        )
     try:
         query_id = str(body["query_id"])
         uscc = str(body["uscc"])
@@ -250,31 +416,76 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRecordError(f"peer record request is malformed: {exc}") from exc
     parse_uscc(uscc)
-    common = dict(query_id=query_id, uscc=uscc, institution_id=institution_id, home=caller_node,
-                  holder=state.node_id, role="holder", purpose=purpose)
+    common = dict(
+        query_id=query_id,
+        uscc=uscc,
+        institution_id=institution_id,
+        home=caller_node,
+        holder=state.node_id,
+        role="holder",
+        purpose=purpose,
+    )
     try:
         auth_entry = parse_entry(auth_b)
         if not isinstance(auth_entry, AuthorizationEntry):
-            raise AuthorizationError("not-an-authorization", "the cited entry is not an authorization")
+            raise AuthorizationError(
+                "not-an-authorization", "the cited entry is not an authorization"
+            )
 
         try:
-            header = await state.views.accept_checkpoint(caller_node, auth_note.encode(), state.verifier_for(caller_node),
-                                                         state.peers.consistency_fetcher(caller_node), proof=hc_proof, proof_from=hc_from, advance=False,
-                                                         latest=False)
+            header = await state.views.accept_checkpoint(
+                caller_node,
+                auth_note.encode(),
+                state.verifier_for(caller_node),
+                state.peers.consistency_fetcher(caller_node),
+                proof=hc_proof,
+                proof_from=hc_from,
+                advance=False,
+                latest=False,
+            )
         except ProofError as exc:
-            await state.raise_alarm(caller_node, "equivocation", f"checkpoint inconsistent with an earlier one: {exc}", [auth_note])
-            raise AuthorizationError("home-inconsistent", f"home node {caller_node} showed an inconsistent checkpoint") from exc
+            await state.raise_alarm(
+                caller_node,
+                "equivocation",
+                f"checkpoint inconsistent with an earlier one: {exc}",
+                [auth_note],
+            )
+            raise AuthorizationError(
+                "home-inconsistent", f"home node {caller_node} showed an inconsistent checkpoint"
+            ) from exc
         try:
-            verify_inclusion(leaf_hash(auth_b, state.ledger.algorithm), auth_index, header.size, auth_proof,
-                             header.root, state.ledger.algorithm)
+            verify_inclusion(
+                leaf_hash(auth_b, state.ledger.algorithm),
+                auth_index,
+                header.size,
+                auth_proof,
+                header.root,
+                state.ledger.algorithm,
+            )
         except ProofError as exc:
-            raise AuthorizationError("not-on-home-ledger", f"authorization is not included in {caller_node}'s checkpoint: {exc}") from exc
-        check_authorization(state, auth_entry, institution_id=institution_id, uscc=uscc, purpose=purpose,
-                            now=utc_now(), home_node=caller_node)
+            raise AuthorizationError(
+                "not-on-home-ledger",
+                f"authorization is not included in {caller_node}'s checkpoint: {exc}",
+            ) from exc
+        check_authorization(
+            state,
+            auth_entry,
+            institution_id=institution_id,
+            uscc=uscc,
+            purpose=purpose,
+            now=utc_now(),
+            home_node=caller_node,
+        )
     except (AuthorizationError, LedgerError) as exc:
         reason = exc.reason if isinstance(exc, AuthorizationError) else "bad-authorization"
-        await _receipt(state, authorization_id=str(getattr(locals().get("auth_entry"), "authorization_id", "-")),
-                       outcome="denied", reason=f"{reason}: {exc}", records=0, **common)
+        await _receipt(
+            state,
+            authorization_id=str(getattr(locals().get("auth_entry"), "authorization_id", "-")),
+            outcome="denied",
+            reason=f"{reason}: {exc}",
+            records=0,
+            **common,
+        )
         if isinstance(exc, AuthorizationError):
             raise
         raise AuthorizationError(reason, str(exc)) from exc
@@ -284,16 +495,33 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
         # not say "granted" for an answer that was never sent.
         records = _local_records(state, uscc, h.size)
     except CommitmentError as exc:
-        await _receipt(state, authorization_id=auth_entry.authorization_id, outcome="denied",
-                       reason=f"commitment-mismatch: {exc}", records=0, **common)
+        await _receipt(
+            state,
+            authorization_id=auth_entry.authorization_id,
+            outcome="denied",
+            reason=f"commitment-mismatch: {exc}",
+            records=0,
+            **common,
+        )
         raise
-    receipt = await _receipt(state, authorization_id=auth_entry.authorization_id, outcome="granted",
-                             reason="complete", records=len(records), **common)
+    receipt = await _receipt(
+        state,
+        authorization_id=auth_entry.authorization_id,
+        outcome="granted",
+        reason="complete",
+        records=len(records),
+        **common,
+    )
     home_view = state.views.view(caller_node)
-    out: dict[str, Any] = {"checkpoint": h.note.decode(), "records": records,
-                           "receipt": receipt, "view_of_home": home_view.size if home_view else 0}
+    out: dict[str, Any] = {
+        "checkpoint": h.note.decode(),
+        "records": records,
+        "receipt": receipt,
+        "view_of_home": home_view.size if home_view else 0,
+    }
     if 0 < known_size < h.size:
-        out["consistency"] = {"from": known_size, "proof": [b64(p) for p in state.ledger.consistency_proof(known_size, h.size)]}
+        out["consistency"] = {
+            "from": known_size,
+            "proof": [b64(p) for p in state.ledger.consistency_proof(known_size, h.size)],
+        }
     return out
-
-

@@ -25,8 +25,14 @@ __all__ = ["Sequencer"]
 
 
 class Sequencer:
-    def __init__(self, ledger: Ledger, *, max_delay_s: float = 0.005, max_batch: int = 2000,
-                 max_pending: int = 50_000) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        *,
+        max_delay_s: float = 0.005,
+        max_batch: int = 2000,
+        max_pending: int = 50_000,
+    ) -> None:
         self.ledger = ledger
         self.max_delay_s = max_delay_s
         self.max_batch = max_batch
@@ -39,7 +45,9 @@ class Sequencer:
     async def add(self, items: Sequence[Item]) -> tuple[int, Block]:
         """Append ``items`` in the next block; returns (index of the first, the block)."""
         if self._count + len(items) > self.max_pending:
-            raise PushbackError(f"{self._count} entries are waiting to be sequenced", retry_after_s=1)
+            raise PushbackError(
+                f"{self._count} entries are waiting to be sequenced", retry_after_s=1
+            )
         fut: asyncio.Future[tuple[int, Block]] = asyncio.get_running_loop().create_future()
         self._pending.append((items, fut))
         self._count += len(items)

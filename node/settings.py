@@ -38,7 +38,9 @@ class NodeSettings:
     max_records_per_report: int = 500
     latency_ms: Mapping[str, float] = field(default_factory=dict)  # one-way delay to each peer
     loss: float = 0.0  # probability a peer exchange needs a retransmission
-    synthetic: Mapping[str, Any] = field(default_factory=dict)  # {preset|topology, enterprises, seed}
+    synthetic: Mapping[str, Any] = field(
+        default_factory=dict
+    )  # {preset|topology, enterprises, seed}
     log_level: str = "info"
     # How peers are mirrored (node.peers.mirror): "full" pulls and hashes every peer entry;
     # "compact" takes per-peer catalogue deltas with sampled proofs (node.catalogue).
@@ -46,15 +48,21 @@ class NodeSettings:
 
     def __post_init__(self) -> None:
         if not self.node_id or not all(c.isalnum() or c in "-_." for c in self.node_id):
-            raise ConfigError(f"node_id must be letters, digits, '-', '_' or '.', got {self.node_id!r}")
+            raise ConfigError(
+                f"node_id must be letters, digits, '-', '_' or '.', got {self.node_id!r}"
+            )
         if not 0 < self.port < 65536:
             raise ConfigError(f"port must be in 1..65535, got {self.port}")
         if not 0.0 <= self.loss < 1.0:
             raise ConfigError(f"loss must be in [0, 1), got {self.loss}")
         if self.mirror_interval_s < 0 or self.peer_timeout_s <= 0 or self.window_s <= 0:
-            raise ConfigError("mirror_interval_s must be >= 0; peer_timeout_s and window_s must be > 0")
+            raise ConfigError(
+                "mirror_interval_s must be >= 0; peer_timeout_s and window_s must be > 0"
+            )
         if self.catalogue not in CATALOGUE_MODES:
-            raise ConfigError(f"catalogue must be one of {', '.join(CATALOGUE_MODES)}, got {self.catalogue!r}")
+            raise ConfigError(
+                f"catalogue must be one of {', '.join(CATALOGUE_MODES)}, got {self.catalogue!r}"
+            )
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://{self.host}:{self.port}")
 
@@ -70,7 +78,9 @@ class NodeSettings:
         out: dict[str, Any] = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            out[f.name] = str(v) if isinstance(v, Path) else dict(v) if isinstance(v, Mapping) else v
+            out[f.name] = (
+                str(v) if isinstance(v, Path) else dict(v) if isinstance(v, Mapping) else v
+            )
         return out
 
     def with_(self, **changes: Any) -> NodeSettings:
@@ -89,8 +99,14 @@ class NodeSettings:
             p = Path(str(args[name]))
             args[name] = p if p.is_absolute() or base is None else (base / p)
         try:
-            for name, conv in (("port", int), ("mirror_interval_s", float), ("peer_timeout_s", float),
-                               ("window_s", int), ("max_body_bytes", int), ("loss", float)):
+            for name, conv in (
+                ("port", int),
+                ("mirror_interval_s", float),
+                ("peer_timeout_s", float),
+                ("window_s", int),
+                ("max_body_bytes", int),
+                ("loss", float),
+            ):
                 if name in args:
                     args[name] = conv(args[name])
         except (TypeError, ValueError) as exc:

@@ -59,9 +59,10 @@ async def signed_caller(st: NodeState, request: Request) -> Caller:
 def require_node(c: Caller) -> str:
     """The caller's node id; UnknownPeerError for an institution."""
     if c.kind != "node":
-        raise UnknownPeerError(c.id, f"{c.id} is an institution; this endpoint is for consortium nodes")
+        raise UnknownPeerError(
+            c.id, f"{c.id} is an institution; this endpoint is for consortium nodes"
+        )
     return c.id
-
 
 
 @dataclass
@@ -78,7 +79,9 @@ class NodeState:
     metrics: dict[str, Any] = field(default_factory=dict)
     ingest_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen_by: dict[str, int] = field(default_factory=dict)
-    cosigned: dict[str, tuple[int, float]] = field(default_factory=dict)  # peer → (size, monotonic time) last cosigned  # peer → size of our log it last said it holds
+    cosigned: dict[str, tuple[int, float]] = field(
+        default_factory=dict
+    )  # peer → (size, monotonic time) last cosigned  # peer → size of our log it last said it holds
 
     def __post_init__(self) -> None:
         self.verifier = httpsig.RequestVerifier(self.resolve_key, window_s=self.settings.window_s)
@@ -109,7 +112,9 @@ class NodeState:
     async def raise_alarm(self, peer_id: str, fault: str, detail: str, evidence: list[str]) -> int:
         """Record evidence of a peer's misbehaviour on our ledger and refuse the peer."""
         at = utc_now()
-        entry = AlarmEntry(peer=peer_id, fault=fault, detail=detail[:2000], evidence=tuple(evidence), at=at)
+        entry = AlarmEntry(
+            peer=peer_id, fault=fault, detail=detail[:2000], evidence=tuple(evidence), at=at
+        )
         index, _ = await self.sequencer.add([entry])
         self.views.raise_alarm(peer_id, fault, detail, at, index)
         return index
@@ -129,5 +134,3 @@ def b64(data: bytes) -> str:
 
 def unb64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
-
-

@@ -109,17 +109,33 @@ class PeerViews:
 
     # --- views --------------------------------------------------------------
     def view(self, node_id: str) -> PeerView | None:
-        rows = self._q("SELECT node_id, size, root, height, note, mirrored, peaks FROM peers WHERE node_id = ?", (node_id,))
+        rows = self._q(
+            "SELECT node_id, size, root, height, note, mirrored, peaks FROM peers WHERE node_id = ?",
+            (node_id,),
+        )
         if not rows:
             return None
         r = rows[0]
-        return PeerView(str(r[0]), int(r[1]), bytes(r[2]), int(r[3]), bytes(r[4]), int(r[5]), bytes(r[6]))
+        return PeerView(
+            str(r[0]), int(r[1]), bytes(r[2]), int(r[3]), bytes(r[4]), int(r[5]), bytes(r[6])
+        )
 
     def views(self) -> list[PeerView]:
-        return [v for n in [str(r[0]) for r in self._q("SELECT node_id FROM peers ORDER BY node_id")] if (v := self.view(n))]
+        return [
+            v
+            for n in [str(r[0]) for r in self._q("SELECT node_id FROM peers ORDER BY node_id")]
+            if (v := self.view(n))
+        ]
 
-    def set_view(self, node_id: str, header: BlockHeader, note: bytes, *, mirrored: int | None = None,
-                 peaks: bytes | None = None) -> None:
+    def set_view(
+        self,
+        node_id: str,
+        header: BlockHeader,
+        note: bytes,
+        *,
+        mirrored: int | None = None,
+        peaks: bytes | None = None,
+    ) -> None:
         import time
 
         old = self.view(node_id)
@@ -132,8 +148,14 @@ class PeerViews:
         )
 
     async def accept_checkpoint(
-        self, node_id: str, note: bytes, verifier: NoteVerifier, fetch_consistency: ConsistencyFetcher | None,
-        proof: list[bytes] | None = None, proof_from: int | None = None, advance: bool = True,
+        self,
+        node_id: str,
+        note: bytes,
+        verifier: NoteVerifier,
+        fetch_consistency: ConsistencyFetcher | None,
+        proof: list[bytes] | None = None,
+        proof_from: int | None = None,
+        advance: bool = True,
         latest: bool = True,
     ) -> BlockHeader:
         """Verify a peer's signed checkpoint and its consistency with what we saw before.
@@ -165,7 +187,9 @@ class PeerViews:
         if latest and header.size < old.size:
             # The peer's own latest checkpoint is older than one it already signed:
             # an honest append-only log never shrinks.
-            raise ProofError(f"latest checkpoint has size {header.size}, below the {old.size} it signed before")
+            raise ProofError(
+                f"latest checkpoint has size {header.size}, below the {old.size} it signed before"
+            )
         if a_size == 0:
             pass  # every tree extends the empty tree
         elif a_size == b_size:
@@ -177,7 +201,9 @@ class PeerViews:
                     raise ProofError(f"no consistency proof from size {a_size} to {b_size}")
                 proof = await fetch_consistency(a_size, b_size)
             verify_consistency(a_size, b_size, a_root, b_root, proof, self.algorithm)
-        if advance and (header.size > old.size or (header.size == old.size and header.height > old.height)):
+        if advance and (
+            header.size > old.size or (header.size == old.size and header.height > old.height)
+        ):
             self.set_view(node_id, header, note)
         return header
 
@@ -186,14 +212,19 @@ class PeerViews:
         self.add_catalogue_keys(node_id, [uscc_key(u) for u in set(usccs)])
 
     def holders(self, uscc: str) -> set[str]:
-        return {str(r[0]) for r in self._q("SELECT node_id FROM catalogue WHERE key = ?", (uscc_key(uscc),))}
+        return {
+            str(r[0])
+            for r in self._q("SELECT node_id FROM catalogue WHERE key = ?", (uscc_key(uscc),))
+        }
 
     def add_catalogue_keys(self, node_id: str, keys: Iterable[bytes]) -> int:
         """Add catalogue keys (already hashed) held by ``node_id``; returns how many were new."""
         with self._lock:
             before = self._db.total_changes
-            self._x("INSERT OR IGNORE INTO catalogue (key, node_id) VALUES (?, ?)",
-                    [(k, node_id) for k in set(keys)])
+            self._x(
+                "INSERT OR IGNORE INTO catalogue (key, node_id) VALUES (?, ?)",
+                [(k, node_id) for k in set(keys)],
+            )
             added = self._db.total_changes - before
             if self._catalogue_rows is not None:
                 self._catalogue_rows += added
@@ -211,55 +242,101 @@ class PeerViews:
         rows = self._q("SELECT value FROM counters WHERE name = ?", (name,))
         return int(rows[0][0]) if rows else 0
 
-    def add_outbound(self, rows: Sequence[tuple[int, bytes | None, str | None]], scanned: int) -> None:
+    def add_outbound(
+        self, rows: Sequence[tuple[int, bytes | None, str | None]], scanned: int
+    ) -> None:
         """Record outbound catalogue rows (index, key, revoked authorization) and the scan's end, together."""
         with self._lock:
             try:
                 self._db.execute("BEGIN")
-                self._db.executemany("INSERT OR IGNORE INTO outbound (idx, key, authorization_id) VALUES (?, ?, ?)", rows)
-                self._db.execute("INSERT OR REPLACE INTO counters (name, value) VALUES ('outbound_scanned', ?)", (scanned,))
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO outbound (idx, key, authorization_id) VALUES (?, ?, ?)",
+                    rows,
+                )
+                self._db.execute(
+                    "INSERT OR REPLACE INTO counters (name, value) VALUES ('outbound_scanned', ?)",
+                    (scanned,),
+                )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._db.execute("ROLLBACK")
                 raise StoreError(f"node state: {exc}") from exc
 
     def outbound(self, start: int, end: int) -> list[tuple[int, bytes | None, str | None]]:
-        rows = self._q("SELECT idx, key, authorization_id FROM outbound WHERE idx >= ? AND idx < ? ORDER BY idx",
-                       (start, end))
-        return [(int(r[0]), None if r[1] is None else bytes(r[1]), None if r[2] is None else str(r[2])) for r in rows]
+        rows = self._q(
+            "SELECT idx, key, authorization_id FROM outbound WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (start, end),
+        )
+        return [
+            (int(r[0]), None if r[1] is None else bytes(r[1]), None if r[2] is None else str(r[2]))
+            for r in rows
+        ]
 
     def add_revoked(self, node_id: str, ids: Iterable[str]) -> None:
-        self._x("INSERT OR IGNORE INTO revoked (node_id, authorization_id) VALUES (?, ?)", [(node_id, i) for i in ids])
+        self._x(
+            "INSERT OR IGNORE INTO revoked (node_id, authorization_id) VALUES (?, ?)",
+            [(node_id, i) for i in ids],
+        )
 
     def is_revoked(self, node_id: str, authorization_id: str) -> bool:
-        return bool(self._q("SELECT 1 FROM revoked WHERE node_id = ? AND authorization_id = ?", (node_id, authorization_id)))
+        return bool(
+            self._q(
+                "SELECT 1 FROM revoked WHERE node_id = ? AND authorization_id = ?",
+                (node_id, authorization_id),
+            )
+        )
 
     # --- alarms ---------------------------------------------------------------
-    def raise_alarm(self, node_id: str, fault: str, detail: str, at: str, ledger_index: int | None) -> None:
-        self._x("INSERT INTO alarms (node_id, fault, detail, ledger_index, raised_at) VALUES (?, ?, ?, ?, ?)",
-                [(node_id, fault, detail, ledger_index, at)])
+    def raise_alarm(
+        self, node_id: str, fault: str, detail: str, at: str, ledger_index: int | None
+    ) -> None:
+        self._x(
+            "INSERT INTO alarms (node_id, fault, detail, ledger_index, raised_at) VALUES (?, ?, ?, ?, ?)",
+            [(node_id, fault, detail, ledger_index, at)],
+        )
 
     def alarms(self, open_only: bool = False) -> list[Alarm]:
         sql = "SELECT id, node_id, fault, detail, ledger_index, raised_at, resolved_at FROM alarms"
         if open_only:
             sql += " WHERE resolved_at IS NULL"
-        return [Alarm(int(r[0]), str(r[1]), str(r[2]), str(r[3]), None if r[4] is None else int(r[4]),
-                      str(r[5]), None if r[6] is None else str(r[6])) for r in self._q(sql + " ORDER BY id")]
+        return [
+            Alarm(
+                int(r[0]),
+                str(r[1]),
+                str(r[2]),
+                str(r[3]),
+                None if r[4] is None else int(r[4]),
+                str(r[5]),
+                None if r[6] is None else str(r[6]),
+            )
+            for r in self._q(sql + " ORDER BY id")
+        ]
 
     def refused(self, node_id: str) -> bool:
-        return bool(self._q("SELECT 1 FROM alarms WHERE node_id = ? AND resolved_at IS NULL", (node_id,)))
+        return bool(
+            self._q("SELECT 1 FROM alarms WHERE node_id = ? AND resolved_at IS NULL", (node_id,))
+        )
 
     def resolve_alarms(self, node_id: str, at: str) -> int:
         n = len([a for a in self.alarms(True) if a.node_id == node_id])
-        self._x("UPDATE alarms SET resolved_at = ? WHERE node_id = ? AND resolved_at IS NULL", [(at, node_id)])
+        self._x(
+            "UPDATE alarms SET resolved_at = ? WHERE node_id = ? AND resolved_at IS NULL",
+            [(at, node_id)],
+        )
         self._x("DELETE FROM peers WHERE node_id = ?", [(node_id,)])
         return n
 
     # --- cosignatures on our own checkpoints -------------------------------------
     def add_cosignature(self, size: int, witness: str, line: str) -> None:
-        self._x("INSERT OR REPLACE INTO cosignatures (size, witness, line) VALUES (?, ?, ?)", [(size, witness, line)])
+        self._x(
+            "INSERT OR REPLACE INTO cosignatures (size, witness, line) VALUES (?, ?, ?)",
+            [(size, witness, line)],
+        )
 
     def cosignatures(self, size: int) -> list[str]:
-        return [str(r[0]) for r in self._q("SELECT line FROM cosignatures WHERE size = ? ORDER BY witness", (size,))]
-
-
+        return [
+            str(r[0])
+            for r in self._q(
+                "SELECT line FROM cosignatures WHERE size = ? ORDER BY witness", (size,)
+            )
+        ]

@@ -107,9 +107,24 @@ def sample_entries() -> list[Entry]:
         RecordEntry(USCC_A, "tax_rating", "hz-1:tax:1", "hz-tax", T0, DIGEST),
         CorrectionEntry(USCC_A, "hz-1:tax:1:c1", "hz-1:tax:1", "amended", "hz-tax", T0, "cd" * 32),
         InstitutionEntry("bank-001", "杭州银行", inst_key, ("pre_loan", "post_loan"), T0),
-        AuthorizationEntry("auth-001", USCC_A, "bank-001", ("pre_loan",), T0, "2022-10-31T08:00:00Z", DIGEST),
+        AuthorizationEntry(
+            "auth-001", USCC_A, "bank-001", ("pre_loan",), T0, "2022-10-31T08:00:00Z", DIGEST
+        ),
         RevocationEntry("auth-001", USCC_A, "2021-11-01T00:00:00Z", "enterprise withdrew consent"),
-        ReceiptEntry("q-001", USCC_B, "bank-001", "hz-1", "sz-1", "home", "pre_loan", "auth-001", "granted", "ok", 3, T0),
+        ReceiptEntry(
+            "q-001",
+            USCC_B,
+            "bank-001",
+            "hz-1",
+            "sz-1",
+            "home",
+            "pre_loan",
+            "auth-001",
+            "granted",
+            "ok",
+            3,
+            T0,
+        ),
         AlarmEntry("sz-1", "equivocation", "two roots for size 10", ("note-a", "note-b"), T0),
     ]
 

@@ -76,15 +76,41 @@ PROBLEM_TYPES: list[tuple[type[BaseException], int, str, str]] = [
     (LedgerError, 500, "ledger", "Ledger error"),
 ]
 
-_HTTP_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-               413: "too-large", 415: "unsupported-media-type", 422: "invalid-record", 429: "pushback"}
+_HTTP_SLUGS = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "too-large",
+    415: "unsupported-media-type",
+    422: "invalid-record",
+    429: "pushback",
+}
 
 
-def problem(status: int, slug: str, title: str, detail: str, instance: str, node_id: str,
-            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
-    body = {"type": URN + slug, "title": title, "status": status, "detail": detail, "instance": instance,
-            "node_id": node_id, **extra}
-    return JSONResponse(body, status_code=status, headers=headers, media_type="application/problem+json")
+def problem(
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    instance: str,
+    node_id: str,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = {
+        "type": URN + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+        "node_id": node_id,
+        **extra,
+    }
+    return JSONResponse(
+        body, status_code=status, headers=headers, media_type="application/problem+json"
+    )
 
 
 def problem_for(exc: BaseException, instance: str, node_id: str) -> JSONResponse:
@@ -106,11 +132,23 @@ def problem_for(exc: BaseException, instance: str, node_id: str) -> JSONResponse
                 extra["peer_id"] = exc.peer_id
             if status >= 500 and slug in ("store", "ledger", "config", "commitment-mismatch"):
                 log.error("internal error on %s", instance, exc_info=exc)
-            detail = getattr(exc, "detail", None) if isinstance(exc, httpsig.HttpSignatureError) else None
-            return problem(status, slug, title, str(detail or exc), instance, node_id, headers, **extra)
+            detail = (
+                getattr(exc, "detail", None)
+                if isinstance(exc, httpsig.HttpSignatureError)
+                else None
+            )
+            return problem(
+                status, slug, title, str(detail or exc), instance, node_id, headers, **extra
+            )
     log.error("unhandled error on %s", instance, exc_info=exc)
-    return problem(500, "internal", "Internal error", "the node failed to handle this request; see its log",
-                   instance, node_id)
+    return problem(
+        500,
+        "internal",
+        "Internal error",
+        "the node failed to handle this request; see its log",
+        instance,
+        node_id,
+    )
 
 
 def install_problem_handlers(app: FastAPI, node_id: str) -> None:
@@ -119,16 +157,33 @@ def install_problem_handlers(app: FastAPI, node_id: str) -> None:
 
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug = _HTTP_SLUGS.get(exc.status_code, "error")
-        return problem(exc.status_code, slug, slug.replace("-", " ").capitalize(), str(exc.detail),
-                       request.url.path, node_id, dict(exc.headers or {}))
+        return problem(
+            exc.status_code,
+            slug,
+            slug.replace("-", " ").capitalize(),
+            str(exc.detail),
+            request.url.path,
+            node_id,
+            dict(exc.headers or {}),
+        )
 
     async def on_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = exc.errors()
         first = errors[0] if errors else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         detail = f"{where}: {first.get('msg', 'invalid')}" if first else "invalid request"
-        return problem(422, "invalid-record", "Invalid request", detail, request.url.path, node_id,
-                       errors=[{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg"))} for e in errors[:20]])
+        return problem(
+            422,
+            "invalid-record",
+            "Invalid request",
+            detail,
+            request.url.path,
+            node_id,
+            errors=[
+                {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg"))}
+                for e in errors[:20]
+            ],
+        )
 
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]

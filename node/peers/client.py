@@ -45,8 +45,13 @@ def default_latency_ms(distance_km: float) -> float:
 class LatencyTransport(httpx.AsyncBaseTransport):
     """Delays each exchange by ``2 × one-way(host)``, plus a retransmission on simulated loss."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, delay_ms: Callable[[str], float], loss: float = 0.0,
-                 rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        delay_ms: Callable[[str], float],
+        loss: float = 0.0,
+        rng: random.Random | None = None,
+    ) -> None:
         self.inner = inner
         self.delay_ms = delay_ms
         self.loss = loss
@@ -107,15 +112,17 @@ class PeerClient:
         # (node/__main__.py: 30 s), so a request never goes out on a connection the
         # peer is closing at that moment (seen as ReadError / "Server disconnected").
         inner = transport or httpx.AsyncHTTPTransport(
-            retries=0, limits=httpx.Limits(max_connections=200, keepalive_expiry=KEEPALIVE_EXPIRY_S))
+            retries=0, limits=httpx.Limits(max_connections=200, keepalive_expiry=KEEPALIVE_EXPIRY_S)
+        )
 
         def delay(host: str) -> float:
             return float(latency.get(self._host_to_peer.get(host, ""), 0.0))
 
         self._keys = {f"node:{n.node_id}": n.key() for n in manifest.nodes}
         wire = LatencyTransport(inner, delay, loss) if (latency or loss) else inner
-        self._client = httpx.AsyncClient(transport=wire, auth=httpsig.RequestSigner(f"node:{node_id}", key),
-                                         timeout=timeout_s)
+        self._client = httpx.AsyncClient(
+            transport=wire, auth=httpsig.RequestSigner(f"node:{node_id}", key), timeout=timeout_s
+        )
         # Checkpoints, proofs and views are self-authenticating (signed notes and
         # proofs checked against them): fetching them needs no message signature.
         self._plain = httpx.AsyncClient(transport=wire, timeout=timeout_s)
@@ -128,7 +135,9 @@ class PeerClient:
         """A function that fetches a consistency proof from ``peer_id`` (checked by the caller)."""
 
         async def fetch(old: int, new: int) -> list[bytes]:
-            got = await self.fetch(peer_id, "/v1/proofs/consistency", params={"old": old, "new": new})
+            got = await self.fetch(
+                peer_id, "/v1/proofs/consistency", params={"old": old, "new": new}
+            )
             try:
                 return [base64.b64decode(p, validate=True) for p in got["proof"]]
             except (KeyError, TypeError, ValueError) as exc:
@@ -136,8 +145,9 @@ class PeerClient:
 
         return fetch
 
-    async def fetch(self, peer_id: str, path: str, *, params: Mapping[str, Any] | None = None,
-                    raw: bool = False) -> Any:
+    async def fetch(
+        self, peer_id: str, path: str, *, params: Mapping[str, Any] | None = None, raw: bool = False
+    ) -> Any:
         """Unsigned GET of self-authenticating data; the caller verifies what it gets.
 
         Raises:
@@ -148,7 +158,9 @@ class PeerClient:
         except httpx.TimeoutException as exc:
             raise PeerUnavailableError(peer_id, f"timed out ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
-            raise PeerUnavailableError(peer_id, f"unreachable ({type(exc).__name__}: {exc})") from exc
+            raise PeerUnavailableError(
+                peer_id, f"unreachable ({type(exc).__name__}: {exc})"
+            ) from exc
         if response.status_code >= 400:
             raise PeerUnavailableError(peer_id, f"answered {response.status_code}")
         if raw:
@@ -164,9 +176,17 @@ class PeerClient:
         except KeyError:
             raise UnknownPeerError(peer_id) from None
 
-    async def call(self, peer_id: str, method: str, path: str, *, json_body: Any = None,
-                   params: Mapping[str, Any] | None = None, timeout_s: float | None = None,
-                   raw: bool = False) -> Any:
+    async def call(
+        self,
+        peer_id: str,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: Mapping[str, Any] | None = None,
+        timeout_s: float | None = None,
+        raw: bool = False,
+    ) -> Any:
         """One signed exchange; returns the decoded JSON of a verified 2xx response.
 
         Raises:
@@ -177,25 +197,39 @@ class PeerClient:
         content = json.dumps(json_body).encode() if json_body is not None else b""
         headers = {"content-type": "application/json"} if json_body is not None else {}
         url = self.url(peer_id) + path
-        request = self._client.build_request(method, url, content=content, headers=headers, params=params,
-                                             timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT)
+        request = self._client.build_request(
+            method,
+            url,
+            content=content,
+            headers=headers,
+            params=params,
+            timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT,
+        )
         try:
             response = await self._client.send(request)
             body = await response.aread()
         except httpx.TimeoutException as exc:
             raise PeerUnavailableError(peer_id, f"timed out ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
-            raise PeerUnavailableError(peer_id, f"unreachable ({type(exc).__name__}: {exc})") from exc
+            raise PeerUnavailableError(
+                peer_id, f"unreachable ({type(exc).__name__}: {exc})"
+            ) from exc
         sent = response.request
         try:
             key_id = httpsig.verify_response(
-                response.status_code, dict(response.headers), body,
-                sent.headers["signature-input"], sent.headers["signature"], self._keys,
+                response.status_code,
+                dict(response.headers),
+                body,
+                sent.headers["signature-input"],
+                sent.headers["signature"],
+                self._keys,
             )
         except httpsig.HttpSignatureError as exc:
             raise PeerMisbehavedError(peer_id, f"response signature: {exc}") from exc
         if key_id != f"node:{peer_id}":
-            raise PeerMisbehavedError(peer_id, f"response signed by {key_id}, not by node:{peer_id}")
+            raise PeerMisbehavedError(
+                peer_id, f"response signed by {key_id}, not by node:{peer_id}"
+            )
         if raw and response.status_code < 400:
             return body
         try:
@@ -204,5 +238,7 @@ class PeerClient:
             raise PeerMisbehavedError(peer_id, "response is not JSON") from exc
         if response.status_code >= 400:
             detail = data.get("detail") if isinstance(data, dict) else None
-            raise PeerUnavailableError(peer_id, f"answered {response.status_code}: {detail or 'error'}")
+            raise PeerUnavailableError(
+                peer_id, f"answered {response.status_code}: {detail or 'error'}"
+            )
         return data

@@ -53,27 +53,53 @@ log = logging.getLogger("node.peers.mirror")
 PAGE = 2000
 GOSSIP_EVERY = 5  # rounds between gossip exchanges with a random peer
 COSIGN_EVERY_S = 10.0
-MAX_DUTY = 0.25  # largest share of wall time mirroring rounds may take under demand (see pause_after)
+MAX_DUTY = (
+    0.25  # largest share of wall time mirroring rounds may take under demand (see pause_after)
+)
 MAX_REST_S = 30.0  # longest rest between rounds, so witnessing never stalls (see pause_after)
 ROUND_BUDGET_S = 10.0  # catch-up per peer per round: later pages wait for the next round
 
 
-async def _accept(st: NodeState, peer: str, note: bytes, source: str, *, latest: bool = True,
-                  proof: list[bytes] | None = None, proof_from: int | None = None) -> BlockHeader | None:
+async def _accept(
+    st: NodeState,
+    peer: str,
+    note: bytes,
+    source: str,
+    *,
+    latest: bool = True,
+    proof: list[bytes] | None = None,
+    proof_from: int | None = None,
+) -> BlockHeader | None:
     old = st.views.view(peer)
     try:
-        return await st.views.accept_checkpoint(peer, note, st.verifier_for(peer),
-                                                st.peers.consistency_fetcher(peer), latest=latest,
-                                                proof=proof, proof_from=proof_from)
+        return await st.views.accept_checkpoint(
+            peer,
+            note,
+            st.verifier_for(peer),
+            st.peers.consistency_fetcher(peer),
+            latest=latest,
+            proof=proof,
+            proof_from=proof_from,
+        )
     except ProofError as exc:
         evidence = [old.note.decode() if old else "", note.decode()]
-        await st.raise_alarm(peer, "equivocation", f"checkpoint from {source} is inconsistent with the one accepted before: {exc}", evidence)
+        await st.raise_alarm(
+            peer,
+            "equivocation",
+            f"checkpoint from {source} is inconsistent with the one accepted before: {exc}",
+            evidence,
+        )
         log.warning("alarm: %s equivocated (%s)", peer, exc)
         return None
 
 
-async def mirror_peer(st: NodeState, peer: str, sampling: Sampling = DEFAULT_SAMPLING, *,
-                      deadline: float | None = None) -> dict[str, Any]:
+async def mirror_peer(
+    st: NodeState,
+    peer: str,
+    sampling: Sampling = DEFAULT_SAMPLING,
+    *,
+    deadline: float | None = None,
+) -> dict[str, Any]:
     """One mirroring round for one peer; returns what happened.
 
     ``sampling`` is how much of a compact catalogue delta is spot-checked.
@@ -97,7 +123,7 @@ async def mirror_peer(st: NodeState, peer: str, sampling: Sampling = DEFAULT_SAM
             return {"peer": peer, "status": "alarm"}
         return await _cosign(st, peer, note, st.views.view(peer) or view, int(done["pulled"]))
     h = hasher(st.ledger.algorithm)
-    peaks = [view.peaks[i:i + 32] for i in range(0, len(view.peaks), 32)]
+    peaks = [view.peaks[i : i + 32] for i in range(0, len(view.peaks), 32)]
     if len(peaks) != view.mirrored.bit_count():
         # Mirrored in compact mode before (no peaks kept): fold the peer's log from the start.
         peaks, mirrored = [], 0
@@ -106,8 +132,12 @@ async def mirror_peer(st: NodeState, peer: str, sampling: Sampling = DEFAULT_SAM
     compact = CompactRange(h, mirrored, peaks)
     pulled = 0
     while compact.size < view.size and in_budget(deadline):
-        page = await st.peers.call(peer, "GET", "/v1/entries",
-                                   params={"start": compact.size, "end": min(view.size, compact.size + PAGE)})
+        page = await st.peers.call(
+            peer,
+            "GET",
+            "/v1/entries",
+            params={"start": compact.size, "end": min(view.size, compact.size + PAGE)},
+        )
         items = page["entries"]
         if not items:
             break
@@ -120,16 +150,27 @@ async def mirror_peer(st: NodeState, peer: str, sampling: Sampling = DEFAULT_SAM
         if revoked:
             st.views.add_revoked(peer, revoked)
         if compact.size == view.size and compact.root() != view.root:
-            await st.raise_alarm(peer, "entries-mismatch",
-                                 f"entries 0..{compact.size} do not hash to the root of its checkpoint", [view.note.decode()])
+            await st.raise_alarm(
+                peer,
+                "entries-mismatch",
+                f"entries 0..{compact.size} do not hash to the root of its checkpoint",
+                [view.note.decode()],
+            )
             return {"peer": peer, "status": "alarm"}
-        st.views.set_view(peer, BlockHeader("-", view.height, view.size, view.root, "", b""), view.note,
-                          mirrored=compact.size, peaks=b"".join(compact.peaks))
+        st.views.set_view(
+            peer,
+            BlockHeader("-", view.height, view.size, view.root, "", b""),
+            view.note,
+            mirrored=compact.size,
+            peaks=b"".join(compact.peaks),
+        )
         view = st.views.view(peer) or view
     return await _cosign(st, peer, note, view, pulled)
 
 
-async def _fetch_checkpoint(st: NodeState, peer: str) -> tuple[bytes, list[bytes] | None, int | None]:
+async def _fetch_checkpoint(
+    st: NodeState, peer: str
+) -> tuple[bytes, list[bytes] | None, int | None]:
     """The peer's latest checkpoint and, in the same exchange, its consistency proof from our view.
 
     Both are self-authenticating (the note's signature, the proof against the
@@ -148,7 +189,9 @@ async def _fetch_checkpoint(st: NodeState, peer: str) -> tuple[bytes, list[bytes
     return note, proof, proof_from
 
 
-async def _cosign(st: NodeState, peer: str, note: bytes, view: PeerView, pulled: int) -> dict[str, Any]:
+async def _cosign(
+    st: NodeState, peer: str, note: bytes, view: PeerView, pulled: int
+) -> dict[str, Any]:
     cosigned = False
     last = st.cosigned.get(peer)
     # Cosign the first checkpoint seen, then at most every COSIGN_EVERY_S: a
@@ -158,7 +201,9 @@ async def _cosign(st: NodeState, peer: str, note: bytes, view: PeerView, pulled:
         body = note.decode().split("\n\n", 1)[0] + "\n"
         line = signer.cosign(body, int(time.time()))
         try:
-            await st.peers.call(peer, "POST", "/v1/cosignatures", json_body={"size": view.size, "line": line})
+            await st.peers.call(
+                peer, "POST", "/v1/cosignatures", json_body={"size": view.size, "line": line}
+            )
             st.cosigned[peer] = (view.size, time.monotonic())
             cosigned = True
         except NodeError:
@@ -166,7 +211,9 @@ async def _cosign(st: NodeState, peer: str, note: bytes, view: PeerView, pulled:
     return {"peer": peer, "status": "ok", "size": view.size, "pulled": pulled, "cosigned": cosigned}
 
 
-def _fold_page(items: list[dict[str, Any]], compact: CompactRange, h: Any) -> tuple[list[str], list[str]]:
+def _fold_page(
+    items: list[dict[str, Any]], compact: CompactRange, h: Any
+) -> tuple[list[str], list[str]]:
     """Hash a page of peer entries into the compact range (off the event loop).
 
     Returns the enterprises it holds records for and the revoked authorizations.
@@ -203,8 +250,9 @@ async def gossip(st: NodeState, via: str) -> int:
     return checked
 
 
-async def mirror_once(st: NodeState, *, sampling: Sampling = DEFAULT_SAMPLING,
-                      deadline: float | None = None) -> list[dict[str, Any]]:
+async def mirror_once(
+    st: NodeState, *, sampling: Sampling = DEFAULT_SAMPLING, deadline: float | None = None
+) -> list[dict[str, Any]]:
     """Witness and mirror every peer once, concurrently (``deadline``: see :func:`mirror_peer`)."""
     peers = [n.node_id for n in st.manifest.nodes if n.node_id != st.node_id]
 
@@ -259,6 +307,6 @@ async def mirror_forever(st: NodeState) -> None:
         except Exception:  # the loop must survive anything a peer sends
             log.exception("mirror round failed")
         demand = st.metrics.get("foreground", 0) != served
-        await asyncio.sleep(pause_after(time.monotonic() - started, st.settings.mirror_interval_s, demand=demand))
-
-
+        await asyncio.sleep(
+            pause_after(time.monotonic() - started, st.settings.mirror_interval_s, demand=demand)
+        )

@@ -36,10 +36,16 @@ def make_holder(db_path: str) -> FastAPI:
     @app.post("/records")
     async def records(request: Request) -> dict[str, Any]:
         q = json.loads(await request.body())
-        rows = db.execute("SELECT record_type, record_id, observed_at, body FROM credit_records WHERE uscc = ?",
-                          (q["uscc"],)).fetchall()
-        return {"records": [{"record_type": t, "record_id": i, "observed_at": o, "body": json.loads(b)}
-                            for t, i, o, b in rows]}
+        rows = db.execute(
+            "SELECT record_type, record_id, observed_at, body FROM credit_records WHERE uscc = ?",
+            (q["uscc"],),
+        ).fetchall()
+        return {
+            "records": [
+                {"record_type": t, "record_id": i, "observed_at": o, "body": json.loads(b)}
+                for t, i, o, b in rows
+            ]
+        }
 
     return app
 
@@ -47,7 +53,9 @@ def make_holder(db_path: str) -> FastAPI:
 def make_home(holder_url: str) -> FastAPI:
     app = FastAPI()
     _health(app)
-    client = httpx.AsyncClient(base_url=holder_url, timeout=30, limits=httpx.Limits(max_connections=200))
+    client = httpx.AsyncClient(
+        base_url=holder_url, timeout=30, limits=httpx.Limits(max_connections=200)
+    )
 
     @app.post("/report")
     async def report(request: Request) -> dict[str, Any]:

@@ -168,7 +168,9 @@ class PeakRss:
         self._sample()
 
 
-def _in_fresh_process(isolated: bool, fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+def _in_fresh_process(
+    isolated: bool, fn: Callable[..., dict[str, Any]], *args: Any
+) -> dict[str, Any]:
     """Run ``fn(*args)`` in a new interpreter (spawned) when ``isolated``, else here.
 
     A fresh process per append phase makes the peak RSS of the ledger and of
@@ -196,13 +198,23 @@ def _db_bytes(path: Path) -> int:
 
 
 def _bar(progress: bool, total: int, desc: str, unit: str) -> tqdm[Any]:
-    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, disable=not progress, leave=False, file=sys.stderr)
+    return tqdm(
+        total=total,
+        desc=desc,
+        unit=unit,
+        unit_scale=True,
+        disable=not progress,
+        leave=False,
+        file=sys.stderr,
+    )
 
 
 # --------------------------------------------------------------------------- phases
 
 
-def _ledger_phase(path: Path, n: int, batch: int, seed: int, algorithm: str, progress: bool) -> dict[str, Any]:
+def _ledger_phase(
+    path: Path, n: int, batch: int, seed: int, algorithm: str, progress: bool
+) -> dict[str, Any]:
     signer = NoteSigner(ORIGIN, Ed25519PrivateKey.generate())
     ledger = Ledger.create(path, origin=ORIGIN, signer=signer, algorithm=algorithm)
     gen = [0.0]
@@ -237,7 +249,9 @@ CREATE INDEX credit_records_uscc ON credit_records (uscc);
 """
 
 
-def _baseline_rows(start: int, drafts: Sequence[Draft]) -> list[tuple[int, str, str, str, str, str, str]]:
+def _baseline_rows(
+    start: int, drafts: Sequence[Draft]
+) -> list[tuple[int, str, str, str, str, str, str]]:
     return [
         (
             start + i,
@@ -284,7 +298,6 @@ def _baseline_phase(path: Path, n: int, batch: int, seed: int, progress: bool) -
     }
 
 
-
 def _timed_proofs(
     progress: bool, label: str, args: Sequence[int], make: Callable[[int], list[bytes]]
 ) -> tuple[list[list[bytes]], list[float], float]:
@@ -299,6 +312,7 @@ def _timed_proofs(
             bar.update()
         total = time.perf_counter() - t0
     return out, cumulative, total
+
 
 def _proof_phase(
     path: Path, n: int, proofs: int, seed: int, algorithm: str, progress: bool
@@ -315,7 +329,9 @@ def _proof_phase(
 
     # Cumulative times after each proof let pymerkle, which makes fewer proofs,
     # be compared with our first k proofs of the same indices from the same cold start.
-    inclusion, inclusion_cum, inclusion_s = _timed_proofs(progress, "inclusion proofs", indices, reader.inclusion_proof)
+    inclusion, inclusion_cum, inclusion_s = _timed_proofs(
+        progress, "inclusion proofs", indices, reader.inclusion_proof
+    )
     consistency, consistency_cum, consistency_s = _timed_proofs(
         progress, "consistency proofs", old_sizes, reader.consistency_proof
     )
@@ -392,7 +408,9 @@ def _entry_chunks(reader: Ledger, n: int, chunk: int) -> Iterator[list[bytes]]:
         yield [data for _, data in reader.entries(start, start + chunk)]
 
 
-def _time_boxed(items: Sequence[Any], fn: Callable[[Any], Any], budget_s: float, bar: tqdm[Any]) -> tuple[list[Any], float]:
+def _time_boxed(
+    items: Sequence[Any], fn: Callable[[Any], Any], budget_s: float, bar: tqdm[Any]
+) -> tuple[list[Any], float]:
     """Apply ``fn`` to items in order until done or ``budget_s`` has passed."""
     out: list[Any] = []
     t0 = time.perf_counter()
@@ -407,7 +425,13 @@ def _time_boxed(items: Sequence[Any], fn: Callable[[Any], Any], budget_s: float,
 
 
 def _pymerkle_phase(
-    ledger_path: Path, db_path: Path, batch: int, material: dict[str, Any], count: int, budget_s: float, progress: bool
+    ledger_path: Path,
+    db_path: Path,
+    batch: int,
+    material: dict[str, Any],
+    count: int,
+    budget_s: float,
+    progress: bool,
 ) -> dict[str, Any]:
     """pymerkle 7 on the same entry bytes: build, roots, proofs, verification.
 
@@ -419,13 +443,20 @@ def _pymerkle_phase(
         import pymerkle
         from pymerkle import InmemoryTree, SqliteTree
     except ImportError as exc:
-        raise BenchError("pymerkle is not installed (pip install 'pymerkle>=7,<8'), or pass --skip-pymerkle") from exc
+        raise BenchError(
+            "pymerkle is not installed (pip install 'pymerkle>=7,<8'), or pass --skip-pymerkle"
+        ) from exc
 
     n, root = material["size"], material["root"]
     indices, old_sizes = material["indices"][:count], material["old_sizes"][:count]
-    out: dict[str, Any] = {"version": pymerkle.__version__, "proofs_requested": count, "budget_s": budget_s}
+    out: dict[str, Any] = {
+        "version": pymerkle.__version__,
+        "proofs_requested": count,
+        "budget_s": budget_s,
+    }
 
     reader = Ledger.open(ledger_path, readonly=True)
+
     def build(tree: Any, label: str) -> float:
         """Feed ``tree`` every entry in chunks; the time spent in append_entries only."""
         spent = 0.0
@@ -450,7 +481,11 @@ def _pymerkle_phase(
     with SqliteTree(str(db_path)) as check:
         sqlite_root = check.get_root()
     inmem_root = inmem.get_root()
-    out["roots"] = {"ours": root.hex(), "sqlitetree": sqlite_root.hex(), "inmemorytree": inmem_root.hex()}
+    out["roots"] = {
+        "ours": root.hex(),
+        "sqlitetree": sqlite_root.hex(),
+        "inmemorytree": inmem_root.hex(),
+    }
     out["roots_agree"] = sqlite_root == root and inmem_root == root
 
     timed: dict[str, tuple[list[Any], float]] = {}
@@ -483,11 +518,15 @@ def _pymerkle_phase(
             inc_agree &= proof.path[1:] == ours_inc[k] and proof.path[0] == leaves[k]
     for kind in ("sqlite_consistency", "inmemory_consistency"):
         for k, proof in enumerate(timed[kind][0]):
-            con_agree &= proof.retrieve_prior_state() == old_roots[k] and proof.compute_root() == root
+            con_agree &= (
+                proof.retrieve_prior_state() == old_roots[k] and proof.compute_root() == root
+            )
     out["inclusion_paths_agree"] = inc_agree
     out["consistency_proofs_reach_our_roots"] = con_agree
     out["consistency_hashes_mean"] = _mean([len(p.path) for p in timed["inmemory_consistency"][0]])
-    out["ours_consistency_hashes_mean_same_sizes"] = _mean([len(p) for p in ours_con[: len(timed["inmemory_consistency"][0])]])
+    out["ours_consistency_hashes_mean_same_sizes"] = _mean(
+        [len(p) for p in ours_con[: len(timed["inmemory_consistency"][0])]]
+    )
 
     # pymerkle's verifiers on its own (InmemoryTree) proofs, against our roots.
     inc_proofs = timed["inmemory_inclusion"][0]
@@ -499,7 +538,9 @@ def _pymerkle_phase(
     con_proofs = timed["inmemory_consistency"][0]
     t0 = time.perf_counter()
     for k, proof in enumerate(con_proofs):
-        pymerkle.verify_consistency(old_roots[k], root, proof, prior_size=old_sizes[k], later_size=n)
+        pymerkle.verify_consistency(
+            old_roots[k], root, proof, prior_size=old_sizes[k], later_size=n
+        )
     out["verify_consistency_s"] = time.perf_counter() - t0
     out["verify_consistency_count"] = len(con_proofs)
     # Same proofs, our verifier, for a like-for-like count.
@@ -521,7 +562,15 @@ def _figure(
     key: str, figure: str, unit: str, ours: float | None, baseline: float | None, baseline_name: str
 ) -> dict[str, Any]:
     ratio = ours / baseline if ours is not None and baseline else None
-    return {"key": key, "figure": figure, "unit": unit, "ours": ours, "baseline": baseline, "ratio": ratio, "baseline_name": baseline_name}
+    return {
+        "key": key,
+        "figure": figure,
+        "unit": unit,
+        "ours": ours,
+        "baseline": baseline,
+        "ratio": ratio,
+        "baseline_name": baseline_name,
+    }
 
 
 def _machine() -> dict[str, Any]:
@@ -603,14 +652,26 @@ def run_ledger_bench(
     started = time.time()
     try:
         ledger_path = run_dir / "ledger.db"
-        ours = _in_fresh_process(isolated, _ledger_phase, ledger_path, n, batch, seed, algorithm, progress)
-        base = _in_fresh_process(isolated, _baseline_phase, run_dir / "baseline.db", n, batch, seed, progress)
+        ours = _in_fresh_process(
+            isolated, _ledger_phase, ledger_path, n, batch, seed, algorithm, progress
+        )
+        base = _in_fresh_process(
+            isolated, _baseline_phase, run_dir / "baseline.db", n, batch, seed, progress
+        )
         proof, material = _proof_phase(ledger_path, n, proofs, seed + 1, algorithm, progress)
         verified = _verify_phase(ledger_path, algorithm, progress)
         pm: dict[str, Any] | None = None
         if pymerkle_skip_reason is None:
             count = min(proofs, pymerkle_proofs)
-            pm = _pymerkle_phase(ledger_path, run_dir / "pymerkle.db", batch, material, count, pymerkle_budget_s, progress)
+            pm = _pymerkle_phase(
+                ledger_path,
+                run_dir / "pymerkle.db",
+                batch,
+                material,
+                count,
+                pymerkle_budget_s,
+                progress,
+            )
     finally:
         if not keep:
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -628,35 +689,131 @@ def run_ledger_bench(
         return _rate(k, material[f"{kind}_cum"][k - 1]) if k else None
 
     append_rate = _rate(n, ours["append_s"])
-    inc_sqlite, inc_inmem = (f"first {first_k(k):,}" for k in ("sqlite_inclusion", "inmemory_inclusion"))
-    con_sqlite, con_inmem = (f"first {first_k(k):,}" for k in ("sqlite_consistency", "inmemory_consistency"))
+    inc_sqlite, inc_inmem = (
+        f"first {first_k(k):,}" for k in ("sqlite_inclusion", "inmemory_inclusion")
+    )
+    con_sqlite, con_inmem = (
+        f"first {first_k(k):,}" for k in ("sqlite_consistency", "inmemory_consistency")
+    )
     figures = [
-        _figure("append", "append", "records/s", append_rate, _rate(n, base["insert_s"]), "SQLite inserts (same pragmas, 1 txn/batch)"),
-        _figure("append_vs_sqlitetree", "append vs pymerkle build", "records/s", append_rate,
-                None if pm is None else _rate(n, pm["sqlite_build_s"]), "pymerkle SqliteTree.append_entries"),
-        _figure("generation", "record generation (excluded)", "records/s", _rate(n, ours["generate_s"]), None, "-"),
-        _figure("inclusion", f"inclusion proofs (all {proofs:,})", "proofs/s", _rate(proofs, proof["inclusion_s"]), None, "-"),
-        _figure("inclusion_vs_sqlitetree", f"inclusion proofs ({inc_sqlite})", "proofs/s",
-                ours_first("inclusion", "sqlite_inclusion"), pm_rate("sqlite_inclusion"), "pymerkle SqliteTree"),
-        _figure("inclusion_vs_inmemorytree", f"inclusion proofs ({inc_inmem})", "proofs/s",
-                ours_first("inclusion", "inmemory_inclusion"), pm_rate("inmemory_inclusion"), "pymerkle InmemoryTree"),
-        _figure("consistency", f"consistency proofs (all {proofs:,})", "proofs/s", _rate(proofs, proof["consistency_s"]), None, "-"),
-        _figure("consistency_vs_sqlitetree", f"consistency proofs ({con_sqlite})", "proofs/s",
-                ours_first("consistency", "sqlite_consistency"), pm_rate("sqlite_consistency"), "pymerkle SqliteTree"),
-        _figure("consistency_vs_inmemorytree", f"consistency proofs ({con_inmem})", "proofs/s",
-                ours_first("consistency", "inmemory_consistency"), pm_rate("inmemory_consistency"), "pymerkle InmemoryTree"),
-        _figure("verify_inclusion", "verify inclusion", "proofs/s", _rate(proofs, proof["verify_inclusion_s"]),
-                pm_rate("verify_inclusion"), "pymerkle.verify_inclusion"),
-        _figure("verify_consistency", "verify consistency", "proofs/s", _rate(proofs, proof["verify_consistency_s"]),
-                pm_rate("verify_consistency"), "pymerkle.verify_consistency"),
-        _figure("verify_ledger", "verify_ledger (full)", "entries/s", _rate(n, verified["verify_s"]),
-                _rate(n, verified["root_recompute_s"]), "root recompute only"),
-        _figure("bytes_per_record", "bytes per record", "bytes", ours["bytes"] / n, base["bytes"] / n, "SQLite inserts"),
-        _figure("peak_rss", "peak RSS while appending", "MiB", _mib(ours["rss_peak"]), _mib(base["rss_peak"]),
-                "SQLite inserts" + (" (each in a fresh process)" if isolated else "")),
+        _figure(
+            "append",
+            "append",
+            "records/s",
+            append_rate,
+            _rate(n, base["insert_s"]),
+            "SQLite inserts (same pragmas, 1 txn/batch)",
+        ),
+        _figure(
+            "append_vs_sqlitetree",
+            "append vs pymerkle build",
+            "records/s",
+            append_rate,
+            None if pm is None else _rate(n, pm["sqlite_build_s"]),
+            "pymerkle SqliteTree.append_entries",
+        ),
+        _figure(
+            "generation",
+            "record generation (excluded)",
+            "records/s",
+            _rate(n, ours["generate_s"]),
+            None,
+            "-",
+        ),
+        _figure(
+            "inclusion",
+            f"inclusion proofs (all {proofs:,})",
+            "proofs/s",
+            _rate(proofs, proof["inclusion_s"]),
+            None,
+            "-",
+        ),
+        _figure(
+            "inclusion_vs_sqlitetree",
+            f"inclusion proofs ({inc_sqlite})",
+            "proofs/s",
+            ours_first("inclusion", "sqlite_inclusion"),
+            pm_rate("sqlite_inclusion"),
+            "pymerkle SqliteTree",
+        ),
+        _figure(
+            "inclusion_vs_inmemorytree",
+            f"inclusion proofs ({inc_inmem})",
+            "proofs/s",
+            ours_first("inclusion", "inmemory_inclusion"),
+            pm_rate("inmemory_inclusion"),
+            "pymerkle InmemoryTree",
+        ),
+        _figure(
+            "consistency",
+            f"consistency proofs (all {proofs:,})",
+            "proofs/s",
+            _rate(proofs, proof["consistency_s"]),
+            None,
+            "-",
+        ),
+        _figure(
+            "consistency_vs_sqlitetree",
+            f"consistency proofs ({con_sqlite})",
+            "proofs/s",
+            ours_first("consistency", "sqlite_consistency"),
+            pm_rate("sqlite_consistency"),
+            "pymerkle SqliteTree",
+        ),
+        _figure(
+            "consistency_vs_inmemorytree",
+            f"consistency proofs ({con_inmem})",
+            "proofs/s",
+            ours_first("consistency", "inmemory_consistency"),
+            pm_rate("inmemory_consistency"),
+            "pymerkle InmemoryTree",
+        ),
+        _figure(
+            "verify_inclusion",
+            "verify inclusion",
+            "proofs/s",
+            _rate(proofs, proof["verify_inclusion_s"]),
+            pm_rate("verify_inclusion"),
+            "pymerkle.verify_inclusion",
+        ),
+        _figure(
+            "verify_consistency",
+            "verify consistency",
+            "proofs/s",
+            _rate(proofs, proof["verify_consistency_s"]),
+            pm_rate("verify_consistency"),
+            "pymerkle.verify_consistency",
+        ),
+        _figure(
+            "verify_ledger",
+            "verify_ledger (full)",
+            "entries/s",
+            _rate(n, verified["verify_s"]),
+            _rate(n, verified["root_recompute_s"]),
+            "root recompute only",
+        ),
+        _figure(
+            "bytes_per_record",
+            "bytes per record",
+            "bytes",
+            ours["bytes"] / n,
+            base["bytes"] / n,
+            "SQLite inserts",
+        ),
+        _figure(
+            "peak_rss",
+            "peak RSS while appending",
+            "MiB",
+            _mib(ours["rss_peak"]),
+            _mib(base["rss_peak"]),
+            "SQLite inserts" + (" (each in a fresh process)" if isolated else ""),
+        ),
     ]
     if pm is None:
-        differential: dict[str, Any] = {"message": f"pymerkle {pymerkle_skip_reason}", "roots_agree": None}
+        differential: dict[str, Any] = {
+            "message": f"pymerkle {pymerkle_skip_reason}",
+            "roots_agree": None,
+        }
     elif pm["roots_agree"]:
         differential = {"message": "roots agree", "roots_agree": True}
     else:
@@ -667,7 +824,9 @@ def run_ledger_bench(
         }
     if pm is not None:
         differential["inclusion_paths_agree"] = pm["inclusion_paths_agree"]
-        differential["consistency_proofs_reach_our_roots"] = pm["consistency_proofs_reach_our_roots"]
+        differential["consistency_proofs_reach_our_roots"] = pm[
+            "consistency_proofs_reach_our_roots"
+        ]
     result: dict[str, Any] = {
         "bench": "ledger",
         "n": n,
@@ -793,7 +952,13 @@ def _yes(flag: bool) -> str:
 
 
 def cli_run(
-    n: int, batch: int, proofs: int, out: Path, algorithm: str, skip_pymerkle: bool, echo: Callable[[str], None]
+    n: int,
+    batch: int,
+    proofs: int,
+    out: Path,
+    algorithm: str,
+    skip_pymerkle: bool,
+    echo: Callable[[str], None],
 ) -> dict[str, Any]:
     """What ``creditchain bench ledger`` does: run in a temporary directory, print the table, write JSON.
 
@@ -801,7 +966,9 @@ def cli_run(
         BenchError: after printing, if a check failed (verify_ledger, roots, proofs).
     """
     with tempfile.TemporaryDirectory(prefix="creditchain-bench-") as tmp:
-        result = run_ledger_bench(n, batch, proofs, tmp, algorithm, not skip_pymerkle, sys.stderr.isatty(), out=out)
+        result = run_ledger_bench(
+            n, batch, proofs, tmp, algorithm, not skip_pymerkle, sys.stderr.isatty(), out=out
+        )
     echo(format_table(result))
     failed = failed_checks(result)
     if failed:
@@ -814,5 +981,9 @@ def failed_checks(result: dict[str, Any]) -> list[str]:
     checks = result["checks"]
     failed = [name for name in ("verify_ledger_ok", "root_recompute_ok") if not checks[name]]
     d = checks["differential"]
-    failed += [name for name in ("roots_agree", "inclusion_paths_agree", "consistency_proofs_reach_our_roots") if d.get(name) is False]
+    failed += [
+        name
+        for name in ("roots_agree", "inclusion_paths_agree", "consistency_proofs_reach_our_roots")
+        if d.get(name) is False
+    ]
     return failed

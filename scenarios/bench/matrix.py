@@ -66,8 +66,8 @@ from typing import Any
 import psutil
 import yaml
 
-from scenarios.errors import BenchError
-from scenarios.model.topology import City, Topology, TopologyError, load_topology
+from scenarios.errors import BenchError, TopologyError
+from scenarios.model.topology import City, Topology, load_topology
 
 __all__ = [
     "CSV_COLUMNS",
@@ -117,7 +117,9 @@ def parse_count_list(text: str, what: str) -> tuple[int, ...]:
     """
     items = [t.strip() for t in text.split(",")]
     if not text.strip() or any(not t for t in items):
-        raise BenchError(f"{what} must be a comma-separated list of positive whole numbers, got {text!r}")
+        raise BenchError(
+            f"{what} must be a comma-separated list of positive whole numbers, got {text!r}"
+        )
     out = set()
     for item in items:
         raw = item.replace("_", "").lower()
@@ -162,8 +164,10 @@ def subset_topology(topology: Topology, n: int) -> Topology:
     institutions = max(len(kept), round(topology.institutions * n / total))
     return Topology(
         name=topology.name if n == total else f"{topology.name}-{n}n",
-        cities=tuple(City(c.code, c.name, c.name_zh, c.admin_code, counts[c.code], s, c.lat, c.lon)
-                     for c, s in zip(kept, shares, strict=True)),
+        cities=tuple(
+            City(c.code, c.name, c.name_zh, c.admin_code, counts[c.code], s, c.lat, c.lon)
+            for c, s in zip(kept, shares, strict=True)
+        ),
         institutions=institutions,
         algorithm=topology.algorithm,
     )
@@ -171,11 +175,28 @@ def subset_topology(topology: Topology, n: int) -> Topology:
 
 def topology_yaml(topology: Topology) -> str:
     """The topology as a file :func:`scenarios.model.topology.load_topology` reads back unchanged."""
-    return yaml.safe_dump({
-        "name": topology.name, "algorithm": topology.algorithm, "institutions": topology.institutions,
-        "cities": [{"code": c.code, "name": c.name, "name_zh": c.name_zh, "admin_code": c.admin_code,
-                    "nodes": c.nodes, "share": c.share, "lat": c.lat, "lon": c.lon} for c in topology.cities],
-    }, allow_unicode=True, sort_keys=False)
+    return yaml.safe_dump(
+        {
+            "name": topology.name,
+            "algorithm": topology.algorithm,
+            "institutions": topology.institutions,
+            "cities": [
+                {
+                    "code": c.code,
+                    "name": c.name,
+                    "name_zh": c.name_zh,
+                    "admin_code": c.admin_code,
+                    "nodes": c.nodes,
+                    "share": c.share,
+                    "lat": c.lat,
+                    "lon": c.lon,
+                }
+                for c in topology.cities
+            ],
+        },
+        allow_unicode=True,
+        sort_keys=False,
+    )
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -188,7 +209,9 @@ class Cell:
         return f"n{self.nodes:02d}-e{self.enterprises}"
 
 
-def plan_cells(nodes: Sequence[int] | None, enterprises: Sequence[int] | None, preset_nodes: int) -> list[Cell]:
+def plan_cells(
+    nodes: Sequence[int] | None, enterprises: Sequence[int] | None, preset_nodes: int
+) -> list[Cell]:
     """The cells to run, smallest volume first, then fewest nodes.
 
     ``nodes=None`` means the defaults that fit the preset, or, when exactly one
@@ -222,50 +245,155 @@ class Figure:
 
 
 FIGURES: tuple[Figure, ...] = (
-    Figure("ingest_records_per_s", "ingest rate, records", "records/s",
-           "plain SQLite inserts of the same records", True),
-    Figure("ingest_enterprises_per_s", "ingest rate, enterprises", "enterprises/s",
-           "plain SQLite inserts of the same records", True),
+    Figure(
+        "ingest_records_per_s",
+        "ingest rate, records",
+        "records/s",
+        "plain SQLite inserts of the same records",
+        True,
+    ),
+    Figure(
+        "ingest_enterprises_per_s",
+        "ingest rate, enterprises",
+        "enterprises/s",
+        "plain SQLite inserts of the same records",
+        True,
+    ),
     Figure("mirror_catchup_s", "mirroring catch-up after start", "s", None, False),
-    Figure("capacity_rps", "report capacity (closed loop)", "reports/s",
-           "plain FastAPI two-hop, closed loop", True),
-    Figure("throughput_rps", "report throughput (open loop)", "reports/s",
-           "plain FastAPI two-hop at the same arrival rate", True),
-    Figure("p50_ms", "report latency p50 (open loop)", "ms",
-           "plain FastAPI two-hop at the same arrival rate", False),
-    Figure("p95_ms", "report latency p95 (open loop)", "ms",
-           "plain FastAPI two-hop at the same arrival rate", False),
-    Figure("p99_ms", "report latency p99 (open loop)", "ms",
-           "plain FastAPI two-hop at the same arrival rate", False),
-    Figure("proof_bytes_per_report", "proof bytes per report (proofs and checkpoints)", "bytes",
-           "plain FastAPI response bytes (the data alone)", False),
-    Figure("bundle_bytes_per_report", "bundle bytes per report", "bytes",
-           "plain FastAPI response bytes (the data alone)", False),
-    Figure("storage_bytes_per_enterprise", "storage per enterprise (ledger and state files)", "bytes",
-           "plain SQLite databases of the same records", False),
-    Figure("cpu_ms_per_report", "CPU per report (all node processes)", "ms",
-           "plain FastAPI home and holder processes", False),
-    Figure("node_cpu_s", "CPU seconds per node during the query phases", "s",
-           "per plain FastAPI process, same phases", False),
-    Figure("node_rss_peak_mib", "peak RSS per node (largest node)", "MiB",
-           "largest plain FastAPI process", False),
-    Figure("node_rss_mean_mib", "mean RSS per node", "MiB",
-           "mean of the plain FastAPI processes", False),
+    Figure(
+        "capacity_rps",
+        "report capacity (closed loop)",
+        "reports/s",
+        "plain FastAPI two-hop, closed loop",
+        True,
+    ),
+    Figure(
+        "throughput_rps",
+        "report throughput (open loop)",
+        "reports/s",
+        "plain FastAPI two-hop at the same arrival rate",
+        True,
+    ),
+    Figure(
+        "p50_ms",
+        "report latency p50 (open loop)",
+        "ms",
+        "plain FastAPI two-hop at the same arrival rate",
+        False,
+    ),
+    Figure(
+        "p95_ms",
+        "report latency p95 (open loop)",
+        "ms",
+        "plain FastAPI two-hop at the same arrival rate",
+        False,
+    ),
+    Figure(
+        "p99_ms",
+        "report latency p99 (open loop)",
+        "ms",
+        "plain FastAPI two-hop at the same arrival rate",
+        False,
+    ),
+    Figure(
+        "proof_bytes_per_report",
+        "proof bytes per report (proofs and checkpoints)",
+        "bytes",
+        "plain FastAPI response bytes (the data alone)",
+        False,
+    ),
+    Figure(
+        "bundle_bytes_per_report",
+        "bundle bytes per report",
+        "bytes",
+        "plain FastAPI response bytes (the data alone)",
+        False,
+    ),
+    Figure(
+        "storage_bytes_per_enterprise",
+        "storage per enterprise (ledger and state files)",
+        "bytes",
+        "plain SQLite databases of the same records",
+        False,
+    ),
+    Figure(
+        "cpu_ms_per_report",
+        "CPU per report (all node processes)",
+        "ms",
+        "plain FastAPI home and holder processes",
+        False,
+    ),
+    Figure(
+        "node_cpu_s",
+        "CPU seconds per node during the query phases",
+        "s",
+        "per plain FastAPI process, same phases",
+        False,
+    ),
+    Figure(
+        "node_rss_peak_mib",
+        "peak RSS per node (largest node)",
+        "MiB",
+        "largest plain FastAPI process",
+        False,
+    ),
+    Figure(
+        "node_rss_mean_mib",
+        "mean RSS per node",
+        "MiB",
+        "mean of the plain FastAPI processes",
+        False,
+    ),
 )
 
 # Every scalar of a row, in CSV column order (figures as value, baseline, ratio).
-_LEAD = ("cell", "nodes", "enterprises", "preset", "node_ids", "records", "seed_s", "baseline_seed_s",
-         "baseline_workers", "start_s", "register_s", "open_loop_rate", "capacity_sent", "capacity_ok",
-         "capacity_errors", "latency_sent", "latency_ok", "latency_errors", "verified_offline", "partial_reports",
-         "cities_per_report", "cross_city", "targets", "node_cpu_s_lifetime", "capacity_s", "duration_s", "load",
-         "concurrency", "cell_seconds", "finished_at", "command")
+_LEAD = (
+    "cell",
+    "nodes",
+    "enterprises",
+    "preset",
+    "node_ids",
+    "records",
+    "seed_s",
+    "baseline_seed_s",
+    "baseline_workers",
+    "start_s",
+    "register_s",
+    "open_loop_rate",
+    "capacity_sent",
+    "capacity_ok",
+    "capacity_errors",
+    "latency_sent",
+    "latency_ok",
+    "latency_errors",
+    "verified_offline",
+    "partial_reports",
+    "cities_per_report",
+    "cross_city",
+    "targets",
+    "node_cpu_s_lifetime",
+    "capacity_s",
+    "duration_s",
+    "load",
+    "concurrency",
+    "cell_seconds",
+    "finished_at",
+    "command",
+)
 CSV_COLUMNS: tuple[str, ...] = _LEAD + tuple(
-    k for f in FIGURES for k in (f.key, f"{f.key}_baseline", f"{f.key}_ratio"))
+    k for f in FIGURES for k in (f.key, f"{f.key}_baseline", f"{f.key}_ratio")
+)
 
 
 def ratio(value: float | None, baseline: float | None) -> float | None:
     """``value / baseline``; None when either is missing or the baseline is zero or not finite."""
-    if value is None or baseline is None or not math.isfinite(value) or not math.isfinite(baseline) or baseline == 0:
+    if (
+        value is None
+        or baseline is None
+        or not math.isfinite(value)
+        or not math.isfinite(baseline)
+        or baseline == 0
+    ):
         return None
     return value / baseline
 
@@ -291,8 +419,9 @@ def _plain_worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
 
 
-def _plain_seed_node(topology_file: str, node_id: str, enterprises: int, seed: int, db_path: str,
-                     batch: int) -> dict[str, Any]:
+def _plain_seed_node(
+    topology_file: str, node_id: str, enterprises: int, seed: int, db_path: str, batch: int
+) -> dict[str, Any]:
     """Worker: the node's synthetic records into a plain table, the ledger's pragmas, one txn per batch."""
     from scenarios.model.workloads import SyntheticData
 
@@ -312,8 +441,16 @@ def _plain_seed_node(topology_file: str, node_id: str, enterprises: int, seed: i
         rows.clear()
 
     for d in data.records_for_node(node_id):
-        rows.append((d.uscc, getattr(d, "record_type", "correction"), d.record_id, d.source, d.observed_at,
-                     json.dumps(d.body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))))
+        rows.append(
+            (
+                d.uscc,
+                getattr(d, "record_type", "correction"),
+                d.record_id,
+                d.source,
+                d.observed_at,
+                json.dumps(d.body, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
+            )
+        )
         records += 1
         if len(rows) >= batch:
             flush()
@@ -323,16 +460,31 @@ def _plain_seed_node(topology_file: str, node_id: str, enterprises: int, seed: i
     return {"node_id": node_id, "records": records, "bytes": _files_bytes([Path(db_path).parent])}
 
 
-def plain_ingest(topology_file: Path, node_ids: Sequence[str], enterprises: int, seed: int, workdir: Path, *,
-                 workers: int, batch: int, progress: bool) -> dict[str, Any]:
+def plain_ingest(
+    topology_file: Path,
+    node_ids: Sequence[str],
+    enterprises: int,
+    seed: int,
+    workdir: Path,
+    *,
+    workers: int,
+    batch: int,
+    progress: bool,
+) -> dict[str, Any]:
     """Insert every node's records into plain SQLite, one database per node, ``workers`` processes."""
     from tqdm import tqdm
 
     ctx = multiprocessing.get_context("spawn")
     t0 = time.perf_counter()
     results = []
-    bar = tqdm(total=len(node_ids), desc="plain SQLite ingest", unit="db", disable=not progress,
-               dynamic_ncols=True, leave=False)
+    bar = tqdm(
+        total=len(node_ids),
+        desc="plain SQLite ingest",
+        unit="db",
+        disable=not progress,
+        dynamic_ncols=True,
+        leave=False,
+    )
     pool = ctx.Pool(processes=max(1, min(workers, len(node_ids))), initializer=_plain_worker_init)
     ok = False
     try:
@@ -340,8 +492,12 @@ def plain_ingest(topology_file: Path, node_ids: Sequence[str], enterprises: int,
         for node_id in node_ids:
             d = workdir / node_id
             d.mkdir(parents=True, exist_ok=True)
-            tasks.append(pool.apply_async(_plain_seed_node, (str(topology_file), node_id, enterprises, seed,
-                                                             str(d / "plain.db"), batch)))
+            tasks.append(
+                pool.apply_async(
+                    _plain_seed_node,
+                    (str(topology_file), node_id, enterprises, seed, str(d / "plain.db"), batch),
+                )
+            )
         for task in tasks:
             while not task.ready():
                 task.wait(0.2)
@@ -356,8 +512,12 @@ def plain_ingest(topology_file: Path, node_ids: Sequence[str], enterprises: int,
         pool.join()
         bar.close()
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "records": sum(r["records"] for r in results),
-            "bytes": sum(r["bytes"] for r in results), "workers": max(1, min(workers, len(node_ids)))}
+    return {
+        "seconds": seconds,
+        "records": sum(r["records"] for r in results),
+        "bytes": sum(r["bytes"] for r in results),
+        "workers": max(1, min(workers, len(node_ids))),
+    }
 
 
 def _files_bytes(dirs: Iterable[Path]) -> int:
@@ -428,13 +588,29 @@ def _versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version}
-    for pkg in ("yrd-credit-chain", "fastapi", "uvicorn", "httpx", "cryptography", "http-message-signatures",
-                "hdrhistogram", "psutil", "matplotlib", "tqdm"):
+    for pkg in (
+        "yrd-credit-chain",
+        "fastapi",
+        "uvicorn",
+        "httpx",
+        "cryptography",
+        "http-message-signatures",
+        "hdrhistogram",
+        "psutil",
+        "matplotlib",
+        "tqdm",
+    ):
         with suppress(metadata.PackageNotFoundError):
             out[pkg] = metadata.version(pkg)
     try:
-        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent, check=False)
+        rev = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).resolve().parent,
+            check=False,
+        )
         if rev.returncode == 0 and rev.stdout.strip():
             out["git"] = rev.stdout.strip()
     except OSError:
@@ -476,8 +652,10 @@ class _Interrupts:
     def __enter__(self) -> _Interrupts:
         # Not in a worker thread (signals are the main thread's), and not where the parent
         # ignores SIGINT (a background job of a shell): there Ctrl-C is not ours to take.
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        ):
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self
 
@@ -526,8 +704,16 @@ def _stop_network(net: Path) -> None:
             continue
 
 
-def _run_cell(cell: Cell, cell_dir: Path, topology: Topology, config: MatrixConfig, partial: dict[str, Any], *,
-              say: Callable[[str], None], bars: bool) -> dict[str, Any]:
+def _run_cell(
+    cell: Cell,
+    cell_dir: Path,
+    topology: Topology,
+    config: MatrixConfig,
+    partial: dict[str, Any],
+    *,
+    say: Callable[[str], None],
+    bars: bool,
+) -> dict[str, Any]:
     """Build, measure and stop one cell's network; fills ``partial`` as figures arrive."""
     from scenarios.bench.query import measure_queries
     from scenarios.localnet import (
@@ -546,27 +732,52 @@ def _run_cell(cell: Cell, cell_dir: Path, topology: Topology, config: MatrixConf
     shutil.rmtree(cell_dir / "plain", ignore_errors=True)
     topo_file = cell_dir / "topology.yaml"
     _write_text(topo_file, topology_yaml(topology))
-    partial.update({"cell": cell.id, "nodes": cell.nodes, "enterprises": cell.enterprises, "preset": config.preset,
-                    "node_ids": " ".join(topology.node_ids), "capacity_s": config.capacity_seconds,
-                    "duration_s": config.duration_s, "load": config.load, "concurrency": config.concurrency,
-                    "command": config.command})
+    partial.update(
+        {
+            "cell": cell.id,
+            "nodes": cell.nodes,
+            "enterprises": cell.enterprises,
+            "preset": config.preset,
+            "node_ids": " ".join(topology.node_ids),
+            "capacity_s": config.capacity_seconds,
+            "duration_s": config.duration_s,
+            "load": config.load,
+            "concurrency": config.concurrency,
+            "command": config.command,
+        }
+    )
 
     cons = init_consortium(net, str(topo_file), base_port=find_free_base_port(cell.nodes))
-    result = up(net, enterprises=cell.enterprises, seed=config.seed, progress=bars, echo=say,
-                timeout_s=config.mirror_timeout_s)
+    result = up(
+        net,
+        enterprises=cell.enterprises,
+        seed=config.seed,
+        progress=bars,
+        echo=say,
+        timeout_s=config.mirror_timeout_s,
+    )
     seeded = result.seeded
     if seeded is None or seeded.seconds <= 0:
         raise BenchError(f"cell {cell.id}: the network was not seeded by this run")
-    partial.update({
-        "records": seeded.records, "seed_s": seeded.seconds,
-        "ingest_records_per_s": seeded.records / seeded.seconds,
-        "ingest_enterprises_per_s": cell.enterprises / seeded.seconds,
-        "start_s": result.start_seconds, "mirror_catchup_s": result.mirror_seconds,
-        "register_s": result.register_seconds,
-        "storage_bytes_per_enterprise": _files_bytes(cons.node_dir(n) / "data" for n in cons.node_ids) / cell.enterprises,
-    })
-    say(f"{cell.id}: seeded {seeded.records:,} records in {seeded.seconds:.1f} s, mirrored in "
-        f"{result.mirror_seconds:.1f} s; measuring reports")
+    partial.update(
+        {
+            "records": seeded.records,
+            "seed_s": seeded.seconds,
+            "ingest_records_per_s": seeded.records / seeded.seconds,
+            "ingest_enterprises_per_s": cell.enterprises / seeded.seconds,
+            "start_s": result.start_seconds,
+            "mirror_catchup_s": result.mirror_seconds,
+            "register_s": result.register_seconds,
+            "storage_bytes_per_enterprise": _files_bytes(
+                cons.node_dir(n) / "data" for n in cons.node_ids
+            )
+            / cell.enterprises,
+        }
+    )
+    say(
+        f"{cell.id}: seeded {seeded.records:,} records in {seeded.seconds:.1f} s, mirrored in "
+        f"{result.mirror_seconds:.1f} s; measuring reports"
+    )
 
     lifetime: list[float] = []
 
@@ -577,9 +788,17 @@ def _run_cell(cell: Cell, cell_dir: Path, topology: Topology, config: MatrixConf
                 lifetime.append(t.user + t.system)
         _stop_network(net)
 
-    q = measure_queries(cons, capacity_s=config.capacity_seconds, duration_s=config.duration_s,
-                        concurrency=config.concurrency, load=config.load, targets=config.targets,
-                        progress=lambda m: say(f"{cell.id}: {m}"), bars=bars, after_chain=stop_nodes)
+    q = measure_queries(
+        cons,
+        capacity_s=config.capacity_seconds,
+        duration_s=config.duration_s,
+        concurrency=config.concurrency,
+        load=config.load,
+        targets=config.targets,
+        progress=lambda m: say(f"{cell.id}: {m}"),
+        bars=bars,
+        after_chain=stop_nodes,
+    )
     _stop_network(net)
 
     cap, lat, bcap, blat = q["phases"]
@@ -590,46 +809,83 @@ def _run_cell(cell: Cell, cell_dir: Path, topology: Topology, config: MatrixConf
     def mean(xs: Sequence[float]) -> float | None:
         return sum(xs) / len(xs) if xs else None
 
-    partial.update({
-        "open_loop_rate": q["open_loop_rate"], "targets": q["targets"], "cross_city": q["cross_city"],
-        "capacity_sent": cap["sent"], "capacity_ok": cap["ok"], "capacity_errors": cap["errors"],
-        "latency_sent": lat["sent"], "latency_ok": lat["ok"], "latency_errors": lat["errors"],
-        "verified_offline": q["verified_offline"], "partial_reports": q["partial_reports"],
-        "cities_per_report": q["mean_cities_per_report"],
-        "capacity_rps": cap["per_second"], "capacity_rps_baseline": bcap["per_second"],
-        "throughput_rps": lat["per_second"], "throughput_rps_baseline": blat["per_second"],
-        "p50_ms": lat["p50_ms"], "p50_ms_baseline": blat["p50_ms"],
-        "p95_ms": lat["p95_ms"], "p95_ms_baseline": blat["p95_ms"],
-        "p99_ms": lat["p99_ms"], "p99_ms_baseline": blat["p99_ms"],
-        "proof_bytes_per_report": q["mean_proof_bytes_per_report"],
-        "proof_bytes_per_report_baseline": q["mean_baseline_bytes_per_report"],
-        "bundle_bytes_per_report": q["mean_bundle_bytes_per_report"],
-        "bundle_bytes_per_report_baseline": q["mean_baseline_bytes_per_report"],
-        "cpu_ms_per_report": 1000 * sum(p["cpu_s"] for p in nodes_use) / max(1, chain_use["reports"]),
-        "cpu_ms_per_report_baseline": 1000 * sum(p["cpu_s"] for p in base_procs) / max(1, base_use["reports"]),
-        "node_cpu_s": mean([p["cpu_s"] for p in nodes_use]),
-        "node_cpu_s_baseline": mean([p["cpu_s"] for p in base_procs]),
-        "node_rss_peak_mib": max((p["rss_peak_bytes"] for p in nodes_use), default=0) / MIB,
-        "node_rss_peak_mib_baseline": max((p["rss_peak_bytes"] for p in base_procs), default=0) / MIB,
-        "node_rss_mean_mib": (mean([p["rss_mean_bytes"] for p in nodes_use]) or 0) / MIB,
-        "node_rss_mean_mib_baseline": (mean([p["rss_mean_bytes"] for p in base_procs]) or 0) / MIB,
-        "node_cpu_s_lifetime": mean(lifetime),
-        "detail": {"phases": q["phases"], "node_processes": chain_use["processes"],
-                   "baseline_processes": base_use["processes"], "seeding": seeded.nodes},
-    })
+    partial.update(
+        {
+            "open_loop_rate": q["open_loop_rate"],
+            "targets": q["targets"],
+            "cross_city": q["cross_city"],
+            "capacity_sent": cap["sent"],
+            "capacity_ok": cap["ok"],
+            "capacity_errors": cap["errors"],
+            "latency_sent": lat["sent"],
+            "latency_ok": lat["ok"],
+            "latency_errors": lat["errors"],
+            "verified_offline": q["verified_offline"],
+            "partial_reports": q["partial_reports"],
+            "cities_per_report": q["mean_cities_per_report"],
+            "capacity_rps": cap["per_second"],
+            "capacity_rps_baseline": bcap["per_second"],
+            "throughput_rps": lat["per_second"],
+            "throughput_rps_baseline": blat["per_second"],
+            "p50_ms": lat["p50_ms"],
+            "p50_ms_baseline": blat["p50_ms"],
+            "p95_ms": lat["p95_ms"],
+            "p95_ms_baseline": blat["p95_ms"],
+            "p99_ms": lat["p99_ms"],
+            "p99_ms_baseline": blat["p99_ms"],
+            "proof_bytes_per_report": q["mean_proof_bytes_per_report"],
+            "proof_bytes_per_report_baseline": q["mean_baseline_bytes_per_report"],
+            "bundle_bytes_per_report": q["mean_bundle_bytes_per_report"],
+            "bundle_bytes_per_report_baseline": q["mean_baseline_bytes_per_report"],
+            "cpu_ms_per_report": 1000
+            * sum(p["cpu_s"] for p in nodes_use)
+            / max(1, chain_use["reports"]),
+            "cpu_ms_per_report_baseline": 1000
+            * sum(p["cpu_s"] for p in base_procs)
+            / max(1, base_use["reports"]),
+            "node_cpu_s": mean([p["cpu_s"] for p in nodes_use]),
+            "node_cpu_s_baseline": mean([p["cpu_s"] for p in base_procs]),
+            "node_rss_peak_mib": max((p["rss_peak_bytes"] for p in nodes_use), default=0) / MIB,
+            "node_rss_peak_mib_baseline": max((p["rss_peak_bytes"] for p in base_procs), default=0)
+            / MIB,
+            "node_rss_mean_mib": (mean([p["rss_mean_bytes"] for p in nodes_use]) or 0) / MIB,
+            "node_rss_mean_mib_baseline": (mean([p["rss_mean_bytes"] for p in base_procs]) or 0)
+            / MIB,
+            "node_cpu_s_lifetime": mean(lifetime),
+            "detail": {
+                "phases": q["phases"],
+                "node_processes": chain_use["processes"],
+                "baseline_processes": base_use["processes"],
+                "seeding": seeded.nodes,
+            },
+        }
+    )
 
     say(f"{cell.id}: plain SQLite ingest baseline")
-    plain = plain_ingest(topo_file, topology.node_ids, cell.enterprises, config.seed, cell_dir / "plain",
-                         workers=SEED_WORKERS, batch=SEED_BATCH, progress=bars)
+    plain = plain_ingest(
+        topo_file,
+        topology.node_ids,
+        cell.enterprises,
+        config.seed,
+        cell_dir / "plain",
+        workers=SEED_WORKERS,
+        batch=SEED_BATCH,
+        progress=bars,
+    )
     if plain["records"] != seeded.records:
-        raise BenchError(f"cell {cell.id}: the plain baseline inserted {plain['records']} records, "
-                         f"the ledgers {seeded.records}; they must be the same records")
-    partial.update({
-        "baseline_seed_s": plain["seconds"], "baseline_workers": plain["workers"],
-        "ingest_records_per_s_baseline": plain["records"] / plain["seconds"],
-        "ingest_enterprises_per_s_baseline": cell.enterprises / plain["seconds"],
-        "storage_bytes_per_enterprise_baseline": plain["bytes"] / cell.enterprises,
-    })
+        raise BenchError(
+            f"cell {cell.id}: the plain baseline inserted {plain['records']} records, "
+            f"the ledgers {seeded.records}; they must be the same records"
+        )
+    partial.update(
+        {
+            "baseline_seed_s": plain["seconds"],
+            "baseline_workers": plain["workers"],
+            "ingest_records_per_s_baseline": plain["records"] / plain["seconds"],
+            "ingest_enterprises_per_s_baseline": cell.enterprises / plain["seconds"],
+            "storage_bytes_per_enterprise_baseline": plain["bytes"] / cell.enterprises,
+        }
+    )
     shutil.rmtree(cell_dir / "plain", ignore_errors=True)
     if not config.keep_networks:
         shutil.rmtree(net, ignore_errors=True)
@@ -641,18 +897,24 @@ def _check_out(out: Path, config: MatrixConfig, resume: bool) -> None:
     meta_path = out / "matrix.json"
     if not meta_path.exists():
         if out.exists() and any(out.iterdir()):
-            raise BenchError(f"{out} is not empty and holds no bench matrix; choose a new --out directory")
+            raise BenchError(
+                f"{out} is not empty and holds no bench matrix; choose a new --out directory"
+            )
         return
     if not resume:
-        raise BenchError(f"{out} already holds a bench matrix; pass --resume to finish it or choose another --out")
+        raise BenchError(
+            f"{out} already holds a bench matrix; pass --resume to finish it or choose another --out"
+        )
     try:
         meta = json.loads(meta_path.read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise BenchError(f"{meta_path} cannot be read ({exc}); choose another --out") from exc
     for key in ("preset", "seed"):
         if meta.get("config", {}).get(key) != getattr(config, key):
-            raise BenchError(f"{out} was run with --{key} {meta.get('config', {}).get(key)}, not "
-                             f"{getattr(config, key)}; resume with the same value or choose another --out")
+            raise BenchError(
+                f"{out} was run with --{key} {meta.get('config', {}).get(key)}, not "
+                f"{getattr(config, key)}; resume with the same value or choose another --out"
+            )
 
 
 def collect_rows(out: Path) -> list[dict[str, Any]]:
@@ -672,12 +934,18 @@ def csv_text(rows: Sequence[dict[str, Any]]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for r in rows:
-        w.writerow(["" if r.get(c) is None else repr(r[c]) if isinstance(r.get(c), float) else r.get(c)
-                    for c in CSV_COLUMNS])
+        w.writerow(
+            [
+                "" if r.get(c) is None else repr(r[c]) if isinstance(r.get(c), float) else r.get(c)
+                for c in CSV_COLUMNS
+            ]
+        )
     return buf.getvalue()
 
 
-def write_outputs(outcome: MatrixOutcome, config: MatrixConfig, started_at: str, *, report: bool = True) -> list[Path]:
+def write_outputs(
+    outcome: MatrixOutcome, config: MatrixConfig, started_at: str, *, report: bool = True
+) -> list[Path]:
     """results.json, results.csv and (with ``report``) report.md, report.html and charts/ from the
     finished cells."""
     from scenarios.bench.report import write_report
@@ -703,13 +971,23 @@ def write_outputs(outcome: MatrixOutcome, config: MatrixConfig, started_at: str,
     }
     _write_json(out / "results.json", results)
     _write_text(out / "results.csv", csv_text(rows))
-    files = [out / "results.json", out / "results.csv", *(write_report(out, results) if report else [])]
+    files = [
+        out / "results.json",
+        out / "results.csv",
+        *(write_report(out, results) if report else []),
+    ]
     outcome.files = files
     return files
 
 
-def run_matrix(out: Path, config: MatrixConfig, *, resume: bool = False, progress: bool = True,
-               echo: Callable[[str], None] = lambda s: None) -> MatrixOutcome:
+def run_matrix(
+    out: Path,
+    config: MatrixConfig,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    echo: Callable[[str], None] = lambda s: None,
+) -> MatrixOutcome:
     """Run every cell not yet finished in ``out``; write per-cell and aggregate results.
 
     Raises:
@@ -727,16 +1005,27 @@ def run_matrix(out: Path, config: MatrixConfig, *, resume: bool = False, progres
     cells = plan_cells(config.nodes, config.enterprises, len(base.node_ids))
     for cell in cells:
         if cell.enterprises < len(subset_topology(base, cell.nodes).cities):
-            raise BenchError(f"--enterprises {cell.enterprises} is too few for {cell.nodes} nodes "
-                             "(at least one enterprise per city)")
+            raise BenchError(
+                f"--enterprises {cell.enterprises} is too few for {cell.nodes} nodes "
+                "(at least one enterprise per city)"
+            )
     out = Path(out)
     _check_out(out, config, resume)
     started_at = _now()
-    _write_json(out / "matrix.json", {"config": {**asdict(config)}, "started_at": started_at,
-                                      "cells": [c.id for c in cells]})
+    _write_json(
+        out / "matrix.json",
+        {"config": {**asdict(config)}, "started_at": started_at, "cells": [c.id for c in cells]},
+    )
     outcome = MatrixOutcome(out, cells)
-    bar = tqdm(total=len(cells), desc="bench cells", unit="cell", disable=not progress, dynamic_ncols=True,
-               position=0, leave=True)
+    bar = tqdm(
+        total=len(cells),
+        desc="bench cells",
+        unit="cell",
+        disable=not progress,
+        dynamic_ncols=True,
+        position=0,
+        leave=True,
+    )
 
     def say(message: str) -> None:
         if progress:
@@ -759,8 +1048,15 @@ def run_matrix(out: Path, config: MatrixConfig, *, resume: bool = False, progres
                 current = {"dir": cell_dir, "row": {}}
                 (cell_dir / "partial.json").unlink(missing_ok=True)
                 try:
-                    row = _run_cell(cell, cell_dir, subset_topology(base, cell.nodes), config, current["row"],
-                                    say=say, bars=progress)
+                    row = _run_cell(
+                        cell,
+                        cell_dir,
+                        subset_topology(base, cell.nodes),
+                        config,
+                        current["row"],
+                        say=say,
+                        bars=progress,
+                    )
                 except (NetworkError, BenchError) as exc:
                     if interrupts.seen.is_set():
                         raise KeyboardInterrupt from exc
@@ -769,7 +1065,10 @@ def run_matrix(out: Path, config: MatrixConfig, *, resume: bool = False, progres
                     logs = cell_dir / "net" / "logs"
                     where = f", their logs are in {logs}" if logs.is_dir() else ""
                     outcome.failed[cell.id] = f"{exc}; the cell's nodes were stopped{where}"
-                    _write_json(cell_dir / "error.json", {"cell": cell.id, "error": outcome.failed[cell.id], "at": _now()})
+                    _write_json(
+                        cell_dir / "error.json",
+                        {"cell": cell.id, "error": outcome.failed[cell.id], "at": _now()},
+                    )
                     say(f"{cell.id}: FAILED: {outcome.failed[cell.id]}")
                 else:
                     _write_json(cell_dir / "result.json", row)
@@ -787,8 +1086,10 @@ def run_matrix(out: Path, config: MatrixConfig, *, resume: bool = False, progres
                 if current:
                     _stop_network(current["dir"] / "net")
                     if current["row"]:
-                        _write_json(current["dir"] / "partial.json",
-                                    {**current["row"], "interrupted_at": _now()})
+                        _write_json(
+                            current["dir"] / "partial.json",
+                            {**current["row"], "interrupted_at": _now()},
+                        )
                 write_outputs(outcome, config, started_at)
     if outcome.interrupted:
         raise BenchInterrupted(outcome)

@@ -107,25 +107,41 @@ class PhaseResult:
         return float(self.hist.get_value_at_percentile(p)) / 1000 if self.ok else 0.0
 
     def summary(self) -> dict[str, Any]:
-        return {"phase": self.name, "sent": self.sent, "ok": self.ok, "errors": self.errors,
-                "seconds": round(self.seconds, 3), "per_second": round(self.rate, 3),
-                "p50_ms": self.percentile_ms(50), "p95_ms": self.percentile_ms(95),
-                "p99_ms": self.percentile_ms(99),
-                "max_ms": float(self.hist.get_max_value()) / 1000 if self.ok else 0.0}
+        return {
+            "phase": self.name,
+            "sent": self.sent,
+            "ok": self.ok,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "per_second": round(self.rate, 3),
+            "p50_ms": self.percentile_ms(50),
+            "p95_ms": self.percentile_ms(95),
+            "p99_ms": self.percentile_ms(99),
+            "max_ms": float(self.hist.get_max_value()) / 1000 if self.ok else 0.0,
+        }
 
 
 def _hist() -> HdrHistogram:
-    return HdrHistogram(1, 600_000_000, 3)  # microseconds, up to 10 minutes (an open loop's queue included)
+    return HdrHistogram(
+        1, 600_000_000, 3
+    )  # microseconds, up to 10 minutes (an open loop's queue included)
 
 
 def _bar(progress: bool, total: float, desc: str, unit: str) -> Any:
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit=unit, disable=not progress, dynamic_ncols=True, leave=False)
+    return tqdm(
+        total=total, desc=desc, unit=unit, disable=not progress, dynamic_ncols=True, leave=False
+    )
 
 
-async def closed_loop(name: str, send: Callable[[int], Awaitable[bool]], concurrency: int,
-                      duration_s: float, progress: bool = False) -> PhaseResult:
+async def closed_loop(
+    name: str,
+    send: Callable[[int], Awaitable[bool]],
+    concurrency: int,
+    duration_s: float,
+    progress: bool = False,
+) -> PhaseResult:
     hist = _hist()
     counts = {"sent": 0, "ok": 0, "errors": 0}
     stop = time.perf_counter() + duration_s
@@ -155,7 +171,9 @@ async def closed_loop(name: str, send: Callable[[int], Awaitable[bool]], concurr
     finally:
         tick.cancel()
         bar.close()
-    return PhaseResult(name, counts["sent"], counts["ok"], counts["errors"], time.perf_counter() - t0, hist)
+    return PhaseResult(
+        name, counts["sent"], counts["ok"], counts["errors"], time.perf_counter() - t0, hist
+    )
 
 
 def open_loop_schedule(rate: float, duration_s: float) -> list[float]:
@@ -168,8 +186,13 @@ def open_loop_schedule(rate: float, duration_s: float) -> list[float]:
     return [i / rate for i in range(max(1, int(duration_s * rate)))]
 
 
-async def open_loop(name: str, send: Callable[[int], Awaitable[bool]], rate: float, duration_s: float,
-                    progress: bool = False) -> PhaseResult:
+async def open_loop(
+    name: str,
+    send: Callable[[int], Awaitable[bool]],
+    rate: float,
+    duration_s: float,
+    progress: bool = False,
+) -> PhaseResult:
     """Send on the fixed schedule, whatever earlier requests are doing; latency from the scheduled time."""
     hist = _hist()
     counts = {"sent": 0, "ok": 0, "errors": 0}
@@ -198,7 +221,9 @@ async def open_loop(name: str, send: Callable[[int], Awaitable[bool]], rate: flo
         for t in tasks:
             t.cancel()
         bar.close()
-    return PhaseResult(name, counts["sent"], counts["ok"], counts["errors"], time.perf_counter() - start, hist)
+    return PhaseResult(
+        name, counts["sent"], counts["ok"], counts["errors"], time.perf_counter() - start, hist
+    )
 
 
 # --- resources of the processes under load ---------------------------------------------
@@ -292,10 +317,14 @@ class ProcSampler:
 
     def summary(self) -> dict[str, dict[str, float]]:
         """name → ``cpu_s``, ``rss_peak_bytes``, ``rss_mean_bytes``."""
-        return {name: {"cpu_s": self._cpu1.get(name, 0.0) - self._cpu0.get(name, 0.0),
-                       "rss_peak_bytes": float(self._peak.get(name, 0)),
-                       "rss_mean_bytes": self._sum.get(name, 0) / max(1, self._n.get(name, 0))}
-                for name in self._procs}
+        return {
+            name: {
+                "cpu_s": self._cpu1.get(name, 0.0) - self._cpu0.get(name, 0.0),
+                "rss_peak_bytes": float(self._peak.get(name, 0)),
+                "rss_mean_bytes": self._sum.get(name, 0) / max(1, self._n.get(name, 0)),
+            }
+            for name in self._procs
+        }
 
 
 # --- what a bundle carries --------------------------------------------------------------
@@ -330,36 +359,82 @@ def _targets(cons: Consortium, n: int, seed: int) -> tuple[list[Target], bool]:
     per_city = max(2, n // len(cons.topology.cities) + 1)
     samples = list(sample_enterprises(cons, None, limit=per_city, min_cities=2 if cross else 1))
     if not samples:
-        raise NetworkError("the seeded data has no enterprise with records in two cities; seed more enterprises")
+        raise NetworkError(
+            "the seeded data has no enterprise with records in two cities; seed more enterprises"
+        )
     out = []
     for i in range(n):
         s = samples[i % len(samples)]
-        insts = [x for x in cons.institutions if (x.city != s.city or not cross) and "post_loan" in x.purposes]
+        insts = [
+            x
+            for x in cons.institutions
+            if (x.city != s.city or not cross) and "post_loan" in x.purposes
+        ]
         if not insts:
-            raise NetworkError("no institution of this consortium may query for post_loan; register more institutions")
+            raise NetworkError(
+                "no institution of this consortium may query for post_loan; register more institutions"
+            )
         inst = rng.choice(insts)
         filed = file_authorization(cons, inst, s.uscc, ["post_loan"])
-        out.append(Target(inst.institution_id, inst.home_node, s.uscc, filed["authorization_id"], s.holders))
+        out.append(
+            Target(
+                inst.institution_id, inst.home_node, s.uscc, filed["authorization_id"], s.holders
+            )
+        )
     return out, cross
 
 
-def _start_baseline(workdir: Path, records: list[tuple[str, str, str, str, str]]) -> tuple[list[subprocess.Popen[bytes]], str]:
+def _start_baseline(
+    workdir: Path, records: list[tuple[str, str, str, str, str]]
+) -> tuple[list[subprocess.Popen[bytes]], str]:
     db = workdir / "baseline.db"
     c = sqlite3.connect(db)
-    c.execute("CREATE TABLE credit_records (id INTEGER PRIMARY KEY, uscc TEXT, record_type TEXT, record_id TEXT, "
-              "observed_at TEXT, body TEXT)")
+    c.execute(
+        "CREATE TABLE credit_records (id INTEGER PRIMARY KEY, uscc TEXT, record_type TEXT, record_id TEXT, "
+        "observed_at TEXT, body TEXT)"
+    )
     c.execute("CREATE INDEX credit_records_uscc ON credit_records (uscc)")
-    c.executemany("INSERT INTO credit_records (uscc, record_type, record_id, observed_at, body) VALUES (?, ?, ?, ?, ?)", records)
+    c.executemany(
+        "INSERT INTO credit_records (uscc, record_type, record_id, observed_at, body) VALUES (?, ?, ?, ?, ?)",
+        records,
+    )
     c.commit()
     c.close()
     port = find_free_base_port(2)
     env = dict(os.environ)
     procs = [
-        subprocess.Popen([sys.executable, "-m", "scenarios.bench.baseline_app", "--role", "holder", "--port", str(port + 1),
-                          "--db", str(db)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, "-m", "scenarios.bench.baseline_app", "--role", "home", "--port", str(port),
-                          "--holder", f"http://127.0.0.1:{port + 1}"], env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scenarios.bench.baseline_app",
+                "--role",
+                "holder",
+                "--port",
+                str(port + 1),
+                "--db",
+                str(db),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scenarios.bench.baseline_app",
+                "--role",
+                "home",
+                "--port",
+                str(port),
+                "--holder",
+                f"http://127.0.0.1:{port + 1}",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
     ]
     deadline = time.time() + 120
     try:
@@ -372,7 +447,9 @@ def _start_baseline(workdir: Path, records: list[tuple[str, str, str, str, str]]
                     pass
                 dead = [q.args for q in procs if q.poll() is not None]
                 if dead or time.time() > deadline:
-                    raise NetworkError(f"the baseline processes did not start ({'exited' if dead else 'timed out'})")
+                    raise NetworkError(
+                        f"the baseline processes did not start ({'exited' if dead else 'timed out'})"
+                    )
                 time.sleep(0.2)
     except BaseException:
         _stop_baseline(procs)
@@ -396,17 +473,38 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-async def _bench(cons: Consortium, targets: list[Target], *, capacity_s: float, duration_s: float, concurrency: int,
-                 load: float, verify_every: int, workdir: Path, node_pids: Mapping[str, int],
-                 progress: Callable[[str], None], bars: bool,
-                 after_chain: Callable[[], None] | None = None) -> dict[str, Any]:
+async def _bench(
+    cons: Consortium,
+    targets: list[Target],
+    *,
+    capacity_s: float,
+    duration_s: float,
+    concurrency: int,
+    load: float,
+    verify_every: int,
+    workdir: Path,
+    node_pids: Mapping[str, int],
+    progress: Callable[[str], None],
+    bars: bool,
+    after_chain: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     clients = {}
     for inst_id in {t.institution_id for t in targets}:
         inst = cons.institution(inst_id)
-        clients[inst_id] = httpx.AsyncClient(auth=httpsig.RequestSigner(f"inst:{inst_id}", inst.key()), timeout=120,
-                                             limits=httpx.Limits(max_connections=concurrency * 2))
+        clients[inst_id] = httpx.AsyncClient(
+            auth=httpsig.RequestSigner(f"inst:{inst_id}", inst.key()),
+            timeout=120,
+            limits=httpx.Limits(max_connections=concurrency * 2),
+        )
     manifest = cons.manifest
-    stats = {"verified_offline": 0, "partial": 0, "cities": 0, "proof_bytes": 0, "bundle_bytes": 0, "reports": 0}
+    stats = {
+        "verified_offline": 0,
+        "partial": 0,
+        "cities": 0,
+        "proof_bytes": 0,
+        "bundle_bytes": 0,
+        "reports": 0,
+    }
     records: dict[tuple[str, str], tuple[str, str, str, str, str]] = {}
 
     async def chain(i: int) -> bool:
@@ -414,7 +512,12 @@ async def _bench(cons: Consortium, targets: list[Target], *, capacity_s: float, 
         try:
             r = await clients[t.institution_id].post(
                 cons.url(t.home_node) + "/v1/reports",
-                json={"uscc": t.uscc, "purpose": "post_loan", "authorization_id": t.authorization_id})
+                json={
+                    "uscc": t.uscc,
+                    "purpose": "post_loan",
+                    "authorization_id": t.authorization_id,
+                },
+            )
         except httpx.HTTPError:
             return False
         if r.status_code != 200:
@@ -429,8 +532,13 @@ async def _bench(cons: Consortium, targets: list[Target], *, capacity_s: float, 
             stats["bundle_bytes"] += len(r.content)
             stats["reports"] += 1
             for h in summary.history:
-                records[(t.uscc, h["record_id"])] = (t.uscc, h["record_type"], h["record_id"], h["observed_at"],
-                                                     json.dumps(h["body"], ensure_ascii=False))
+                records[(t.uscc, h["record_id"])] = (
+                    t.uscc,
+                    h["record_type"],
+                    h["record_id"],
+                    h["observed_at"],
+                    json.dumps(h["body"], ensure_ascii=False),
+                )
         return True
 
     try:
@@ -470,7 +578,9 @@ async def _bench(cons: Consortium, targets: list[Target], *, capacity_s: float, 
                 await baseline(i * verify_every)
             with ProcSampler({"home": procs[1].pid, "holder": procs[0].pid}) as base_use:
                 progress(f"baseline: closed loop, {concurrency} workers, {capacity_s:.0f} s")
-                bcap = await closed_loop("baseline-capacity", baseline, concurrency, capacity_s, bars)
+                bcap = await closed_loop(
+                    "baseline-capacity", baseline, concurrency, capacity_s, bars
+                )
                 progress(f"baseline: open loop at {rate:.1f}/s, {duration_s:.0f} s")
                 blat = await open_loop("baseline-latency", baseline, rate, duration_s, bars)
         finally:
@@ -492,17 +602,33 @@ async def _bench(cons: Consortium, targets: list[Target], *, capacity_s: float, 
         "mean_proof_bytes_per_report": stats["proof_bytes"] / n,
         "mean_bundle_bytes_per_report": stats["bundle_bytes"] / n,
         "mean_baseline_bytes_per_report": plain_bytes["bytes"] / max(1, plain_bytes["n"]),
-        "chain_resources": {"seconds": chain_use.seconds, "reports": cap.ok + lat.ok,
-                            "processes": chain_use.summary()},
-        "baseline_resources": {"seconds": base_use.seconds, "reports": bcap.ok + blat.ok,
-                               "processes": base_use.summary()},
+        "chain_resources": {
+            "seconds": chain_use.seconds,
+            "reports": cap.ok + lat.ok,
+            "processes": chain_use.summary(),
+        },
+        "baseline_resources": {
+            "seconds": base_use.seconds,
+            "reports": bcap.ok + blat.ok,
+            "processes": base_use.summary(),
+        },
     }
 
 
-def measure_queries(cons: Consortium, *, capacity_s: float, duration_s: float, concurrency: int = 16,
-                    load: float = 0.5, targets: int = 40, verify_every: int = 10, seed: int = 7,
-                    progress: Callable[[str], None] = lambda s: None, bars: bool = False,
-                    after_chain: Callable[[], None] | None = None) -> dict[str, Any]:
+def measure_queries(
+    cons: Consortium,
+    *,
+    capacity_s: float,
+    duration_s: float,
+    concurrency: int = 16,
+    load: float = 0.5,
+    targets: int = 40,
+    verify_every: int = 10,
+    seed: int = 7,
+    progress: Callable[[str], None] = lambda s: None,
+    bars: bool = False,
+    after_chain: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Capacity and open-loop latency of the running network ``cons`` and of the plain baseline.
 
     ``after_chain`` runs between the chain phases and the baseline phases: the
@@ -515,27 +641,63 @@ def measure_queries(cons: Consortium, *, capacity_s: float, duration_s: float, c
     alive = running_nodes(cons.dir)
     down = [n for n in cons.node_ids if n not in alive]
     if down:
-        raise NetworkError(f"nodes {', '.join(down)} are not running; start the network with `creditchain up`")
+        raise NetworkError(
+            f"nodes {', '.join(down)} are not running; start the network with `creditchain up`"
+        )
     progress(f"filing {targets} authorizations")
     chosen, cross = _targets(cons, targets, seed)
     with tempfile.TemporaryDirectory() as tmp:
-        result = asyncio.run(_bench(cons, chosen, capacity_s=capacity_s, duration_s=duration_s,
-                                    concurrency=concurrency, load=load, verify_every=verify_every,
-                                    workdir=Path(tmp), node_pids=alive, progress=progress, bars=bars,
-                                    after_chain=after_chain))
+        result = asyncio.run(
+            _bench(
+                cons,
+                chosen,
+                capacity_s=capacity_s,
+                duration_s=duration_s,
+                concurrency=concurrency,
+                load=load,
+                verify_every=verify_every,
+                workdir=Path(tmp),
+                node_pids=alive,
+                progress=progress,
+                bars=bars,
+                after_chain=after_chain,
+            )
+        )
     result.update({"targets": len(chosen), "cross_city": cross})
     return result
 
 
-def run_query_bench(directory: Path, *, duration_s: float = 20.0, concurrency: int = 16, load: float = 0.5,
-                    targets: int = 40, verify_every: int = 10, seed: int = 7,
-                    progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+def run_query_bench(
+    directory: Path,
+    *,
+    duration_s: float = 20.0,
+    concurrency: int = 16,
+    load: float = 0.5,
+    targets: int = 40,
+    verify_every: int = 10,
+    seed: int = 7,
+    progress: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
     """Run the query benchmark against the running network in ``directory``."""
     cons = load_consortium(directory)
-    result = measure_queries(cons, capacity_s=duration_s, duration_s=duration_s, concurrency=concurrency, load=load,
-                             targets=targets, verify_every=verify_every, seed=seed, progress=progress)
-    result.update({
-        "nodes": len(cons.node_ids), "preset": cons.preset, "duration_s": duration_s, "concurrency": concurrency,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-    })
+    result = measure_queries(
+        cons,
+        capacity_s=duration_s,
+        duration_s=duration_s,
+        concurrency=concurrency,
+        load=load,
+        targets=targets,
+        verify_every=verify_every,
+        seed=seed,
+        progress=progress,
+    )
+    result.update(
+        {
+            "nodes": len(cons.node_ids),
+            "preset": cons.preset,
+            "duration_s": duration_s,
+            "concurrency": concurrency,
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        }
+    )
     return result

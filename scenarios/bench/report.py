@@ -71,15 +71,25 @@ def _chart(path: Path, fig_def: dict[str, Any], rows: Sequence[dict[str, Any]]) 
         c = colours[i % len(colours)]
         ax_n.plot(*series(pairs, key), marker="o", color=c, label=f"{vol:,} ent.")
         if has_base:
-            ax_n.plot(*series(pairs, f"{key}_baseline"), marker="x", linestyle="--", color=c,
-                      label=f"{vol:,} ent. baseline")
+            ax_n.plot(
+                *series(pairs, f"{key}_baseline"),
+                marker="x",
+                linestyle="--",
+                color=c,
+                label=f"{vol:,} ent. baseline",
+            )
     for i, n in enumerate(counts):
         pairs = [(int(r["enterprises"]), r) for r in rows if int(r["nodes"]) == n]
         c = colours[i % len(colours)]
         ax_v.plot(*series(pairs, key), marker="o", color=c, label=f"{n} nodes")
         if has_base:
-            ax_v.plot(*series(pairs, f"{key}_baseline"), marker="x", linestyle="--", color=c,
-                      label=f"{n} nodes baseline")
+            ax_v.plot(
+                *series(pairs, f"{key}_baseline"),
+                marker="x",
+                linestyle="--",
+                color=c,
+                label=f"{n} nodes baseline",
+            )
     ax_n.set_xlabel("nodes")
     ax_n.set_xticks(counts)
     ax_v.set_xlabel("enterprises")
@@ -101,7 +111,9 @@ def _chart(path: Path, fig_def: dict[str, Any], rows: Sequence[dict[str, Any]]) 
     os.replace(tmp, path)
 
 
-def _figure_table(fig_def: dict[str, Any], rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+def _figure_table(
+    fig_def: dict[str, Any], rows: Sequence[dict[str, Any]]
+) -> tuple[list[str], list[list[str]]]:
     """Header and body: one line per node count, one column per volume: 'value (baseline, ratio)'."""
     key = fig_def["key"]
     volumes = sorted({int(r["enterprises"]) for r in rows})
@@ -118,17 +130,29 @@ def _figure_table(fig_def: dict[str, Any], rows: Sequence[dict[str, Any]]) -> tu
             elif fig_def["baseline"] is None:
                 line.append(fmt(r.get(key)))
             else:
-                line.append(f"{fmt(r.get(key))} (baseline {fmt(r.get(key + '_baseline'))}, "
-                            f"{_ratio_text(r.get(key + '_ratio'))})")
+                line.append(
+                    f"{fmt(r.get(key))} (baseline {fmt(r.get(key + '_baseline'))}, "
+                    f"{_ratio_text(r.get(key + '_ratio'))})"
+                )
         body.append(line)
     return header, body
 
 
-_SUMMARY = (("nodes", "nodes"), ("enterprises", "enterprises"), ("ingest rec/s", "ingest_records_per_s"),
-            ("mirror s", "mirror_catchup_s"), ("capacity rep/s", "capacity_rps"), ("open-loop rate", "open_loop_rate"),
-            ("p50 ms", "p50_ms"), ("p95 ms", "p95_ms"), ("p99 ms", "p99_ms"), ("proof B", "proof_bytes_per_report"),
-            ("B/enterprise", "storage_bytes_per_enterprise"), ("CPU ms/report", "cpu_ms_per_report"),
-            ("peak RSS MiB", "node_rss_peak_mib"))
+_SUMMARY = (
+    ("nodes", "nodes"),
+    ("enterprises", "enterprises"),
+    ("ingest rec/s", "ingest_records_per_s"),
+    ("mirror s", "mirror_catchup_s"),
+    ("capacity rep/s", "capacity_rps"),
+    ("open-loop rate", "open_loop_rate"),
+    ("p50 ms", "p50_ms"),
+    ("p95 ms", "p95_ms"),
+    ("p99 ms", "p99_ms"),
+    ("proof B", "proof_bytes_per_report"),
+    ("B/enterprise", "storage_bytes_per_enterprise"),
+    ("CPU ms/report", "cpu_ms_per_report"),
+    ("peak RSS MiB", "node_rss_peak_mib"),
+)
 
 
 def _summary_table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
@@ -152,7 +176,9 @@ def _md_table(header: list[str], body: list[list[str]]) -> str:
 
 def _html_table(header: list[str], body: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in line) + "</tr>" for line in body)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in line) + "</tr>" for line in body
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
@@ -190,9 +216,11 @@ def write_report(out: Path, results: dict[str, Any]) -> list[Path]:
     cfg = results["config"]
     title = f"creditchain bench: {cfg['preset']}"
     machine = results["machine"]
-    mline = (f"{machine.get('cpu_count')} CPUs ({machine.get('cpu_model')}), "
-             f"{machine.get('memory_total_mib')} MiB, Python {machine.get('python')}, SQLite {machine.get('sqlite')}; "
-             f"load average at the end {machine.get('load_average')}")
+    mline = (
+        f"{machine.get('cpu_count')} CPUs ({machine.get('cpu_model')}), "
+        f"{machine.get('memory_total_mib')} MiB, Python {machine.get('python')}, SQLite {machine.get('sqlite')}; "
+        f"load average at the end {machine.get('load_average')}"
+    )
     versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
     status = []
     if results["interrupted"]:
@@ -201,47 +229,93 @@ def write_report(out: Path, results: dict[str, Any]) -> list[Path]:
         status.append(f"Cells without results: {', '.join(results['cells_missing'])}.")
     for cell, err in results["cells_failed"].items():
         status.append(f"Cell {cell} failed: {err}")
-    params = (f"open loop {cfg['duration_s']} s at {cfg['load']} x capacity, capacity {cfg['capacity_s']} s "
-              f"with {cfg['concurrency']} workers, {cfg['targets']} enterprise/institution pairs, seed {cfg['seed']}")
+    params = (
+        f"open loop {cfg['duration_s']} s at {cfg['load']} x capacity, capacity {cfg['capacity_s']} s "
+        f"with {cfg['concurrency']} workers, {cfg['targets']} enterprise/institution pairs, seed {cfg['seed']}"
+    )
 
-    md = [f"# {title}", "", f"Command: `{results['command']}`", "", f"Machine: {mline}", "",
-          f"Versions: {versions}", "", f"Written {results['written_at']} (started {results['started_at']}); {params}.",
-          ""]
+    md = [
+        f"# {title}",
+        "",
+        f"Command: `{results['command']}`",
+        "",
+        f"Machine: {mline}",
+        "",
+        f"Versions: {versions}",
+        "",
+        f"Written {results['written_at']} (started {results['started_at']}); {params}.",
+        "",
+    ]
     md += [s + "\n" for s in status]
-    hh = [f"<h1>{html.escape(title)}</h1>", f"<p>Command: <code>{html.escape(results['command'])}</code></p>",
-          f"<p>Machine: {html.escape(mline)}</p>", f"<p>Versions: {html.escape(versions)}</p>",
-          f"<p>Written {html.escape(results['written_at'])} (started {html.escape(results['started_at'])}); "
-          f"{html.escape(params)}.</p>"]
+    hh = [
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>Command: <code>{html.escape(results['command'])}</code></p>",
+        f"<p>Machine: {html.escape(mline)}</p>",
+        f"<p>Versions: {html.escape(versions)}</p>",
+        f"<p>Written {html.escape(results['written_at'])} (started {html.escape(results['started_at'])}); "
+        f"{html.escape(params)}.</p>",
+    ]
     hh += [f"<p class='warn'>{html.escape(s)}</p>" for s in status]
     if rows:
         header, body = _summary_table(rows)
-        md += ["## Summary", "", "Each figure with its ratio to the baseline of the same run.", "",
-               _md_table(header, body), ""]
-        hh += ["<h2>Summary</h2>", "<p>Each figure with its ratio to the baseline of the same run.</p>",
-               _html_table(header, body)]
+        md += [
+            "## Summary",
+            "",
+            "Each figure with its ratio to the baseline of the same run.",
+            "",
+            _md_table(header, body),
+            "",
+        ]
+        hh += [
+            "<h2>Summary</h2>",
+            "<p>Each figure with its ratio to the baseline of the same run.</p>",
+            _html_table(header, body),
+        ]
         md += ["## Figures", ""]
         hh += ["<h2>Figures</h2>"]
         for f in figures:
             header, body = _figure_table(f, rows)
-            base = f"Baseline: {f['baseline']}." if f["baseline"] else "No baseline: a plain stack has nothing like it."
+            base = (
+                f"Baseline: {f['baseline']}."
+                if f["baseline"]
+                else "No baseline: a plain stack has nothing like it."
+            )
             better = "higher is better" if f["higher_is_better"] else "lower is better"
-            md += [f"### {f['label']} ({f['unit']})", "", f"`{f['key']}`; {better}. {base}", "",
-                   _md_table(header, body), "", f"![{f['label']}](charts/{f['key']}.png)", ""]
-            hh += [f"<h3>{html.escape(f['label'])} ({html.escape(f['unit'])})</h3>",
-                   f"<p><code>{f['key']}</code>; {better}. {html.escape(base)}</p>", _html_table(header, body),
-                   f"<img src='charts/{f['key']}.png' alt='{html.escape(f['label'])}'>"]
+            md += [
+                f"### {f['label']} ({f['unit']})",
+                "",
+                f"`{f['key']}`; {better}. {base}",
+                "",
+                _md_table(header, body),
+                "",
+                f"![{f['label']}](charts/{f['key']}.png)",
+                "",
+            ]
+            hh += [
+                f"<h3>{html.escape(f['label'])} ({html.escape(f['unit'])})</h3>",
+                f"<p><code>{f['key']}</code>; {better}. {html.escape(base)}</p>",
+                _html_table(header, body),
+                f"<img src='charts/{f['key']}.png' alt='{html.escape(f['label'])}'>",
+            ]
     else:
         md += ["No cell has finished yet.", ""]
         hh += ["<p>No cell has finished yet.</p>"]
     md += ["## How it is measured", ""] + [f"* {m}" for m in _METHOD] + [""]
-    hh += ["<h2>How it is measured</h2>", "<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in _METHOD) + "</ul>"]
+    hh += [
+        "<h2>How it is measured</h2>",
+        "<ul>" + "".join(f"<li>{html.escape(m)}</li>" for m in _METHOD) + "</ul>",
+    ]
 
-    style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;margin:1em 0;font-size:90%}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}"
-             ".warn{color:#a00}")
-    page = (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(hh) + "\n</body></html>\n")
+    style = (
+        "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:90%}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}"
+        ".warn{color:#a00}"
+    )
+    page = (
+        f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>\n" + "\n".join(hh) + "\n</body></html>\n"
+    )
     for name, text in (("report.md", "\n".join(md)), ("report.html", page)):
         path = out / name
         tmp = path.with_name(path.name + ".tmp")

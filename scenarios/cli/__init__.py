@@ -37,7 +37,11 @@ def ledger() -> None:
 
 @ledger.command("verify")
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--key", "verifier_key", help="The node's note verifier key (name+id+key); default: the key stored in the file.")
+@click.option(
+    "--key",
+    "verifier_key",
+    help="The node's note verifier key (name+id+key); default: the key stored in the file.",
+)
 def ledger_verify(path: Path, verifier_key: str | None) -> None:
     """Recompute everything in the ledger at PATH and name the first bad entry or block of each kind."""
     from ledger.fsck import verify_ledger
@@ -54,7 +58,9 @@ def ledger_verify(path: Path, verifier_key: str | None) -> None:
     )
     if report.ok:
         if verifier_key is None:
-            click.echo("ok (signatures checked against the key stored in the file; pass --key to check authorship)")
+            click.echo(
+                "ok (signatures checked against the key stored in the file; pass --key to check authorship)"
+            )
         else:
             click.echo("ok")
         return
@@ -64,30 +70,90 @@ def ledger_verify(path: Path, verifier_key: str | None) -> None:
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--preset", default="oct-2021", show_default=True, metavar="launch-2020|oct-2021|FILE",
-              help="Topology whose nodes the cells take (first N in an order that spreads cities).")
-@click.option("--nodes", "nodes_text", default=None, metavar="N,N,...",
-              help="Node counts.  [default: 1,2,4,8,11,14 up to the preset's; with one --enterprises value: all nodes]")
-@click.option("--enterprises", "enterprises_text", default=None, metavar="E,E,...",
-              help="Enterprise volumes (k and M suffixes allowed).  [default: 10000,100000,1000000]")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Results directory.  [default: bench-results/matrix-<UTC time>]")
-@click.option("--duration", type=click.FloatRange(min=1), default=10.0, show_default=True,
-              help="Seconds of the open-loop phase of each cell (each load phase, chain and baseline).")
-@click.option("--capacity-duration", type=click.FloatRange(min=1), default=None,
-              help="Seconds of the closed-loop capacity phase.  [default: half of --duration, at least 2]")
-@click.option("--load", type=click.FloatRange(min=0.05, max=1.0), default=0.5, show_default=True,
-              help="Open-loop arrival rate as a fraction of the measured capacity.")
-@click.option("--concurrency", type=click.IntRange(min=1, max=512), default=16, show_default=True,
-              help="Closed-loop workers for the capacity phase.")
-@click.option("--targets", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Enterprise/institution pairs per cell (one authorization each).")
-@click.option("--resume", is_flag=True, help="Continue the matrix in --out: skip the cells that have results.")
-@click.option("--keep-networks", is_flag=True, help="Keep each cell's network directory (keys, ledgers, logs).")
+@click.option(
+    "--preset",
+    default="oct-2021",
+    show_default=True,
+    metavar="launch-2020|oct-2021|FILE",
+    help="Topology whose nodes the cells take (first N in an order that spreads cities).",
+)
+@click.option(
+    "--nodes",
+    "nodes_text",
+    default=None,
+    metavar="N,N,...",
+    help="Node counts.  [default: 1,2,4,8,11,14 up to the preset's; with one --enterprises value: all nodes]",
+)
+@click.option(
+    "--enterprises",
+    "enterprises_text",
+    default=None,
+    metavar="E,E,...",
+    help="Enterprise volumes (k and M suffixes allowed).  [default: 10000,100000,1000000]",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Results directory.  [default: bench-results/matrix-<UTC time>]",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1),
+    default=10.0,
+    show_default=True,
+    help="Seconds of the open-loop phase of each cell (each load phase, chain and baseline).",
+)
+@click.option(
+    "--capacity-duration",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds of the closed-loop capacity phase.  [default: half of --duration, at least 2]",
+)
+@click.option(
+    "--load",
+    type=click.FloatRange(min=0.05, max=1.0),
+    default=0.5,
+    show_default=True,
+    help="Open-loop arrival rate as a fraction of the measured capacity.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=512),
+    default=16,
+    show_default=True,
+    help="Closed-loop workers for the capacity phase.",
+)
+@click.option(
+    "--targets",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Enterprise/institution pairs per cell (one authorization each).",
+)
+@click.option(
+    "--resume", is_flag=True, help="Continue the matrix in --out: skip the cells that have results."
+)
+@click.option(
+    "--keep-networks",
+    is_flag=True,
+    help="Keep each cell's network directory (keys, ledgers, logs).",
+)
 @click.pass_context
-def bench(ctx: click.Context, preset: str, nodes_text: str | None, enterprises_text: str | None, out: Path | None,
-          duration: float, capacity_duration: float | None, load: float, concurrency: int, targets: int,
-          resume: bool, keep_networks: bool) -> None:
+def bench(
+    ctx: click.Context,
+    preset: str,
+    nodes_text: str | None,
+    enterprises_text: str | None,
+    out: Path | None,
+    duration: float,
+    capacity_duration: float | None,
+    load: float,
+    concurrency: int,
+    targets: int,
+    resume: bool,
+    keep_networks: bool,
+) -> None:
     """Benchmarks. Without a subcommand: the matrix of node counts x enterprise volumes.
 
     Each cell starts a fresh network, measures ingest, mirroring, report capacity, open-loop
@@ -111,28 +177,47 @@ def bench(ctx: click.Context, preset: str, nodes_text: str | None, enterprises_t
 
     try:
         nodes = parse_count_list(nodes_text, "--nodes") if nodes_text is not None else None
-        enterprises = parse_count_list(enterprises_text, "--enterprises") if enterprises_text is not None else None
+        enterprises = (
+            parse_count_list(enterprises_text, "--enterprises")
+            if enterprises_text is not None
+            else None
+        )
     except BenchError as exc:
         raise Fail(str(exc)) from exc
     if out is None:
         if resume:
             raise Fail("--resume needs the --out directory of the matrix to continue")
         out = Path("bench-results") / f"matrix-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
-    config = MatrixConfig(preset=preset, nodes=nodes, enterprises=enterprises, duration_s=duration,
-                          capacity_s=capacity_duration, load=load, concurrency=concurrency, targets=targets,
-                          keep_networks=keep_networks,
-                          command=shlex.join(["creditchain", *sys.argv[1:]]))
+    config = MatrixConfig(
+        preset=preset,
+        nodes=nodes,
+        enterprises=enterprises,
+        duration_s=duration,
+        capacity_s=capacity_duration,
+        load=load,
+        concurrency=concurrency,
+        targets=targets,
+        keep_networks=keep_networks,
+        command=shlex.join(["creditchain", *sys.argv[1:]]),
+    )
     try:
-        outcome = run_matrix(out, config, resume=resume, progress=True, echo=lambda m: click.echo(m, err=True))
+        outcome = run_matrix(
+            out, config, resume=resume, progress=True, echo=lambda m: click.echo(m, err=True)
+        )
     except BenchError as exc:
         raise Fail(str(exc)) from exc
     except BenchInterrupted as exc:
         done = exc.outcome
-        click.echo(f"interrupted: {len(done.rows)} of {len(done.planned)} cells have results; networks stopped; "
-                   f"partial results in {done.out} (continue with --resume --out {done.out})", err=True)
+        click.echo(
+            f"interrupted: {len(done.rows)} of {len(done.planned)} cells have results; networks stopped; "
+            f"partial results in {done.out} (continue with --resume --out {done.out})",
+            err=True,
+        )
         sys.exit(130)
-    click.echo(f"{len(outcome.ran)} cells run, {len(outcome.skipped)} skipped (done earlier), "
-               f"{len(outcome.failed)} failed; {len(outcome.rows)} of {len(outcome.planned)} cells have results")
+    click.echo(
+        f"{len(outcome.ran)} cells run, {len(outcome.skipped)} skipped (done earlier), "
+        f"{len(outcome.failed)} failed; {len(outcome.rows)} of {len(outcome.planned)} cells have results"
+    )
     for f in outcome.files:
         if f.suffix != ".png":
             click.echo(f"wrote {f}")
@@ -144,14 +229,42 @@ def bench(ctx: click.Context, preset: str, nodes_text: str | None, enterprises_t
 
 
 @bench.command("ledger")
-@click.option("-n", "n", type=click.IntRange(min=2), default=1_000_000, show_default=True, help="Records to append.")
-@click.option("--batch", type=click.IntRange(min=1), default=1000, show_default=True, help="Records per append batch (one block).")
-@click.option("--proofs", type=click.IntRange(min=1), default=2000, show_default=True, help="Proofs of each kind to generate and verify.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results"), show_default=True,
-              help="Directory for bench-ledger.json.")
-@click.option("--algorithm", type=click.Choice(["sha256", "sm3"]), default="sha256", show_default=True)
+@click.option(
+    "-n",
+    "n",
+    type=click.IntRange(min=2),
+    default=1_000_000,
+    show_default=True,
+    help="Records to append.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Records per append batch (one block).",
+)
+@click.option(
+    "--proofs",
+    type=click.IntRange(min=1),
+    default=2000,
+    show_default=True,
+    help="Proofs of each kind to generate and verify.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("bench-results"),
+    show_default=True,
+    help="Directory for bench-ledger.json.",
+)
+@click.option(
+    "--algorithm", type=click.Choice(["sha256", "sm3"]), default="sha256", show_default=True
+)
 @click.option("--skip-pymerkle", is_flag=True, help="Do not compare against pymerkle 7.")
-def bench_ledger(n: int, batch: int, proofs: int, out: Path, algorithm: str, skip_pymerkle: bool) -> None:
+def bench_ledger(
+    n: int, batch: int, proofs: int, out: Path, algorithm: str, skip_pymerkle: bool
+) -> None:
     """Append, proof and verification rates of one ledger against plain SQLite and pymerkle."""
     from scenarios.bench.ledger import BenchError, cli_run
 
@@ -175,22 +288,60 @@ cli.add_command(reliability_group)  # crash harness and soak (scenarios/reliabil
 
 # --- containers: compose file and node configuration (scenarios/compose.py) -------------------
 @cli.command("compose")
-@click.option("--preset", "preset", required=True, metavar="launch-2020|oct-2021|FILE",
-              help="A preset topology or a topology YAML file.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Compose file to write.  [default: docker/compose.<preset>.yaml]")
-@click.option("--config-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where node keys, manifest and settings go (git-ignored).  [default: docker/config/<preset>]")
-@click.option("--image", default="yrd-credit-chain/node:latest", show_default=True, help="Node image.")
-@click.option("--host-port-base", type=click.IntRange(1023, 65000), default=8200, show_default=True,
-              help="Node i is published at 127.0.0.1:<base+i>.")
+@click.option(
+    "--preset",
+    "preset",
+    required=True,
+    metavar="launch-2020|oct-2021|FILE",
+    help="A preset topology or a topology YAML file.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Compose file to write.  [default: docker/compose.<preset>.yaml]",
+)
+@click.option(
+    "--config-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where node keys, manifest and settings go (git-ignored).  [default: docker/config/<preset>]",
+)
+@click.option(
+    "--image", default="yrd-credit-chain/node:latest", show_default=True, help="Node image."
+)
+@click.option(
+    "--host-port-base",
+    type=click.IntRange(1023, 65000),
+    default=8200,
+    show_default=True,
+    help="Node i is published at 127.0.0.1:<base+i>.",
+)
 @click.option("--project", default=None, help="Compose project name.  [default: yrd-<preset>]")
-@click.option("--new-keys", is_flag=True, help="Replace existing node keys (then `down -v` the old volumes).")
-@click.option("--enterprises", type=click.IntRange(min=0), default=2000, show_default=True,
-              help="Synthetic enterprises of the whole network; each container seeds its share on first start.")
-@click.option("--seed", type=int, default=2020, show_default=True, help="Seed of the synthetic data.")
-def compose_cmd(preset: str, out: Path | None, config_dir: Path | None, image: str, host_port_base: int,
-                project: str | None, new_keys: bool, enterprises: int, seed: int) -> None:
+@click.option(
+    "--new-keys", is_flag=True, help="Replace existing node keys (then `down -v` the old volumes)."
+)
+@click.option(
+    "--enterprises",
+    type=click.IntRange(min=0),
+    default=2000,
+    show_default=True,
+    help="Synthetic enterprises of the whole network; each container seeds its share on first start.",
+)
+@click.option(
+    "--seed", type=int, default=2020, show_default=True, help="Seed of the synthetic data."
+)
+def compose_cmd(
+    preset: str,
+    out: Path | None,
+    config_dir: Path | None,
+    image: str,
+    host_port_base: int,
+    project: str | None,
+    new_keys: bool,
+    enterprises: int,
+    seed: int,
+) -> None:
     """Write a docker compose file and each node's keys, manifest, settings and seed plan for a topology.
 
     The configuration directory is also a consortium directory for the host CLI:
@@ -198,35 +349,82 @@ def compose_cmd(preset: str, out: Path | None, config_dir: Path | None, image: s
     """
     from node.errors import NodeError
     from scenarios.containers.compose import ComposeError, generate
-    from scenarios.model.topology import TopologyError
+    from scenarios.errors import TopologyError
 
     try:
-        result = generate(preset, out=out, config_dir=config_dir, image=image, host_port_base=host_port_base,
-                          project=project, new_keys=new_keys, enterprises=enterprises, seed=seed)
+        result = generate(
+            preset,
+            out=out,
+            config_dir=config_dir,
+            image=image,
+            host_port_base=host_port_base,
+            project=project,
+            new_keys=new_keys,
+            enterprises=enterprises,
+            seed=seed,
+        )
     except (ComposeError, TopologyError, NodeError) as exc:
         raise Fail(str(exc)) from exc
     n = len(result.node_ids)
     click.echo(f"wrote {result.compose_file} ({n} services)")
-    click.echo(f"wrote {result.config_dir}/ (keys: {result.keys_created} new, {result.keys_reused} reused; "
-               "private: never commit it)")
+    click.echo(
+        f"wrote {result.config_dir}/ (keys: {result.keys_created} new, {result.keys_reused} reused; "
+        "private: never commit it)"
+    )
     first, last = next(iter(result.host_urls.values())), list(result.host_urls.values())[-1]
-    click.echo(f"start: docker compose -p {result.project} -f {result.compose_file} up -d   "
-               f"(or docker-compose); nodes at {first} .. {last}")
+    click.echo(
+        f"start: docker compose -p {result.project} -f {result.compose_file} up -d   "
+        f"(or docker-compose); nodes at {first} .. {last}"
+    )
     click.echo(f"then:  creditchain status --dir {result.config_dir}")
 
 
 @bench.command("query")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=Path(".creditchain"),
-              show_default=True, help="Consortium directory of the running network.")
-@click.option("--duration", type=click.FloatRange(min=1), default=20.0, show_default=True, help="Seconds per phase.")
-@click.option("--concurrency", type=click.IntRange(min=1, max=512), default=16, show_default=True,
-              help="Closed-loop workers for the capacity phase.")
-@click.option("--load", type=click.FloatRange(min=0.05, max=1.0), default=0.5, show_default=True,
-              help="Open-loop rate as a fraction of the measured capacity.")
-@click.option("--targets", type=click.IntRange(min=1), default=40, show_default=True,
-              help="Enterprise/institution pairs (one authorization each).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("bench-results"), show_default=True)
-def bench_query(directory: Path, duration: float, concurrency: int, load: float, targets: int, out: Path) -> None:
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".creditchain"),
+    show_default=True,
+    help="Consortium directory of the running network.",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1),
+    default=20.0,
+    show_default=True,
+    help="Seconds per phase.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1, max=512),
+    default=16,
+    show_default=True,
+    help="Closed-loop workers for the capacity phase.",
+)
+@click.option(
+    "--load",
+    type=click.FloatRange(min=0.05, max=1.0),
+    default=0.5,
+    show_default=True,
+    help="Open-loop rate as a fraction of the measured capacity.",
+)
+@click.option(
+    "--targets",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="Enterprise/institution pairs (one authorization each).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("bench-results"),
+    show_default=True,
+)
+def bench_query(
+    directory: Path, duration: float, concurrency: int, load: float, targets: int, out: Path
+) -> None:
     """Verified cross-city reports per second and p50/p99 latency, beside a plain FastAPI two-hop baseline."""
     import json as _json
 
@@ -234,24 +432,39 @@ def bench_query(directory: Path, duration: float, concurrency: int, load: float,
     from scenarios.localnet import NetworkError
 
     try:
-        result = run_query_bench(directory, duration_s=duration, concurrency=concurrency, load=load, targets=targets,
-                                 progress=lambda m: click.echo(f"… {m}", err=True))
+        result = run_query_bench(
+            directory,
+            duration_s=duration,
+            concurrency=concurrency,
+            load=load,
+            targets=targets,
+            progress=lambda m: click.echo(f"… {m}", err=True),
+        )
     except NetworkError as exc:
         raise Fail(str(exc)) from exc
-    click.echo(f"{'phase':<20}{'ok':>7}{'err':>6}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}")
+    click.echo(
+        f"{'phase':<20}{'ok':>7}{'err':>6}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
+    )
     for ph in result["phases"]:
-        click.echo(f"{ph['phase']:<20}{ph['ok']:>7}{ph['errors']:>6}{ph['per_second']:>9.1f}{ph['p50_ms']:>9.1f}"
-                   f"{ph['p95_ms']:>9.1f}{ph['p99_ms']:>9.1f}")
+        click.echo(
+            f"{ph['phase']:<20}{ph['ok']:>7}{ph['errors']:>6}{ph['per_second']:>9.1f}{ph['p50_ms']:>9.1f}"
+            f"{ph['p95_ms']:>9.1f}{ph['p99_ms']:>9.1f}"
+        )
+
     def x(r: float | None) -> str:
         return "-" if r is None else f"x{r:.2f}"
 
     tr = result["throughput_ratio"]
-    click.echo(f"throughput, chain / plain FastAPI two-hop: {'-' if tr is None else f'{tr:.1%}'}  "
-               f"(p50 {x(result['p50_ratio'])}, p95 {x(result['p95_ratio'])}, p99 {x(result['p99_ratio'])} "
-               f"at {result['open_loop_rate']:.1f}/s)")
-    click.echo(f"{result['verified_offline']} bundles verified offline; {result['mean_cities_per_report']:.2f} cities "
-               f"and {result['mean_proof_bytes_per_report']:.0f} proof bytes per report; "
-               f"{result['partial_reports']} partial")
+    click.echo(
+        f"throughput, chain / plain FastAPI two-hop: {'-' if tr is None else f'{tr:.1%}'}  "
+        f"(p50 {x(result['p50_ratio'])}, p95 {x(result['p95_ratio'])}, p99 {x(result['p99_ratio'])} "
+        f"at {result['open_loop_rate']:.1f}/s)"
+    )
+    click.echo(
+        f"{result['verified_offline']} bundles verified offline; {result['mean_cities_per_report']:.2f} cities "
+        f"and {result['mean_proof_bytes_per_report']:.0f} proof bytes per report; "
+        f"{result['partial_reports']} partial"
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench-query.json").write_text(_json.dumps(result, indent=2) + "\n", "utf-8")
     click.echo(f"wrote {out / 'bench-query.json'}")
@@ -271,18 +484,37 @@ def _scenario_problems(exc: Exception) -> None:
 
 @scenario_group.command("run")
 @click.argument("file", metavar="FILE")
-@click.option("--target", type=click.Choice(["local", "docker"]), default="local", show_default=True,
-              help="Where the network runs: local node processes (docker is not supported yet).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Report directory.  [default: scenario-results/<name>-<time>]")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None,
-              envvar="CREDITCHAIN_DIR",
-              help="Consortium directory: a running network with the same topology is reused, else one is started. "
-                   "[default: .creditchain if it holds this topology, else .creditchain-<topology>]")
-@click.option("--fresh", is_flag=True, help="Re-create the consortium in --dir first (deletes its keys and ledgers).")
+@click.option(
+    "--target",
+    type=click.Choice(["local", "docker"]),
+    default="local",
+    show_default=True,
+    help="Where the network runs: local node processes (docker is not supported yet).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Report directory.  [default: scenario-results/<name>-<time>]",
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="CREDITCHAIN_DIR",
+    help="Consortium directory: a running network with the same topology is reused, else one is started. "
+    "[default: .creditchain if it holds this topology, else .creditchain-<topology>]",
+)
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Re-create the consortium in --dir first (deletes its keys and ledgers).",
+)
 @click.option("--down", "down_after", is_flag=True, help="Stop the network when the scenario ends.")
-def scenario_run(file: str, target: str, out: Path | None, directory: Path | None, fresh: bool,
-                 down_after: bool) -> None:
+def scenario_run(
+    file: str, target: str, out: Path | None, directory: Path | None, fresh: bool, down_after: bool
+) -> None:
     """Run the scenario FILE (a path, or the name of a shipped scenario) and write its report.
 
     Exits 1 when any expectation fails (one line per failed expectation), 2 when FILE is invalid.
@@ -295,17 +527,29 @@ def scenario_run(file: str, target: str, out: Path | None, directory: Path | Non
     except ScenarioError as exc:
         _scenario_problems(exc)
         sys.exit(2)
-    click.echo(f"scenario {spec.name}: {len(spec.steps)} steps on {spec.topology.name} "
-               f"({len(spec.topology.node_ids)} nodes)")
+    click.echo(
+        f"scenario {spec.name}: {len(spec.steps)} steps on {spec.topology.name} "
+        f"({len(spec.topology.node_ids)} nodes)"
+    )
     try:
-        result = run_scenario(spec, directory=directory, out=out, target=target, echo=click.echo,
-                              progress=sys.stderr.isatty(), down_after=down_after, fresh=fresh)
+        result = run_scenario(
+            spec,
+            directory=directory,
+            out=out,
+            target=target,
+            echo=click.echo,
+            progress=sys.stderr.isatty(),
+            down_after=down_after,
+            fresh=fresh,
+        )
     except RunnerError as exc:
         raise Fail(str(exc)) from exc
     checks = result.checks
     passed = sum(c.ok for c in checks)
-    click.echo(f"scenario {spec.name}: {'PASS' if result.ok else 'FAIL'}, {passed}/{len(checks)} expectations met "
-               f"in {result.seconds:.1f} s; report in {result.out_dir}")
+    click.echo(
+        f"scenario {spec.name}: {'PASS' if result.ok else 'FAIL'}, {passed}/{len(checks)} expectations met "
+        f"in {result.seconds:.1f} s; report in {result.out_dir}"
+    )
     for note in result.cleanup:
         click.echo(f"note: {note}")
     if not result.ok:
@@ -329,7 +573,9 @@ def scenario_validate(files: tuple[str, ...]) -> None:
             _scenario_problems(exc)
             bad += 1
             continue
-        click.echo(f"ok {spec.source}: {spec.name}, {len(spec.steps)} steps on {spec.topology.name}")
+        click.echo(
+            f"ok {spec.source}: {spec.name}, {len(spec.steps)} steps on {spec.topology.name}"
+        )
     if bad:
         sys.exit(2)
 

@@ -29,17 +29,27 @@ class NetworkFail(click.ClickException):
 
 
 def _dir_option(f: click.decorators.FC) -> click.decorators.FC:
-    return click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=net.DEFAULT_DIR,
-                        show_default=True, envvar="CREDITCHAIN_DIR",
-                        help="Consortium directory (keys, manifest, ledgers, logs); env CREDITCHAIN_DIR.")(f)
+    return click.option(
+        "--dir",
+        "directory",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=net.DEFAULT_DIR,
+        show_default=True,
+        envvar="CREDITCHAIN_DIR",
+        help="Consortium directory (keys, manifest, ledgers, logs); env CREDITCHAIN_DIR.",
+    )(f)
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()) -> str:
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()
+) -> str:
     cells = [[str(c) for c in r] for r in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
 
     def fmt(row: Sequence[str]) -> str:
-        return "  ".join(c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)).rstrip()
+        return "  ".join(
+            c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(row)
+        ).rstrip()
 
     return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in cells])
 
@@ -56,12 +66,27 @@ def _status_table(statuses: Sequence[net.NodeStatus], *, detail: bool) -> str:
     sizes = {x.node_id: int((x.info or {}).get("size", -1)) for x in statuses}
     for s in statuses:
         info = s.info or {}
-        row: list[object] = [s.city, s.node_id, s.url, _num(info.get("height")), _num(info.get("size")),
-                             _num(s.enterprises)]
+        row: list[object] = [
+            s.city,
+            s.node_id,
+            s.url,
+            _num(info.get("height")),
+            _num(info.get("size")),
+            _num(s.enterprises),
+        ]
         if detail:
             peers = info.get("peers", [])
-            caught_up = sum(1 for p in peers if p.get("mirrored") == sizes.get(p["node_id"]) and p.get("seen_size") == sizes.get(p["node_id"]))
-            row += [s.pid or "-", f"{caught_up}/{len(peers)}" if s.info else "DOWN", len(info.get("alarms", [])) if s.info else "-"]
+            caught_up = sum(
+                1
+                for p in peers
+                if p.get("mirrored") == sizes.get(p["node_id"])
+                and p.get("seen_size") == sizes.get(p["node_id"])
+            )
+            row += [
+                s.pid or "-",
+                f"{caught_up}/{len(peers)}" if s.info else "DOWN",
+                len(info.get("alarms", [])) if s.info else "-",
+            ]
         rows.append(row)
     return _table(headers, rows, right=(3, 4, 5))
 
@@ -90,19 +115,35 @@ def consortium_group() -> None:
 
 
 @consortium_group.command("init")
-@click.option("--preset", default="launch-2020", show_default=True, help="launch-2020, oct-2021 or a topology YAML file.")
+@click.option(
+    "--preset",
+    default="launch-2020",
+    show_default=True,
+    help="launch-2020, oct-2021 or a topology YAML file.",
+)
 @_dir_option
-@click.option("--base-port", type=int, default=net.DEFAULT_BASE_PORT, show_default=True,
-              help="Port of the first node; the others follow.")
-@click.option("--force", is_flag=True, help="Replace an existing consortium in --dir (deletes its keys and ledgers).")
+@click.option(
+    "--base-port",
+    type=int,
+    default=net.DEFAULT_BASE_PORT,
+    show_default=True,
+    help="Port of the first node; the others follow.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing consortium in --dir (deletes its keys and ledgers).",
+)
 def consortium_init(preset: str, directory: Path, base_port: int, force: bool) -> None:
     """Create the root key, one key per node and per institution (0600), the signed manifest and node settings."""
 
     def go() -> None:
         cons = net.init_consortium(directory, preset, base_port=base_port, force=force)
         ports = sorted(cons.ports.values())
-        click.echo(f"created the {cons.topology.name} consortium in {directory}: {len(cons.node_ids)} nodes "
-                   f"(ports {ports[0]}-{ports[-1]}), {len(cons.institutions)} institutions, manifest {cons.manifest_path}")
+        click.echo(
+            f"created the {cons.topology.name} consortium in {directory}: {len(cons.node_ids)} nodes "
+            f"(ports {ports[0]}-{ports[-1]}), {len(cons.institutions)} institutions, manifest {cons.manifest_path}"
+        )
         click.echo(f"start it with: creditchain up{_dir_flag(directory)}")
 
     _run(go)
@@ -110,39 +151,89 @@ def consortium_init(preset: str, directory: Path, base_port: int, force: bool) -
 
 # --- up / status / down --------------------------------------------------------------
 @click.command("up")
-@click.option("--preset", default=None, help="launch-2020 (default), oct-2021 or a topology YAML file; used when creating the consortium.")
-@click.option("--enterprises", type=click.IntRange(min=1), default=None,
-              help=f"Synthetic enterprises to seed (default {net.DEFAULT_ENTERPRISES}); only for empty ledgers.")
-@click.option("--seed", type=int, default=None, help=f"Seed of the synthetic data (default {net.DEFAULT_SEED}).")
-@click.option("--base-port", type=int, default=None, help=f"Port of the first node when creating the consortium (default {net.DEFAULT_BASE_PORT}).")
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=180.0, show_default=True,
-              help="Seconds to wait for the nodes to answer, and at most without mirroring progress.")
+@click.option(
+    "--preset",
+    default=None,
+    help="launch-2020 (default), oct-2021 or a topology YAML file; used when creating the consortium.",
+)
+@click.option(
+    "--enterprises",
+    type=click.IntRange(min=1),
+    default=None,
+    help=f"Synthetic enterprises to seed (default {net.DEFAULT_ENTERPRISES}); only for empty ledgers.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=None,
+    help=f"Seed of the synthetic data (default {net.DEFAULT_SEED}).",
+)
+@click.option(
+    "--base-port",
+    type=int,
+    default=None,
+    help=f"Port of the first node when creating the consortium (default {net.DEFAULT_BASE_PORT}).",
+)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=180.0,
+    show_default=True,
+    help="Seconds to wait for the nodes to answer, and at most without mirroring progress.",
+)
 @_dir_option
-def up_cmd(preset: str | None, enterprises: int | None, seed: int | None, base_port: int | None, timeout_s: float,
-           directory: Path) -> None:
+def up_cmd(
+    preset: str | None,
+    enterprises: int | None,
+    seed: int | None,
+    base_port: int | None,
+    timeout_s: float,
+    directory: Path,
+) -> None:
     """Start the network: create the consortium if needed, seed empty ledgers, start one process per node."""
 
     def go() -> None:
         d = _dir_flag(directory)
         try:
-            res = net.up(directory, preset=preset, enterprises=enterprises, seed=seed, base_port=base_port,
-                         timeout_s=timeout_s, progress=True, echo=click.echo)
+            res = net.up(
+                directory,
+                preset=preset,
+                enterprises=enterprises,
+                seed=seed,
+                base_port=base_port,
+                timeout_s=timeout_s,
+                progress=True,
+                echo=click.echo,
+            )
         except net.MirrorStalledError as exc:
-            raise net.NetworkError(f"{exc}; the nodes keep running: see `creditchain status{d}`, "
-                                   f"stop them with `creditchain down{d}`") from exc
+            raise net.NetworkError(
+                f"{exc}; the nodes keep running: see `creditchain status{d}`, "
+                f"stop them with `creditchain down{d}`"
+            ) from exc
         for note in res.notes:
             click.echo(f"note: {note}")
         if res.already_running:
-            click.echo(f"the network in {directory} is already running ({len(res.statuses)} nodes):")
+            click.echo(
+                f"the network in {directory} is already running ({len(res.statuses)} nodes):"
+            )
         else:
             new, _ = res.registered
-            regs = f"registered {new} institutions in {res.register_seconds:.1f} s" if new else "institutions already registered"
-            click.echo(f"network up: {_plural(len(res.started), 'node')} started in {res.start_seconds:.1f} s, "
-                       f"mirrored in {res.mirror_seconds:.1f} s; {regs}")
+            regs = (
+                f"registered {new} institutions in {res.register_seconds:.1f} s"
+                if new
+                else "institutions already registered"
+            )
+            click.echo(
+                f"network up: {_plural(len(res.started), 'node')} started in {res.start_seconds:.1f} s, "
+                f"mirrored in {res.mirror_seconds:.1f} s; {regs}"
+            )
         click.echo(_status_table(res.statuses, detail=False))
         click.echo(f"try: {_example_query(res.cons, d)}")
-        click.echo(f"     (creditchain enterprises{d} lists more codes, creditchain institutions{d} the institutions;"
-                   f" creditchain down{d} stops the network, keeping its data)")
+        click.echo(
+            f"     (creditchain enterprises{d} lists more codes, creditchain institutions{d} the institutions;"
+            f" creditchain down{d} stops the network, keeping its data)"
+        )
 
     _run(go)
 
@@ -154,7 +245,9 @@ def _example_query(cons: net.Consortium, d: str) -> str:
     inst = banks[0].institution_id if banks else "ID"
     try:
         for sample in net.sample_enterprises(cons, None, limit=3, negative=True):
-            other = [b for b in banks if b.city != sample.city and b.home_node not in sample.holders]
+            other = [
+                b for b in banks if b.city != sample.city and b.home_node not in sample.holders
+            ]
             if other:
                 uscc, inst = sample.uscc, other[0].institution_id
                 break
@@ -178,10 +271,14 @@ def status_cmd(directory: Path) -> None:
             click.echo(f"down: {', '.join(down)} (start them with creditchain up)")
         for s in statuses:
             for alarm in (s.info or {}).get("alarms", []):
-                click.echo(f"ALARM at {s.node_id} against {alarm.get('node_id')}: {alarm.get('fault')} — {alarm.get('detail')}")
+                click.echo(
+                    f"ALARM at {s.node_id} against {alarm.get('node_id')}: {alarm.get('fault')} — {alarm.get('detail')}"
+                )
             refused = [p["node_id"] for p in (s.info or {}).get("peers", []) if p.get("refused")]
             if refused:
-                click.echo(f"{s.node_id} refuses {', '.join(refused)} until its alarms are resolved")
+                click.echo(
+                    f"{s.node_id} refuses {', '.join(refused)} until its alarms are resolved"
+                )
         if not down and not any((s.info or {}).get("alarms") for s in statuses):
             click.echo("all nodes up, no alarms")
 
@@ -208,32 +305,59 @@ def down_cmd(directory: Path) -> None:
 
 # --- query --------------------------------------------------------------------------
 @click.command("query")
-@click.option("--institution", "institution_id", required=True, help="Institution id, e.g. bank-hz-001.")
+@click.option(
+    "--institution", "institution_id", required=True, help="Institution id, e.g. bank-hz-001."
+)
 @click.option("--uscc", required=True, help="The enterprise's unified social credit code.")
 @click.option("--purpose", required=True, help=f"One of {', '.join(PURPOSES)}.")
-@click.option("--authorization", "authorization_id", default=None,
-              help="An authorization already on the home node; default: file a new one first.")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to save the bundle (default DIR/reports/<query_id>.json).")
+@click.option(
+    "--authorization",
+    "authorization_id",
+    default=None,
+    help="An authorization already on the home node; default: file a new one first.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to save the bundle (default DIR/reports/<query_id>.json).",
+)
 @_dir_option
-def query_cmd(institution_id: str, uscc: str, purpose: str, authorization_id: str | None, out: Path | None,
-              directory: Path) -> None:
+def query_cmd(
+    institution_id: str,
+    uscc: str,
+    purpose: str,
+    authorization_id: str | None,
+    out: Path | None,
+    directory: Path,
+) -> None:
     """Get a verified cross-node credit report as an institution, and save its bundle."""
 
     def go() -> None:
         cons = net.load_consortium(directory)
 
         def filed(a: dict[str, str]) -> None:
-            click.echo(f"filed authorization {a['authorization_id']} at {a['node_id']} (valid {a['not_before']} to "
-                       f"{a['not_after']}; consent document {a['document']}, sha256 {a['document_digest'][:16]}…)")
+            click.echo(
+                f"filed authorization {a['authorization_id']} at {a['node_id']} (valid {a['not_before']} to "
+                f"{a['not_after']}; consent document {a['document']}, sha256 {a['document_digest'][:16]}…)"
+            )
 
-        res = net.query_report(cons, institution_id, uscc, purpose, authorization_id=authorization_id, out=out,
-                               on_filed=filed)
+        res = net.query_report(
+            cons,
+            institution_id,
+            uscc,
+            purpose,
+            authorization_id=authorization_id,
+            out=out,
+            on_filed=filed,
+        )
         inst = cons.institution(institution_id)
         click.echo(render_report(res.summary, res.bundle, cons.manifest, inst.name))
         click.echo("")
         click.echo(f"report took {res.seconds:.2f} s; bundle saved to {res.path}")
-        click.echo(f"check it offline: creditchain report verify {res.path} --manifest {cons.manifest_path}")
+        click.echo(
+            f"check it offline: creditchain report verify {res.path} --manifest {cons.manifest_path}"
+        )
 
     _run(go)
 
@@ -247,19 +371,38 @@ def _by_holder(records: Sequence[str]) -> str:
 
 
 @click.command("enterprises")
-@click.option("--city", default=None, help="City code (sh, nj, sz, cz, sq, hz, tz, hf, ...); default: all cities.")
+@click.option(
+    "--city",
+    default=None,
+    help="City code (sh, nj, sz, cz, sq, hz, tz, hf, ...); default: all cities.",
+)
 @click.option("--limit", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--min-cities", type=click.IntRange(min=1), default=2, show_default=True,
-              help="Only enterprises with records held in at least this many cities.")
-@click.option("--negative", is_flag=True, help="Only enterprises with a penalty, enforcement or black-list record.")
+@click.option(
+    "--min-cities",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Only enterprises with records held in at least this many cities.",
+)
+@click.option(
+    "--negative",
+    is_flag=True,
+    help="Only enterprises with a penalty, enforcement or black-list record.",
+)
 @_dir_option
-def enterprises_cmd(city: str | None, limit: int, min_cities: int, negative: bool, directory: Path) -> None:
+def enterprises_cmd(
+    city: str | None, limit: int, min_cities: int, negative: bool, directory: Path
+) -> None:
     """List sample enterprises of the seeded synthetic data, with the records each holder keeps on them."""
 
     def go() -> None:
         cons = net.load_consortium(directory)
-        rows = [(s.uscc, cons.topology.city(s.city).name, _by_holder(s.records))
-                for s in net.sample_enterprises(cons, city, limit=limit, min_cities=min_cities, negative=negative)]
+        rows = [
+            (s.uscc, cons.topology.city(s.city).name, _by_holder(s.records))
+            for s in net.sample_enterprises(
+                cons, city, limit=limit, min_cities=min_cities, negative=negative
+            )
+        ]
         if not rows:
             click.echo("no enterprise matches; try --min-cities 1 or another --city")
             return
@@ -276,8 +419,11 @@ def institutions_cmd(city: str | None, directory: Path) -> None:
 
     def go() -> None:
         cons = net.load_consortium(directory)
-        rows = [(i.institution_id, i.name, i.home_node, ", ".join(i.purposes))
-                for i in cons.institutions if city is None or i.city == city]
+        rows = [
+            (i.institution_id, i.name, i.home_node, ", ".join(i.purposes))
+            for i in cons.institutions
+            if city is None or i.city == city
+        ]
         if not rows:
             raise net.NetworkError(f"no institution in city {city!r}")
         click.echo(_table(["institution", "name", "home node", "purposes"], rows))
@@ -293,11 +439,22 @@ def report_group() -> None:
 
 @report_group.command("verify")
 @click.argument("bundle", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="The consortium manifest (default DIR/manifest.json).")
-@click.option("--root-key", default=None, help="Trusted root public key (base64); default: the key the manifest names.")
+@click.option(
+    "--manifest",
+    "manifest_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The consortium manifest (default DIR/manifest.json).",
+)
+@click.option(
+    "--root-key",
+    default=None,
+    help="Trusted root public key (base64); default: the key the manifest names.",
+)
 @_dir_option
-def report_verify(bundle: Path, manifest_path: Path | None, root_key: str | None, directory: Path) -> None:
+def report_verify(
+    bundle: Path, manifest_path: Path | None, root_key: str | None, directory: Path
+) -> None:
     """Verify a report bundle offline, with the manifest alone; exit 1 naming the problem if it fails."""
 
     def go() -> None:
@@ -305,10 +462,14 @@ def report_verify(bundle: Path, manifest_path: Path | None, root_key: str | None
         if not m.exists():
             raise net.NetworkError(f"manifest {m} does not exist; pass --manifest")
         s = net.verify_bundle_file(bundle, m, root_key)
-        click.echo(f"valid: report {s.query_id} on {s.uscc} for {s.institution_id} ({s.purpose}) from {s.home_node}")
+        click.echo(
+            f"valid: report {s.query_id} on {s.uscc} for {s.institution_id} ({s.purpose}) from {s.home_node}"
+        )
         click.echo(f"  {render_verification(s)}")
-        click.echo(f"  holders: {', '.join(f'{n} ({c})' for n, c in sorted(s.holders.items())) or 'none'}; "
-                   f"{len(s.current)} current records, {len(s.history) - len(s.current)} superseded")
+        click.echo(
+            f"  holders: {', '.join(f'{n} ({c})' for n, c in sorted(s.holders.items())) or 'none'}; "
+            f"{len(s.current)} current records, {len(s.history) - len(s.current)} superseded"
+        )
         if s.partial:
             click.echo(f"  partial: missing {', '.join(str(m.get('node_id')) for m in s.missing)}")
 
@@ -317,7 +478,14 @@ def report_verify(bundle: Path, manifest_path: Path | None, root_key: str | None
 
 def register(cli: click.Group) -> None:
     """Add the network commands to the ``creditchain`` group."""
-    for command in (consortium_group, up_cmd, status_cmd, down_cmd, query_cmd, enterprises_cmd, institutions_cmd,
-                    report_group):
+    for command in (
+        consortium_group,
+        up_cmd,
+        status_cmd,
+        down_cmd,
+        query_cmd,
+        enterprises_cmd,
+        institutions_cmd,
+        report_group,
+    ):
         cli.add_command(command)
-

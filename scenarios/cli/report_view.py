@@ -18,17 +18,38 @@ from node.consortium import Manifest
 __all__ = ["render_report", "render_verification"]
 
 _KEY_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "registration": ("name", "status", "industry", "registered_capital_minor", "legal_representative"),
+    "registration": (
+        "name",
+        "status",
+        "industry",
+        "registered_capital_minor",
+        "legal_representative",
+    ),
     "tax_rating": ("year", "rating", "authority"),
     "social_insurance": ("period", "employees", "paid_minor", "arrears_minor"),
     "housing_fund": ("period", "employees", "paid_minor", "arrears_minor"),
-    "admin_penalty": ("decision_no", "amount_minor", "reason", "status", "resolved_on", "authority"),
+    "admin_penalty": (
+        "decision_no",
+        "amount_minor",
+        "reason",
+        "status",
+        "resolved_on",
+        "authority",
+    ),
     "judicial_enforcement": ("case_no", "amount_minor", "status", "court"),
     "red_list": ("list", "year"),
     "black_list": ("list", "reason", "since"),
 }
-_TYPE_ORDER = ("registration", "tax_rating", "social_insurance", "housing_fund", "admin_penalty",
-               "judicial_enforcement", "red_list", "black_list")
+_TYPE_ORDER = (
+    "registration",
+    "tax_rating",
+    "social_insurance",
+    "housing_fund",
+    "admin_penalty",
+    "judicial_enforcement",
+    "red_list",
+    "black_list",
+)
 
 
 def _money(minor: Any) -> str:
@@ -59,7 +80,9 @@ def _entries(bundle: Mapping[str, Any]) -> dict[tuple[str, int], Any]:
     for holder in bundle.get("report", {}).get("holders", []):
         for item in holder.get("records", []):
             try:
-                out[(str(holder["node_id"]), int(item["index"]))] = parse_entry(base64.b64decode(item["entry"]))
+                out[(str(holder["node_id"]), int(item["index"]))] = parse_entry(
+                    base64.b64decode(item["entry"])
+                )
             except (LedgerError, KeyError, TypeError, ValueError):
                 continue
     return out
@@ -82,14 +105,20 @@ def _city(manifest: Manifest | None, node_id: str) -> str:
 def render_verification(summary: BundleSummary) -> str:
     """What offline verification checked, in one line."""
     n = sum(summary.holders.values())
-    return (f"verified offline against the manifest: the home node's signature, the authorization's inclusion, "
-            f"{len(summary.holders)} holder checkpoint{'s' if len(summary.holders) != 1 else ''}, {n} record{'s' if n != 1 else ''} "
-            "(inclusion proofs and body commitments), "
-            "the home receipt")
+    return (
+        f"verified offline against the manifest: the home node's signature, the authorization's inclusion, "
+        f"{len(summary.holders)} holder checkpoint{'s' if len(summary.holders) != 1 else ''}, {n} record{'s' if n != 1 else ''} "
+        "(inclusion proofs and body commitments), "
+        "the home receipt"
+    )
 
 
-def render_report(summary: BundleSummary, bundle: Mapping[str, Any], manifest: Manifest | None = None,
-                  institution_name: str | None = None) -> str:
+def render_report(
+    summary: BundleSummary,
+    bundle: Mapping[str, Any],
+    manifest: Manifest | None = None,
+    institution_name: str | None = None,
+) -> str:
     """The readable report: enterprise, holders, current view by type, superseded history, gaps."""
     report = bundle.get("report", {})
     entries = _entries(bundle)
@@ -97,23 +126,39 @@ def render_report(summary: BundleSummary, bundle: Mapping[str, Any], manifest: M
 
     def base_type(d: dict[str, Any]) -> str:
         seen = set()
-        while d.get("kind") == "correction" and d.get("supersedes") in by_id and d["record_id"] not in seen:
+        while (
+            d.get("kind") == "correction"
+            and d.get("supersedes") in by_id
+            and d["record_id"] not in seen
+        ):
             seen.add(d["record_id"])
             d = by_id[d["supersedes"]]
         return str(d.get("record_type") or "correction")
 
-    name = next((d["body"].get("name") for d in summary.current
-                 if d.get("record_type") == "registration" and isinstance(d.get("body"), dict)), None)
+    name = next(
+        (
+            d["body"].get("name")
+            for d in summary.current
+            if d.get("record_type") == "registration" and isinstance(d.get("body"), dict)
+        ),
+        None,
+    )
     lines = [f"Credit report on {summary.uscc}" + (f" — {name}" if name else "")]
     inst = summary.institution_id + (f" ({institution_name})" if institution_name else "")
-    lines.append(f"  query {summary.query_id}, asked {report.get('asked_at', '?')} by {inst} through "
-                 f"{summary.home_node} ({_city(manifest, summary.home_node)})")
+    lines.append(
+        f"  query {summary.query_id}, asked {report.get('asked_at', '?')} by {inst} through "
+        f"{summary.home_node} ({_city(manifest, summary.home_node)})"
+    )
     lines.append(f"  purpose {summary.purpose}, authorization {_authorization_id(report)}")
     lines.append("  " + render_verification(summary))
     if summary.partial:
-        gone = "; ".join(f"{m.get('node_id')} ({_city(manifest, str(m.get('node_id')))}): {m.get('reason')}"
-                         for m in summary.missing)
-        lines.append(f"  PARTIAL REPORT — {len(summary.missing)} holder{'s' if len(summary.missing) != 1 else ''} missing: {gone}")
+        gone = "; ".join(
+            f"{m.get('node_id')} ({_city(manifest, str(m.get('node_id')))}): {m.get('reason')}"
+            for m in summary.missing
+        )
+        lines.append(
+            f"  PARTIAL REPORT — {len(summary.missing)} holder{'s' if len(summary.missing) != 1 else ''} missing: {gone}"
+        )
     else:
         lines.append("  complete: every holder answered")
 
@@ -123,11 +168,15 @@ def render_report(summary: BundleSummary, bundle: Mapping[str, Any], manifest: M
     for node_id, count in sorted(summary.holders.items()):
         lines.append(f"  {node_id:<8} {_city(manifest, node_id):<12} {count:>7}")
     for m in summary.missing:
-        lines.append(f"  {m.get('node_id', '?'):<8} {_city(manifest, str(m.get('node_id'))):<12} {'missing':>7}")
+        lines.append(
+            f"  {m.get('node_id', '?'):<8} {_city(manifest, str(m.get('node_id'))):<12} {'missing':>7}"
+        )
 
     lines.append("")
     lines.append("Current view (corrections applied)")
-    current = sorted(summary.current, key=lambda d: (_rank(base_type(d)), d["observed_at"], d["node_id"]))
+    current = sorted(
+        summary.current, key=lambda d: (_rank(base_type(d)), d["observed_at"], d["node_id"])
+    )
     if not current:
         lines.append("  (no records)")
     for d in current:
@@ -143,13 +192,21 @@ def render_report(summary: BundleSummary, bundle: Mapping[str, Any], manifest: M
     superseded = [d for d in summary.history if (d["node_id"], d["index"]) not in current_keys]
     if superseded:
         lines.append("")
-        lines.append(f"History: {len(superseded)} superseded record{'s' if len(superseded) != 1 else ''}, kept on the ledgers")
+        lines.append(
+            f"History: {len(superseded)} superseded record{'s' if len(superseded) != 1 else ''}, kept on the ledgers"
+        )
         later = {d.get("supersedes"): d for d in summary.history if d.get("kind") == "correction"}
         for d in sorted(superseded, key=lambda d: (d["observed_at"], d["node_id"])):
             by = later.get(d["record_id"])
-            tail = f" → superseded by {by['record_id']} ({by['observed_at'][:10]})" if by else " → withdrawn"
-            lines.append(f"  {base_type(d):<21} {d['node_id']:<6} {d['observed_at'][:10]}  "
-                         f"{_fields(base_type(d), d['body'])}{tail}")
+            tail = (
+                f" → superseded by {by['record_id']} ({by['observed_at'][:10]})"
+                if by
+                else " → withdrawn"
+            )
+            lines.append(
+                f"  {base_type(d):<21} {d['node_id']:<6} {d['observed_at'][:10]}  "
+                f"{_fields(base_type(d), d['body'])}{tail}"
+            )
     return "\n".join(lines)
 
 

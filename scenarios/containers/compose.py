@@ -78,7 +78,12 @@ DEFAULT_SEED = 2020
 # through bash's /dev/tcp, killed after 4 s. No `$` in it: compose would
 # interpolate it.
 HEALTH_TEST = (
-    "timeout", "-s", "KILL", "4", "bash", "-c",
+    "timeout",
+    "-s",
+    "KILL",
+    "4",
+    "bash",
+    "-c",
     f"exec 3<>/dev/tcp/127.0.0.1/{CONTAINER_PORT} && printf 'GET /v1/health HTTP/1.0\\r\\n\\r\\n' >&3 "
     "&& head -n 1 <&3 | grep -q ' 200 '",
 )
@@ -121,14 +126,21 @@ def topology_label(name_or_path: str, topology: Topology) -> str:
 
 def host_urls(topology: Topology, host_port_base: int = HOST_PORT_BASE) -> dict[str, str]:
     """Where the host reaches each node: the loopback port compose publishes."""
-    return {n: f"http://127.0.0.1:{host_port_base + i}" for i, n in enumerate(topology.node_ids, start=1)}
+    return {
+        n: f"http://127.0.0.1:{host_port_base + i}"
+        for i, n in enumerate(topology.node_ids, start=1)
+    }
 
 
-def node_settings(topology: Topology, node_id: str, *, mirror_interval_s: float = 2.0) -> dict[str, Any]:
+def node_settings(
+    topology: Topology, node_id: str, *, mirror_interval_s: float = 2.0
+) -> dict[str, Any]:
     """settings.json of one node as the container sees it (paths under /config and /data)."""
     city = topology.city_of_node(node_id).code
     latency = {
-        peer: round(default_latency_ms(topology.distance_km(city, topology.city_of_node(peer).code)), 3)
+        peer: round(
+            default_latency_ms(topology.distance_km(city, topology.city_of_node(peer).code)), 3
+        )
         for peer in topology.node_ids
         if peer != node_id
     }
@@ -156,9 +168,16 @@ def _display(path: Path) -> str:
     return str(path.resolve()) if rel.startswith("..") else rel.removeprefix("./")
 
 
-def compose_document(topology: Topology, *, label: str, compose_dir: Path, config_dir: Path,
-                     image: str = DEFAULT_IMAGE, host_port_base: int = HOST_PORT_BASE,
-                     project: str | None = None) -> dict[str, Any]:
+def compose_document(
+    topology: Topology,
+    *,
+    label: str,
+    compose_dir: Path,
+    config_dir: Path,
+    image: str = DEFAULT_IMAGE,
+    host_port_base: int = HOST_PORT_BASE,
+    project: str | None = None,
+) -> dict[str, Any]:
     """The compose file as a mapping (compose spec; docker-compose 1.27+ and compose v2).
 
     Volumes get explicit names (``<project>_<node>-data``) so two topologies
@@ -180,15 +199,25 @@ def compose_document(topology: Topology, *, label: str, compose_dir: Path, confi
             "security_opt": ["no-new-privileges:true"],
             "volumes": [
                 {"type": "volume", "source": volume, "target": "/data"},
-                {"type": "bind", "source": _relative(config_dir / node_id, compose_dir), "target": "/config",
-                 "read_only": True},
+                {
+                    "type": "bind",
+                    "source": _relative(config_dir / node_id, compose_dir),
+                    "target": "/config",
+                    "read_only": True,
+                },
             ],
             # Long syntax, mode host: under `docker stack deploy` the port is bound on the node
             # running the task, not through the routing mesh (IPVS, which some kernels lack).
             # `docker stack deploy` refuses host_ip, so the port is on every interface: that is
             # what other hosts need; on a shared machine, firewall it.
-            "ports": [{"target": CONTAINER_PORT, "published": host_port_base + i, "protocol": "tcp",
-                       "mode": "host"}],
+            "ports": [
+                {
+                    "target": CONTAINER_PORT,
+                    "published": host_port_base + i,
+                    "protocol": "tcp",
+                    "mode": "host",
+                }
+            ],
             "networks": [NETWORK],
             "logging": {"driver": "json-file", "options": {"max-size": "10m", "max-file": "3"}},
             "healthcheck": {
@@ -208,12 +237,25 @@ def compose_document(topology: Topology, *, label: str, compose_dir: Path, confi
     }
 
 
-def render_compose(doc: dict[str, Any], *, label: str, topology: Topology, compose_file: str, config_dir: str,
-                   project: str, host_port_base: int = HOST_PORT_BASE, argv: Sequence[str] = ()) -> str:
+def render_compose(
+    doc: dict[str, Any],
+    *,
+    label: str,
+    topology: Topology,
+    compose_file: str,
+    config_dir: str,
+    project: str,
+    host_port_base: int = HOST_PORT_BASE,
+    argv: Sequence[str] = (),
+) -> str:
     """YAML text of ``doc`` with a header saying how to create the config and start it."""
     first = host_port_base + 1
     last = host_port_base + len(topology.node_ids)
-    command = " ".join(["creditchain compose", *argv]) if argv else f"creditchain compose --preset {label}"
+    command = (
+        " ".join(["creditchain compose", *argv])
+        if argv
+        else f"creditchain compose --preset {label}"
+    )
     header = f"""\
 # yrd-credit-chain: the {label} network ({len(topology.node_ids)} nodes, {len(topology.cities)} cities) as containers.
 # Generated by `{command}`; do not edit by hand.
@@ -228,7 +270,9 @@ def render_compose(doc: dict[str, Any], *, label: str, topology: Topology, compo
 #    Node i answers on http://127.0.0.1:{first}..{last} (GET /v1/health, /v1/info).
 # 4. Stop and delete the ledgers:  docker compose -p {project} -f {compose_file} down -v
 """
-    body = yaml.safe_dump(doc, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True)
+    body = yaml.safe_dump(
+        doc, sort_keys=False, default_flow_style=False, width=1000, allow_unicode=True
+    )
     return header + body
 
 
@@ -245,11 +289,17 @@ def _grant_container_access(path: Path, *, directory: bool) -> None:
         )
     perm = "rx" if directory else "r"
     try:
-        subprocess.run([setfacl, "-m", f"u:{CONTAINER_UID}:{perm}", str(path)], check=True,
-                       capture_output=True, text=True)
+        subprocess.run(
+            [setfacl, "-m", f"u:{CONTAINER_UID}:{perm}", str(path)],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     except subprocess.CalledProcessError as exc:
-        raise ComposeError(f"setfacl could not grant uid {CONTAINER_UID} access to {path}: "
-                           f"{exc.stderr.strip() or exc}") from exc
+        raise ComposeError(
+            f"setfacl could not grant uid {CONTAINER_UID} access to {path}: "
+            f"{exc.stderr.strip() or exc}"
+        ) from exc
 
 
 def _write_text(path: Path, text: str, mode: int) -> None:
@@ -262,10 +312,19 @@ def _write_text(path: Path, text: str, mode: int) -> None:
     os.replace(tmp, path)
 
 
-def write_config(topology: Topology, config_dir: Path, *, new_keys: bool = False,
-                 mirror_interval_s: float = 2.0, topology_ref: str = "", enterprises: int = DEFAULT_ENTERPRISES,
-                 seed: int = DEFAULT_SEED, project: str = "", compose_file: Path | None = None,
-                 host_port_base: int = HOST_PORT_BASE) -> tuple[int, int]:
+def write_config(
+    topology: Topology,
+    config_dir: Path,
+    *,
+    new_keys: bool = False,
+    mirror_interval_s: float = 2.0,
+    topology_ref: str = "",
+    enterprises: int = DEFAULT_ENTERPRISES,
+    seed: int = DEFAULT_SEED,
+    project: str = "",
+    compose_file: Path | None = None,
+    host_port_base: int = HOST_PORT_BASE,
+) -> tuple[int, int]:
     """Keys, signed manifest, settings and seed plan for every node, and the consortium files
     the host CLI reads (``consortium.json``, ``institutions.json``, ``host-urls.json``);
     returns (keys created, keys reused).
@@ -312,11 +371,17 @@ def write_config(topology: Topology, config_dir: Path, *, new_keys: bool = False
     manifest = sign_manifest(topology.name, topology.algorithm, root, nodes)
     (config_dir / "manifest.json").write_bytes(manifest)
     in_preset = topology_ref in PRESETS
-    plan = {"topology": topology_ref if in_preset else "topology.yaml", "enterprises": enterprises, "seed": seed}
+    plan = {
+        "topology": topology_ref if in_preset else "topology.yaml",
+        "enterprises": enterprises,
+        "seed": seed,
+    }
     for node_id in topology.node_ids:
         node_dir = config_dir / node_id
         settings = node_settings(topology, node_id, mirror_interval_s=mirror_interval_s)
-        _write_text(node_dir / "settings.json", json.dumps(settings, indent=2, sort_keys=True) + "\n", 0o644)
+        _write_text(
+            node_dir / "settings.json", json.dumps(settings, indent=2, sort_keys=True) + "\n", 0o644
+        )
         _write_text(node_dir / "seed.json", json.dumps(plan, indent=2) + "\n", 0o644)
         readable = [node_dir / "settings.json", node_dir / "seed.json", node_dir / "manifest.json"]
         if not in_preset and topology_ref:
@@ -335,7 +400,11 @@ def write_config(topology: Topology, config_dir: Path, *, new_keys: bool = False
     _write_institutions(topology, config_dir)
     meta = {
         "target": "docker",
-        "preset": topology_ref if in_preset else str(Path(topology_ref).resolve()) if topology_ref else topology.name,
+        "preset": topology_ref
+        if in_preset
+        else str(Path(topology_ref).resolve())
+        if topology_ref
+        else topology.name,
         "topology": plan["topology"] if topology_ref else topology.name,
         "name": topology.name,
         "project": project,
@@ -362,27 +431,55 @@ def _write_institutions(topology: Topology, config_dir: Path) -> None:
     for inst_id, name, city_code, home, purposes in institution_plan(topology):
         path = keys / f"{inst_id}.key"
         key = load_private_key(path) if path.exists() else generate_key_file(path)
-        institutions.append({"institution_id": inst_id, "name": name, "city": city_code, "home_node": home,
-                             "purposes": list(purposes), "key_file": f"keys/institutions/{inst_id}.key",
-                             "public_key": public_b64(key)})
-    _write_text(config_dir / "institutions.json", json.dumps({"institutions": institutions}, indent=2) + "\n", 0o644)
+        institutions.append(
+            {
+                "institution_id": inst_id,
+                "name": name,
+                "city": city_code,
+                "home_node": home,
+                "purposes": list(purposes),
+                "key_file": f"keys/institutions/{inst_id}.key",
+                "public_key": public_b64(key),
+            }
+        )
+    _write_text(
+        config_dir / "institutions.json",
+        json.dumps({"institutions": institutions}, indent=2) + "\n",
+        0o644,
+    )
 
 
-def _command_line(name_or_path: str, out: Path | None, config_dir: Path | None, image: str,
-                  host_port_base: int, project: str | None) -> list[str]:
+def _command_line(
+    name_or_path: str,
+    out: Path | None,
+    config_dir: Path | None,
+    image: str,
+    host_port_base: int,
+    project: str | None,
+) -> list[str]:
     """The options that reproduce a run (defaults left out), for the compose file's header."""
     argv = ["--preset", name_or_path]
-    for flag, value, default in (("--out", out, None), ("--config-dir", config_dir, None),
-                                 ("--image", image, DEFAULT_IMAGE), ("--host-port-base", host_port_base, HOST_PORT_BASE),
-                                 ("--project", project, None)):
+    for flag, value, default in (
+        ("--out", out, None),
+        ("--config-dir", config_dir, None),
+        ("--image", image, DEFAULT_IMAGE),
+        ("--host-port-base", host_port_base, HOST_PORT_BASE),
+        ("--project", project, None),
+    ):
         if value != default:
             argv += [flag, str(value)]
     return argv
 
 
-def compose_text(name_or_path: str, *, out: Path | None = None, config_dir: Path | None = None,
-                 image: str = DEFAULT_IMAGE, host_port_base: int = HOST_PORT_BASE,
-                 project: str | None = None) -> tuple[Topology, Path, Path, str, str]:
+def compose_text(
+    name_or_path: str,
+    *,
+    out: Path | None = None,
+    config_dir: Path | None = None,
+    image: str = DEFAULT_IMAGE,
+    host_port_base: int = HOST_PORT_BASE,
+    project: str | None = None,
+) -> tuple[Topology, Path, Path, str, str]:
     """The compose file for a preset or topology file, touching no file.
 
     Returns (topology, compose file path, config dir, project, YAML text);
@@ -397,18 +494,41 @@ def compose_text(name_or_path: str, *, out: Path | None = None, config_dir: Path
     last_port = host_port_base + len(topology.node_ids)
     if host_port_base < 1023 or last_port > 65535:
         raise ComposeError(f"host ports {host_port_base + 1}..{last_port} must lie in 1024..65535")
-    doc = compose_document(topology, label=label, compose_dir=out.parent, config_dir=config_dir, image=image,
-                           host_port_base=host_port_base, project=project)
-    text = render_compose(doc, label=label, topology=topology, compose_file=str(out),
-                          config_dir=_display(config_dir), project=project,
-                          host_port_base=host_port_base, argv=argv)
+    doc = compose_document(
+        topology,
+        label=label,
+        compose_dir=out.parent,
+        config_dir=config_dir,
+        image=image,
+        host_port_base=host_port_base,
+        project=project,
+    )
+    text = render_compose(
+        doc,
+        label=label,
+        topology=topology,
+        compose_file=str(out),
+        config_dir=_display(config_dir),
+        project=project,
+        host_port_base=host_port_base,
+        argv=argv,
+    )
     return topology, out, config_dir, project, text
 
 
-def generate(name_or_path: str, *, out: Path | None = None, config_dir: Path | None = None,
-             image: str = DEFAULT_IMAGE, host_port_base: int = HOST_PORT_BASE, project: str | None = None,
-             new_keys: bool = False, mirror_interval_s: float = 2.0, enterprises: int = DEFAULT_ENTERPRISES,
-             seed: int = DEFAULT_SEED) -> ComposeResult:
+def generate(
+    name_or_path: str,
+    *,
+    out: Path | None = None,
+    config_dir: Path | None = None,
+    image: str = DEFAULT_IMAGE,
+    host_port_base: int = HOST_PORT_BASE,
+    project: str | None = None,
+    new_keys: bool = False,
+    mirror_interval_s: float = 2.0,
+    enterprises: int = DEFAULT_ENTERPRISES,
+    seed: int = DEFAULT_SEED,
+) -> ComposeResult:
     """Write the compose file and the node configuration for a preset or topology file.
 
     Each node seeds its own ledger with its share of ``enterprises`` synthetic
@@ -417,15 +537,32 @@ def generate(name_or_path: str, *, out: Path | None = None, config_dir: Path | N
     if enterprises < 0:
         raise ComposeError(f"--enterprises must be 0 or more, got {enterprises}")
     topology, out, config_dir, project, text = compose_text(
-        name_or_path, out=out, config_dir=config_dir, image=image, host_port_base=host_port_base, project=project)
+        name_or_path,
+        out=out,
+        config_dir=config_dir,
+        image=image,
+        host_port_base=host_port_base,
+        project=project,
+    )
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        created, reused = write_config(topology, config_dir, new_keys=new_keys, mirror_interval_s=mirror_interval_s,
-                                       topology_ref=name_or_path, enterprises=enterprises, seed=seed,
-                                       project=project, compose_file=out, host_port_base=host_port_base)
+        created, reused = write_config(
+            topology,
+            config_dir,
+            new_keys=new_keys,
+            mirror_interval_s=mirror_interval_s,
+            topology_ref=name_or_path,
+            enterprises=enterprises,
+            seed=seed,
+            project=project,
+            compose_file=out,
+            host_port_base=host_port_base,
+        )
         out.write_text(text, encoding="utf-8")
         urls = host_urls(topology, host_port_base)
         _write_text(config_dir / "host-urls.json", json.dumps(urls, indent=2) + "\n", 0o644)
     except OSError as exc:
-        raise ComposeError(f"cannot write {out} or the configuration under {config_dir}: {exc}") from exc
+        raise ComposeError(
+            f"cannot write {out} or the configuration under {config_dir}: {exc}"
+        ) from exc
     return ComposeResult(out, config_dir, project, topology.node_ids, created, reused, urls)

@@ -32,8 +32,13 @@ LEDGER_FILES = ("ledger.db", "ledger.db-wal", "ledger.db-shm")
 def docker_available() -> str | None:
     """None when a Docker engine and a compose front end answer; else why not (one sentence)."""
     try:
-        info = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True,
-                              text=True, timeout=30, check=False)
+        info = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
     except FileNotFoundError:
         return "no docker client is installed"
     except subprocess.TimeoutExpired:
@@ -50,13 +55,17 @@ class DockerNetwork:
 
     def __init__(self, cons: net.Consortium) -> None:
         if cons.target != "docker":
-            raise net.NetworkError(f"{cons.dir} is not a container network (made by `creditchain compose`)")
+            raise net.NetworkError(
+                f"{cons.dir} is not a container network (made by `creditchain compose`)"
+            )
         compose = compose_command()
         if compose is None:
             raise net.NetworkError("neither `docker compose` nor `docker-compose` is installed")
         if not cons.compose_file or not Path(cons.compose_file).exists():
-            raise net.NetworkError(f"the compose file {cons.compose_file or '(none)'} of {cons.dir} is missing; "
-                                   "re-run `creditchain compose`")
+            raise net.NetworkError(
+                f"the compose file {cons.compose_file or '(none)'} of {cons.dir} is missing; "
+                "re-run `creditchain compose`"
+            )
         self.cons = cons
         self._compose = [*compose, "-p", cons.project, "-f", cons.compose_file]
         self._ids: dict[str, str] = {}
@@ -65,11 +74,17 @@ class DockerNetwork:
     # --- plumbing ---------------------------------------------------------------------------
     def _run(self, args: Sequence[str], what: str, timeout_s: float = 120.0) -> str:
         try:
-            done = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout_s, check=False)
+            done = subprocess.run(
+                list(args), capture_output=True, text=True, timeout=timeout_s, check=False
+            )
         except subprocess.TimeoutExpired:
             raise net.NetworkError(f"{what} did not finish within {timeout_s:.0f} s") from None
         if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or ["no output"])[-1]
+            last = (
+                done.stderr.strip().splitlines()
+                or done.stdout.strip().splitlines()
+                or ["no output"]
+            )[-1]
             raise net.NetworkError(f"{what} failed: {last}")
         return done.stdout
 
@@ -82,32 +97,58 @@ class DockerNetwork:
         if node_id not in self._ids:
             cid = self.compose("ps", "-q", node_id, timeout_s=60).strip()
             if not cid:
-                raise net.NetworkError(f"{node_id} has no container; start the network first "
-                                       f"(`{' '.join(self._compose)} up -d`)")
+                raise net.NetworkError(
+                    f"{node_id} has no container; start the network first "
+                    f"(`{' '.join(self._compose)} up -d`)"
+                )
             self._ids[node_id] = cid.splitlines()[0]
         return self._ids[node_id]
 
     def network(self) -> str:
         """The project's private network (``<project>_yrd``), as docker names it."""
         if self._network is None:
-            out = self._run(["docker", "network", "ls", "--filter", f"label=com.docker.compose.project={self.cons.project}",
-                             "--format", "{{.Name}}"], "listing the project's networks")
+            out = self._run(
+                [
+                    "docker",
+                    "network",
+                    "ls",
+                    "--filter",
+                    f"label=com.docker.compose.project={self.cons.project}",
+                    "--format",
+                    "{{.Name}}",
+                ],
+                "listing the project's networks",
+            )
             names = [n for n in out.split() if n]
             if not names:
-                raise net.NetworkError(f"compose project {self.cons.project} has no network; is it up?")
+                raise net.NetworkError(
+                    f"compose project {self.cons.project} has no network; is it up?"
+                )
             self._network = names[0]
         return self._network
 
     def state(self, node_id: str) -> dict[str, object]:
         """Docker's view of the container: status, paused, and the networks it is attached to."""
-        out = self._run(["docker", "inspect", "--format",
-                         "{{json .State}}|{{json .NetworkSettings.Networks}}", self.container(node_id)],
-                        f"inspecting {node_id}'s container", 60)
+        out = self._run(
+            [
+                "docker",
+                "inspect",
+                "--format",
+                "{{json .State}}|{{json .NetworkSettings.Networks}}",
+                self.container(node_id),
+            ],
+            f"inspecting {node_id}'s container",
+            60,
+        )
         state_raw, _, nets_raw = out.strip().partition("|")
         state = json.loads(state_raw)
         nets = json.loads(nets_raw) or {}
-        return {"status": state.get("Status"), "running": bool(state.get("Running")),
-                "paused": bool(state.get("Paused")), "networks": sorted(nets)}
+        return {
+            "status": state.get("Status"),
+            "running": bool(state.get("Running")),
+            "paused": bool(state.get("Paused")),
+            "networks": sorted(nets),
+        }
 
     # --- the network ----------------------------------------------------------------------
     def up(self, timeout_s: float = 300.0) -> float:
@@ -132,8 +173,10 @@ class DockerNetwork:
             if not silent:
                 return time.monotonic() - t0
             if time.monotonic() - t0 > timeout_s:
-                raise net.NetworkError(f"{len(silent)} node containers did not answer within {timeout_s:.0f} s: "
-                                       f"{', '.join(silent)} (see `docker logs`)")
+                raise net.NetworkError(
+                    f"{len(silent)} node containers did not answer within {timeout_s:.0f} s: "
+                    f"{', '.join(silent)} (see `docker logs`)"
+                )
             time.sleep(1.0)
 
     def running_nodes(self) -> set[str]:
@@ -151,7 +194,9 @@ class DockerNetwork:
     # --- faults -----------------------------------------------------------------------------
     def stop(self, node_id: str) -> None:
         """SIGTERM, then SIGKILL after 10 s (``docker stop``)."""
-        self._run(["docker", "stop", "-t", "10", self.container(node_id)], f"stopping {node_id}", 60)
+        self._run(
+            ["docker", "stop", "-t", "10", self.container(node_id)], f"stopping {node_id}", 60
+        )
 
     def kill(self, node_id: str) -> None:
         """SIGKILL (``docker kill``); ``restart: unless-stopped`` does not bring it back."""
@@ -163,8 +208,11 @@ class DockerNetwork:
 
     def partition(self, node_id: str) -> None:
         """Disconnect the container from the project network: no peer (nor the host) reaches it."""
-        self._run(["docker", "network", "disconnect", self.network(), self.container(node_id)],
-                  f"disconnecting {node_id} from {self.network()}", 60)
+        self._run(
+            ["docker", "network", "disconnect", self.network(), self.container(node_id)],
+            f"disconnecting {node_id} from {self.network()}",
+            60,
+        )
 
     def recover(self, node_id: str, timeout_s: float = 180.0) -> str:
         """Undo whatever fault the node is in (start, unpause, reconnect); wait until it answers.
@@ -180,8 +228,19 @@ class DockerNetwork:
             self._run(["docker", "start", self.container(node_id)], f"starting {node_id}", 120)
             done = "started"
         if not st["networks"]:
-            self._run(["docker", "network", "connect", "--alias", node_id, self.network(), self.container(node_id)],
-                      f"reconnecting {node_id} to {self.network()}", 60)
+            self._run(
+                [
+                    "docker",
+                    "network",
+                    "connect",
+                    "--alias",
+                    node_id,
+                    self.network(),
+                    self.container(node_id),
+                ],
+                f"reconnecting {node_id} to {self.network()}",
+                60,
+            )
             done = "reconnected" if not done else f"{done}, reconnected"
         self.wait_answering([node_id], timeout_s)
         return done
@@ -195,7 +254,11 @@ class DockerNetwork:
         cid = self.container(node_id)
         for name in LEDGER_FILES:
             try:
-                self._run(["docker", "cp", f"{cid}:/data/{name}", str(dest / name)], f"copying {name} out of {node_id}", 120)
+                self._run(
+                    ["docker", "cp", f"{cid}:/data/{name}", str(dest / name)],
+                    f"copying {name} out of {node_id}",
+                    120,
+                )
             except net.NetworkError:
                 if name == "ledger.db":
                     raise
@@ -221,10 +284,36 @@ class DockerNetwork:
         for name in present:
             os.chmod(src / name, 0o644)
         cid = self.container(node_id)
-        image = self._run(["docker", "inspect", "--format", "{{.Config.Image}}", cid],
-                          f"inspecting {node_id}'s container", 60).strip()
-        script = ("rm -f " + " ".join(f"/data/{n}" for n in LEDGER_FILES) + " && "
-                  + " && ".join(f"cp /replacement/{n} /data/{n}" for n in present))
-        self._run(["docker", "run", "--rm", "--network", "none", "--user", f"{CONTAINER_UID}:{CONTAINER_UID}",
-                   "--volumes-from", cid, "-v", f"{src.resolve()}:/replacement:ro", "--entrypoint", "bash",
-                   image, "-c", script], f"copying the new ledger into {node_id}'s volume", 180)
+        image = self._run(
+            ["docker", "inspect", "--format", "{{.Config.Image}}", cid],
+            f"inspecting {node_id}'s container",
+            60,
+        ).strip()
+        script = (
+            "rm -f "
+            + " ".join(f"/data/{n}" for n in LEDGER_FILES)
+            + " && "
+            + " && ".join(f"cp /replacement/{n} /data/{n}" for n in present)
+        )
+        self._run(
+            [
+                "docker",
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--user",
+                f"{CONTAINER_UID}:{CONTAINER_UID}",
+                "--volumes-from",
+                cid,
+                "-v",
+                f"{src.resolve()}:/replacement:ro",
+                "--entrypoint",
+                "bash",
+                image,
+                "-c",
+                script,
+            ],
+            f"copying the new ledger into {node_id}'s volume",
+            180,
+        )

@@ -45,17 +45,30 @@ def seed_if_needed(settings_path: Path) -> str | None:
     topology = load_topology(ref if ref in PRESETS else str(config / ref))
     manifest = load_manifest(config / Path(settings.get("manifest", "manifest.json")).name)
     key = load_private_key(config / Path(settings.get("key_file", "node.key")).name)
-    result = seed_ledger_file(ledger, topology=topology, manifest=manifest, node_id=str(settings["node_id"]),
-                              key=key, enterprises=enterprises, seed=seed)
+    result = seed_ledger_file(
+        ledger,
+        topology=topology,
+        manifest=manifest,
+        node_id=str(settings["node_id"]),
+        key=key,
+        enterprises=enterprises,
+        seed=seed,
+    )
     (data_dir / "seed.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
-    return (f"seeded {result['records']} records of {result['enterprises']} enterprises "
-            f"in {result['seconds']} s")
+    return (
+        f"seeded {result['records']} records of {result['enterprises']} enterprises "
+        f"in {result['seconds']} s"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scenarios.containers.entrypoint",
-                                     description="Seed a node's ledger on first start, then run the node.")
-    parser.add_argument("--config", required=True, help="the node's settings.json (seed.json beside it)")
+    parser = argparse.ArgumentParser(
+        prog="python -m scenarios.containers.entrypoint",
+        description="Seed a node's ledger on first start, then run the node.",
+    )
+    parser.add_argument(
+        "--config", required=True, help="the node's settings.json (seed.json beside it)"
+    )
     args = parser.parse_args(argv)
     try:
         done = seed_if_needed(Path(args.config))

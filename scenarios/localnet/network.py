@@ -62,8 +62,8 @@ from node.errors import BundleError, ConfigError
 from node.http import httpsig
 from node.keys import generate_key_file, load_private_key, public_b64
 from node.peers.client import default_latency_ms
-from scenarios.errors import MirrorStalledError, NetworkError
-from scenarios.model.topology import PRESETS, Topology, TopologyError, load_topology
+from scenarios.errors import MirrorStalledError, NetworkError, TopologyError
+from scenarios.model.topology import PRESETS, Topology, load_topology
 from scenarios.model.workloads import SyntheticData
 
 __all__ = [
@@ -159,7 +159,9 @@ class Consortium:
 
     def node(self, node_id: str) -> NodeInfo:
         if not self.manifest.has(node_id):
-            raise NetworkError(f"there is no node {node_id!r} in this consortium; nodes are {', '.join(self.node_ids)}")
+            raise NetworkError(
+                f"there is no node {node_id!r} in this consortium; nodes are {', '.join(self.node_ids)}"
+            )
         return self.manifest.node(node_id)
 
     def url(self, node_id: str) -> str:
@@ -175,7 +177,9 @@ class Consortium:
         the port published on this host (None when the two are the same)."""
         if not self.host_urls:
             return None
-        routes = {httpx.URL(self.public_url(n)).netloc: httpx.URL(u) for n, u in self.host_urls.items()}
+        routes = {
+            httpx.URL(self.public_url(n)).netloc: httpx.URL(u) for n, u in self.host_urls.items()
+        }
         return PublishedPortTransport(routes)
 
     def node_dir(self, node_id: str) -> Path:
@@ -213,8 +217,10 @@ class Consortium:
             if inst.institution_id == institution_id:
                 return inst
         examples = ", ".join(i.institution_id for i in self.institutions[:3])
-        raise NetworkError(f"unknown institution {institution_id!r}; this consortium has {len(self.institutions)} "
-                           f"(e.g. {examples}; run `creditchain institutions` for all)")
+        raise NetworkError(
+            f"unknown institution {institution_id!r}; this consortium has {len(self.institutions)} "
+            f"(e.g. {examples}; run `creditchain institutions` for all)"
+        )
 
     def city_name(self, node_id: str) -> str:
         return self.topology.city_of_node(node_id).name
@@ -235,7 +241,9 @@ class PublishedPortTransport(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         target = self._routes.get(request.url.netloc)
         if target is not None:
-            request.url = request.url.copy_with(scheme=target.scheme, host=target.host, port=target.port)
+            request.url = request.url.copy_with(
+                scheme=target.scheme, host=target.host, port=target.port
+            )
         return self._inner.handle_request(request)
 
     def close(self) -> None:
@@ -332,7 +340,15 @@ def institution_plan(topology: Topology) -> list[tuple[str, str, str, str, tuple
         for k in range(1, counts[city.code] + 1):
             prefix, noun, purposes = _INSTITUTION_KINDS[1 if k % 4 == 0 else 0]
             home = city.node_ids[(k - 1) % city.nodes]
-            plan.append((f"{prefix}-{city.code}-{k:03d}", f"{city.name} {noun} {k}", city.code, home, purposes))
+            plan.append(
+                (
+                    f"{prefix}-{city.code}-{k:03d}",
+                    f"{city.name} {noun} {k}",
+                    city.code,
+                    home,
+                    purposes,
+                )
+            )
     return plan
 
 
@@ -340,8 +356,14 @@ def consortium_exists(directory: Path) -> bool:
     return (directory / "consortium.json").exists() or (directory / "manifest.json").exists()
 
 
-def init_consortium(directory: Path, preset: str = "launch-2020", *, base_port: int = DEFAULT_BASE_PORT,
-                    force: bool = False, check_ports: bool = True) -> Consortium:
+def init_consortium(
+    directory: Path,
+    preset: str = "launch-2020",
+    *,
+    base_port: int = DEFAULT_BASE_PORT,
+    force: bool = False,
+    check_ports: bool = True,
+) -> Consortium:
     """Create keys, the signed manifest, institutions and node settings in ``directory``.
 
     Raises:
@@ -352,18 +374,26 @@ def init_consortium(directory: Path, preset: str = "launch-2020", *, base_port: 
     topology, _ = _load_topology(preset)
     nodes = topology.node_ids
     if not 1024 <= base_port <= 65535 - len(nodes) + 1:
-        raise NetworkError(f"--base-port must leave room for {len(nodes)} ports in 1024..65535, got {base_port}")
+        raise NetworkError(
+            f"--base-port must leave room for {len(nodes)} ports in 1024..65535, got {base_port}"
+        )
     if consortium_exists(directory):
         if not force:
-            raise NetworkError(f"{directory} already holds a consortium; use --force to replace it "
-                               "(this deletes its keys and ledgers) or choose another --dir")
+            raise NetworkError(
+                f"{directory} already holds a consortium; use --force to replace it "
+                "(this deletes its keys and ledgers) or choose another --dir"
+            )
         if running_nodes(directory):
-            raise NetworkError(f"the network in {directory} is running; stop it with `creditchain down` first")
+            raise NetworkError(
+                f"the network in {directory} is running; stop it with `creditchain down` first"
+            )
         _remove_consortium(directory)
     if check_ports:
         for i, node_id in enumerate(nodes):
             if not port_free(base_port + i):
-                raise NetworkError(f"port {base_port + i} (for node {node_id}) is in use; choose another --base-port")
+                raise NetworkError(
+                    f"port {base_port + i} (for node {node_id}) is in use; choose another --base-port"
+                )
 
     directory.mkdir(parents=True, exist_ok=True)
     keys = _private_dir(directory / "keys")
@@ -379,16 +409,33 @@ def init_consortium(directory: Path, preset: str = "launch-2020", *, base_port: 
     for i, node_id in enumerate(nodes):
         city = topology.city_of_node(node_id)
         key = generate_key_file(keys / "nodes" / f"{node_id}.key")
-        infos.append(NodeInfo(node_id, city.code, city.name, (city.admin_code,), f"http://127.0.0.1:{base_port + i}",
-                              public_b64(key)))
-    (directory / "manifest.json").write_bytes(sign_manifest(topology.name, topology.algorithm, root, infos))
+        infos.append(
+            NodeInfo(
+                node_id,
+                city.code,
+                city.name,
+                (city.admin_code,),
+                f"http://127.0.0.1:{base_port + i}",
+                public_b64(key),
+            )
+        )
+    (directory / "manifest.json").write_bytes(
+        sign_manifest(topology.name, topology.algorithm, root, infos)
+    )
 
     for i, node_id in enumerate(nodes):
         city = topology.city_of_node(node_id)
         latency = {
-            peer: SAME_CITY_LATENCY_MS if topology.city_of_node(peer).code == city.code
-            else round(default_latency_ms(topology.distance_km(city.code, topology.city_of_node(peer).code)), 2)
-            for peer in nodes if peer != node_id
+            peer: SAME_CITY_LATENCY_MS
+            if topology.city_of_node(peer).code == city.code
+            else round(
+                default_latency_ms(
+                    topology.distance_km(city.code, topology.city_of_node(peer).code)
+                ),
+                2,
+            )
+            for peer in nodes
+            if peer != node_id
         }
         node_dir = directory / "nodes" / node_id
         settings = {
@@ -409,19 +456,30 @@ def init_consortium(directory: Path, preset: str = "launch-2020", *, base_port: 
     institutions = []
     for inst_id, name, city_code, home, purposes in institution_plan(topology):
         key = generate_key_file(keys / "institutions" / f"{inst_id}.key")
-        institutions.append({"institution_id": inst_id, "name": name, "city": city_code, "home_node": home,
-                             "purposes": list(purposes), "key_file": f"keys/institutions/{inst_id}.key",
-                             "public_key": public_b64(key)})
+        institutions.append(
+            {
+                "institution_id": inst_id,
+                "name": name,
+                "city": city_code,
+                "home_node": home,
+                "purposes": list(purposes),
+                "key_file": f"keys/institutions/{inst_id}.key",
+                "public_key": public_b64(key),
+            }
+        )
     _write_json(directory / "institutions.json", {"institutions": institutions})
-    _write_json(directory / "consortium.json", {
-        "preset": preset if preset in PRESETS else str(Path(preset).resolve()),
-        "topology": topology_ref,
-        "name": topology.name,
-        "base_port": base_port,
-        "nodes": len(nodes),
-        "institutions": len(institutions),
-        "created_at": utc_now(),
-    })
+    _write_json(
+        directory / "consortium.json",
+        {
+            "preset": preset if preset in PRESETS else str(Path(preset).resolve()),
+            "topology": topology_ref,
+            "name": topology.name,
+            "base_port": base_port,
+            "nodes": len(nodes),
+            "institutions": len(institutions),
+            "created_at": utc_now(),
+        },
+    )
     return load_consortium(directory)
 
 
@@ -429,7 +487,13 @@ def _remove_consortium(directory: Path) -> None:
     """Delete what :func:`init_consortium` and :func:`up` created (only those paths)."""
     for name in ("keys", "nodes", "logs", "consents", "reports"):
         shutil.rmtree(directory / name, ignore_errors=True)
-    for name in ("manifest.json", "consortium.json", "institutions.json", "network.json", "topology.yaml"):
+    for name in (
+        "manifest.json",
+        "consortium.json",
+        "institutions.json",
+        "network.json",
+        "topology.yaml",
+    ):
         (directory / name).unlink(missing_ok=True)
 
 
@@ -437,8 +501,10 @@ def load_consortium(directory: Path) -> Consortium:
     """Read a consortium directory made by :func:`init_consortium`."""
     directory = Path(directory)
     if not consortium_exists(directory):
-        raise NetworkError(f"there is no consortium in {directory}; run `creditchain up` "
-                           "(or `creditchain consortium init`) first, or pass --dir")
+        raise NetworkError(
+            f"there is no consortium in {directory}; run `creditchain up` "
+            "(or `creditchain consortium init`) first, or pass --dir"
+        )
     meta = _read_json(directory / "consortium.json", "consortium file")
     ref = str(meta.get("topology", "launch-2020"))
     topology, _ = _load_topology(ref if ref in PRESETS else str(directory / ref))
@@ -450,25 +516,49 @@ def load_consortium(directory: Path) -> Consortium:
     urls: dict[str, str] = {}
     ports = {}
     if target == "docker":
-        urls = {str(k): str(v) for k, v in _read_json(directory / "host-urls.json", "host URL map").items()}
+        urls = {
+            str(k): str(v)
+            for k, v in _read_json(directory / "host-urls.json", "host URL map").items()
+        }
         missing = [n for n in topology.node_ids if n not in urls]
         if missing:
-            raise NetworkError(f"{directory / 'host-urls.json'} names no host URL for {', '.join(missing)}; "
-                               "re-run `creditchain compose`")
+            raise NetworkError(
+                f"{directory / 'host-urls.json'} names no host URL for {', '.join(missing)}; "
+                "re-run `creditchain compose`"
+            )
         ports = {n: int(httpx.URL(urls[n]).port or 80) for n in topology.node_ids}
     else:
         for node_id in topology.node_ids:
-            s = _read_json(directory / "nodes" / node_id / "settings.json", f"settings of {node_id}")
+            s = _read_json(
+                directory / "nodes" / node_id / "settings.json", f"settings of {node_id}"
+            )
             ports[node_id] = int(s["port"])
     raw = _read_json(directory / "institutions.json", "institutions file")
     institutions = tuple(
-        Institution(str(i["institution_id"]), str(i["name"]), str(i["city"]), str(i["home_node"]),
-                    tuple(i["purposes"]), directory / str(i["key_file"]), str(i["public_key"]))
+        Institution(
+            str(i["institution_id"]),
+            str(i["name"]),
+            str(i["city"]),
+            str(i["home_node"]),
+            tuple(i["purposes"]),
+            directory / str(i["key_file"]),
+            str(i["public_key"]),
+        )
         for i in raw["institutions"]
     )
-    return Consortium(directory, topology, ref, str(meta.get("preset", ref)), manifest, ports, institutions,
-                      target=target, host_urls=urls, project=str(meta.get("project", "")),
-                      compose_file=str(meta.get("compose_file", "")))
+    return Consortium(
+        directory,
+        topology,
+        ref,
+        str(meta.get("preset", ref)),
+        manifest,
+        ports,
+        institutions,
+        target=target,
+        host_urls=urls,
+        project=str(meta.get("project", "")),
+        compose_file=str(meta.get("compose_file", "")),
+    )
 
 
 # --- run state ---------------------------------------------------------------------
@@ -482,7 +572,10 @@ def read_state(directory: Path) -> dict[str, Any]:
 
 
 def write_state(directory: Path, state: Mapping[str, Any]) -> None:
-    _write_json(Path(directory) / "network.json", {**state, "dir": str(Path(directory).resolve()), "updated_at": utc_now()})
+    _write_json(
+        Path(directory) / "network.json",
+        {**state, "dir": str(Path(directory).resolve()), "updated_at": utc_now()},
+    )
 
 
 def _settings_path(directory: Path, node_id: str) -> Path:
@@ -519,7 +612,9 @@ def running_nodes(directory: Path) -> dict[str, int]:
 # --- seeding -------------------------------------------------------------------------
 @dataclass
 class SeedResult:
-    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)  # node → {records, enterprises, seconds}
+    nodes: dict[str, dict[str, Any]] = field(
+        default_factory=dict
+    )  # node → {records, enterprises, seconds}
     seconds: float = 0.0
 
     @property
@@ -540,20 +635,37 @@ def _seed_worker_init(queue: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
 
 
-def _seed_node(directory: str, node_id: str, topology_ref: str, enterprises: int, seed: int) -> dict[str, Any]:
+def _seed_node(
+    directory: str, node_id: str, topology_ref: str, enterprises: int, seed: int
+) -> dict[str, Any]:
     """Worker: seed one node of a consortium directory (see :func:`seed_ledger_file`)."""
     root = Path(directory)
     topology = load_topology(topology_ref if topology_ref in PRESETS else str(root / topology_ref))
     manifest = load_manifest(root / "manifest.json")
     key = load_private_key(root / "keys" / "nodes" / f"{node_id}.key")
-    result = seed_ledger_file(root / "nodes" / node_id / "data" / "ledger.db", topology=topology,
-                              manifest=manifest, node_id=node_id, key=key, enterprises=enterprises, seed=seed)
+    result = seed_ledger_file(
+        root / "nodes" / node_id / "data" / "ledger.db",
+        topology=topology,
+        manifest=manifest,
+        node_id=node_id,
+        key=key,
+        enterprises=enterprises,
+        seed=seed,
+    )
     _write_json(root / "nodes" / node_id / "seed.json", result)
     return result
 
 
-def seed_ledger_file(final: Path, *, topology: Topology, manifest: Manifest, node_id: str,
-                     key: Ed25519PrivateKey, enterprises: int, seed: int) -> dict[str, Any]:
+def seed_ledger_file(
+    final: Path,
+    *,
+    topology: Topology,
+    manifest: Manifest,
+    node_id: str,
+    key: Ed25519PrivateKey,
+    enterprises: int,
+    seed: int,
+) -> dict[str, Any]:
     """Write one node's synthetic records into a fresh ledger (temporary file, then rename).
 
     An existing ledger (a node ran before seeding) is appended to in place. Used
@@ -570,8 +682,13 @@ def seed_ledger_file(final: Path, *, topology: Topology, manifest: Manifest, nod
     signer = NoteSigner(info.origin, key)
     # A fresh file is bulk-loaded (no fsync per block) under a temporary name, then
     # made durable and verified from disk (Ledger.finish_bulk) before it is renamed.
-    ledger = (Ledger.open(path, signer=signer) if in_place
-              else Ledger.create(path, origin=info.origin, signer=signer, algorithm=manifest.algorithm, bulk=True))
+    ledger = (
+        Ledger.open(path, signer=signer)
+        if in_place
+        else Ledger.create(
+            path, origin=info.origin, signer=signer, algorithm=manifest.algorithm, bulk=True
+        )
+    )
     records = 0
     companies = 0
     last_uscc = None
@@ -606,8 +723,17 @@ def seed_ledger_file(final: Path, *, topology: Topology, manifest: Manifest, nod
         os.replace(path, final)
         fsync_path(final)  # the rename, too, survives a crash
     seconds = time.perf_counter() - t0
-    return {"node_id": node_id, "records": records, "enterprises": companies, "entries": size, "height": height,
-            "seconds": round(seconds, 3), "enterprises_total": enterprises, "seed": seed, "at": utc_now()}
+    return {
+        "node_id": node_id,
+        "records": records,
+        "enterprises": companies,
+        "entries": size,
+        "height": height,
+        "seconds": round(seconds, 3),
+        "enterprises_total": enterprises,
+        "seed": seed,
+        "at": utc_now(),
+    }
 
 
 def needs_seed(cons: Consortium, node_id: str) -> bool:
@@ -639,7 +765,9 @@ def set_catalogue_mode(cons: Consortium, node_ids: Iterable[str], mode: str) -> 
     from node.settings import CATALOGUE_MODES
 
     if mode not in CATALOGUE_MODES:
-        raise NetworkError(f"catalogue mode must be one of {', '.join(CATALOGUE_MODES)}, got {mode!r}")
+        raise NetworkError(
+            f"catalogue mode must be one of {', '.join(CATALOGUE_MODES)}, got {mode!r}"
+        )
     for node_id in node_ids:
         path = cons.settings_path(node_id)
         settings = _read_json(path, "node settings")
@@ -647,8 +775,16 @@ def set_catalogue_mode(cons: Consortium, node_ids: Iterable[str], mode: str) -> 
             _write_json(path, {**settings, "catalogue": mode})
 
 
-def seed_ledgers(cons: Consortium, node_ids: Sequence[str], enterprises: int, seed: int, *,
-                 workers: int = SEED_WORKERS, progress: bool = True, catalogue: str | None = None) -> SeedResult:
+def seed_ledgers(
+    cons: Consortium,
+    node_ids: Sequence[str],
+    enterprises: int,
+    seed: int,
+    *,
+    workers: int = SEED_WORKERS,
+    progress: bool = True,
+    catalogue: str | None = None,
+) -> SeedResult:
     """Bulk-load synthetic records into the ledgers of ``node_ids`` through the ledger library.
 
     One node per task in a process pool (largest first); a tqdm bar counts records.
@@ -673,15 +809,28 @@ def seed_ledgers(cons: Consortium, node_ids: Sequence[str], enterprises: int, se
     queue = ctx.Queue()
     result = SeedResult()
     t0 = time.perf_counter()
-    bar = tqdm(total=estimate, unit="rec", unit_scale=True, desc=f"seeding {len(order)} ledgers",
-               disable=not progress, dynamic_ncols=True, leave=True)
+    bar = tqdm(
+        total=estimate,
+        unit="rec",
+        unit_scale=True,
+        desc=f"seeding {len(order)} ledgers",
+        disable=not progress,
+        dynamic_ncols=True,
+        leave=True,
+    )
     # multiprocessing.Pool rather than ProcessPoolExecutor: on failure or Ctrl-C the
     # workers are terminated at once instead of finishing their (possibly long) ledgers.
-    pool = ctx.Pool(processes=max(1, min(workers, len(order))), initializer=_seed_worker_init, initargs=(queue,))
+    pool = ctx.Pool(
+        processes=max(1, min(workers, len(order))), initializer=_seed_worker_init, initargs=(queue,)
+    )
     ok = False
     try:
-        tasks = {node_id: pool.apply_async(_seed_node, (str(cons.dir), node_id, cons.topology_ref, enterprises, seed))
-                 for node_id in order}
+        tasks = {
+            node_id: pool.apply_async(
+                _seed_node, (str(cons.dir), node_id, cons.topology_ref, enterprises, seed)
+            )
+            for node_id in order
+        }
         while tasks:
             time.sleep(0.1)
             _drain(queue, bar)
@@ -698,8 +847,10 @@ def seed_ledgers(cons: Consortium, node_ids: Sequence[str], enterprises: int, se
         bar.refresh()
         ok = True
     except KeyboardInterrupt:
-        raise NetworkError("seeding was interrupted; run `creditchain up` again to finish it "
-                           "(ledgers already seeded are kept)") from None
+        raise NetworkError(
+            "seeding was interrupted; run `creditchain up` again to finish it "
+            "(ledgers already seeded are kept)"
+        ) from None
     finally:
         if ok:
             pool.close()
@@ -730,10 +881,19 @@ def spawn(cons: Consortium, node_id: str) -> int:
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a", encoding="utf-8") as f:
         f.write(f"--- {utc_now()} starting {node_id} on port {cons.ports[node_id]}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NODE_")}  # NODE_* would override settings
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("NODE_")
+    }  # NODE_* would override settings
     env["PYTHONUNBUFFERED"] = "1"
     # -P: do not put the current directory on sys.path (a stray ./node must not shadow the package).
-    argv = [sys.executable, "-P", "-m", "node", "--config", str(cons.settings_path(node_id).resolve())]
+    argv = [
+        sys.executable,
+        "-P",
+        "-m",
+        "node",
+        "--config",
+        str(cons.settings_path(node_id).resolve()),
+    ]
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
         (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
@@ -778,24 +938,33 @@ def wait_healthy(cons: Consortium, pids: Mapping[str, int], timeout_s: float) ->
             for node_id in sorted(waiting):
                 if not _pid_alive(pids[node_id], cons.settings_path(node_id)):
                     tail = _log_tail(cons, node_id)
-                    raise NetworkError(f"node {node_id} exited while starting ({tail or 'no output'}); "
-                                       f"see {cons.log_path(node_id)}")
+                    raise NetworkError(
+                        f"node {node_id} exited while starting ({tail or 'no output'}); "
+                        f"see {cons.log_path(node_id)}"
+                    )
                 h = _get(client, cons.url(node_id) + "/v1/health")
                 if h and h.get("node_id") == node_id:
                     waiting.discard(node_id)
             if not waiting:
                 break
             if time.monotonic() - t0 > timeout_s:
-                raise NetworkError(f"nodes {', '.join(sorted(waiting))} did not become healthy within {timeout_s:.0f} s; "
-                                   f"see their logs in {cons.dir / 'logs'}")
+                raise NetworkError(
+                    f"nodes {', '.join(sorted(waiting))} did not become healthy within {timeout_s:.0f} s; "
+                    f"see their logs in {cons.dir / 'logs'}"
+                )
             time.sleep(0.2)
     return time.monotonic() - t0
 
 
-def node_infos(cons: Consortium, node_ids: Iterable[str] | None = None, timeout_s: float = 3.0) -> dict[str, dict[str, Any] | None]:
+def node_infos(
+    cons: Consortium, node_ids: Iterable[str] | None = None, timeout_s: float = 3.0
+) -> dict[str, dict[str, Any] | None]:
     """GET /v1/info of each node in parallel; None for a node that does not answer."""
     ids = list(node_ids if node_ids is not None else cons.node_ids)
-    with httpx.Client(timeout=timeout_s) as client, ThreadPoolExecutor(max_workers=max(1, len(ids))) as pool:
+    with (
+        httpx.Client(timeout=timeout_s) as client,
+        ThreadPoolExecutor(max_workers=max(1, len(ids))) as pool,
+    ):
         answers = list(pool.map(lambda n: _get(client, cons.url(n) + "/v1/info"), ids))
     return dict(zip(ids, answers, strict=True))
 
@@ -817,8 +986,13 @@ def mirror_lag(infos: Mapping[str, dict[str, Any] | None]) -> list[tuple[str, st
     return lag
 
 
-def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | None = None, *,
-                  progress: bool = False) -> float:
+def wait_mirrored(
+    cons: Consortium,
+    timeout_s: float,
+    node_ids: Sequence[str] | None = None,
+    *,
+    progress: bool = False,
+) -> float:
     """Wait until every node has seen and mirrored every peer's current tree; returns seconds waited.
 
     A big network mirrors for minutes (every node pulls every peer's entry
@@ -849,8 +1023,10 @@ def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | 
                     silent_since.pop(n, None)
             gone = [n for n in silent if now - silent_since[n] > timeout_s]
             if gone:
-                raise NetworkError(f"nodes {', '.join(gone)} stopped answering while the network was mirroring; "
-                                   f"see their logs in {cons.dir / 'logs'}")
+                raise NetworkError(
+                    f"nodes {', '.join(gone)} stopped answering while the network was mirroring; "
+                    f"see their logs in {cons.dir / 'logs'}"
+                )
             if silent:
                 time.sleep(0.5)
                 continue
@@ -861,7 +1037,13 @@ def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | 
                 return time.monotonic() - t0
             behind = sum(size - have for _, _, have, size in lag)
             if bar is None and progress and behind > 20_000:
-                bar = tqdm(total=behind, unit="entry", unit_scale=True, desc="mirroring", dynamic_ncols=True)
+                bar = tqdm(
+                    total=behind,
+                    unit="entry",
+                    unit_scale=True,
+                    desc="mirroring",
+                    dynamic_ncols=True,
+                )
             if bar is not None:
                 bar.total = max(bar.total, bar.n + behind)
                 bar.update(max(0, bar.total - behind - bar.n))
@@ -869,9 +1051,13 @@ def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | 
                 least_behind, last_move = behind, time.monotonic()
             if time.monotonic() - last_move > timeout_s:
                 worst = sorted(lag, key=lambda t: t[2] - t[3])[:3]
-                detail = "; ".join(f"{n} has {have} of {p}'s {size} entries" for n, p, have, size in worst)
-                raise MirrorStalledError(f"mirroring made no progress for {timeout_s:.0f} s ({len(lag)} links "
-                                         f"behind: {detail})")
+                detail = "; ".join(
+                    f"{n} has {have} of {p}'s {size} entries" for n, p, have, size in worst
+                )
+                raise MirrorStalledError(
+                    f"mirroring made no progress for {timeout_s:.0f} s ({len(lag)} links "
+                    f"behind: {detail})"
+                )
             time.sleep(0.5)
     finally:
         if bar is not None:
@@ -882,11 +1068,14 @@ def wait_mirrored(cons: Consortium, timeout_s: float, node_ids: Sequence[str] | 
 class NodeClient:
     """Signed requests to the consortium's nodes; responses must be signed by the node asked."""
 
-    def __init__(self, cons: Consortium, key_id: str, key: Ed25519PrivateKey, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, cons: Consortium, key_id: str, key: Ed25519PrivateKey, timeout_s: float = 60.0
+    ) -> None:
         self.cons = cons
         self._keys = {f"node:{n.node_id}": n.key() for n in cons.manifest.nodes}
-        self._client = httpx.Client(auth=httpsig.RequestSigner(key_id, key), timeout=timeout_s,
-                                    transport=cons.transport())
+        self._client = httpx.Client(
+            auth=httpsig.RequestSigner(key_id, key), timeout=timeout_s, transport=cons.transport()
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -906,22 +1095,36 @@ class NodeClient:
         try:
             response = self._client.request(method, url, content=content, headers=headers)
         except httpx.TimeoutException:
-            raise NetworkError(f"node {node_id} at {self.cons.url(node_id)} did not answer in time") from None
+            raise NetworkError(
+                f"node {node_id} at {self.cons.url(node_id)} did not answer in time"
+            ) from None
         except httpx.HTTPError:
-            raise NetworkError(f"node {node_id} at {self.cons.url(node_id)} is not answering; "
-                               "is the network up? (`creditchain status`)") from None
+            raise NetworkError(
+                f"node {node_id} at {self.cons.url(node_id)} is not answering; "
+                "is the network up? (`creditchain status`)"
+            ) from None
         sent = response.request
         try:
-            key_id = httpsig.verify_response(response.status_code, dict(response.headers), response.content,
-                                             sent.headers["signature-input"], sent.headers["signature"], self._keys)
+            key_id = httpsig.verify_response(
+                response.status_code,
+                dict(response.headers),
+                response.content,
+                sent.headers["signature-input"],
+                sent.headers["signature"],
+                self._keys,
+            )
         except httpsig.HttpSignatureError as exc:
             raise NetworkError(f"the answer from {node_id} is not properly signed: {exc}") from exc
         if key_id != f"node:{node_id}":
-            raise NetworkError(f"the answer from {node_id} is signed by {key_id}, not by node:{node_id}")
+            raise NetworkError(
+                f"the answer from {node_id} is signed by {key_id}, not by node:{node_id}"
+            )
         try:
             data = response.json() if response.content else None
         except ValueError:
-            raise NetworkError(f"node {node_id} answered {response.status_code} with a body that is not JSON") from None
+            raise NetworkError(
+                f"node {node_id} answered {response.status_code} with a body that is not JSON"
+            ) from None
         return response.status_code, data
 
 
@@ -931,7 +1134,9 @@ def problem_sentence(node_id: str, status: int, data: Any) -> str:
     return f"{node_id} refused ({status} {title or 'error'}): {detail or 'no detail given'}"
 
 
-def register_institutions(cons: Consortium, node_ids: Iterable[str] | None = None) -> tuple[int, int]:
+def register_institutions(
+    cons: Consortium, node_ids: Iterable[str] | None = None
+) -> tuple[int, int]:
     """Register the institutions homed at ``node_ids`` (default all) at their home node.
 
     Operator-signed; idempotent (409 = already there). Returns (newly registered, already registered).
@@ -946,15 +1151,25 @@ def register_institutions(cons: Consortium, node_ids: Iterable[str] | None = Non
         new = old = 0
         with NodeClient(cons, f"node:{node_id}", cons.node_key(node_id), timeout_s=30.0) as client:
             for inst in by_node[node_id]:
-                status, data = client.call(node_id, "POST", "/v1/institutions", {
-                    "institution_id": inst.institution_id, "name": inst.name, "public_key": inst.public_key,
-                    "purposes": list(inst.purposes)})
+                status, data = client.call(
+                    node_id,
+                    "POST",
+                    "/v1/institutions",
+                    {
+                        "institution_id": inst.institution_id,
+                        "name": inst.name,
+                        "public_key": inst.public_key,
+                        "purposes": list(inst.purposes),
+                    },
+                )
                 if status == 201:
                     new += 1
                 elif status == 409:
                     old += 1
                 else:
-                    raise NetworkError(f"registering {inst.institution_id}: {problem_sentence(node_id, status, data)}")
+                    raise NetworkError(
+                        f"registering {inst.institution_id}: {problem_sentence(node_id, status, data)}"
+                    )
         return new, old
 
     if not by_node:
@@ -984,10 +1199,17 @@ DEFAULT_ENTERPRISES = 20000
 DEFAULT_SEED = 2020
 
 
-def up(directory: Path = DEFAULT_DIR, *, preset: str | None = None, enterprises: int | None = None,
-       seed: int | None = None,
-       base_port: int | None = None, timeout_s: float = 180.0, progress: bool = True,
-       echo: Callable[[str], None] = lambda s: None) -> UpResult:
+def up(
+    directory: Path = DEFAULT_DIR,
+    *,
+    preset: str | None = None,
+    enterprises: int | None = None,
+    seed: int | None = None,
+    base_port: int | None = None,
+    timeout_s: float = 180.0,
+    progress: bool = True,
+    echo: Callable[[str], None] = lambda s: None,
+) -> UpResult:
     """Init (if needed), seed (if empty), start, wait healthy and mirrored, register institutions.
 
     Running again while the network runs changes nothing; after ``down`` (or
@@ -996,29 +1218,43 @@ def up(directory: Path = DEFAULT_DIR, *, preset: str | None = None, enterprises:
     directory = Path(directory)
     result_init = False
     if not consortium_exists(directory):
-        cons = init_consortium(directory, preset or "launch-2020", base_port=base_port or DEFAULT_BASE_PORT)
+        cons = init_consortium(
+            directory, preset or "launch-2020", base_port=base_port or DEFAULT_BASE_PORT
+        )
         result_init = True
-        echo(f"created the {cons.topology.name} consortium in {directory}: {len(cons.node_ids)} node keys, "
-             f"{len(cons.institutions)} institution keys, signed manifest")
+        echo(
+            f"created the {cons.topology.name} consortium in {directory}: {len(cons.node_ids)} node keys, "
+            f"{len(cons.institutions)} institution keys, signed manifest"
+        )
     else:
         cons = load_consortium(directory)
         if preset is not None:
             _load_topology(preset)  # an unknown preset is named as such, not as a mismatch
         if preset is not None and _preset_key(preset) != _preset_key(cons.preset):
-            raise NetworkError(f"{directory} holds the {cons.preset} consortium, not {preset}; use another --dir "
-                               f"or replace it with `creditchain consortium init --force --preset {preset}`")
+            raise NetworkError(
+                f"{directory} holds the {cons.preset} consortium, not {preset}; use another --dir "
+                f"or replace it with `creditchain consortium init --force --preset {preset}`"
+            )
         if base_port is not None and base_port != cons.ports[cons.node_ids[0]]:
-            raise NetworkError(f"{directory} uses ports from {cons.ports[cons.node_ids[0]]}; to change them, "
-                               "re-create it with `creditchain consortium init --force --base-port N`")
+            raise NetworkError(
+                f"{directory} uses ports from {cons.ports[cons.node_ids[0]]}; to change them, "
+                "re-create it with `creditchain consortium init --force --base-port N`"
+            )
     result = UpResult(cons, initialized=result_init)
     state = read_state(directory)
     # Seeding parameters are fixed by the first `up` that seeds; later runs keep the data.
-    seeding = state.get("seeding") or {"enterprises": enterprises or DEFAULT_ENTERPRISES,
-                                       "seed": DEFAULT_SEED if seed is None else seed}
-    if state.get("seeding") and ((enterprises is not None and enterprises != seeding["enterprises"])
-                                 or (seed is not None and seed != seeding["seed"])):
-        result.notes.append(f"this network was seeded with {seeding['enterprises']} enterprises (seed {seeding['seed']}); "
-                            "its data is kept, so --enterprises and --seed are ignored")
+    seeding = state.get("seeding") or {
+        "enterprises": enterprises or DEFAULT_ENTERPRISES,
+        "seed": DEFAULT_SEED if seed is None else seed,
+    }
+    if state.get("seeding") and (
+        (enterprises is not None and enterprises != seeding["enterprises"])
+        or (seed is not None and seed != seeding["seed"])
+    ):
+        result.notes.append(
+            f"this network was seeded with {seeding['enterprises']} enterprises (seed {seeding['seed']}); "
+            "its data is kept, so --enterprises and --seed are ignored"
+        )
     alive = running_nodes(directory)
     if len(alive) == len(cons.node_ids):
         result.already_running = True
@@ -1034,29 +1270,44 @@ def up(directory: Path = DEFAULT_DIR, *, preset: str | None = None, enterprises:
     state["preset"] = cons.preset
     write_state(directory, state)
     if to_seed:
-        result.seeded = seed_ledgers(cons, to_seed, int(seeding["enterprises"]), int(seeding["seed"]), progress=progress)
-        echo(f"seeded {result.seeded.records:,} records into {len(to_seed)} ledgers in {result.seeded.seconds:.1f} s "
-             f"({result.seeded.rate:,.0f} records/s)")
+        result.seeded = seed_ledgers(
+            cons, to_seed, int(seeding["enterprises"]), int(seeding["seed"]), progress=progress
+        )
+        echo(
+            f"seeded {result.seeded.records:,} records into {len(to_seed)} ledgers in {result.seeded.seconds:.1f} s "
+            f"({result.seeded.rate:,.0f} records/s)"
+        )
 
     to_start = [n for n in cons.node_ids if n not in alive]
     for node_id in to_start:
         if not port_free(cons.ports[node_id]):
-            raise NetworkError(f"port {cons.ports[node_id]} (for node {node_id}) is in use by another program; stop it, "
-                               "or re-create the consortium with `creditchain consortium init --force --base-port N`")
+            raise NetworkError(
+                f"port {cons.ports[node_id]} (for node {node_id}) is in use by another program; stop it, "
+                "or re-create the consortium with `creditchain consortium init --force --base-port N`"
+            )
     t0 = time.monotonic()
     pids = dict(alive)
     nodes_state = state.setdefault("nodes", {})
     for node_id in to_start:
         pid = spawn(cons, node_id)
         pids[node_id] = pid
-        nodes_state[node_id] = {"pid": pid, "port": cons.ports[node_id], "url": cons.url(node_id),
-                                "started_at": utc_now(), "log": str(cons.log_path(node_id))}
+        nodes_state[node_id] = {
+            "pid": pid,
+            "port": cons.ports[node_id],
+            "url": cons.url(node_id),
+            "started_at": utc_now(),
+            "log": str(cons.log_path(node_id)),
+        }
     write_state(directory, state)
     result.started = to_start
-    echo(f"started {len(to_start)} node process{'es' if len(to_start) != 1 else ''}; waiting until healthy")
+    echo(
+        f"started {len(to_start)} node process{'es' if len(to_start) != 1 else ''}; waiting until healthy"
+    )
     wait_healthy(cons, {n: pids[n] for n in to_start}, timeout_s=min(timeout_s, 90.0))
     result.start_seconds = time.monotonic() - t0
-    echo(f"healthy after {result.start_seconds:.1f} s; waiting until every node has mirrored every peer")
+    echo(
+        f"healthy after {result.start_seconds:.1f} s; waiting until every node has mirrored every peer"
+    )
     result.mirror_seconds = wait_mirrored(cons, timeout_s, progress=progress)
     # Registered after mirroring: while nodes pull their peers' entries they answer slowly.
     # A ledger keeps its institution entries: register again only where that has not succeeded yet.
@@ -1064,7 +1315,9 @@ def up(directory: Path = DEFAULT_DIR, *, preset: str | None = None, enterprises:
     done = set(state.get("institutions_registered", [])) - set(to_seed)
     result.registered = register_institutions(cons, [n for n in cons.node_ids if n not in done])
     result.register_seconds = time.monotonic() - t1
-    if result.registered[0]:  # the new institution entries: one more mirroring round, and all views agree
+    if result.registered[
+        0
+    ]:  # the new institution entries: one more mirroring round, and all views agree
         result.mirror_seconds += wait_mirrored(cons, timeout_s)
     state["institutions_registered"] = list(cons.node_ids)
     write_state(directory, state)
@@ -1109,8 +1362,16 @@ def network_status(cons: Consortium) -> list[NodeStatus]:
                 seeded = json.loads(cons.seed_path(node_id).read_text("utf-8"))
             except (OSError, ValueError):
                 seeded = None
-        out.append(NodeStatus(node_id, cons.city_name(node_id), cons.url(node_id), alive.get(node_id),
-                              infos.get(node_id), seeded))
+        out.append(
+            NodeStatus(
+                node_id,
+                cons.city_name(node_id),
+                cons.url(node_id),
+                alive.get(node_id),
+                infos.get(node_id),
+                seeded,
+            )
+        )
     return out
 
 
@@ -1175,8 +1436,14 @@ class QueryResult:
     seconds: float
 
 
-def consent_document(uscc: str, inst: Institution, purposes: Sequence[str], not_before: str, not_after: str,
-                     authorization_id: str) -> str:
+def consent_document(
+    uscc: str,
+    inst: Institution,
+    purposes: Sequence[str],
+    not_before: str,
+    not_after: str,
+    authorization_id: str,
+) -> str:
     return (
         "AUTHORIZATION TO QUERY CREDIT INFORMATION (simulated)\n"
         f"Authorization id: {authorization_id}\n"
@@ -1189,13 +1456,16 @@ def consent_document(uscc: str, inst: Institution, purposes: Sequence[str], not_
     )
 
 
-def file_authorization(cons: Consortium, inst: Institution, uscc: str, purposes: Sequence[str], *,
-                       days: int = 365) -> dict[str, Any]:
+def file_authorization(
+    cons: Consortium, inst: Institution, uscc: str, purposes: Sequence[str], *, days: int = 365
+) -> dict[str, Any]:
     """File an authorization for ``inst`` at its home node, signed by the institution's key."""
     now = datetime.now(UTC).replace(microsecond=0)
     not_before = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     not_after = (now + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if cons.target == "docker":  # containers start knowing no institution; registration is idempotent
+    if (
+        cons.target == "docker"
+    ):  # containers start knowing no institution; registration is idempotent
         register_institutions(cons, [inst.home_node])
     authorization_id = f"auth-{inst.institution_id}-{uscc}-{uuid.uuid4().hex[:6]}"
     text = consent_document(uscc, inst, purposes, not_before, not_after, authorization_id)
@@ -1204,13 +1474,33 @@ def file_authorization(cons: Consortium, inst: Institution, uscc: str, purposes:
     consent_path.parent.mkdir(parents=True, exist_ok=True)
     consent_path.write_text(text, "utf-8")
     with NodeClient(cons, f"inst:{inst.institution_id}", inst.key()) as client:
-        status, data = client.call(inst.home_node, "POST", "/v1/authorizations", {
-            "authorization_id": authorization_id, "uscc": uscc, "institution_id": inst.institution_id,
-            "purposes": list(purposes), "not_before": not_before, "not_after": not_after, "document_digest": digest})
+        status, data = client.call(
+            inst.home_node,
+            "POST",
+            "/v1/authorizations",
+            {
+                "authorization_id": authorization_id,
+                "uscc": uscc,
+                "institution_id": inst.institution_id,
+                "purposes": list(purposes),
+                "not_before": not_before,
+                "not_after": not_after,
+                "document_digest": digest,
+            },
+        )
     if status != 201:
-        raise NetworkError(f"filing the authorization failed: {problem_sentence(inst.home_node, status, data)}")
-    return {"authorization_id": authorization_id, "document": str(consent_path), "document_digest": digest,
-            "not_before": not_before, "not_after": not_after, "index": data.get("index"), "node_id": inst.home_node}
+        raise NetworkError(
+            f"filing the authorization failed: {problem_sentence(inst.home_node, status, data)}"
+        )
+    return {
+        "authorization_id": authorization_id,
+        "document": str(consent_path),
+        "document_digest": digest,
+        "not_before": not_before,
+        "not_after": not_after,
+        "index": data.get("index"),
+        "node_id": inst.home_node,
+    }
 
 
 def check_uscc(cons: Consortium, uscc: str) -> None:
@@ -1220,20 +1510,32 @@ def check_uscc(cons: Consortium, uscc: str) -> None:
     except InvalidUsccError as exc:
         raise NetworkError(str(exc)) from exc
     if not cons.manifest.nodes_for_admin_code(parsed.admin_code):
-        raise NetworkError(f"USCC {uscc} is registered in administrative area {parsed.admin_code}, "
-                           "which no node of this consortium serves")
+        raise NetworkError(
+            f"USCC {uscc} is registered in administrative area {parsed.admin_code}, "
+            "which no node of this consortium serves"
+        )
 
 
-def query_report(cons: Consortium, institution_id: str, uscc: str, purpose: str, *,
-                 authorization_id: str | None = None, out: Path | None = None,
-                 timeout_s: float = 60.0, on_filed: Callable[[dict[str, Any]], None] | None = None) -> QueryResult:
+def query_report(
+    cons: Consortium,
+    institution_id: str,
+    uscc: str,
+    purpose: str,
+    *,
+    authorization_id: str | None = None,
+    out: Path | None = None,
+    timeout_s: float = 60.0,
+    on_filed: Callable[[dict[str, Any]], None] | None = None,
+) -> QueryResult:
     """Ask the institution's home node for a report, verify it offline, save the bundle."""
     inst = cons.institution(institution_id)
     check_uscc(cons, uscc)
     if purpose not in PURPOSES:
         raise NetworkError(f"purpose must be one of {', '.join(PURPOSES)}, got {purpose!r}")
     if purpose not in inst.purposes:
-        raise NetworkError(f"institution {institution_id} is registered for {', '.join(inst.purposes)}, not {purpose}")
+        raise NetworkError(
+            f"institution {institution_id} is registered for {', '.join(inst.purposes)}, not {purpose}"
+        )
     filed = None
     if authorization_id is None:
         filed = file_authorization(cons, inst, uscc, [purpose])
@@ -1242,8 +1544,12 @@ def query_report(cons: Consortium, institution_id: str, uscc: str, purpose: str,
             on_filed(filed)
     t0 = time.perf_counter()
     with NodeClient(cons, f"inst:{inst.institution_id}", inst.key(), timeout_s=timeout_s) as client:
-        status, bundle = client.call(inst.home_node, "POST", "/v1/reports",
-                                     {"uscc": uscc, "purpose": purpose, "authorization_id": authorization_id})
+        status, bundle = client.call(
+            inst.home_node,
+            "POST",
+            "/v1/reports",
+            {"uscc": uscc, "purpose": purpose, "authorization_id": authorization_id},
+        )
     seconds = time.perf_counter() - t0
     if status != 200:
         raise NetworkError(problem_sentence(inst.home_node, status, bundle))
@@ -1264,7 +1570,9 @@ def _trusted_manifest(cons: Consortium) -> Manifest:
         raise NetworkError(str(exc)) from exc
 
 
-def verify_bundle_file(bundle_path: Path, manifest_path: Path, root_key: str | None = None) -> BundleSummary:
+def verify_bundle_file(
+    bundle_path: Path, manifest_path: Path, root_key: str | None = None
+) -> BundleSummary:
     """Offline verification of a saved bundle; NetworkError names the problem in one sentence."""
     try:
         manifest = load_manifest(Path(manifest_path), root_key=root_key)
@@ -1309,11 +1617,15 @@ def synthetic_data(cons: Consortium) -> SyntheticData:
     else:
         seeding = read_state(cons.dir).get("seeding")
     if not seeding:
-        raise NetworkError(f"the network in {cons.dir} has not been seeded yet; run `creditchain up` first")
+        raise NetworkError(
+            f"the network in {cons.dir} has not been seeded yet; run `creditchain up` first"
+        )
     return SyntheticData(cons.topology, int(seeding["enterprises"]), int(seeding["seed"]))
 
 
-def _holdings(ledgers: dict[str, Ledger | None], cons: Consortium, uscc: str, holders: Sequence[str]) -> tuple[str, ...]:
+def _holdings(
+    ledgers: dict[str, Ledger | None], cons: Consortium, uscc: str, holders: Sequence[str]
+) -> tuple[str, ...]:
     """What each holder's ledger says about ``uscc`` (metadata only: types and corrections)."""
     from ledger import CorrectionEntry, RecordEntry
 
@@ -1337,8 +1649,14 @@ def _holdings(ledgers: dict[str, Ledger | None], cons: Consortium, uscc: str, ho
     return tuple(out)
 
 
-def sample_enterprises(cons: Consortium, city: str | None = None, *, limit: int = 5, min_cities: int = 2,
-                       negative: bool = False) -> list[EnterpriseSample]:
+def sample_enterprises(
+    cons: Consortium,
+    city: str | None = None,
+    *,
+    limit: int = 5,
+    min_cities: int = 2,
+    negative: bool = False,
+) -> list[EnterpriseSample]:
     """Enterprises of the seeded synthetic data held in at least ``min_cities`` cities.
 
     Cities are visited round-robin. With ``negative``, only enterprises with a
@@ -1347,8 +1665,10 @@ def sample_enterprises(cons: Consortium, city: str | None = None, *, limit: int 
     """
     data = synthetic_data(cons)
     if negative and cons.target == "docker":
-        raise NetworkError("choosing enterprises with negative records reads the ledger files, which live in the "
-                           "containers' volumes; leave out --negative for a container network")
+        raise NetworkError(
+            "choosing enterprises with negative records reads the ledger files, which live in the "
+            "containers' volumes; leave out --negative for a container network"
+        )
     codes = [c.code for c in cons.topology.cities]
     if city is not None and city not in codes:
         raise NetworkError(f"unknown city {city!r}; cities are {', '.join(codes)}")
@@ -1368,7 +1688,9 @@ def sample_enterprises(cons: Consortium, city: str | None = None, *, limit: int 
                 for i, holders in streams[code]:
                     uscc = data.enterprise(code, i).uscc
                     records = _holdings(ledgers, cons, uscc, holders)
-                    if negative and not any(r.split(":")[1].split(" ")[0] in NEGATIVE_TYPES for r in records):
+                    if negative and not any(
+                        r.split(":")[1].split(" ")[0] in NEGATIVE_TYPES for r in records
+                    ):
                         continue
                     found.append(EnterpriseSample(uscc, code, i, holders, records))
                     break

@@ -81,7 +81,16 @@ class Topology:
         return Topology(
             name=f"{self.name}-{total}n",
             cities=tuple(
-                City(c.code, c.name, c.name_zh, c.admin_code, counts[c.code], c.share / total_share, c.lat, c.lon)
+                City(
+                    c.code,
+                    c.name,
+                    c.name_zh,
+                    c.admin_code,
+                    counts[c.code],
+                    c.share / total_share,
+                    c.lat,
+                    c.lon,
+                )
                 for c in cities
             ),
             institutions=self.institutions,
@@ -141,12 +150,16 @@ def parse_topology(raw: object, source: str) -> Topology:
 def load_topology(name_or_path: str) -> Topology:
     """A preset by name (``launch-2020``, ``oct-2021``) or a YAML file path."""
     if name_or_path in PRESETS:
-        text = resources.files("scenarios").joinpath(f"presets/{name_or_path}.yaml").read_text("utf-8")
+        text = (
+            resources.files("scenarios").joinpath(f"presets/{name_or_path}.yaml").read_text("utf-8")
+        )
         source = name_or_path
     else:
         path = Path(name_or_path)
         if not path.is_file():
-            raise TopologyError(f"{name_or_path!r} is neither a preset ({', '.join(PRESETS)}) nor a file")
+            raise TopologyError(
+                f"{name_or_path!r} is neither a preset ({', '.join(PRESETS)}) nor a file"
+            )
         text, source = path.read_text("utf-8"), str(path)
     try:
         raw = yaml.safe_load(text)

@@ -30,17 +30,46 @@ _MASK = (1 << 64) - 1
 _CHUNK = 1 << 16  # enterprises hashed per numpy call
 
 _WORDS = "华信达通盛泰恒瑞鑫安宏远鼎丰裕德兴隆海创联科源嘉润昌"
-_INDUSTRIES = ("manufacturing", "wholesale", "software", "logistics", "construction", "textiles", "chemicals", "catering")
+_INDUSTRIES = (
+    "manufacturing",
+    "wholesale",
+    "software",
+    "logistics",
+    "construction",
+    "textiles",
+    "chemicals",
+    "catering",
+)
 _TAX = ("A", "B", "M", "C", "D")
-_COURTS = {"sh": "上海市第一中级人民法院", "nj": "南京市中级人民法院", "sz": "苏州市中级人民法院", "cz": "常州市中级人民法院",
-           "sq": "宿迁市中级人民法院", "hz": "杭州市中级人民法院", "tz": "台州市中级人民法院", "hf": "合肥市中级人民法院"}
+_COURTS = {
+    "sh": "上海市第一中级人民法院",
+    "nj": "南京市中级人民法院",
+    "sz": "苏州市中级人民法院",
+    "cz": "常州市中级人民法院",
+    "sq": "宿迁市中级人民法院",
+    "hz": "杭州市中级人民法院",
+    "tz": "台州市中级人民法院",
+    "hf": "合肥市中级人民法院",
+}
 
 # Probability (per mille) of each record kind for an enterprise at its home node.
-HOME_MIX = (("tax_rating", 650), ("social_insurance", 550), ("housing_fund", 300), ("admin_penalty", 50),
-            ("judicial_enforcement", 25), ("red_list", 20), ("black_list", 8))
+HOME_MIX = (
+    ("tax_rating", 650),
+    ("social_insurance", 550),
+    ("housing_fund", 300),
+    ("admin_penalty", 50),
+    ("judicial_enforcement", 25),
+    ("red_list", 20),
+    ("black_list", 8),
+)
 BRANCH_PER_MILLE = 120  # enterprises with activity in a second city
 # Probability (per mille) of each record kind at the node of that second city.
-BRANCH_MIX = (("tax_rating", 700), ("social_insurance", 800), ("admin_penalty", 250), ("judicial_enforcement", 80))
+BRANCH_MIX = (
+    ("tax_rating", 700),
+    ("social_insurance", 800),
+    ("admin_penalty", 250),
+    ("judicial_enforcement", 80),
+)
 CORRECTION_PER_MILLE = 350  # penalties later resolved or amended
 
 
@@ -65,7 +94,9 @@ class SyntheticData:
 
     def __init__(self, topology: Topology, enterprises: int, seed: int = 2020) -> None:
         if enterprises < len(topology.cities):
-            raise ValueError(f"need at least one enterprise per city ({len(topology.cities)}), got {enterprises}")
+            raise ValueError(
+                f"need at least one enterprise per city ({len(topology.cities)}), got {enterprises}"
+            )
         self.topology = topology
         self.total = enterprises
         self.seed = seed
@@ -80,7 +111,10 @@ class SyntheticData:
         for c in topology.cities:
             d = hashlib.sha256(f"{seed}/{c.code}".encode()).digest()
             a = int.from_bytes(d[:8], "big") % SERIAL_LIMIT
-            self._perm[c.code] = (a + 1 if a % 31 == 0 else a, int.from_bytes(d[8:16], "big") % SERIAL_LIMIT)
+            self._perm[c.code] = (
+                a + 1 if a % 31 == 0 else a,
+                int.from_bytes(d[8:16], "big") % SERIAL_LIMIT,
+            )
         self._city_index = {c.code: i for i, c in enumerate(topology.cities)}
 
     def _h(self, city: str, i: int, salt: int) -> int:
@@ -150,9 +184,11 @@ class SyntheticData:
             for lo in range(0, self.counts[other.code], _CHUNK):
                 idx = np.arange(lo, min(self.counts[other.code], lo + _CHUNK), dtype=np.uint64)
                 h = self._hv(other.code, idx, 1)
-                mine = ((h % np.uint64(1000)) < np.uint64(BRANCH_PER_MILLE)) \
-                    & (((h >> np.uint64(10)) % np.uint64(len(others))) == np.uint64(pos)) \
+                mine = (
+                    ((h % np.uint64(1000)) < np.uint64(BRANCH_PER_MILLE))
+                    & (((h >> np.uint64(10)) % np.uint64(len(others))) == np.uint64(pos))
                     & (((h >> np.uint64(20)) % np.uint64(city.nodes)) == np.uint64(k))
+                )
                 sel = idx[mine]
                 if not len(sel):
                     continue
@@ -177,26 +213,36 @@ class SyntheticData:
         w = _WORDS
         return f"{city.name_zh}{w[h % len(w)]}{w[(h >> 5) % len(w)]}{('科技', '实业', '贸易', '制造')[(h >> 10) % 4]}有限公司"
 
-    def _home_records(self, city: City, i: int, node_id: str, h: int,
-                      hk: list[int]) -> Iterator[RecordDraft | CorrectionDraft]:
+    def _home_records(
+        self, city: City, i: int, node_id: str, h: int, hk: list[int]
+    ) -> Iterator[RecordDraft | CorrectionDraft]:
         uscc = self.uscc(city, i)
         src = f"{city.code}-amr"
-        yield RecordDraft(uscc, "registration", f"{node_id}:{uscc}:reg", src, self._date(h, 1995), {
-            "name": self._name(city, h),
-            "legal_representative": f"{_WORDS[(h >> 3) % len(_WORDS)]}{_WORDS[(h >> 7) % len(_WORDS)]}",
-            "registered_capital_minor": (1 + (h >> 14) % 5000) * 1_000_000,
-            "industry": _INDUSTRIES[(h >> 27) % len(_INDUSTRIES)],
-            "admin_code": city.admin_code,
-            "status": "active" if (h >> 33) % 20 else "revoked",
-        })
+        yield RecordDraft(
+            uscc,
+            "registration",
+            f"{node_id}:{uscc}:reg",
+            src,
+            self._date(h, 1995),
+            {
+                "name": self._name(city, h),
+                "legal_representative": f"{_WORDS[(h >> 3) % len(_WORDS)]}{_WORDS[(h >> 7) % len(_WORDS)]}",
+                "registered_capital_minor": (1 + (h >> 14) % 5000) * 1_000_000,
+                "industry": _INDUSTRIES[(h >> 27) % len(_INDUSTRIES)],
+                "admin_code": city.admin_code,
+                "status": "active" if (h >> 33) % 20 else "revoked",
+            },
+        )
         yield from self._kinds(city, node_id, uscc, HOME_MIX, hk)
 
-    def _branch_records(self, home: City, i: int, node_id: str, where: City,
-                        hk: list[int]) -> Iterator[RecordDraft | CorrectionDraft]:
+    def _branch_records(
+        self, home: City, i: int, node_id: str, where: City, hk: list[int]
+    ) -> Iterator[RecordDraft | CorrectionDraft]:
         yield from self._kinds(where, node_id, self.uscc(home, i), BRANCH_MIX, hk)
 
-    def _kinds(self, city: City, node_id: str, uscc: str, mix: tuple[tuple[str, int], ...],
-               hk: list[int]) -> Iterator[RecordDraft | CorrectionDraft]:
+    def _kinds(
+        self, city: City, node_id: str, uscc: str, mix: tuple[tuple[str, int], ...], hk: list[int]
+    ) -> Iterator[RecordDraft | CorrectionDraft]:
         """The records of ``mix`` an enterprise has; ``hk[n]`` is its hash for kind ``n``."""
         for n, (kind, per_mille) in enumerate(mix):
             h = hk[n]
@@ -210,26 +256,56 @@ class SyntheticData:
             if kind == "admin_penalty" and (h >> 40) % 1000 < CORRECTION_PER_MILLE:
                 fixed_at = self._date(h >> 9, 2021)
                 resolved = dict(body, status="resolved", resolved_on=fixed_at[:10])
-                yield CorrectionDraft(uscc, f"{rid}:c1", rid, "resolved", source, fixed_at, resolved)
+                yield CorrectionDraft(
+                    uscc, f"{rid}:c1", rid, "resolved", source, fixed_at, resolved
+                )
 
     def _body(self, kind: str, city: City, h: int) -> dict[str, object]:
         if kind == "tax_rating":
-            return {"year": 2016 + h % 6, "rating": _TAX[(h >> 8) % 5], "authority": f"{city.name_zh}税务局"}
+            return {
+                "year": 2016 + h % 6,
+                "rating": _TAX[(h >> 8) % 5],
+                "authority": f"{city.name_zh}税务局",
+            }
         if kind in ("social_insurance", "housing_fund"):
             staff = 3 + (h >> 8) % 400
-            return {"period": f"2021-{1 + (h >> 20) % 9:02d}", "employees": staff,
-                    "paid_minor": staff * 150_000, "arrears_minor": 0 if (h >> 30) % 10 else staff * 20_000}
+            return {
+                "period": f"2021-{1 + (h >> 20) % 9:02d}",
+                "employees": staff,
+                "paid_minor": staff * 150_000,
+                "arrears_minor": 0 if (h >> 30) % 10 else staff * 20_000,
+            }
         if kind == "admin_penalty":
-            return {"authority": f"{city.name_zh}市场监督管理局", "decision_no": f"{city.code.upper()}-{h % 10**6:06d}",
-                    "amount_minor": (1 + (h >> 8) % 500) * 10_000, "reason": ("labelling", "environment", "safety", "tax-filing")[(h >> 20) % 4],
-                    "status": "in_force"}
+            return {
+                "authority": f"{city.name_zh}市场监督管理局",
+                "decision_no": f"{city.code.upper()}-{h % 10**6:06d}",
+                "amount_minor": (1 + (h >> 8) % 500) * 10_000,
+                "reason": ("labelling", "environment", "safety", "tax-filing")[(h >> 20) % 4],
+                "status": "in_force",
+            }
         if kind == "judicial_enforcement":
-            return {"court": _COURTS.get(city.code, f"{city.name_zh}中级人民法院"), "case_no": f"({2016 + h % 6}){city.code.upper()}执{h % 99999}号",
-                    "amount_minor": (1 + (h >> 8) % 9000) * 100_000, "status": ("pending", "concluded")[(h >> 30) % 2]}
+            return {
+                "court": _COURTS.get(city.code, f"{city.name_zh}中级人民法院"),
+                "case_no": f"({2016 + h % 6}){city.code.upper()}执{h % 99999}号",
+                "amount_minor": (1 + (h >> 8) % 9000) * 100_000,
+                "status": ("pending", "concluded")[(h >> 30) % 2],
+            }
         if kind == "red_list":
             return {"list": "A-level taxpayer", "year": 2016 + h % 6}
-        return {"list": "serious dishonesty", "reason": "unpaid judgment", "since": self._date(h, 2017)[:10]}
+        return {
+            "list": "serious dishonesty",
+            "reason": "unpaid judgment",
+            "since": self._date(h, 2017)[:10],
+        }
 
 
-_SOURCES = {"tax_rating": "tax", "social_insurance": "hrss", "housing_fund": "hpf", "admin_penalty": "amr",
-            "judicial_enforcement": "court", "red_list": "credit", "black_list": "credit", "registration": "amr"}
+_SOURCES = {
+    "tax_rating": "tax",
+    "social_insurance": "hrss",
+    "housing_fund": "hpf",
+    "admin_penalty": "amr",
+    "judicial_enforcement": "court",
+    "red_list": "credit",
+    "black_list": "credit",
+    "registration": "amr",
+}

@@ -81,8 +81,8 @@ from node.errors import BundleError
 from node.http import httpsig
 from scenarios import localnet as net
 from scenarios.bench.query import ProcSampler, closed_loop, open_loop
-from scenarios.errors import ReliabilityError
-from scenarios.model.topology import PRESETS, Topology, TopologyError, load_topology
+from scenarios.errors import ReliabilityError, TopologyError
+from scenarios.model.topology import PRESETS, Topology, load_topology
 from scenarios.model.workloads import SyntheticData
 
 __all__ = [
@@ -155,40 +155,58 @@ def check_acks(ledger: Ledger, acks: Sequence[Ack]) -> list[str]:
     for ack in acks:
         if ack.kind == "holder-receipt":
             if ack.uscc not in receipts:
-                receipts[ack.uscc] = {e.query_id for _, e in ledger.by_subject(ack.uscc, ("receipt",))
-                                      if isinstance(e, ReceiptEntry) and e.role == "holder"}
+                receipts[ack.uscc] = {
+                    e.query_id
+                    for _, e in ledger.by_subject(ack.uscc, ("receipt",))
+                    if isinstance(e, ReceiptEntry) and e.role == "holder"
+                }
             if ack.ref not in receipts[ack.uscc]:
-                problems.append(f"the holder receipt of query {ack.ref} (round {ack.round}) is not on "
-                                f"{ack.node_id}'s ledger")
+                problems.append(
+                    f"the holder receipt of query {ack.ref} (round {ack.round}) is not on "
+                    f"{ack.node_id}'s ledger"
+                )
             continue
         assert ack.index is not None
         if ack.index >= size:
-            problems.append(f"acknowledged {ack.kind} {ack.ref} at index {ack.index} (round {ack.round}) is missing: "
-                            f"{ack.node_id}'s ledger has {size} entries")
+            problems.append(
+                f"acknowledged {ack.kind} {ack.ref} at index {ack.index} (round {ack.round}) is missing: "
+                f"{ack.node_id}'s ledger has {size} entries"
+            )
             continue
         try:
             data = ledger.entry_data(ack.index)
         except LedgerError as exc:
-            problems.append(f"acknowledged {ack.kind} {ack.ref} at index {ack.index} (round {ack.round}) cannot be "
-                            f"read from {ack.node_id}'s ledger: {exc}")
+            problems.append(
+                f"acknowledged {ack.kind} {ack.ref} at index {ack.index} (round {ack.round}) cannot be "
+                f"read from {ack.node_id}'s ledger: {exc}"
+            )
             continue
         if ack.data is not None:
             if data != ack.data:
-                problems.append(f"entry {ack.index} on {ack.node_id} is not the acknowledged {ack.kind} {ack.ref} "
-                                f"(round {ack.round})")
+                problems.append(
+                    f"entry {ack.index} on {ack.node_id} is not the acknowledged {ack.kind} {ack.ref} "
+                    f"(round {ack.round})"
+                )
             continue
         try:
             entry = parse_entry(data)
-            ok = (isinstance(entry, RecordEntry | CorrectionEntry) and entry.record_id == ack.ref
-                  and entry.uscc == ack.uscc)
+            ok = (
+                isinstance(entry, RecordEntry | CorrectionEntry)
+                and entry.record_id == ack.ref
+                and entry.uscc == ack.uscc
+            )
             if ok and ack.body_digest is not None:
                 ok = body_digest(ledger.body(ack.index)[1]) == ack.body_digest
         except LedgerError as exc:
-            problems.append(f"entry {ack.index} on {ack.node_id} (acknowledged record {ack.ref}) is unreadable: {exc}")
+            problems.append(
+                f"entry {ack.index} on {ack.node_id} (acknowledged record {ack.ref}) is unreadable: {exc}"
+            )
             continue
         if not ok:
-            problems.append(f"entry {ack.index} on {ack.node_id} is not the acknowledged record {ack.ref} "
-                            f"(round {ack.round}) with the body sent")
+            problems.append(
+                f"entry {ack.index} on {ack.node_id} is not the acknowledged record {ack.ref} "
+                f"(round {ack.round}) with the body sent"
+            )
     return problems
 
 
@@ -217,8 +235,14 @@ def _b64list(items: Any) -> list[bytes]:
     return [base64.b64decode(str(p), validate=True) for p in items]
 
 
-def check_served(cons: net.Consortium, node_id: str, ledger: Ledger, acks: Sequence[Ack], rng: random.Random,
-                 client: httpx.Client) -> list[str]:
+def check_served(
+    cons: net.Consortium,
+    node_id: str,
+    ledger: Ledger,
+    acks: Sequence[Ack],
+    rng: random.Random,
+    client: httpx.Client,
+) -> list[str]:
     """The running node serves a signed checkpoint covering ``acks`` and proves a sample of them included."""
     url = cons.url(node_id)
     try:
@@ -228,25 +252,37 @@ def check_served(cons: net.Consortium, node_id: str, ledger: Ledger, acks: Seque
         return [f"{node_id} does not serve a valid signed checkpoint: {exc}"]
     problems = []
     if head.size > ledger.size:
-        return [f"{node_id} serves a checkpoint of size {head.size}, beyond the {ledger.size} entries of its ledger file"]
+        return [
+            f"{node_id} serves a checkpoint of size {head.size}, beyond the {ledger.size} entries of its ledger file"
+        ]
     if ledger.root_at(head.size) != head.root:
-        problems.append(f"{node_id}'s served checkpoint (size {head.size}) does not match its ledger file")
+        problems.append(
+            f"{node_id}'s served checkpoint (size {head.size}) does not match its ledger file"
+        )
     indexed = [a for a in acks if a.index is not None]
     beyond = [a for a in indexed if a.index is not None and a.index >= head.size]
     if beyond:
-        problems.append(f"{node_id}'s checkpoint (size {head.size}) does not cover {len(beyond)} acknowledged entries, "
-                        f"e.g. {beyond[0].where()}")
+        problems.append(
+            f"{node_id}'s checkpoint (size {head.size}) does not cover {len(beyond)} acknowledged entries, "
+            f"e.g. {beyond[0].where()}"
+        )
     sample = rng.sample(indexed, min(INCLUSION_SAMPLE, len(indexed)))
     for ack in sample:
         if ack.index is None or ack.index >= head.size:
             continue
         try:
-            got = client.get(url + "/v1/proofs/inclusion", params={"index": ack.index, "size": head.size})
+            got = client.get(
+                url + "/v1/proofs/inclusion", params={"index": ack.index, "size": head.size}
+            )
             proof = _b64list(got.raise_for_status().json()["proof"])
-            leaf = leaf_hash(ack.data if ack.data is not None else ledger.entry_data(ack.index), ledger.algorithm)
+            leaf = leaf_hash(
+                ack.data if ack.data is not None else ledger.entry_data(ack.index), ledger.algorithm
+            )
             verify_inclusion(leaf, ack.index, head.size, proof, head.root, ledger.algorithm)
         except (httpx.HTTPError, LedgerError, KeyError, ValueError) as exc:
-            problems.append(f"{node_id} does not prove {ack.where()} included in its checkpoint: {exc}")
+            problems.append(
+                f"{node_id} does not prove {ack.where()} included in its checkpoint: {exc}"
+            )
     return problems
 
 
@@ -268,8 +304,10 @@ def check_mirrors(cons: net.Consortium, node_id: str, client: httpx.Client) -> l
             problems.append(f"{peer} did not answer for the mirror check: {exc}")
             continue
         for alarm in info.get("alarms", []):
-            problems.append(f"{peer} has an open alarm against {alarm.get('node_id')}: {alarm.get('fault')} "
-                            f"({str(alarm.get('detail'))[:200]})")
+            problems.append(
+                f"{peer} has an open alarm against {alarm.get('node_id')}: {alarm.get('fault')} "
+                f"({str(alarm.get('detail'))[:200]})"
+            )
         refused = [p["node_id"] for p in info.get("peers", []) if p.get("refused")]
         if refused:
             problems.append(f"{peer} refuses {', '.join(refused)}")
@@ -282,24 +320,32 @@ def check_mirrors(cons: net.Consortium, node_id: str, client: httpx.Client) -> l
         try:
             seen = _header(str(view["note"]).encode(), cons, node_id)
         except (LedgerError, KeyError) as exc:
-            problems.append(f"{peer}'s view of {node_id} is not a checkpoint {node_id} signed: {exc}")
+            problems.append(
+                f"{peer}'s view of {node_id} is not a checkpoint {node_id} signed: {exc}"
+            )
             continue
         if seen.size > head.size:
-            problems.append(f"{peer} saw {node_id} at size {seen.size}, beyond its current size {head.size}: "
-                            "acknowledged history was lost")
+            problems.append(
+                f"{peer} saw {node_id} at size {seen.size}, beyond its current size {head.size}: "
+                "acknowledged history was lost"
+            )
             continue
         try:
             proof: list[bytes] = []
             if 0 < seen.size < head.size:
-                got = client.get(url + "/v1/proofs/consistency", params={"old": seen.size, "new": head.size})
+                got = client.get(
+                    url + "/v1/proofs/consistency", params={"old": seen.size, "new": head.size}
+                )
                 proof = _b64list(got.raise_for_status().json()["proof"])
             if seen.size == head.size and seen.root != head.root:
                 raise LedgerError("same size, different roots")
             if 0 < seen.size < head.size:
                 verify_consistency(seen.size, head.size, seen.root, head.root, proof, algorithm)
         except (httpx.HTTPError, LedgerError, KeyError, ValueError) as exc:
-            problems.append(f"{peer}'s view of {node_id} (size {seen.size}) is not consistent with its tree "
-                            f"(size {head.size}): {exc}")
+            problems.append(
+                f"{peer}'s view of {node_id} (size {seen.size}) is not consistent with its tree "
+                f"(size {head.size}): {exc}"
+            )
     return problems
 
 
@@ -318,27 +364,55 @@ def _topology_ref(preset: str, nodes: int | None, workdir: Path) -> tuple[str, T
         raise ReliabilityError(str(exc)) from exc
     path = workdir / f"topology-{nodes}n.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    raw = {"name": small.name, "algorithm": small.algorithm, "institutions": small.institutions,
-           "cities": [{"code": c.code, "name": c.name, "name_zh": c.name_zh, "admin_code": c.admin_code,
-                       "nodes": c.nodes, "share": c.share, "lat": c.lat, "lon": c.lon} for c in small.cities]}
+    raw = {
+        "name": small.name,
+        "algorithm": small.algorithm,
+        "institutions": small.institutions,
+        "cities": [
+            {
+                "code": c.code,
+                "name": c.name,
+                "name_zh": c.name_zh,
+                "admin_code": c.admin_code,
+                "nodes": c.nodes,
+                "share": c.share,
+                "lat": c.lat,
+                "lon": c.lon,
+            }
+            for c in small.cities
+        ],
+    }
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), "utf-8")
     return str(path), small
 
 
 @contextmanager
-def local_network(workdir: Path, preset: str, nodes: int | None, enterprises: int, seed: int,
-                  echo: Callable[[str], None], timeout_s: float = 300.0) -> Iterator[net.Consortium]:
+def local_network(
+    workdir: Path,
+    preset: str,
+    nodes: int | None,
+    enterprises: int,
+    seed: int,
+    echo: Callable[[str], None],
+    timeout_s: float = 300.0,
+) -> Iterator[net.Consortium]:
     """A freshly initialized, seeded and running network in ``workdir/network``; always stopped on exit."""
     ref, topology = _topology_ref(preset, nodes, workdir)
     directory = workdir / "network"
     if net.consortium_exists(directory):
-        raise ReliabilityError(f"{directory} already holds a consortium; give an empty --out or work directory")
+        raise ReliabilityError(
+            f"{directory} already holds a consortium; give an empty --out or work directory"
+        )
     n = len(topology.node_ids)
     try:
         net.init_consortium(directory, ref, base_port=_base_port(n))
-        echo(f"starting {topology.name}: {n} node processes, {enterprises:,} enterprises, in {directory}")
+        echo(
+            f"starting {topology.name}: {n} node processes, {enterprises:,} enterprises, in {directory}"
+        )
         try:
-            result = net.up(directory, enterprises=enterprises, seed=seed, progress=False, timeout_s=timeout_s)
+            result = net.up(
+                directory, enterprises=enterprises, seed=seed, progress=False, timeout_s=timeout_s
+            )
             yield result.cons
         finally:
             net.down(directory)
@@ -360,17 +434,23 @@ def _verifier_keys(cons: net.Consortium) -> dict[str, str]:
     return {n: cons.node(n).note_verifier().key_string() for n in cons.node_ids}
 
 
-def _cross_city_targets(cons: net.Consortium, rng: random.Random, n: int) -> list[tuple[net.Institution, str]]:
+def _cross_city_targets(
+    cons: net.Consortium, rng: random.Random, n: int
+) -> list[tuple[net.Institution, str]]:
     """(institution, enterprise) pairs with the enterprise held in two cities, none of them the institution's."""
     samples = net.sample_enterprises(cons, None, limit=max(2, n), min_cities=2)
     if not samples:
-        raise ReliabilityError("the seeded data has no enterprise held in two cities; seed more enterprises")
+        raise ReliabilityError(
+            "the seeded data has no enterprise held in two cities; seed more enterprises"
+        )
     out = []
     for i in range(n):
         s = samples[i % len(samples)]
         insts = [x for x in cons.institutions if x.city != s.city and "post_loan" in x.purposes]
         if not insts:
-            raise ReliabilityError("no institution outside the enterprises' cities is registered for post_loan")
+            raise ReliabilityError(
+                "no institution outside the enterprises' cities is registered for post_loan"
+            )
         out.append((rng.choice(insts), s.uscc))
     return out
 
@@ -426,8 +506,15 @@ def _unexpected(load: _Load, node_id: str, what: str, status: int, data: Any) ->
     load.fault(f"{node_id} answered {status} to a valid {what}: {str(detail)[:300]}")
 
 
-def _ingest_worker(cons: net.Consortium, load: _Load, targets: Sequence[str], rng: random.Random, batch: int,
-                   data: SyntheticData, worker: int) -> None:
+def _ingest_worker(
+    cons: net.Consortium,
+    load: _Load,
+    targets: Sequence[str],
+    rng: random.Random,
+    batch: int,
+    data: SyntheticData,
+    worker: int,
+) -> None:
     codes = [c.code for c in cons.topology.cities]
     with ExitStack() as stack:
         clients = {n: stack.enter_context(net.operator_client(cons, n)) for n in targets}
@@ -438,16 +525,28 @@ def _ingest_worker(cons: net.Consortium, load: _Load, targets: Sequence[str], rn
             uscc = data.enterprise(code, rng.randrange(data.counts[code])).uscc
             records: list[dict[str, Any]] = []
             for k in range(batch):
-                body = {"authority": "market regulator", "decision_no": f"CR-{load.round}-{worker}-{n}-{k}",
-                        "amount_minor": rng.randrange(1, 10_000_000), "reason": "crash-safety load",
-                        "status": "in_force"}
-                records.append({"uscc": uscc, "record_type": "admin_penalty",
-                                "record_id": f"{node_id}:{uscc}:crash-r{load.round}-w{worker}-{n}-{k}",
-                                "source": f"{node_id.rsplit('-', 1)[0]}-amr", "observed_at": "2021-06-01T09:00:00Z",
-                                "body": body})
+                body = {
+                    "authority": "market regulator",
+                    "decision_no": f"CR-{load.round}-{worker}-{n}-{k}",
+                    "amount_minor": rng.randrange(1, 10_000_000),
+                    "reason": "crash-safety load",
+                    "status": "in_force",
+                }
+                records.append(
+                    {
+                        "uscc": uscc,
+                        "record_type": "admin_penalty",
+                        "record_id": f"{node_id}:{uscc}:crash-r{load.round}-w{worker}-{n}-{k}",
+                        "source": f"{node_id.rsplit('-', 1)[0]}-amr",
+                        "observed_at": "2021-06-01T09:00:00Z",
+                        "body": body,
+                    }
+                )
             n += 1
             try:
-                status, answer = clients[node_id].call(node_id, "POST", "/v1/ingest", {"records": records})
+                status, answer = clients[node_id].call(
+                    node_id, "POST", "/v1/ingest", {"records": records}
+                )
             except net.NetworkError:
                 load.count("ingest_unanswered")
                 time.sleep(0.05)
@@ -456,13 +555,27 @@ def _ingest_worker(cons: net.Consortium, load: _Load, targets: Sequence[str], rn
                 _unexpected(load, node_id, "ingest", status, answer)
                 continue
             first = int(answer["first_index"])
-            acks = [Ack(node_id, "record", first + k, r["record_id"], uscc, body_digest=body_digest(r["body"]),
-                        round=load.round) for k, r in enumerate(records)]
+            acks = [
+                Ack(
+                    node_id,
+                    "record",
+                    first + k,
+                    r["record_id"],
+                    uscc,
+                    body_digest=body_digest(r["body"]),
+                    round=load.round,
+                )
+                for k, r in enumerate(records)
+            ]
             load.add(acks, "ingest_acknowledged")
 
 
-def _report_worker(cons: net.Consortium, load: _Load, targets: Sequence[tuple[net.Institution, str]],
-                   rng: random.Random) -> None:
+def _report_worker(
+    cons: net.Consortium,
+    load: _Load,
+    targets: Sequence[tuple[net.Institution, str]],
+    rng: random.Random,
+) -> None:
     manifest = cons.manifest
     with ExitStack() as stack:
         clients: dict[str, net.NodeClient] = {}
@@ -470,20 +583,37 @@ def _report_worker(cons: net.Consortium, load: _Load, targets: Sequence[tuple[ne
             inst, uscc = rng.choice(targets)
             if inst.institution_id not in clients:
                 clients[inst.institution_id] = stack.enter_context(
-                    net.NodeClient(cons, f"inst:{inst.institution_id}", inst.key(), timeout_s=_CLIENT_TIMEOUT_S))
+                    net.NodeClient(
+                        cons, f"inst:{inst.institution_id}", inst.key(), timeout_s=_CLIENT_TIMEOUT_S
+                    )
+                )
             client = clients[inst.institution_id]
             home = inst.home_node
             now = datetime.now(UTC).replace(microsecond=0)
             auth = AuthorizationEntry(
-                f"auth-{inst.institution_id}-{uscc}-r{load.round}-{rng.getrandbits(48):012x}", uscc,
-                inst.institution_id, ("post_loan",), now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                f"auth-{inst.institution_id}-{uscc}-r{load.round}-{rng.getrandbits(48):012x}",
+                uscc,
+                inst.institution_id,
+                ("post_loan",),
+                now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 (now + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                hashlib.sha256(f"consent {uscc} {inst.institution_id} {now}".encode()).hexdigest())
+                hashlib.sha256(f"consent {uscc} {inst.institution_id} {now}".encode()).hexdigest(),
+            )
             try:
-                status, answer = client.call(home, "POST", "/v1/authorizations", {
-                    "authorization_id": auth.authorization_id, "uscc": uscc, "institution_id": inst.institution_id,
-                    "purposes": list(auth.purposes), "not_before": auth.not_before, "not_after": auth.not_after,
-                    "document_digest": auth.document_digest})
+                status, answer = client.call(
+                    home,
+                    "POST",
+                    "/v1/authorizations",
+                    {
+                        "authorization_id": auth.authorization_id,
+                        "uscc": uscc,
+                        "institution_id": inst.institution_id,
+                        "purposes": list(auth.purposes),
+                        "not_before": auth.not_before,
+                        "not_after": auth.not_after,
+                        "document_digest": auth.document_digest,
+                    },
+                )
             except net.NetworkError:
                 load.count("authorization_unanswered")
                 time.sleep(0.05)
@@ -491,11 +621,31 @@ def _report_worker(cons: net.Consortium, load: _Load, targets: Sequence[tuple[ne
             if status != 201:
                 _unexpected(load, home, "authorization", status, answer)
                 continue
-            load.add([Ack(home, "authorization", int(answer["index"]), auth.authorization_id, uscc,
-                          data=entry_bytes(auth), round=load.round)], "authorization_acknowledged")
+            load.add(
+                [
+                    Ack(
+                        home,
+                        "authorization",
+                        int(answer["index"]),
+                        auth.authorization_id,
+                        uscc,
+                        data=entry_bytes(auth),
+                        round=load.round,
+                    )
+                ],
+                "authorization_acknowledged",
+            )
             try:
-                status, bundle = client.call(home, "POST", "/v1/reports", {
-                    "uscc": uscc, "purpose": "post_loan", "authorization_id": auth.authorization_id})
+                status, bundle = client.call(
+                    home,
+                    "POST",
+                    "/v1/reports",
+                    {
+                        "uscc": uscc,
+                        "purpose": "post_loan",
+                        "authorization_id": auth.authorization_id,
+                    },
+                )
             except net.NetworkError:
                 load.count("report_unanswered")
                 continue
@@ -508,10 +658,22 @@ def _report_worker(cons: net.Consortium, load: _Load, targets: Sequence[tuple[ne
                 load.fault(f"a report {home} acknowledged does not verify offline: {exc}")
                 continue
             receipt = bundle["report"]["home_receipt"]
-            acks = [Ack(home, "receipt", int(receipt["index"]), summary.query_id, uscc,
-                        data=base64.b64decode(receipt["entry"]), round=load.round)]
-            acks += [Ack(h, "holder-receipt", None, summary.query_id, uscc, round=load.round)
-                     for h in summary.holders if h != home]
+            acks = [
+                Ack(
+                    home,
+                    "receipt",
+                    int(receipt["index"]),
+                    summary.query_id,
+                    uscc,
+                    data=base64.b64decode(receipt["entry"]),
+                    round=load.round,
+                )
+            ]
+            acks += [
+                Ack(h, "holder-receipt", None, summary.query_id, uscc, round=load.round)
+                for h in summary.holders
+                if h != home
+            ]
             load.add(acks, "report_acknowledged")
             if summary.partial:
                 load.count("report_partial")
@@ -520,9 +682,16 @@ def _report_worker(cons: net.Consortium, load: _Load, targets: Sequence[tuple[ne
                     load.count("report_partial_naming_a_live_node")
 
 
-def _crash_round(cons: net.Consortium, r: int, kind: str, rng: random.Random, cfg: CrashConfig,
-                 data: SyntheticData, report_targets: Sequence[tuple[net.Institution, str]],
-                 echo: Callable[[str], None]) -> tuple[_Load, dict[str, Any]]:
+def _crash_round(
+    cons: net.Consortium,
+    r: int,
+    kind: str,
+    rng: random.Random,
+    cfg: CrashConfig,
+    data: SyntheticData,
+    report_targets: Sequence[tuple[net.Institution, str]],
+    echo: Callable[[str], None],
+) -> tuple[_Load, dict[str, Any]]:
     victim = rng.choice(cons.node_ids)
     kill_at = rng.uniform(0.25, 0.75) * cfg.load_s
     load = _Load(r, victim)
@@ -533,11 +702,19 @@ def _crash_round(cons: net.Consortium, r: int, kind: str, rng: random.Random, cf
             # Ingest goes to the victim and one other node, so the kill lands in the middle of appends.
             others = [n for n in cons.node_ids if n != victim]
             targets = [victim, rng.choice(others)] if others else [victim]
-            t = threading.Thread(target=_ingest_worker, args=(cons, load, targets, wrng, cfg.batch, data, w),
-                                 name=f"ingest-{w}", daemon=True)
+            t = threading.Thread(
+                target=_ingest_worker,
+                args=(cons, load, targets, wrng, cfg.batch, data, w),
+                name=f"ingest-{w}",
+                daemon=True,
+            )
         else:
-            t = threading.Thread(target=_report_worker, args=(cons, load, report_targets, wrng),
-                                 name=f"reports-{w}", daemon=True)
+            t = threading.Thread(
+                target=_report_worker,
+                args=(cons, load, report_targets, wrng),
+                name=f"reports-{w}",
+                daemon=True,
+            )
         threads.append(t)
     t0 = time.monotonic()
     for t in threads:
@@ -555,13 +732,21 @@ def _crash_round(cons: net.Consortium, r: int, kind: str, rng: random.Random, cf
     load.stop.set()
     for t in threads:
         t.join(timeout=_CLIENT_TIMEOUT_S * 3)
-    detail = {"round": r, "load": kind, "victim": victim, "pid": pid, "killed_after_s": round(killed_after, 2),
-              "acknowledged_before_kill": acked_before_kill}
+    detail = {
+        "round": r,
+        "load": kind,
+        "victim": victim,
+        "pid": pid,
+        "killed_after_s": round(killed_after, 2),
+        "acknowledged_before_kill": acked_before_kill,
+    }
     echo(f"round {r}: {kind} load, SIGKILL {victim} (pid {pid}) after {killed_after:.1f} s")
     return load, detail
 
 
-def run_crash(cfg: CrashConfig, workdir: Path, echo: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+def run_crash(
+    cfg: CrashConfig, workdir: Path, echo: Callable[[str], None] = lambda s: None
+) -> dict[str, Any]:
     """Run the crash harness in ``workdir`` (a new network in ``workdir/network``); returns the results."""
     if cfg.rounds < 1:
         raise ReliabilityError(f"--rounds must be at least 1, got {cfg.rounds}")
@@ -583,8 +768,12 @@ def run_crash(cfg: CrashConfig, workdir: Path, echo: Callable[[str], None] = lam
             faults.append({"round": r, "node": node, "check": check, "detail": s})
             echo(f"FAULT round {r} {check}: {s}")
 
-    with local_network(workdir, cfg.preset, cfg.nodes, cfg.enterprises, cfg.seed, echo, cfg.timeout_s) as cons, \
-            httpx.Client(timeout=_CLIENT_TIMEOUT_S) as http:
+    with (
+        local_network(
+            workdir, cfg.preset, cfg.nodes, cfg.enterprises, cfg.seed, echo, cfg.timeout_s
+        ) as cons,
+        httpx.Client(timeout=_CLIENT_TIMEOUT_S) as http,
+    ):
         keys = _verifier_keys(cons)
         data = net.synthetic_data(cons)
         report_targets = _cross_city_targets(cons, rng, 12)
@@ -613,15 +802,32 @@ def run_crash(cfg: CrashConfig, workdir: Path, echo: Callable[[str], None] = lam
                 rounds.append({**detail, "counts": dict(load.counts), "restarted": False})
                 break
             if again.started != [victim]:
-                fault(r, victim, "restart", [f"expected to restart only {victim}, restarted {again.started}"])
+                fault(
+                    r,
+                    victim,
+                    "restart",
+                    [f"expected to restart only {victim}, restarted {again.started}"],
+                )
             with _closing(_open_readonly(cons.ledger_path(victim))) as ledger:
                 fault(r, victim, "acknowledged-entries", check_acks(ledger, mine))
-                fault(r, victim, "served-checkpoint", check_served(cons, victim, ledger, mine, sample_rng, http))
+                fault(
+                    r,
+                    victim,
+                    "served-checkpoint",
+                    check_served(cons, victim, ledger, mine, sample_rng, http),
+                )
             checked += len(mine)
             fault(r, victim, "mirrors", check_mirrors(cons, victim, http))
-            rounds.append({**detail, "counts": dict(load.counts), "acknowledged": len(load.acks),
-                           "acknowledged_on_victim_checked": len(mine), "restarted": True,
-                           "restart_seconds": round(again.start_seconds + again.mirror_seconds, 2)})
+            rounds.append(
+                {
+                    **detail,
+                    "counts": dict(load.counts),
+                    "acknowledged": len(load.acks),
+                    "acknowledged_on_victim_checked": len(mine),
+                    "restarted": True,
+                    "restart_seconds": round(again.start_seconds + again.mirror_seconds, 2),
+                }
+            )
         # Every node, every acknowledged entry, then full verification with the network stopped.
         for node_id in cons.node_ids:
             mine = [a for a in acks if a.node_id == node_id]
@@ -645,9 +851,13 @@ def run_crash(cfg: CrashConfig, workdir: Path, echo: Callable[[str], None] = lam
         "rounds_requested": cfg.rounds,
         "rounds": len(rounds),
         "kills": {"ingest": kills["ingest"], "reports": kills["reports"]},
-        "acknowledged": {"records": by_kind["record"], "authorizations": by_kind["authorization"],
-                         "home_receipts": by_kind["receipt"], "holder_receipts": by_kind["holder-receipt"],
-                         "total": len(acks)},
+        "acknowledged": {
+            "records": by_kind["record"],
+            "authorizations": by_kind["authorization"],
+            "home_receipts": by_kind["receipt"],
+            "holder_receipts": by_kind["holder-receipt"],
+            "total": len(acks),
+        },
         "acknowledged_checks": checked,
         "ledger_verifications": verified,
         "entries_verified_at_end": verified_entries,
@@ -720,7 +930,11 @@ def data_files_mib(cons: net.Consortium) -> dict[str, float]:
     out = {}
     for node_id in cons.node_ids:
         data = cons.ledger_path(node_id).parent
-        out[node_id] = sum(f.stat().st_size for f in data.iterdir() if f.is_file()) / 2**20 if data.is_dir() else 0.0
+        out[node_id] = (
+            sum(f.stat().st_size for f in data.iterdir() if f.is_file()) / 2**20
+            if data.is_dir()
+            else 0.0
+        )
     return out
 
 
@@ -732,9 +946,13 @@ def fit_slope(points: Sequence[tuple[float, float]]) -> float | None:
     return slope
 
 
-def memory_figures(samples: Sequence[tuple[float, Mapping[str, float]]], node_ids: Sequence[str],
-                   cfg: SoakConfig, exited: Sequence[str] = (),
-                   file_growth_mib: Mapping[str, float] | None = None) -> dict[str, dict[str, Any]]:
+def memory_figures(
+    samples: Sequence[tuple[float, Mapping[str, float]]],
+    node_ids: Sequence[str],
+    cfg: SoakConfig,
+    exited: Sequence[str] = (),
+    file_growth_mib: Mapping[str, float] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Per node: RSS at start, end and max, the fitted slope after the warm-up, and the unbounded flag.
 
     ``samples`` are ``(seconds since the soak started, node → RSS in MiB)``;
@@ -759,8 +977,13 @@ def memory_figures(samples: Sequence[tuple[float, Mapping[str, float]]], node_id
             "samples": len(series),
             "file_growth_mib": round(files.get(node_id, 0.0), 2),
             "unexplained_growth_mib": round(unexplained, 2),
-            "unbounded": (slope is not None and growth is not None and slope > cfg.max_slope_mib_per_min
-                          and growth > cfg.min_growth_mib and unexplained > cfg.min_growth_mib),
+            "unbounded": (
+                slope is not None
+                and growth is not None
+                and slope > cfg.max_slope_mib_per_min
+                and growth > cfg.min_growth_mib
+                and unexplained > cfg.min_growth_mib
+            ),
             "exited": node_id in exited,
         }
     return out
@@ -780,7 +1003,9 @@ def _receipts_since(path: Path, start: int) -> list[ReceiptEntry]:
 @dataclass
 class _Sent:
     requests: int = 0
-    ok: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)  # query id → (home, answering holders)
+    ok: dict[str, tuple[str, tuple[str, ...]]] = field(
+        default_factory=dict
+    )  # query id → (home, answering holders)
     errors: Counter[str] = field(default_factory=Counter)
     error_examples: list[str] = field(default_factory=list)
     partial: int = 0
@@ -803,20 +1028,31 @@ def _soak_targets(cons: net.Consortium, n: int, seed: int) -> list[_Target]:
         try:
             filed = net.file_authorization(cons, inst, uscc, ["post_loan"])
         except net.NetworkError as exc:
-            raise ReliabilityError(f"could not file the authorizations the soak uses: {exc}") from exc
-        out.append(_Target(inst.institution_id, inst.home_node, uscc, str(filed["authorization_id"])))
+            raise ReliabilityError(
+                f"could not file the authorizations the soak uses: {exc}"
+            ) from exc
+        out.append(
+            _Target(inst.institution_id, inst.home_node, uscc, str(filed["authorization_id"]))
+        )
     return out
 
 
-async def _soak_load(cons: net.Consortium, targets: Sequence[_Target], cfg: SoakConfig,
-                     echo: Callable[[str], None],
-                     on_soak_start: Callable[[], None]) -> tuple[_Sent, list[dict[str, Any]], float]:
+async def _soak_load(
+    cons: net.Consortium,
+    targets: Sequence[_Target],
+    cfg: SoakConfig,
+    echo: Callable[[str], None],
+    on_soak_start: Callable[[], None],
+) -> tuple[_Sent, list[dict[str, Any]], float]:
     sent = _Sent()
     clients = {}
     for inst_id in sorted({t.institution_id for t in targets}):
         inst = cons.institution(inst_id)
-        clients[inst_id] = httpx.AsyncClient(auth=httpsig.RequestSigner(f"inst:{inst_id}", inst.key()), timeout=120,
-                                             limits=httpx.Limits(max_connections=cfg.concurrency * 2))
+        clients[inst_id] = httpx.AsyncClient(
+            auth=httpsig.RequestSigner(f"inst:{inst_id}", inst.key()),
+            timeout=120,
+            limits=httpx.Limits(max_connections=cfg.concurrency * 2),
+        )
 
     def error(kind: str, detail: str) -> bool:
         sent.errors[kind] += 1
@@ -830,7 +1066,12 @@ async def _soak_load(cons: net.Consortium, targets: Sequence[_Target], cfg: Soak
         try:
             r = await clients[t.institution_id].post(
                 cons.url(t.home_node) + "/v1/reports",
-                json={"uscc": t.uscc, "purpose": "post_loan", "authorization_id": t.authorization_id})
+                json={
+                    "uscc": t.uscc,
+                    "purpose": "post_loan",
+                    "authorization_id": t.authorization_id,
+                },
+            )
         except httpx.HTTPError as exc:
             return error("unanswered", f"{t.home_node}: {type(exc).__name__} {exc}")
         if r.status_code != 200:
@@ -843,8 +1084,11 @@ async def _soak_load(cons: net.Consortium, targets: Sequence[_Target], cfg: Soak
             if report["partial"]:
                 sent.partial += 1
                 if len(sent.partial_examples) < 20:
-                    sent.partial_examples += [f"query {report['query_id']} at {t.home_node}: missing {m['node_id']} "
-                                              f"({str(m['reason'])[:200]})" for m in report["missing"]]
+                    sent.partial_examples += [
+                        f"query {report['query_id']} at {t.home_node}: missing {m['node_id']} "
+                        f"({str(m['reason'])[:200]})"
+                        for m in report["missing"]
+                    ]
             if i % cfg.verify_every == 0:
                 verify_bundle(bundle, cons.manifest)
                 sent.verified_offline += 1
@@ -859,7 +1103,9 @@ async def _soak_load(cons: net.Consortium, targets: Sequence[_Target], cfg: Soak
         cap = await closed_loop("capacity", report, cfg.concurrency, cfg.capacity_s)
         capacity = cap.rate
         rate = max(0.2, capacity * cfg.load)
-        echo(f"capacity {capacity:.1f} reports/s; soak: open loop at {rate:.2f}/s for {cfg.duration_s:.0f} s")
+        echo(
+            f"capacity {capacity:.1f} reports/s; soak: open loop at {rate:.2f}/s for {cfg.duration_s:.0f} s"
+        )
         on_soak_start()
         soak = await open_loop("soak", report, rate, cfg.duration_s)
     finally:
@@ -868,16 +1114,24 @@ async def _soak_load(cons: net.Consortium, targets: Sequence[_Target], cfg: Soak
     return sent, [cap.summary(), soak.summary()], rate
 
 
-def run_soak(cfg: SoakConfig, workdir: Path, echo: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+def run_soak(
+    cfg: SoakConfig, workdir: Path, echo: Callable[[str], None] = lambda s: None
+) -> dict[str, Any]:
     """Run the bounded soak in ``workdir`` (a new network in ``workdir/network``); returns the results."""
     if cfg.duration_s <= 0 or not 0 < cfg.load <= 1:
-        raise ReliabilityError(f"need a positive duration and 0 < load <= 1, got {cfg.duration_s} s and {cfg.load}")
+        raise ReliabilityError(
+            f"need a positive duration and 0 < load <= 1, got {cfg.duration_s} s and {cfg.load}"
+        )
     t_start = time.monotonic()
     load_before = os.getloadavg()
-    with local_network(workdir, cfg.preset, cfg.nodes, cfg.enterprises, cfg.seed, echo, cfg.timeout_s) as cons:
+    with local_network(
+        workdir, cfg.preset, cfg.nodes, cfg.enterprises, cfg.seed, echo, cfg.timeout_s
+    ) as cons:
         echo(f"filing {cfg.targets} authorizations")
         targets = _soak_targets(cons, cfg.targets, cfg.seed)
-        net.wait_mirrored(cons, timeout_s=cfg.timeout_s)  # every holder knows the new authorizations' home
+        net.wait_mirrored(
+            cons, timeout_s=cfg.timeout_s
+        )  # every holder knows the new authorizations' home
         starts = {}
         for node_id in cons.node_ids:
             with _closing(_open_readonly(cons.ledger_path(node_id))) as ledger:
@@ -910,7 +1164,9 @@ def run_soak(cfg: SoakConfig, workdir: Path, echo: Callable[[str], None] = lambd
                     holder_ids.add((e.query_id, node_id))
         preset_name, node_count = cons.topology.name, len(cons.node_ids)
     home_found = sum(1 for q, (home, _) in sent.ok.items() if home_ids.get(q) == home)
-    expected_holder = {(q, h) for q, (home, holders) in sent.ok.items() for h in holders if h != home}
+    expected_holder = {
+        (q, h) for q, (home, holders) in sent.ok.items() for h in holders if h != home
+    }
     holder_found = len(expected_holder & holder_ids)
     errors = sum(sent.errors.values())
     memory = memory_figures(sampler.series, sampler.names, cfg, sorted(sampler.gone), file_growth)
@@ -926,19 +1182,27 @@ def run_soak(cfg: SoakConfig, workdir: Path, echo: Callable[[str], None] = lambd
     }
     problems = []
     if errors:
-        problems.append(f"{errors} requests failed ({', '.join(f'{k}: {v}' for k, v in sent.errors.items())})")
+        problems.append(
+            f"{errors} requests failed ({', '.join(f'{k}: {v}' for k, v in sent.errors.items())})"
+        )
     if sent.partial:
         problems.append(f"{sent.partial} reports were partial on a network with no fault injected")
     if receipts["lost"]:
-        problems.append(f"{receipts['lost']} receipts of answered reports are missing from the ledgers")
+        problems.append(
+            f"{receipts['lost']} receipts of answered reports are missing from the ledgers"
+        )
     if receipts["home_receipts_on_ledgers"] != sent.requests:
-        problems.append(f"{sent.requests} requests sent, {receipts['home_receipts_on_ledgers']} home receipts "
-                        "on the ledgers")
+        problems.append(
+            f"{sent.requests} requests sent, {receipts['home_receipts_on_ledgers']} home receipts "
+            "on the ledgers"
+        )
     grown = [n for n, m in memory.items() if m["unbounded"]]
     if grown:
-        problems.append(f"RSS grows faster than {cfg.max_slope_mib_per_min} MiB/min (and by more than "
-                        f"{cfg.min_growth_mib} MiB beyond what its growing database files explain) on "
-                        f"{', '.join(grown)}")
+        problems.append(
+            f"RSS grows faster than {cfg.max_slope_mib_per_min} MiB/min (and by more than "
+            f"{cfg.min_growth_mib} MiB beyond what its growing database files explain) on "
+            f"{', '.join(grown)}"
+        )
     down = [n for n in pids if n not in alive]
     if down:
         problems.append(f"node processes exited during the soak: {', '.join(down)}")
@@ -968,7 +1232,10 @@ def run_soak(cfg: SoakConfig, workdir: Path, echo: Callable[[str], None] = lambd
             "min_growth_mib": cfg.min_growth_mib,
             "max_fitted_slope_mib_per_min": max(slopes) if slopes else None,
             "nodes": memory,
-            "series": [{"t_s": round(t, 1), **{n: round(v, 2) for n, v in row.items()}} for t, row in sampler.series],
+            "series": [
+                {"t_s": round(t, 1), **{n: round(v, 2) for n, v in row.items()}}
+                for t, row in sampler.series
+            ],
         },
         "config": asdict(cfg),
         "machine": _machine(load_before),
@@ -978,8 +1245,11 @@ def run_soak(cfg: SoakConfig, workdir: Path, echo: Callable[[str], None] = lambd
 
 def _machine(load_before: tuple[float, float, float]) -> dict[str, Any]:
     """The host, with its load average before and after: other work on it shows in the figures."""
-    return {"cpus": os.cpu_count(), "loadavg_1m_before": round(load_before[0], 2),
-            "loadavg_1m_after": round(os.getloadavg()[0], 2)}
+    return {
+        "cpus": os.cpu_count(),
+        "loadavg_1m_before": round(load_before[0], 2),
+        "loadavg_1m_after": round(os.getloadavg()[0], 2),
+    }
 
 
 # --- output ----------------------------------------------------------------------------------

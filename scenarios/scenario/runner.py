@@ -71,9 +71,20 @@ from scenarios.errors import RunnerError, StepFailedError
 from scenarios.model.workloads import SyntheticData
 from scenarios.scenario.spec import QUERY_EXPECTATIONS, Scenario, Step, parse_time_offset
 
-__all__ = ["Check", "QueryOutcome", "RunResult", "RunnerError", "StepResult", "default_dir", "ensure_docker_network",
-           "ensure_network",
-           "open_alarms", "rewrite_history", "run_scenario", "wait_mirrored"]
+__all__ = [
+    "Check",
+    "QueryOutcome",
+    "RunResult",
+    "RunnerError",
+    "StepResult",
+    "default_dir",
+    "ensure_docker_network",
+    "ensure_network",
+    "open_alarms",
+    "rewrite_history",
+    "run_scenario",
+    "wait_mirrored",
+]
 
 PAD_SOURCE = "rogue-pad"
 
@@ -212,7 +223,9 @@ def _apply_latency(cons: net.Consortium, spec: Scenario) -> list[str]:
 def _start_node(cons: net.Consortium, node_id: str, timeout_s: float) -> int:
     """Start one stopped node on its kept data; wait until it answers."""
     if not net.port_free(cons.ports[node_id]):
-        raise StepFailedError(f"port {cons.ports[node_id]} of {node_id} is in use by another program")
+        raise StepFailedError(
+            f"port {cons.ports[node_id]} of {node_id} is in use by another program"
+        )
     pid = _spawn(cons, node_id)
     try:
         net.wait_healthy(cons, {node_id: pid}, timeout_s)
@@ -230,7 +243,9 @@ def _stop_node(cons: net.Consortium, node_id: str, sig: int) -> None:
         raise StepFailedError(f"{node_id} did not stop")
 
 
-def wait_mirrored(cons: net.Consortium, timeout_s: float, *, node: str | None = None, size: int | None = None) -> float:
+def wait_mirrored(
+    cons: net.Consortium, timeout_s: float, *, node: str | None = None, size: int | None = None
+) -> float:
     """Until every answering node has mirrored every answering peer it does not refuse; returns seconds.
 
     Unlike :func:`scenarios.localnet.network.wait_mirrored`, links to a refused peer (an open alarm)
@@ -257,15 +272,21 @@ def wait_mirrored(cons: net.Consortium, timeout_s: float, *, node: str | None = 
         if not lag:
             return time.monotonic() - t0
         if time.monotonic() - t0 > timeout_s:
-            raise StepFailedError(f"mirroring did not finish within {timeout_s:.0f} s ({len(lag)} links behind: "
-                             + "; ".join(lag[:3]) + ")")
+            raise StepFailedError(
+                f"mirroring did not finish within {timeout_s:.0f} s ({len(lag)} links behind: "
+                + "; ".join(lag[:3])
+                + ")"
+            )
         time.sleep(0.5)
 
 
 def open_alarms(cons: net.Consortium) -> dict[str, list[str]]:
     """Answering node → the peers it holds an open alarm against."""
-    return {n: sorted({str(a.get("node_id")) for a in i.get("alarms", [])})
-            for n, i in net.node_infos(cons).items() if i and i.get("alarms")}
+    return {
+        n: sorted({str(a.get("node_id")) for a in i.get("alarms", [])})
+        for n, i in net.node_infos(cons).items()
+        if i and i.get("alarms")
+    }
 
 
 def _create(spec: Scenario, directory: Path, *, force: bool) -> net.Consortium:
@@ -279,7 +300,9 @@ def _create(spec: Scenario, directory: Path, *, force: bool) -> net.Consortium:
                 yaml.safe_dump(spec.topology_raw, f, allow_unicode=True, sort_keys=False)
             topo_file = name
         base = net.find_free_base_port(len(spec.topology.node_ids))
-        return net.init_consortium(directory, spec.preset or str(topo_file), base_port=base, force=force)
+        return net.init_consortium(
+            directory, spec.preset or str(topo_file), base_port=base, force=force
+        )
     except net.NetworkError as exc:
         raise RunnerError(str(exc)) from exc
     finally:
@@ -287,8 +310,14 @@ def _create(spec: Scenario, directory: Path, *, force: bool) -> net.Consortium:
             Path(topo_file).unlink(missing_ok=True)
 
 
-def ensure_network(spec: Scenario, directory: Path, *, echo: Callable[[str], None] = lambda s: None,
-                   progress: bool = False, fresh: bool = False) -> tuple[net.Consortium, dict[str, Any]]:
+def ensure_network(
+    spec: Scenario,
+    directory: Path,
+    *,
+    echo: Callable[[str], None] = lambda s: None,
+    progress: bool = False,
+    fresh: bool = False,
+) -> tuple[net.Consortium, dict[str, Any]]:
     """Create, start or reuse the scenario's network in ``directory``; returns it and what was done.
 
     A consortium already in ``directory`` is used only if its topology is the scenario's;
@@ -301,8 +330,15 @@ def ensure_network(spec: Scenario, directory: Path, *, echo: Callable[[str], Non
     """
     directory = Path(directory)
     t0 = time.monotonic()
-    info: dict[str, Any] = {"dir": str(directory.resolve()), "topology": spec.topology.name, "created": False,
-                            "reused": False, "started": [], "latency_changed": [], "notes": []}
+    info: dict[str, Any] = {
+        "dir": str(directory.resolve()),
+        "topology": spec.topology.name,
+        "created": False,
+        "reused": False,
+        "started": [],
+        "latency_changed": [],
+        "notes": [],
+    }
     exists = net.consortium_exists(directory)
     if exists and fresh:
         if net.running_nodes(directory):
@@ -310,19 +346,25 @@ def ensure_network(spec: Scenario, directory: Path, *, echo: Callable[[str], Non
             net.down(directory)
         cons = _create(spec, directory, force=True)
         info["created"] = True
-        echo(f"re-created the {spec.topology.name} consortium in {directory} (ports from {min(cons.ports.values())})")
+        echo(
+            f"re-created the {spec.topology.name} consortium in {directory} (ports from {min(cons.ports.values())})"
+        )
     elif exists:
         try:
             cons = net.load_consortium(directory)
         except net.NetworkError as exc:
             raise RunnerError(str(exc)) from exc
         if cons.topology != spec.topology:
-            raise RunnerError(f"{directory} holds the {cons.topology.name} network ({len(cons.node_ids)} nodes), "
-                              f"not this scenario's {spec.topology.name}; pass another --dir, or --fresh to replace it")
+            raise RunnerError(
+                f"{directory} holds the {cons.topology.name} network ({len(cons.node_ids)} nodes), "
+                f"not this scenario's {spec.topology.name}; pass another --dir, or --fresh to replace it"
+            )
     else:
         cons = _create(spec, directory, force=False)
         info["created"] = True
-        echo(f"created the {spec.topology.name} consortium in {directory} (ports from {min(cons.ports.values())})")
+        echo(
+            f"created the {spec.topology.name} consortium in {directory} (ports from {min(cons.ports.values())})"
+        )
     changed = _apply_latency(cons, spec)
     info["latency_changed"] = changed
     alive = net.running_nodes(directory)
@@ -336,11 +378,19 @@ def ensure_network(spec: Scenario, directory: Path, *, echo: Callable[[str], Non
         info["reused"] = True
         echo(f"reusing the {cons.topology.name} network running in {directory}")
     elif not seeding:
-        echo(f"starting the {cons.topology.name} network in {directory}: seeding {spec.enterprises} enterprises, "
-             f"{len(cons.node_ids)} nodes")
+        echo(
+            f"starting the {cons.topology.name} network in {directory}: seeding {spec.enterprises} enterprises, "
+            f"{len(cons.node_ids)} nodes"
+        )
         try:
-            res = net.up(directory, enterprises=spec.enterprises, seed=spec.seed, timeout_s=spec.timeouts["startup"],
-                         progress=progress, echo=echo)
+            res = net.up(
+                directory,
+                enterprises=spec.enterprises,
+                seed=spec.seed,
+                timeout_s=spec.timeouts["startup"],
+                progress=progress,
+                echo=echo,
+            )
         except net.NetworkError as exc:
             raise RunnerError(f"the network did not come up: {exc}") from exc
         info["started"] = list(res.started)
@@ -349,11 +399,15 @@ def ensure_network(spec: Scenario, directory: Path, *, echo: Callable[[str], Non
         # Seeded before: start the stopped nodes on their data. Not through network.up, whose
         # wait for mirroring would also wait for links a witness refuses.
         stopped = [n for n in cons.node_ids if n not in alive]
-        echo(f"starting {len(stopped)} stopped nodes of the {cons.topology.name} network in {directory}")
+        echo(
+            f"starting {len(stopped)} stopped nodes of the {cons.topology.name} network in {directory}"
+        )
         try:
             for node_id in stopped:
                 if not net.port_free(cons.ports[node_id]):
-                    raise RunnerError(f"port {cons.ports[node_id]} of {node_id} is in use by another program")
+                    raise RunnerError(
+                        f"port {cons.ports[node_id]} of {node_id} is in use by another program"
+                    )
             pids = {n: _spawn(cons, n) for n in stopped}
             net.wait_healthy(cons, pids, spec.timeouts["startup"])
             net.register_institutions(cons)
@@ -364,22 +418,31 @@ def ensure_network(spec: Scenario, directory: Path, *, echo: Callable[[str], Non
     alarms = open_alarms(cons)
     if alarms:
         against = sorted({p for ps in alarms.values() for p in ps})
-        raise RunnerError(f"the network in {directory} has open alarms against {', '.join(against)} (raised by "
-                          f"{len(alarms)} nodes; a rogue step leaves them); run with --fresh to re-create it, "
-                          "or pass another --dir")
+        raise RunnerError(
+            f"the network in {directory} has open alarms against {', '.join(against)} (raised by "
+            f"{len(alarms)} nodes; a rogue step leaves them); run with --fresh to re-create it, "
+            "or pass another --dir"
+        )
     state = net.read_state(directory)
     info["enterprises"] = int(state.get("seeding", {}).get("enterprises", 0))
     info["seed"] = int(state.get("seeding", {}).get("seed", 0))
     if (info["enterprises"], info["seed"]) != (spec.enterprises, spec.seed):
-        info["notes"].append(f"the network holds {info['enterprises']} synthetic enterprises (seed {info['seed']}); "
-                             f"the scenario asks for {spec.enterprises} (seed {spec.seed}) when it starts a network")
+        info["notes"].append(
+            f"the network holds {info['enterprises']} synthetic enterprises (seed {info['seed']}); "
+            f"the scenario asks for {spec.enterprises} (seed {spec.seed}) when it starts a network"
+        )
     info["nodes"] = {n: cons.url(n) for n in cons.node_ids}
     info["seconds"] = round(time.monotonic() - t0, 2)
     return cons, info
 
 
-def ensure_docker_network(spec: Scenario, directory: Path, *, echo: Callable[[str], None] = lambda s: None,
-                          fresh: bool = False) -> tuple[net.Consortium, dict[str, Any]]:
+def ensure_docker_network(
+    spec: Scenario,
+    directory: Path,
+    *,
+    echo: Callable[[str], None] = lambda s: None,
+    fresh: bool = False,
+) -> tuple[net.Consortium, dict[str, Any]]:
     """Create, start or reuse the scenario's network as containers; returns it and what was done.
 
     ``directory/compose.yaml`` and the consortium in ``directory/docker`` are made by
@@ -401,15 +464,27 @@ def ensure_docker_network(spec: Scenario, directory: Path, *, echo: Callable[[st
     why = docker_available()
     if why:
         raise RunnerError(f"--target docker needs a Docker engine: {why}")
-    probe = subprocess.run(["docker", "image", "inspect", DEFAULT_IMAGE], capture_output=True, timeout=60, check=False)
+    probe = subprocess.run(
+        ["docker", "image", "inspect", DEFAULT_IMAGE], capture_output=True, timeout=60, check=False
+    )
     if probe.returncode != 0:
-        raise RunnerError(f"the node image {DEFAULT_IMAGE} is missing; build it with docker/build-images.sh "
-                          "(no registry needed)")
+        raise RunnerError(
+            f"the node image {DEFAULT_IMAGE} is missing; build it with docker/build-images.sh "
+            "(no registry needed)"
+        )
     directory = Path(directory)
     config = directory / "docker"
     t0 = time.monotonic()
-    info: dict[str, Any] = {"dir": str(config.resolve()), "target": "docker", "topology": spec.topology.name,
-                            "created": False, "reused": False, "started": [], "latency_changed": [], "notes": []}
+    info: dict[str, Any] = {
+        "dir": str(config.resolve()),
+        "target": "docker",
+        "topology": spec.topology.name,
+        "created": False,
+        "reused": False,
+        "started": [],
+        "latency_changed": [],
+        "notes": [],
+    }
     cons = None
     if net.consortium_exists(config):
         try:
@@ -418,8 +493,10 @@ def ensure_docker_network(spec: Scenario, directory: Path, *, echo: Callable[[st
             raise RunnerError(str(exc)) from exc
         if fresh or cons.topology != spec.topology:
             if not fresh:
-                raise RunnerError(f"{config} holds the {cons.topology.name} network, not this scenario's "
-                                  f"{spec.topology.name}; pass another --dir, or --fresh to replace it")
+                raise RunnerError(
+                    f"{config} holds the {cons.topology.name} network, not this scenario's "
+                    f"{spec.topology.name}; pass another --dir, or --fresh to replace it"
+                )
             echo(f"removing the containers and volumes of {config} to re-create it (--fresh)")
             with suppress(net.NetworkError):
                 DockerNetwork(cons).down()
@@ -439,8 +516,15 @@ def ensure_docker_network(spec: Scenario, directory: Path, *, echo: Callable[[st
             tag = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:8]
             project = re.sub(r"[^a-z0-9_-]+", "-", f"yrd-{spec.name}-{tag}".lower())
             base = net.find_free_base_port(len(spec.topology.node_ids)) - 1  # node i at base + i
-            generate(ref, out=directory / "compose.yaml", config_dir=config, host_port_base=base, project=project,
-                     enterprises=spec.enterprises, seed=spec.seed)
+            generate(
+                ref,
+                out=directory / "compose.yaml",
+                config_dir=config,
+                host_port_base=base,
+                project=project,
+                enterprises=spec.enterprises,
+                seed=spec.seed,
+            )
             cons = net.load_consortium(config)
         except (ComposeError, net.NetworkError, NodeError) as exc:
             raise RunnerError(f"cannot write the container network's configuration: {exc}") from exc
@@ -448,8 +532,10 @@ def ensure_docker_network(spec: Scenario, directory: Path, *, echo: Callable[[st
             if topo_file:
                 Path(topo_file).unlink(missing_ok=True)
         info["created"] = True
-        echo(f"created the {spec.topology.name} container network in {config} (project {cons.project}, "
-             f"host ports {min(cons.ports.values())}..{max(cons.ports.values())})")
+        echo(
+            f"created the {spec.topology.name} container network in {config} (project {cons.project}, "
+            f"host ports {min(cons.ports.values())}..{max(cons.ports.values())})"
+        )
     docker = DockerNetwork(cons)
     changed = _apply_latency(cons, spec)
     info["latency_changed"] = changed
@@ -465,8 +551,10 @@ def ensure_docker_network(spec: Scenario, directory: Path, *, echo: Callable[[st
             echo(f"reusing the {cons.topology.name} containers of project {cons.project}")
             net.register_institutions(cons)
         else:
-            echo(f"starting {len(cons.node_ids) - len(running)} node containers of project {cons.project} "
-                 f"({spec.enterprises} enterprises, seeded by the containers on first start)")
+            echo(
+                f"starting {len(cons.node_ids) - len(running)} node containers of project {cons.project} "
+                f"({spec.enterprises} enterprises, seeded by the containers on first start)"
+            )
             docker.up(spec.timeouts["startup"])
             info["started"] = [n for n in cons.node_ids if n not in running]
         wait_mirrored(cons, spec.timeouts["startup"])
@@ -475,8 +563,10 @@ def ensure_docker_network(spec: Scenario, directory: Path, *, echo: Callable[[st
     alarms = open_alarms(cons)
     if alarms:
         against = sorted({p for ps in alarms.values() for p in ps})
-        raise RunnerError(f"the container network in {config} has open alarms against {', '.join(against)}; "
-                          "run with --fresh to re-create it, or pass another --dir")
+        raise RunnerError(
+            f"the container network in {config} has open alarms against {', '.join(against)}; "
+            "run with --fresh to re-create it, or pass another --dir"
+        )
     info["enterprises"], info["seed"] = spec.enterprises, spec.seed
     info["project"] = cons.project
     info["nodes"] = {n: cons.url(n) for n in cons.node_ids}
@@ -488,14 +578,20 @@ def _spawn(cons: net.Consortium, node_id: str) -> int:
     """Start one node process (the launcher's own start) and record its pid in the run state."""
     pid = net.spawn(cons, node_id)
     state = net.read_state(cons.dir)
-    state.setdefault("nodes", {})[node_id] = {"pid": pid, "port": cons.ports[node_id], "url": cons.url(node_id),
-                                              "started_at": utc_now(), "log": str(cons.log_path(node_id))}
+    state.setdefault("nodes", {})[node_id] = {
+        "pid": pid,
+        "port": cons.ports[node_id],
+        "url": cons.url(node_id),
+        "started_at": utc_now(),
+        "log": str(cons.log_path(node_id)),
+    }
     net.write_state(cons.dir, state)
     return pid
 
 
-def _register(cons: net.Consortium, inst_id: str, name: str, city: str, node: str,
-              purposes: Sequence[str]) -> net.Institution:
+def _register(
+    cons: net.Consortium, inst_id: str, name: str, city: str, node: str, purposes: Sequence[str]
+) -> net.Institution:
     """Create (or reuse) the institution's key and register it at its home node."""
     key_path = cons.dir / "keys" / "institutions" / f"{inst_id}.key"
     try:
@@ -504,18 +600,33 @@ def _register(cons: net.Consortium, inst_id: str, name: str, city: str, node: st
         raise StepFailedError(str(exc)) from exc
     inst = net.Institution(inst_id, name, city, node, tuple(purposes), key_path, public_b64(key))
     with net.operator_client(cons, node) as client:
-        status, data = client.call(node, "POST", "/v1/institutions", {
-            "institution_id": inst_id, "name": name, "public_key": inst.public_key, "purposes": list(purposes)})
+        status, data = client.call(
+            node,
+            "POST",
+            "/v1/institutions",
+            {
+                "institution_id": inst_id,
+                "name": name,
+                "public_key": inst.public_key,
+                "purposes": list(purposes),
+            },
+        )
     if status == 409:
         with httpx.Client(timeout=10) as c:
             got = c.get(f"{cons.url(node)}/v1/institutions/{inst_id}").json()
         if got.get("public_key") != inst.public_key:
-            raise StepFailedError(f"institution {inst_id} is already registered at {node} with another key")
+            raise StepFailedError(
+                f"institution {inst_id} is already registered at {node} with another key"
+            )
         if sorted(got.get("purposes", [])) != sorted(purposes):
-            raise StepFailedError(f"institution {inst_id} is already registered at {node} for "
-                             f"{', '.join(got.get('purposes', []))}, not {', '.join(purposes)}")
+            raise StepFailedError(
+                f"institution {inst_id} is already registered at {node} for "
+                f"{', '.join(got.get('purposes', []))}, not {', '.join(purposes)}"
+            )
     elif status != 201:
-        raise StepFailedError(f"registering {inst_id} at {node}: {net.problem_sentence(node, status, data)}")
+        raise StepFailedError(
+            f"registering {inst_id} at {node}: {net.problem_sentence(node, status, data)}"
+        )
     return inst
 
 
@@ -534,8 +645,10 @@ class _LocalTarget:
 
     def fault(self, node: str, kind: str) -> dict[str, Any]:
         if kind == "partition":
-            raise StepFailedError("partition needs --target docker: local nodes share the host's loopback, so there is "
-                             "no network to cut them off from")
+            raise StepFailedError(
+                "partition needs --target docker: local nodes share the host's loopback, so there is "
+                "no network to cut them off from"
+            )
         if kind == "pause":
             pid = net.running_nodes(self.cons.dir).get(node)
             if pid is None:
@@ -557,7 +670,11 @@ class _LocalTarget:
                     net.wait_healthy(self.cons, {node: pid}, self.startup_s)
                     return {"node": node, "pid": pid, "done": "continued"}
             raise StepFailedError(f"{node} is running; stop, kill or pause it first")
-        return {"node": node, "pid": _start_node(self.cons, node, self.startup_s), "done": "started"}
+        return {
+            "node": node,
+            "pid": _start_node(self.cons, node, self.startup_s),
+            "done": "started",
+        }
 
     def rewrite(self, node: str, fn: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
         if node in self.running():
@@ -637,8 +754,14 @@ def _when(text: str, now: datetime) -> str:
 
 
 class _Run:
-    def __init__(self, spec: Scenario, cons: net.Consortium, out: Path, echo: Callable[[str], None],
-                 target: _LocalTarget | _DockerTarget | None = None) -> None:
+    def __init__(
+        self,
+        spec: Scenario,
+        cons: net.Consortium,
+        out: Path,
+        echo: Callable[[str], None],
+        target: _LocalTarget | _DockerTarget | None = None,
+    ) -> None:
         self.spec = spec
         self.cons = cons
         self.target = target or _LocalTarget(cons, spec.timeouts["startup"])
@@ -682,8 +805,10 @@ class _Run:
                 holders = set()
             elif e.index is not None:
                 if e.index >= self.data.counts[str(e.city)]:
-                    raise RunnerError(f"{where}: {e.city} has {self.data.counts[str(e.city)]} enterprises in this "
-                                      f"network, no index {e.index}")
+                    raise RunnerError(
+                        f"{where}: {e.city} has {self.data.counts[str(e.city)]} enterprises in this "
+                        f"network, no index {e.index}"
+                    )
                 ent = self.data.enterprise(str(e.city), e.index)
                 uscc, home = ent.uscc, ent.home_node
                 holders = self.actual_holders(uscc, self.data.holders(str(e.city), e.index))
@@ -705,8 +830,10 @@ class _Run:
                         break
                     n += 1
                 if found is None:
-                    raise RunnerError(f"{where}: {e.city} has fewer than {(e.pick or 0) + 1} enterprises with records "
-                                      f"in {e.min_cities} cities")
+                    raise RunnerError(
+                        f"{where}: {e.city} has fewer than {(e.pick or 0) + 1} enterprises with records "
+                        f"in {e.min_cities} cities"
+                    )
                 uscc, home, holders = found[0].uscc, found[0].home_node, found[1]
             self.usccs[name] = uscc
             self.homes[uscc] = home
@@ -789,7 +916,9 @@ class _Run:
             return None
         return [base64.b64decode(p) for p in r.json()["proof"]]
 
-    def wait_mirrored(self, timeout_s: float, *, node: str | None = None, size: int | None = None) -> float:
+    def wait_mirrored(
+        self, timeout_s: float, *, node: str | None = None, size: int | None = None
+    ) -> float:
         return wait_mirrored(self.cons, timeout_s, node=node, size=size)
 
     # --- actions -------------------------------------------------------------------------------
@@ -803,9 +932,16 @@ class _Run:
             uscc = self.uscc(r["enterprise"])
             actual = f"{r['id']}.r{self.tag}"
             mapping[r["id"]] = actual
-            records.append({"uscc": uscc, "record_type": r["type"], "record_id": actual,
-                            "source": r.get("source") or f"{city}-scenario",
-                            "observed_at": _when(r["observed_at"], now), "body": r["body"]})
+            records.append(
+                {
+                    "uscc": uscc,
+                    "record_type": r["type"],
+                    "record_id": actual,
+                    "source": r.get("source") or f"{city}-scenario",
+                    "observed_at": _when(r["observed_at"], now),
+                    "body": r["body"],
+                }
+            )
         return self._ingest(node, records, mapping, a.get("mirror", True))
 
     def do_correct(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
@@ -815,12 +951,20 @@ class _Run:
         actual = f"{a['id']}.r{self.tag}"
         supersedes = self.record_id(a["supersedes"], uscc, node)
         city = self.cons.topology.city_of_node(node).code
-        record = {"uscc": uscc, "record_id": actual, "supersedes": supersedes, "outcome": a["outcome"],
-                  "source": a.get("source") or f"{city}-scenario", "observed_at": _when(a["observed_at"], now),
-                  "body": a["body"]}
+        record = {
+            "uscc": uscc,
+            "record_id": actual,
+            "supersedes": supersedes,
+            "outcome": a["outcome"],
+            "source": a.get("source") or f"{city}-scenario",
+            "observed_at": _when(a["observed_at"], now),
+            "body": a["body"],
+        }
         return self._ingest(node, [record], {a["id"]: actual}, a.get("mirror", True))
 
-    def _ingest(self, node: str, records: list[dict[str, Any]], mapping: dict[str, str], mirror: bool) -> dict[str, Any]:
+    def _ingest(
+        self, node: str, records: list[dict[str, Any]], mapping: dict[str, str], mirror: bool
+    ) -> dict[str, Any]:
         with net.operator_client(self.cons, node) as client:
             status, data = client.call(node, "POST", "/v1/ingest", {"records": records})
         if status not in (200, 201, 202):
@@ -828,14 +972,28 @@ class _Run:
         self.record_ids.update(mapping)
         for r in records:
             self.holders.setdefault(r["uscc"], set()).add(node)
-        detail: dict[str, Any] = {"node": node, "records": [r["record_id"] for r in records], "size": data.get("size")}
+        detail: dict[str, Any] = {
+            "node": node,
+            "records": [r["record_id"] for r in records],
+            "size": data.get("size"),
+        }
         if mirror:
-            detail["mirror_seconds"] = round(self.wait_mirrored(self.spec.timeouts["mirror"], node=node,
-                                                                size=int(data.get("size") or 0)), 2)
+            detail["mirror_seconds"] = round(
+                self.wait_mirrored(
+                    self.spec.timeouts["mirror"], node=node, size=int(data.get("size") or 0)
+                ),
+                2,
+            )
         return detail
 
-    def _file_auth(self, inst: net.Institution, uscc: str, purposes: Sequence[str], valid_from: str,
-                   valid_until: str) -> _Auth:
+    def _file_auth(
+        self,
+        inst: net.Institution,
+        uscc: str,
+        purposes: Sequence[str],
+        valid_from: str,
+        valid_until: str,
+    ) -> _Auth:
         now = datetime.now(UTC).replace(microsecond=0)
         not_before, not_after = _when(valid_from, now), _when(valid_until, now)
         auth_id = f"auth-{inst.institution_id}-{uscc}-{secrets.token_hex(3)}"
@@ -847,32 +1005,63 @@ class _Run:
         consent.parent.mkdir(parents=True, exist_ok=True)
         consent.write_text(text, "utf-8")
         with net.NodeClient(self.cons, f"inst:{inst.institution_id}", inst.key()) as client:
-            status, data = client.call(inst.home_node, "POST", "/v1/authorizations", {
-                "authorization_id": auth_id, "uscc": uscc, "institution_id": inst.institution_id,
-                "purposes": list(purposes), "not_before": not_before, "not_after": not_after, "document_digest": digest})
+            status, data = client.call(
+                inst.home_node,
+                "POST",
+                "/v1/authorizations",
+                {
+                    "authorization_id": auth_id,
+                    "uscc": uscc,
+                    "institution_id": inst.institution_id,
+                    "purposes": list(purposes),
+                    "not_before": not_before,
+                    "not_after": not_after,
+                    "document_digest": digest,
+                },
+            )
         if status != 201:
-            raise StepFailedError(f"filing the authorization failed: "
-                             f"{net.problem_sentence(inst.home_node, status, data)}")
-        return _Auth(auth_id, inst.institution_id, inst.home_node, uscc, list(purposes), not_before, not_after)
+            raise StepFailedError(
+                f"filing the authorization failed: "
+                f"{net.problem_sentence(inst.home_node, status, data)}"
+            )
+        return _Auth(
+            auth_id,
+            inst.institution_id,
+            inst.home_node,
+            uscc,
+            list(purposes),
+            not_before,
+            not_after,
+        )
 
     def do_authorize(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
         inst = self.institution(a["institution"])
-        auth = self._file_auth(inst, self.uscc(a["enterprise"]), a["purposes"], a["valid_from"], a["valid_until"])
+        auth = self._file_auth(
+            inst, self.uscc(a["enterprise"]), a["purposes"], a["valid_from"], a["valid_until"]
+        )
         self.auths[a["as"]] = auth
         return dataclasses.asdict(auth)
 
     def do_revoke(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
         auth = self.auths.get(a["authorization"])
         if auth is None:
-            raise StepFailedError(f"authorization {a['authorization']!r} was not filed (its step failed)")
+            raise StepFailedError(
+                f"authorization {a['authorization']!r} was not filed (its step failed)"
+            )
         inst = self.institution(auth.institution)
         if a.get("by") == "operator":
-            client = net.NodeClient(self.cons, f"node:{auth.home_node}", self.cons.node_key(auth.home_node))
+            client = net.NodeClient(
+                self.cons, f"node:{auth.home_node}", self.cons.node_key(auth.home_node)
+            )
         else:
             client = net.NodeClient(self.cons, f"inst:{inst.institution_id}", inst.key())
         with client:
-            status, data = client.call(auth.home_node, "POST", f"/v1/authorizations/{auth.authorization_id}/revocation",
-                                       {"reason": a["reason"]})
+            status, data = client.call(
+                auth.home_node,
+                "POST",
+                f"/v1/authorizations/{auth.authorization_id}/revocation",
+                {"reason": a["reason"]},
+            )
         if status != 201:
             raise StepFailedError(net.problem_sentence(auth.home_node, status, data))
         return {"authorization_id": auth.authorization_id, "revoked_at": data.get("revoked_at")}
@@ -891,16 +1080,32 @@ class _Run:
             if ref not in self.auths:
                 raise StepFailedError(f"authorization {ref!r} was not filed (its step failed)")
             auth_id = self.auths[ref].authorization_id
-        q = QueryOutcome(step.alias, step.id, inst.institution_id, inst.home_node, a["enterprise"], uscc, a["purpose"],
-                         auth_id)
+        q = QueryOutcome(
+            step.alias,
+            step.id,
+            inst.institution_id,
+            inst.home_node,
+            a["enterprise"],
+            uscc,
+            a["purpose"],
+            auth_id,
+        )
         self.queries[q.alias] = q
         q.cities = {self.cons.topology.city_of_node(inst.home_node).code: "home"}
         t0 = time.perf_counter()
         try:
-            with net.NodeClient(self.cons, f"inst:{inst.institution_id}", inst.key(),
-                                timeout_s=self.spec.timeouts["query"]) as client:
-                status, data = client.call(inst.home_node, "POST", "/v1/reports",
-                                           {"uscc": uscc, "purpose": a["purpose"], "authorization_id": auth_id})
+            with net.NodeClient(
+                self.cons,
+                f"inst:{inst.institution_id}",
+                inst.key(),
+                timeout_s=self.spec.timeouts["query"],
+            ) as client:
+                status, data = client.call(
+                    inst.home_node,
+                    "POST",
+                    "/v1/reports",
+                    {"uscc": uscc, "purpose": a["purpose"], "authorization_id": auth_id},
+                )
         except net.NetworkError as exc:
             q.seconds = time.perf_counter() - t0
             q.status, q.detail = "error", str(exc)
@@ -910,7 +1115,11 @@ class _Run:
         if status == 200 and isinstance(data, dict):
             q.status = "granted"
             self._read_bundle(q, data)
-        elif status == 403 and isinstance(data, dict) and str(data.get("type", "")).endswith("authorization-invalid"):
+        elif (
+            status == 403
+            and isinstance(data, dict)
+            and str(data.get("type", "")).endswith("authorization-invalid")
+        ):
             q.status = "denied"
             q.reason = str(data.get("reason") or "")
             q.detail = str(data.get("detail") or "")
@@ -919,7 +1128,9 @@ class _Run:
         else:
             q.status = "error"
             q.detail = net.problem_sentence(inst.home_node, status, data)
-            q.reason = str(data.get("type", "")).rsplit(":", 1)[-1] if isinstance(data, dict) else None
+            q.reason = (
+                str(data.get("type", "")).rsplit(":", 1)[-1] if isinstance(data, dict) else None
+            )
         return self._query_detail(q)
 
     def _query_detail(self, q: QueryOutcome) -> dict[str, Any]:
@@ -945,7 +1156,9 @@ class _Run:
             q.bundle_error = f"{type(exc).__name__}: {exc}"
             q.partial = bool(report.get("partial"))
             q.missing = [dict(m) for m in report.get("missing", [])]
-            q.holders = {str(h.get("node_id")): len(h.get("records", [])) for h in report.get("holders", [])}
+            q.holders = {
+                str(h.get("node_id")): len(h.get("records", [])) for h in report.get("holders", [])
+            }
         topo = self.cons.topology
         for node_id in q.holders:
             q.cities[topo.city_of_node(node_id).code] = "answered"
@@ -957,8 +1170,14 @@ class _Run:
     def do_register(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
         city = self.cons.topology.city(a["city"])
         node = a.get("node") or city.node_ids[0]
-        inst = _register(self.cons, a["institution"], a.get("name") or f"{city.name} scenario institution "
-                         f"{a['institution']}", city.code, node, a["purposes"])
+        inst = _register(
+            self.cons,
+            a["institution"],
+            a.get("name") or f"{city.name} scenario institution {a['institution']}",
+            city.code,
+            node,
+            a["purposes"],
+        )
         self.cons = dataclasses.replace(self.cons, institutions=self.cons.institutions + (inst,))
         return {"institution": inst.institution_id, "node": node, "public_key": inst.public_key}
 
@@ -993,13 +1212,21 @@ class _Run:
         node = a["node"]
         alter = {self.record_id(r["record"], node=node): r["body"] for r in a.get("alter") or []}
         remove = {self.record_id(r, node=node) for r in a.get("remove") or []}
-        detail = self.target.rewrite(node, lambda path: rewrite_history(
-            self.cons, node, alter, remove, a.get("pad"), tag=self.tag, path=path))
+        detail = self.target.rewrite(
+            node,
+            lambda path: rewrite_history(
+                self.cons, node, alter, remove, a.get("pad"), tag=self.tag, path=path
+            ),
+        )
         self.rogues.append(node)
         return detail
 
     def do_wait_mirrored(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
-        return {"seconds": round(self.wait_mirrored(a.get("timeout") or self.spec.timeouts["mirror"]), 2)}
+        return {
+            "seconds": round(
+                self.wait_mirrored(a.get("timeout") or self.spec.timeouts["mirror"]), 2
+            )
+        }
 
     def do_wait(self, step: Step, a: dict[str, Any]) -> dict[str, Any]:
         time.sleep(float(a["seconds"]))
@@ -1023,8 +1250,16 @@ class _Run:
 
 
 # --- rogue history --------------------------------------------------------------------------------
-def rewrite_history(cons: net.Consortium, node_id: str, alter: Mapping[str, Any], remove: set[str], pad: int | None,
-                    *, tag: str = "", path: Path | None = None) -> dict[str, Any]:
+def rewrite_history(
+    cons: net.Consortium,
+    node_id: str,
+    alter: Mapping[str, Any],
+    remove: set[str],
+    pad: int | None,
+    *,
+    tag: str = "",
+    path: Path | None = None,
+) -> dict[str, Any]:
     """Rebuild a stopped node's ledger (at ``path``, default its local ledger file) with the
     same key but a different history.
 
@@ -1070,17 +1305,38 @@ def rewrite_history(cons: net.Consortium, node_id: str, alter: Mapping[str, Any]
                         subject = subject or entry.uscc
                         continue
                     if entry.record_id in alter:
-                        body = {**body, **alter[entry.record_id]} if isinstance(body, dict) else alter[entry.record_id]
+                        body = (
+                            {**body, **alter[entry.record_id]}
+                            if isinstance(body, dict)
+                            else alter[entry.record_id]
+                        )
                         altered.append(entry.record_id)
                         first_change = index if first_change is None else first_change
                         subject = subject or entry.uscc
                     queue.append(salt)
                     if isinstance(entry, RecordEntry):
-                        batch.append(RecordDraft(entry.uscc, entry.record_type, entry.record_id, entry.source,
-                                                 entry.observed_at, body))
+                        batch.append(
+                            RecordDraft(
+                                entry.uscc,
+                                entry.record_type,
+                                entry.record_id,
+                                entry.source,
+                                entry.observed_at,
+                                body,
+                            )
+                        )
                     else:
-                        batch.append(CorrectionDraft(entry.uscc, entry.record_id, entry.supersedes, entry.outcome,
-                                                     entry.source, entry.observed_at, body))
+                        batch.append(
+                            CorrectionDraft(
+                                entry.uscc,
+                                entry.record_id,
+                                entry.supersedes,
+                                entry.outcome,
+                                entry.source,
+                                entry.observed_at,
+                                body,
+                            )
+                        )
                 else:
                     batch.append(entry)
             if batch:
@@ -1091,9 +1347,17 @@ def rewrite_history(cons: net.Consortium, node_id: str, alter: Mapping[str, Any]
         count = pad if pad is not None else max(1, size - new.size + 1)
         if count:
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-            fillers = [RecordDraft(str(subject), "tax_rating", f"{PAD_SOURCE}-{tag}-{k}", PAD_SOURCE, now,
-                                   {"note": "appended by the rogue node after rewriting its history"})
-                       for k in range(count)]
+            fillers = [
+                RecordDraft(
+                    str(subject),
+                    "tax_rating",
+                    f"{PAD_SOURCE}-{tag}-{k}",
+                    PAD_SOURCE,
+                    now,
+                    {"note": "appended by the rogue node after rewriting its history"},
+                )
+                for k in range(count)
+            ]
             queue.extend(os.urandom(16) for _ in fillers)
             new.append(fillers)
         new_size, new_height = new.size, new.height
@@ -1115,9 +1379,17 @@ def rewrite_history(cons: net.Consortium, node_id: str, alter: Mapping[str, Any]
         src = Path(str(tmp) + suffix)
         if src.exists():
             os.replace(src, str(path) + suffix)
-    return {"node": node_id, "old_size": size, "new_size": new_size, "new_height": new_height,
-            "altered": altered, "removed": removed, "padded": count, "first_changed_index": first_change,
-            "backup": str(backup)}
+    return {
+        "node": node_id,
+        "old_size": size,
+        "new_size": new_size,
+        "new_height": new_height,
+        "altered": altered,
+        "removed": removed,
+        "padded": count,
+        "first_changed_index": first_change,
+        "backup": str(backup),
+    }
 
 
 # --- expectations -----------------------------------------------------------------------------------
@@ -1128,23 +1400,40 @@ def _check_query(run: _Run, step: Step, key: str, want: Any, q: QueryOutcome) ->
         return Check(step.id, key, want, actual, ok, "" if ok else message, line)
 
     granted = q.status == "granted"
-    not_granted = f"the query was {q.status}" + (f" ({q.reason or q.detail})" if q.status != "granted" else "")
+    not_granted = f"the query was {q.status}" + (
+        f" ({q.reason or q.detail})" if q.status != "granted" else ""
+    )
     if key == "status":
-        return result(q.status == want, q.status, f"expected {want}, got {q.status}"
-                      + (f": {q.detail}" if q.detail else ""))
+        return result(
+            q.status == want,
+            q.status,
+            f"expected {want}, got {q.status}" + (f": {q.detail}" if q.detail else ""),
+        )
     if key == "reason":
         ok = q.reason is not None and (q.reason == want or str(want) in str(q.reason))
-        return result(ok, q.reason, f"expected denial reason {want!r}, got {q.reason!r} ({q.status})")
+        return result(
+            ok, q.reason, f"expected denial reason {want!r}, got {q.reason!r} ({q.status})"
+        )
     if key == "max_seconds":
-        return result(q.seconds <= float(want), round(q.seconds, 3), f"took {q.seconds:.2f} s, more than {want} s")
+        return result(
+            q.seconds <= float(want),
+            round(q.seconds, 3),
+            f"took {q.seconds:.2f} s, more than {want} s",
+        )
     if key == "bundle_verifies":
         got = bool(q.bundle_verified)
-        return result(got == want, got, f"expected the bundle to {'verify' if want else 'fail'}; "
-                      + (q.bundle_error or not_granted if not got else "it verified"))
+        return result(
+            got == want,
+            got,
+            f"expected the bundle to {'verify' if want else 'fail'}; "
+            + (q.bundle_error or not_granted if not got else "it verified"),
+        )
     if key in ("receipts_on", "in_query_history"):
         if not q.query_id:
             return result(False, None, f"the query has no query id ({not_granted})")
-        nodes = list(want) if key == "receipts_on" else [run.homes.get(q.uscc, run._city_home(q.uscc))]
+        nodes = (
+            list(want) if key == "receipts_on" else [run.homes.get(q.uscc, run._city_home(q.uscc))]
+        )
         if key == "in_query_history" and not want:
             return result(True, None)
         found: dict[str, str] = {}
@@ -1160,32 +1449,56 @@ def _check_query(run: _Run, step: Step, key: str, want: Any, q: QueryOutcome) ->
     if not granted:
         return result(False, None, f"{key} needs a granted report; {not_granted}")
     if key == "partial":
-        return result(q.partial == want, q.partial, f"expected partial {want}, got {q.partial} (missing: "
-                      f"{', '.join(m['node_id'] for m in q.missing) or 'none'})")
+        return result(
+            q.partial == want,
+            q.partial,
+            f"expected partial {want}, got {q.partial} (missing: "
+            f"{', '.join(m['node_id'] for m in q.missing) or 'none'})",
+        )
     if key == "missing":
         named = sorted(m["node_id"] for m in q.missing)
-        return result(set(named) == set(want), named, f"expected missing {sorted(want)}, got {named}")
+        return result(
+            set(named) == set(want), named, f"expected missing {sorted(want)}, got {named}"
+        )
     if key == "missing_reason":
         reasons = {m["node_id"]: m.get("reason", "") for m in q.missing}
         ok = bool(reasons) and all(str(want).lower() in r.lower() for r in reasons.values())
-        return result(ok, reasons, f"expected every missing holder's reason to mention {want!r}, got {reasons or 'none missing'}")
+        return result(
+            ok,
+            reasons,
+            f"expected every missing holder's reason to mention {want!r}, got {reasons or 'none missing'}",
+        )
     if key == "holders_include":
         lacking = [n for n in want if n not in q.holders]
-        return result(not lacking, sorted(q.holders), f"{', '.join(lacking)} did not answer (answered: "
-                      f"{', '.join(sorted(q.holders)) or 'none'})")
+        return result(
+            not lacking,
+            sorted(q.holders),
+            f"{', '.join(lacking)} did not answer (answered: "
+            f"{', '.join(sorted(q.holders)) or 'none'})",
+        )
     if key == "all_holders":
         known = run.holders.get(q.uscc, set())
         lacking = sorted(known - set(q.holders))
         ok = (not lacking) == bool(want)
-        return result(ok, {"known": sorted(known), "answered": sorted(q.holders)},
-                      f"holders {', '.join(lacking)} did not answer" if lacking else "every holder answered")
+        return result(
+            ok,
+            {"known": sorted(known), "answered": sorted(q.holders)},
+            f"holders {', '.join(lacking)} did not answer" if lacking else "every holder answered",
+        )
     if key == "cities_touched":
         touched = set(q.cities)
         lacking = [c for c in want if c not in touched]
-        return result(not lacking, sorted(touched), f"did not touch {', '.join(lacking)} (touched: "
-                      f"{', '.join(sorted(touched))})")
+        return result(
+            not lacking,
+            sorted(touched),
+            f"did not touch {', '.join(lacking)} (touched: {', '.join(sorted(touched))})",
+        )
     if key == "records_min":
-        return result(len(q.history) >= int(want), len(q.history), f"{len(q.history)} records, fewer than {want}")
+        return result(
+            len(q.history) >= int(want),
+            len(q.history),
+            f"{len(q.history)} records, fewer than {want}",
+        )
     ids = {r: run.record_id(r, q.uscc) for r in want}
     if key == "records_present":
         lacking = [r for r, i in ids.items() if i not in q.current]
@@ -1195,8 +1508,11 @@ def _check_query(run: _Run, step: Step, key: str, want: Any, q: QueryOutcome) ->
         return result(not there, q.current, f"still in the current view: {', '.join(there)}")
     if key == "superseded":
         bad = [r for r, i in ids.items() if i not in q.history or i in q.current]
-        return result(not bad, {"current": q.current, "history": q.history},
-                      f"not superseded (must be in the history and out of the current view): {', '.join(bad)}")
+        return result(
+            not bad,
+            {"current": q.current, "history": q.history},
+            f"not superseded (must be in the history and out of the current view): {', '.join(bad)}",
+        )
     if key == "history_includes":
         lacking = [r for r, i in ids.items() if i not in q.history]
         return result(not lacking, q.history, f"not in the history: {', '.join(lacking)}")
@@ -1219,31 +1535,67 @@ def _check_general(run: _Run, step: Step, key: str, want: Any) -> Check:
             return result(not down, up, f"not answering: {', '.join(down)}")
         if key == "nodes_down":
             alive = [n for n in want if n in up]
-            return result(not alive, [n for n in cons.node_ids if n not in up], f"still answering: {', '.join(alive)}")
+            return result(
+                not alive,
+                [n for n in cons.node_ids if n not in up],
+                f"still answering: {', '.join(alive)}",
+            )
         if key == "no_alarms":
-            raised = {n: [a.get("node_id") for a in i.get("alarms", [])] for n, i in infos.items() if i and i.get("alarms")}
+            raised = {
+                n: [a.get("node_id") for a in i.get("alarms", [])]
+                for n, i in infos.items()
+                if i and i.get("alarms")
+            }
             return result(bool(not raised) == bool(want), raised, f"open alarms: {raised}")
         if key == "alarms":
             target = want["against"]
-            witnesses = sorted(n for n, i in infos.items() if i and n != target
-                               and any(a.get("node_id") == target for a in i.get("alarms", [])))
-            return result(len(witnesses) >= want["witnesses_min"], witnesses,
-                          f"{len(witnesses)} witnesses raised an alarm against {target} "
-                          f"({', '.join(witnesses) or 'none'}), fewer than {want['witnesses_min']}")
+            witnesses = sorted(
+                n
+                for n, i in infos.items()
+                if i
+                and n != target
+                and any(a.get("node_id") == target for a in i.get("alarms", []))
+            )
+            return result(
+                len(witnesses) >= want["witnesses_min"],
+                witnesses,
+                f"{len(witnesses)} witnesses raised an alarm against {target} "
+                f"({', '.join(witnesses) or 'none'}), fewer than {want['witnesses_min']}",
+            )
         target = want["node"]
-        by = sorted(n for n, i in infos.items() if i and any(p.get("node_id") == target and p.get("refused")
-                                                              for p in i.get("peers", [])))
-        return result(len(by) >= want["by_min"], by, f"{len(by)} nodes refuse {target} ({', '.join(by) or 'none'}), "
-                      f"fewer than {want['by_min']}")
+        by = sorted(
+            n
+            for n, i in infos.items()
+            if i
+            and any(p.get("node_id") == target and p.get("refused") for p in i.get("peers", []))
+        )
+        return result(
+            len(by) >= want["by_min"],
+            by,
+            f"{len(by)} nodes refuse {target} ({', '.join(by) or 'none'}), "
+            f"fewer than {want['by_min']}",
+        )
     if key == "records":
         uscc = run.uscc(want["enterprise"])
         rows = run.node_records(want["node"], uscc, want.get("view", "current"))
         ids = [str(r["record_id"]) for r in rows]
-        lacking = [r for r in want.get("present", []) if run.record_id(r, uscc, want["node"]) not in ids]
+        lacking = [
+            r for r in want.get("present", []) if run.record_id(r, uscc, want["node"]) not in ids
+        ]
         there = [r for r in want.get("absent", []) if run.record_id(r, uscc, want["node"]) in ids]
-        msg = "; ".join(s for s in (f"missing {', '.join(lacking)}" if lacking else "",
-                                    f"present but should not be: {', '.join(there)}" if there else "") if s)
-        return result(not lacking and not there, ids, f"{want['node']}'s {want.get('view', 'current')} view: {msg}")
+        msg = "; ".join(
+            s
+            for s in (
+                f"missing {', '.join(lacking)}" if lacking else "",
+                f"present but should not be: {', '.join(there)}" if there else "",
+            )
+            if s
+        )
+        return result(
+            not lacking and not there,
+            ids,
+            f"{want['node']}'s {want.get('view', 'current')} view: {msg}",
+        )
     if key == "query_history":
         uscc = run.uscc(want["enterprise"])
         node = want.get("node") or run.homes.get(uscc) or run._city_home(uscc)
@@ -1260,13 +1612,18 @@ def _check_general(run: _Run, step: Step, key: str, want: Any) -> Check:
                 continue
             outcomes = by_id.get(q.query_id, [])
             seen[alias] = outcomes
-            expected = want.get("outcome") or (q.status if q.status in ("granted", "denied") else None)
+            expected = want.get("outcome") or (
+                q.status if q.status in ("granted", "denied") else None
+            )
             if not outcomes:
                 problems.append(f"{alias} is not listed")
             elif expected and expected not in outcomes:
                 problems.append(f"{alias} is listed as {', '.join(outcomes)}, not {expected}")
-        return result(not problems, {"node": node, "queries": len(rows), "found": seen},
-                      f"{node}'s query history of {uscc}: " + "; ".join(problems))
+        return result(
+            not problems,
+            {"node": node, "queries": len(rows), "found": seen},
+            f"{node}'s query history of {uscc}: " + "; ".join(problems),
+        )
     if key == "institutions":
         insts = list(cons.institutions)
 
@@ -1275,7 +1632,10 @@ def _check_general(run: _Run, step: Step, key: str, want: Any) -> Check:
             # calling the institution unregistered.
             for attempt in range(3):
                 try:
-                    r = run._http.get(f"{cons.url(inst.home_node)}/v1/institutions/{inst.institution_id}", timeout=30)
+                    r = run._http.get(
+                        f"{cons.url(inst.home_node)}/v1/institutions/{inst.institution_id}",
+                        timeout=30,
+                    )
                 except httpx.HTTPError:
                     time.sleep(1 + attempt)
                     continue
@@ -1283,19 +1643,25 @@ def _check_general(run: _Run, step: Step, key: str, want: Any) -> Check:
             return False
 
         with ThreadPoolExecutor(max_workers=16) as pool:
-            found = dict(zip([i.institution_id for i in insts], pool.map(registered, insts), strict=True))
+            found = dict(
+                zip([i.institution_id for i in insts], pool.map(registered, insts), strict=True)
+            )
         count = sum(found.values())
         problems = []
         reg = want.get("registered")
         if reg == "all" and count != len(insts):
-            problems.append(f"{count} of {len(insts)} institutions are registered at their home node; not: "
-                            + ", ".join([i for i, ok in found.items() if not ok][:5]))
+            problems.append(
+                f"{count} of {len(insts)} institutions are registered at their home node; not: "
+                + ", ".join([i for i, ok in found.items() if not ok][:5])
+            )
         elif isinstance(reg, int) and count < reg:
             problems.append(f"{count} institutions are registered, fewer than {reg}")
         lacking = [i for i in want.get("include", []) if not found.get(i)]
         if lacking:
             problems.append(f"not registered: {', '.join(lacking)}")
-        return result(not problems, {"registered": count, "institutions": len(insts)}, "; ".join(problems))
+        return result(
+            not problems, {"registered": count, "institutions": len(insts)}, "; ".join(problems)
+        )
     if key == "bundle":
         return _check_bundle(run, step, want, result)
     if key == "checkpoint_conflict":
@@ -1306,11 +1672,15 @@ def _check_general(run: _Run, step: Step, key: str, want: Any) -> Check:
 def _load_bundle(run: _Run, alias: str) -> tuple[QueryOutcome, dict[str, Any]]:
     q = run.queries.get(alias)
     if q is None or not q.bundle_path:
-        raise StepFailedError(f"query {alias} has no saved bundle ({q.status if q else 'it did not run'})")
+        raise StepFailedError(
+            f"query {alias} has no saved bundle ({q.status if q else 'it did not run'})"
+        )
     return q, json.loads(Path(q.bundle_path).read_text("utf-8"))
 
 
-def _check_bundle(run: _Run, step: Step, want: dict[str, Any], result: Callable[..., Check]) -> Check:
+def _check_bundle(
+    run: _Run, step: Step, want: dict[str, Any], result: Callable[..., Check]
+) -> Check:
     q, bundle = _load_bundle(run, want["query"])
     try:
         verify_bundle(bundle, run.manifest)
@@ -1324,7 +1694,9 @@ def _check_bundle(run: _Run, step: Step, want: dict[str, Any], result: Callable[
         sections = [h for h in bundle["report"]["holders"] if h["node_id"] == node]
         if not sections:
             return result(False, None, f"bundle {want['query']} holds no records of {node}")
-        header = verify_checkpoint_note(run.manifest, node, run.checkpoint(node), run.manifest.algorithm)
+        header = verify_checkpoint_note(
+            run.manifest, node, run.checkpoint(node), run.manifest.algorithm
+        )
         import base64
 
         failed = []
@@ -1335,14 +1707,27 @@ def _check_bundle(run: _Run, step: Step, want: dict[str, Any], result: Callable[
             try:
                 if proof is None:
                     raise ProofError(f"{node} gives no inclusion proof for index {index}")
-                verify_inclusion(leaf_hash(entry_b, run.manifest.algorithm), index, header.size, proof, header.root,
-                                 run.manifest.algorithm)
+                verify_inclusion(
+                    leaf_hash(entry_b, run.manifest.algorithm),
+                    index,
+                    header.size,
+                    proof,
+                    header.root,
+                    run.manifest.algorithm,
+                )
             except (ProofError, LedgerError):
                 failed.append(index)
         ok = not failed
-        why = (f"all {len(sections[0]['records'])} records of {node} are in its current tree (size {header.size})" if ok
-               else f"records at {failed} of {node} are not in its current tree (size {header.size})")
-    return result(ok == want["verifies"], why, f"expected the bundle to {'verify' if want['verifies'] else 'fail'}: {why}")
+        why = (
+            f"all {len(sections[0]['records'])} records of {node} are in its current tree (size {header.size})"
+            if ok
+            else f"records at {failed} of {node} are not in its current tree (size {header.size})"
+        )
+    return result(
+        ok == want["verifies"],
+        why,
+        f"expected the bundle to {'verify' if want['verifies'] else 'fail'}: {why}",
+    )
 
 
 def _check_conflict(run: _Run, want: dict[str, Any], result: Callable[..., Check]) -> Check:
@@ -1365,40 +1750,69 @@ def _check_conflict(run: _Run, want: dict[str, Any], result: Callable[..., Check
             verify_consistency(old.size, new.size, old.root, new.root, proof, alg)
             conflict, why = False, f"size {old.size} → {new.size} is consistent"
         except (ProofError, LedgerError) as exc:
-            conflict, why = True, f"no valid consistency proof from size {old.size} to {new.size}: {exc}"
+            conflict, why = (
+                True,
+                f"no valid consistency proof from size {old.size} to {new.size}: {exc}",
+            )
     else:
-        conflict, why = True, f"{node} now signs a smaller tree ({new.size}) than it signed before ({old.size})"
+        conflict, why = (
+            True,
+            f"{node} now signs a smaller tree ({new.size}) than it signed before ({old.size})",
+        )
     return result(conflict, why, f"expected {node}'s checkpoints to conflict: {why}")
 
 
 # --- the run ------------------------------------------------------------------------------------------
 def _run_step(run: _Run, step: Step) -> StepResult:
-    res = StepResult(step.index, step.id, step.action, step.line, step.note,
-                     started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    res = StepResult(
+        step.index,
+        step.id,
+        step.action,
+        step.line,
+        step.note,
+        started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
     t0 = time.perf_counter()
     try:
         res.detail = getattr(run, f"do_{step.action}")(step, step.args)
     except (StepFailedError, net.NetworkError, NodeError, LedgerError, OSError) as exc:
         res.ok, res.error = False, str(exc)
-    except Exception as exc:  # a bug in the runner or an answer it cannot read: keep going, keep the evidence
+    except (
+        Exception
+    ) as exc:  # a bug in the runner or an answer it cannot read: keep going, keep the evidence
         res.ok, res.error = False, f"{type(exc).__name__}: {exc}"
         res.traceback = traceback.format_exc()
     res.seconds = time.perf_counter() - t0
     if not res.ok:
-        res.checks.append(Check(step.id, "step", "completes", res.error, False, res.error or "failed", step.line))
+        res.checks.append(
+            Check(step.id, "step", "completes", res.error, False, res.error or "failed", step.line)
+        )
     q = run.queries.get(step.alias) if step.action == "query" else None
     query_keys = [k for k in step.expect if step.action == "query" and k in _QUERY_KEYS]
     general = [k for k in step.expect if k not in query_keys]
     if q is not None:
         for k in query_keys:
-            res.checks.append(_safe(partial(_check_query, run, step, k, step.expect[k], q), step, k))
+            res.checks.append(
+                _safe(partial(_check_query, run, step, k, step.expect[k], q), step, k)
+            )
     else:
         for k in query_keys:
-            res.checks.append(Check(step.id, k, step.expect[k], None, False, "not checked: the query did not run",
-                                    step.expect_lines.get(k)))
+            res.checks.append(
+                Check(
+                    step.id,
+                    k,
+                    step.expect[k],
+                    None,
+                    False,
+                    "not checked: the query did not run",
+                    step.expect_lines.get(k),
+                )
+            )
     deadline = time.monotonic() + (step.within or 0.0)
     while True:
-        checks = [_safe(partial(_check_general, run, step, k, step.expect[k]), step, k) for k in general]
+        checks = [
+            _safe(partial(_check_general, run, step, k, step.expect[k]), step, k) for k in general
+        ]
         if all(c.ok for c in checks) or time.monotonic() >= deadline:
             break
         time.sleep(1.0)
@@ -1409,8 +1823,24 @@ def _run_step(run: _Run, step: Step) -> StepResult:
 def _safe(fn: Callable[[], Check], step: Step, key: str) -> Check:
     try:
         return fn()
-    except (StepFailedError, net.NetworkError, NodeError, LedgerError, OSError, KeyError, ValueError) as exc:
-        return Check(step.id, key, step.expect.get(key), None, False, f"could not check: {exc}", step.expect_lines.get(key))
+    except (
+        StepFailedError,
+        net.NetworkError,
+        NodeError,
+        LedgerError,
+        OSError,
+        KeyError,
+        ValueError,
+    ) as exc:
+        return Check(
+            step.id,
+            key,
+            step.expect.get(key),
+            None,
+            False,
+            f"could not check: {exc}",
+            step.expect_lines.get(key),
+        )
 
 
 _QUERY_KEYS = frozenset(QUERY_EXPECTATIONS)
@@ -1424,9 +1854,17 @@ def _closing(run: _Run) -> Iterator[_Run]:
         run.close()
 
 
-def run_scenario(spec: Scenario, *, directory: Path | None = None, out: Path | None = None, target: str = "local",
-                 echo: Callable[[str], None] = lambda s: None, progress: bool = False,
-                 down_after: bool = False, fresh: bool = False) -> RunResult:
+def run_scenario(
+    spec: Scenario,
+    *,
+    directory: Path | None = None,
+    out: Path | None = None,
+    target: str = "local",
+    echo: Callable[[str], None] = lambda s: None,
+    progress: bool = False,
+    down_after: bool = False,
+    fresh: bool = False,
+) -> RunResult:
     """Run every step of ``spec`` and write its report to ``out``.
 
     Raises:
@@ -1459,7 +1897,11 @@ def run_scenario(spec: Scenario, *, directory: Path | None = None, out: Path | N
             except (StepFailedError, net.NetworkError) as exc:
                 raise RunnerError(f"institutions line {e.line}: {exc}") from exc
         known = {i.institution_id for i in cons.institutions}
-        cons = dataclasses.replace(cons, institutions=cons.institutions + tuple(i for i in extra if i.institution_id not in known))
+        cons = dataclasses.replace(
+            cons,
+            institutions=cons.institutions
+            + tuple(i for i in extra if i.institution_id not in known),
+        )
         run = _Run(spec, cons, out, echo, tgt)
         result = RunResult(spec, out, info, run.tag, started)
         with _closing(run):
@@ -1471,8 +1913,10 @@ def run_scenario(spec: Scenario, *, directory: Path | None = None, out: Path | N
                 passed = sum(c.ok for c in res.checks)
                 mark = "ok" if res.passed else "FAIL"
                 what = _step_summary(step, res, run)
-                echo(f"[{step.index + 1}/{len(spec.steps)}] {step.id}: {what} ({res.seconds:.2f} s) "
-                     f"{passed}/{len(res.checks)} checks {mark}")
+                echo(
+                    f"[{step.index + 1}/{len(spec.steps)}] {step.id}: {what} ({res.seconds:.2f} s) "
+                    f"{passed}/{len(res.checks)} checks {mark}"
+                )
             result.queries = list(run.queries.values())
             result.cleanup = run.restore()
             result.network["record_ids"] = dict(run.record_ids)
@@ -1499,7 +1943,8 @@ def _step_summary(step: Step, res: StepResult, run: _Run) -> str:
     if step.action in ("ingest", "correct"):
         return f"{step.action} {len(res.detail.get('records', []))} record(s) at {res.detail.get('node')}"
     if step.action == "rogue":
-        return (f"{res.detail.get('node')} rewrote its history: {res.detail.get('old_size')} → {res.detail.get('new_size')} "
-                f"entries, altered {len(res.detail.get('altered', []))}, removed {len(res.detail.get('removed', []))}")
+        return (
+            f"{res.detail.get('node')} rewrote its history: {res.detail.get('old_size')} → {res.detail.get('new_size')} "
+            f"entries, altered {len(res.detail.get('altered', []))}, removed {len(res.detail.get('removed', []))}"
+        )
     return step.action
-

@@ -68,8 +68,8 @@ from typing import Any
 import yaml
 
 from ledger import PURPOSES, RECORD_TYPES, InvalidUsccError, parse_uscc
-from scenarios.errors import Problem, ScenarioError
-from scenarios.model.topology import PRESETS, Topology, TopologyError, load_topology, parse_topology
+from scenarios.errors import Problem, ScenarioError, TopologyError
+from scenarios.model.topology import PRESETS, Topology, load_topology, parse_topology
 
 __all__ = [
     "ACTIONS",
@@ -94,7 +94,9 @@ DEFAULT_ENTERPRISES = 3000
 DEFAULT_SEED = 2020
 DEFAULT_TIMEOUTS = {"startup": 300.0, "mirror": 120.0, "query": 60.0}
 
-_TIME = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z")
+_TIME = re.compile(
+    r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z"
+)
 _OFFSET = re.compile(r"([+-])([0-9]{1,6})([smhd])")
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:{}-]{0,100}")
 _ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
@@ -153,20 +155,34 @@ def _build(loader: _Loader, node: yaml.Node, path: Path_, doc: _Doc, depth: int 
     if isinstance(node, yaml.ScalarNode):
         return loader.construct_object(node, deep=True)
     if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item, path + (i,), doc, depth + 1) for i, item in enumerate(node.value)]
+        return [
+            _build(loader, item, path + (i,), doc, depth + 1) for i, item in enumerate(node.value)
+        ]
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | bool | float) or isinstance(key, bool):
-                doc.problems.append(Problem(doc.source, key_node.start_mark.line + 1, dotted(path),
-                                            f"mapping keys must be plain words, got {key!r}"))
+                doc.problems.append(
+                    Problem(
+                        doc.source,
+                        key_node.start_mark.line + 1,
+                        dotted(path),
+                        f"mapping keys must be plain words, got {key!r}",
+                    )
+                )
                 continue
             key = str(key)
             if key in out:
-                doc.problems.append(Problem(doc.source, key_node.start_mark.line + 1, dotted(path + (key,)),
-                                            f"duplicate key (first given on line {doc.key_lines[path + (key,)]})"))
+                doc.problems.append(
+                    Problem(
+                        doc.source,
+                        key_node.start_mark.line + 1,
+                        dotted(path + (key,)),
+                        f"duplicate key (first given on line {doc.key_lines[path + (key,)]})",
+                    )
+                )
                 continue
             doc.key_lines[path + (key,)] = key_node.start_mark.line + 1
             out[key] = _build(loader, value_node, path + (key,), doc, depth + 1)
@@ -184,13 +200,19 @@ def _compose(text: str, source: str) -> tuple[Any, _Doc]:
     try:
         node = loader.get_single_node()
         if node is None:
-            doc.problems.append(Problem(source, 1, "", "the file is empty; a scenario is a mapping with name and steps"))
+            doc.problems.append(
+                Problem(
+                    source, 1, "", "the file is empty; a scenario is a mapping with name and steps"
+                )
+            )
             return None, doc
         return _build(loader, node, (), doc), doc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = "; ".join(s for s in (exc.context, exc.problem) if s)
-        doc.problems.append(Problem(source, mark.line + 1 if mark else None, "", f"not valid YAML: {what}"))
+        doc.problems.append(
+            Problem(source, mark.line + 1 if mark else None, "", f"not valid YAML: {what}")
+        )
         return None, doc
     except yaml.YAMLError as exc:
         doc.problems.append(Problem(source, None, "", f"not valid YAML: {exc}"))
@@ -218,12 +240,19 @@ class F:
 def _typename(v: Any) -> str:
     if v is None:
         return "nothing"
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "text", list: "a list",
-            dict: "a mapping"}.get(type(v), type(v).__name__)
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "text",
+        list: "a list",
+        dict: "a mapping",
+    }.get(type(v), type(v).__name__)
 
 
-def _mapping(value: Any, path: Path_, doc: _Doc, ctx: _Ctx, fields: Mapping[str, F],
-             what: str = "") -> dict[str, Any] | None:
+def _mapping(
+    value: Any, path: Path_, doc: _Doc, ctx: _Ctx, fields: Mapping[str, F], what: str = ""
+) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         doc.error(path, f"must be a mapping{f' ({what})' if what else ''}, got {_typename(value)}")
         return None
@@ -231,12 +260,16 @@ def _mapping(value: Any, path: Path_, doc: _Doc, ctx: _Ctx, fields: Mapping[str,
     for key in value:
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known fields: {', '.join(fields)}"
+            hint = (
+                f"; did you mean {close[0]!r}?" if close else f"; known fields: {', '.join(fields)}"
+            )
             doc.error(path + (key,), f"unknown field{hint}", key=True)
     for name, f in fields.items():
         if name not in value or value[name] is None:
             if f.required:
-                doc.error(path, f"missing required field {name!r}" + (f" ({f.docs})" if f.docs else ""))
+                doc.error(
+                    path, f"missing required field {name!r}" + (f" ({f.docs})" if f.docs else "")
+                )
             elif f.default is not None:
                 out[name] = f.default
             continue
@@ -261,7 +294,10 @@ def c_str(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
 def c_id(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
     text = c_str(value, path, doc, ctx)
     if text is not None and not _ID.fullmatch(text):
-        doc.error(path, f"must be letters, digits and . _ : - (at most 100, starting with a letter or digit), got {text!r}")
+        doc.error(
+            path,
+            f"must be letters, digits and . _ : - (at most 100, starting with a letter or digit), got {text!r}",
+        )
         return None
     return text
 
@@ -293,6 +329,7 @@ def c_int(lo: int | None = None, hi: int | None = None) -> Checker:
             doc.error(path, f"must be {rng}, got {value}")
             return None
         return value
+
     return check
 
 
@@ -302,9 +339,13 @@ def c_number(lo: float = 0.0, hi: float | None = None) -> Checker:
             doc.error(path, f"must be a number, got {_typename(value)}")
             return None
         if value < lo or (hi is not None and value > hi):
-            doc.error(path, f"must be >= {lo}" + (f" and <= {hi}" if hi is not None else "") + f", got {value}")
+            doc.error(
+                path,
+                f"must be >= {lo}" + (f" and <= {hi}" if hi is not None else "") + f", got {value}",
+            )
             return None
         return float(value)
+
     return check
 
 
@@ -323,6 +364,7 @@ def c_choice(*choices: str) -> Checker:
             doc.error(path, f"must be one of {', '.join(choices)}, got {value!r}{hint}")
             return None
         return value
+
     return check
 
 
@@ -351,6 +393,7 @@ def c_list(item: Checker, min_items: int = 1, unique: bool = True) -> Checker:
                 doc.error(path, f"lists {', '.join(dups)} more than once")
                 return None
         return out
+
     return check
 
 
@@ -362,7 +405,9 @@ def c_body(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | No
 
     def walk(v: Any, p: Path_) -> bool:
         if isinstance(v, float):
-            doc.error(p, f"floats are not allowed in record bodies (use integer minor units), got {v}")
+            doc.error(
+                p, f"floats are not allowed in record bodies (use integer minor units), got {v}"
+            )
             return False
         if isinstance(v, dict):
             return all([walk(x, p + (k,)) for k, x in v.items()])
@@ -391,8 +436,11 @@ def parse_time_offset(text: str) -> tuple[str, int] | None:
 
 def c_time(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
     if not isinstance(value, str) or parse_time_offset(value) is None:
-        doc.error(path, "must be 'now', an offset like -30d, +365d, -2h, +10m, or a UTC time "
-                        f"like 2021-10-31T08:00:00Z, got {value!r}")
+        doc.error(
+            path,
+            "must be 'now', an offset like -30d, +365d, -2h, +10m, or a UTC time "
+            f"like 2021-10-31T08:00:00Z, got {value!r}",
+        )
         return None
     return value
 
@@ -411,7 +459,9 @@ def c_record_type(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
 @dataclass
 class _Ctx:
     topology: Topology | None = None
-    institutions: dict[str, tuple[str, str, tuple[str, ...]]] = field(default_factory=dict)  # id → (city, node, purposes)
+    institutions: dict[str, tuple[str, str, tuple[str, ...]]] = field(
+        default_factory=dict
+    )  # id → (city, node, purposes)
     plan_known: bool = False  # whether the consortium's own institution ids are known
     enterprises: dict[str, Any] = field(default_factory=dict)
     auths: dict[str, int] = field(default_factory=dict)  # alias → step index defining it
@@ -439,7 +489,10 @@ def c_node(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
     if text not in ctx.nodes():
         close = difflib.get_close_matches(text, ctx.nodes(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        doc.error(path, f"no node {text!r} in topology {ctx.topology.name}; nodes are {', '.join(ctx.nodes())}{hint}")
+        doc.error(
+            path,
+            f"no node {text!r} in topology {ctx.topology.name}; nodes are {', '.join(ctx.nodes())}{hint}",
+        )
         return None
     return text
 
@@ -449,7 +502,10 @@ def c_city(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
     if text is None:
         return None
     if ctx.topology is not None and text not in ctx.cities():
-        doc.error(path, f"no city {text!r} in topology {ctx.topology.name}; cities are {', '.join(ctx.cities())}")
+        doc.error(
+            path,
+            f"no city {text!r} in topology {ctx.topology.name}; cities are {', '.join(ctx.cities())}",
+        )
         return None
     return text
 
@@ -459,7 +515,9 @@ def c_node_or_city(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
     if text is None:
         return None
     if ctx.topology is not None and text not in ctx.nodes() and text not in ctx.cities():
-        doc.error(path, f"{text!r} is neither a node nor a city code of topology {ctx.topology.name}")
+        doc.error(
+            path, f"{text!r} is neither a node nor a city code of topology {ctx.topology.name}"
+        )
         return None
     return text
 
@@ -480,8 +538,11 @@ def c_enterprise(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
     names = list(ctx.enterprises)
     close = difflib.get_close_matches(text, names, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    doc.error(path, f"unknown enterprise {text!r}: name one under enterprises.named "
-                    f"({', '.join(names) or 'none defined'}) or give an 18-character USCC{hint}")
+    doc.error(
+        path,
+        f"unknown enterprise {text!r}: name one under enterprises.named "
+        f"({', '.join(names) or 'none defined'}) or give an 18-character USCC{hint}",
+    )
     return None
 
 
@@ -492,8 +553,11 @@ def c_institution(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
     if ctx.plan_known and text not in ctx.institutions:
         close = difflib.get_close_matches(text, list(ctx.institutions), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        doc.error(path, f"unknown institution {text!r}: the topology's institutions are "
-                        f"{_sample(ctx.institutions)}; declare others under institutions or register them first{hint}")
+        doc.error(
+            path,
+            f"unknown institution {text!r}: the topology's institutions are "
+            f"{_sample(ctx.institutions)}; declare others under institutions or register them first{hint}",
+        )
         return None
     return text
 
@@ -505,7 +569,9 @@ def _sample(ids: Mapping[str, Any]) -> str:
 
 def c_auth_ref(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | dict[str, str] | None:
     if isinstance(value, dict):
-        got = _mapping(value, path, doc, ctx, {"id": F(c_id, True, docs="a literal authorization id")})
+        got = _mapping(
+            value, path, doc, ctx, {"id": F(c_id, True, docs="a literal authorization id")}
+        )
         return {"id": got["id"]} if got and "id" in got else None
     text = c_str(value, path, doc, ctx)
     if text is None:
@@ -513,8 +579,11 @@ def c_auth_ref(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | dict[str,
     if text in ("auto", "none"):
         return text
     if text not in ctx.auths:
-        doc.error(path, f"authorization {text!r} is not defined by an earlier authorize step "
-                        f"(defined: {', '.join(ctx.auths) or 'none'}); use 'auto', 'none' or {{id: literal}}")
+        doc.error(
+            path,
+            f"authorization {text!r} is not defined by an earlier authorize step "
+            f"(defined: {', '.join(ctx.auths) or 'none'}); use 'auto', 'none' or {{id: literal}}",
+        )
         return None
     return text
 
@@ -524,7 +593,10 @@ def c_query_ref(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
     if text is None:
         return None
     if text not in ctx.queries:
-        doc.error(path, f"query {text!r} is not defined by an earlier query step (defined: {', '.join(ctx.queries) or 'none'})")
+        doc.error(
+            path,
+            f"query {text!r} is not defined by an earlier query step (defined: {', '.join(ctx.queries) or 'none'})",
+        )
         return None
     return text
 
@@ -555,13 +627,19 @@ RECORD_FIELDS = {
 ACTIONS: dict[str, dict[str, F]] = {
     "ingest": {
         "node": F(c_node, True, docs="the node whose operator ingests"),
-        "records": F(c_list(lambda v, p, d, c: _mapping(v, p, d, c, RECORD_FIELDS, "a record")), True),
-        "mirror": F(c_bool, default=True, docs="wait until every peer has mirrored the new entries"),
+        "records": F(
+            c_list(lambda v, p, d, c: _mapping(v, p, d, c, RECORD_FIELDS, "a record")), True
+        ),
+        "mirror": F(
+            c_bool, default=True, docs="wait until every peer has mirrored the new entries"
+        ),
     },
     "correct": {
         "node": F(c_node, True),
         "enterprise": F(c_enterprise, True),
-        "supersedes": F(c_record_ref, True, docs="the id of the record (or correction) this corrects"),
+        "supersedes": F(
+            c_record_ref, True, docs="the id of the record (or correction) this corrects"
+        ),
         "id": F(c_new_record_id, True),
         "outcome": F(c_choice(*CORRECTION_OUTCOMES), default="amended"),
         "source": F(c_id),
@@ -587,8 +665,11 @@ ACTIONS: dict[str, dict[str, F]] = {
         "institution": F(c_institution, True),
         "enterprise": F(c_enterprise, True),
         "purpose": F(c_purpose, True),
-        "authorization": F(c_auth_ref, default="auto",
-                           docs="an authorize alias, 'auto' (file one for this query), 'none' (no authorization), or {id: ...}"),
+        "authorization": F(
+            c_auth_ref,
+            default="auto",
+            docs="an authorize alias, 'auto' (file one for this query), 'none' (no authorization), or {id: ...}",
+        ),
     },
     "register": {
         "institution": F(c_id, True),
@@ -604,10 +685,24 @@ ACTIONS: dict[str, dict[str, F]] = {
     "restart": {"node": F(c_node, True), "mirror": F(c_bool, default=True)},
     "rogue": {
         "node": F(c_node, True, docs="the node that rewrites its history"),
-        "alter": F(c_list(lambda v, p, d, c: _mapping(v, p, d, c, {
-            "record": F(c_record_ref, True), "body": F(c_body, True)}, "a record to alter"), min_items=0)),
+        "alter": F(
+            c_list(
+                lambda v, p, d, c: _mapping(
+                    v,
+                    p,
+                    d,
+                    c,
+                    {"record": F(c_record_ref, True), "body": F(c_body, True)},
+                    "a record to alter",
+                ),
+                min_items=0,
+            )
+        ),
         "remove": F(c_list(c_record_ref, min_items=0)),
-        "pad": F(c_int(0, 100000), docs="entries to append after the rewrite (default: enough to outgrow the old log)"),
+        "pad": F(
+            c_int(0, 100000),
+            docs="entries to append after the rewrite (default: enough to outgrow the old log)",
+        ),
     },
     "wait_mirrored": {"timeout": F(c_number(1.0, 3600.0))},
     "wait": {"seconds": F(c_number(0.0, 600.0), True)},
@@ -615,63 +710,122 @@ ACTIONS: dict[str, dict[str, F]] = {
 }
 
 # Shorthand: `kill: sz-2`, `wait: 3`, `wait_mirrored: {}` / `wait_mirrored: true`.
-_SHORTHAND = {"stop": "node", "kill": "node", "pause": "node", "partition": "node", "restart": "node", "wait": "seconds", "wait_mirrored": None}
+_SHORTHAND = {
+    "stop": "node",
+    "kill": "node",
+    "pause": "node",
+    "partition": "node",
+    "restart": "node",
+    "wait": "seconds",
+    "wait_mirrored": None,
+}
 
 
 def _x_records(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    return _mapping(value, path, doc, ctx, {
-        "node": F(c_node, True), "enterprise": F(c_enterprise, True),
-        "view": F(c_choice("current", "history"), default="current"),
-        "present": F(c_list(c_record_ref, min_items=0)), "absent": F(c_list(c_record_ref, min_items=0))})
+    return _mapping(
+        value,
+        path,
+        doc,
+        ctx,
+        {
+            "node": F(c_node, True),
+            "enterprise": F(c_enterprise, True),
+            "view": F(c_choice("current", "history"), default="current"),
+            "present": F(c_list(c_record_ref, min_items=0)),
+            "absent": F(c_list(c_record_ref, min_items=0)),
+        },
+    )
 
 
 def _x_query_history(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    return _mapping(value, path, doc, ctx, {
-        "enterprise": F(c_enterprise, True), "node": F(c_node, docs="default: the enterprise's home node"),
-        "includes": F(c_list(c_query_ref), True), "outcome": F(c_choice("granted", "denied"))})
+    return _mapping(
+        value,
+        path,
+        doc,
+        ctx,
+        {
+            "enterprise": F(c_enterprise, True),
+            "node": F(c_node, docs="default: the enterprise's home node"),
+            "includes": F(c_list(c_query_ref), True),
+            "outcome": F(c_choice("granted", "denied")),
+        },
+    )
 
 
 def _x_alarms(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    return _mapping(value, path, doc, ctx, {"against": F(c_node, True), "witnesses_min": F(c_int(1), default=1)})
+    return _mapping(
+        value, path, doc, ctx, {"against": F(c_node, True), "witnesses_min": F(c_int(1), default=1)}
+    )
 
 
 def _x_refused(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    return _mapping(value, path, doc, ctx, {"node": F(c_node, True), "by_min": F(c_int(1), default=1)})
+    return _mapping(
+        value, path, doc, ctx, {"node": F(c_node, True), "by_min": F(c_int(1), default=1)}
+    )
 
 
 def _x_institutions(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
     def registered(v: Any, p: Path_, d: _Doc, c: _Ctx) -> Any:
         return "all" if v == "all" else c_int(0)(v, p, d, c)
-    return _mapping(value, path, doc, ctx, {"registered": F(registered, docs="'all' or a minimum count"),
-                                            "include": F(c_list(c_institution))})
+
+    return _mapping(
+        value,
+        path,
+        doc,
+        ctx,
+        {
+            "registered": F(registered, docs="'all' or a minimum count"),
+            "include": F(c_list(c_institution)),
+        },
+    )
 
 
 def _x_bundle(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    return _mapping(value, path, doc, ctx, {
-        "query": F(c_query_ref, True), "verifies": F(c_bool, True),
-        "with_current_checkpoint_of": F(c_node, docs="replace that holder's checkpoint by the one it serves now")})
+    return _mapping(
+        value,
+        path,
+        doc,
+        ctx,
+        {
+            "query": F(c_query_ref, True),
+            "verifies": F(c_bool, True),
+            "with_current_checkpoint_of": F(
+                c_node, docs="replace that holder's checkpoint by the one it serves now"
+            ),
+        },
+    )
 
 
 def _x_conflict(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    return _mapping(value, path, doc, ctx, {"node": F(c_node, True), "bundle": F(c_query_ref, True)})
+    return _mapping(
+        value, path, doc, ctx, {"node": F(c_node, True), "bundle": F(c_query_ref, True)}
+    )
 
 
 QUERY_EXPECTATIONS: dict[str, F] = {
     "status": F(c_choice("granted", "denied", "error")),
-    "reason": F(c_str, docs="the denial reason slug, e.g. expired, unknown, other-purpose, revoked"),
+    "reason": F(
+        c_str, docs="the denial reason slug, e.g. expired, unknown, other-purpose, revoked"
+    ),
     "partial": F(c_bool),
     "missing": F(c_list(c_node, min_items=0), docs="exactly these holders are missing"),
-    "missing_reason": F(c_str, docs="a word every missing holder's reason contains, e.g. unavailable, refused"),
+    "missing_reason": F(
+        c_str, docs="a word every missing holder's reason contains, e.g. unavailable, refused"
+    ),
     "holders_include": F(c_list(c_node), docs="these holders answered"),
     "all_holders": F(c_bool, docs="every node known to hold the enterprise's records answered"),
-    "cities_touched": F(c_list(c_city), docs="the query touched at least these cities (home node and holders asked)"),
+    "cities_touched": F(
+        c_list(c_city), docs="the query touched at least these cities (home node and holders asked)"
+    ),
     "records_present": F(c_list(c_record_ref), docs="in the report's current view"),
     "records_absent": F(c_list(c_record_ref), docs="not in the report's current view"),
     "superseded": F(c_list(c_record_ref), docs="in the report's history but not its current view"),
     "history_includes": F(c_list(c_record_ref), docs="in the report's history"),
     "records_min": F(c_int(0)),
     "bundle_verifies": F(c_bool),
-    "receipts_on": F(c_list(c_node), docs="a receipt of this query is on each of these nodes' ledgers"),
+    "receipts_on": F(
+        c_list(c_node), docs="a receipt of this query is on each of these nodes' ledgers"
+    ),
     "in_query_history": F(c_bool, docs="the enterprise's home node lists this query"),
     "max_seconds": F(c_number(0.0)),
 }
@@ -686,7 +840,10 @@ GENERAL_EXPECTATIONS: dict[str, F] = {
     "query_history": F(_x_query_history),
     "institutions": F(_x_institutions),
     "bundle": F(_x_bundle),
-    "checkpoint_conflict": F(_x_conflict, docs="{node, bundle}: the node's current checkpoint conflicts with the one in the bundle"),
+    "checkpoint_conflict": F(
+        _x_conflict,
+        docs="{node, bundle}: the node's current checkpoint conflicts with the one in the bundle",
+    ),
 }
 
 
@@ -696,7 +853,9 @@ class NamedEnterprise:
     name: str
     city: str | None
     index: int | None = None  # synthetic (city, index)
-    pick: int | None = None  # the pick-th synthetic enterprise of city with >= min_cities holder cities
+    pick: int | None = (
+        None  # the pick-th synthetic enterprise of city with >= min_cities holder cities
+    )
     min_cities: int = 1
     new: bool = False  # a fresh USCC per run
     uscc: str | None = None
@@ -756,14 +915,22 @@ class Scenario:
     steps: tuple[Step, ...]
 
 
-def _topology(value: Any, path: Path_, doc: _Doc) -> tuple[Topology | None, str | None, dict[str, Any] | None]:
+def _topology(
+    value: Any, path: Path_, doc: _Doc
+) -> tuple[Topology | None, str | None, dict[str, Any] | None]:
     if isinstance(value, str):
         if value not in PRESETS:
-            doc.error(path, f"unknown preset {value!r}; presets are {', '.join(PRESETS)} (or write the cities inline)")
+            doc.error(
+                path,
+                f"unknown preset {value!r}; presets are {', '.join(PRESETS)} (or write the cities inline)",
+            )
             return None, None, None
         return load_topology(value), value, None
     if not isinstance(value, dict):
-        doc.error(path, f"must be a preset name ({', '.join(PRESETS)}) or a mapping with cities, got {_typename(value)}")
+        doc.error(
+            path,
+            f"must be a preset name ({', '.join(PRESETS)}) or a mapping with cities, got {_typename(value)}",
+        )
         return None, None, None
     try:
         topo = parse_topology(value, "topology")
@@ -774,10 +941,16 @@ def _topology(value: Any, path: Path_, doc: _Doc) -> tuple[Topology | None, str 
         doc.error(where, msg)
         return None, None, None
     if "name" not in value:
-        doc.error(path, "an inline topology needs a 'name' (the network is reused only when the topology matches)")
+        doc.error(
+            path,
+            "an inline topology needs a 'name' (the network is reused only when the topology matches)",
+        )
         return None, None, None
     if topo.name in PRESETS:
-        doc.error(path + ("name",), f"{topo.name!r} is a preset's name; give the inline topology its own name")
+        doc.error(
+            path + ("name",),
+            f"{topo.name!r} is a preset's name; give the inline topology its own name",
+        )
         return None, None, None
     return topo, None, dict(value)
 
@@ -785,7 +958,10 @@ def _topology(value: Any, path: Path_, doc: _Doc) -> tuple[Topology | None, str 
 def _institution_plan(topology: Topology) -> dict[str, tuple[str, str, tuple[str, ...]]]:
     from scenarios.localnet import institution_plan
 
-    return {iid: (city, node, tuple(purposes)) for iid, _name, city, node, purposes in institution_plan(topology)}
+    return {
+        iid: (city, node, tuple(purposes))
+        for iid, _name, city, node, purposes in institution_plan(topology)
+    }
 
 
 def _named(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, NamedEnterprise]:
@@ -798,11 +974,28 @@ def _named(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, NamedEnte
     for name, spec in value.items():
         p = path + (name,)
         if not _ALIAS.fullmatch(name):
-            doc.error(p, "enterprise names must start with a letter and use letters, digits, '_' or '-'", key=True)
+            doc.error(
+                p,
+                "enterprise names must start with a letter and use letters, digits, '_' or '-'",
+                key=True,
+            )
             continue
-        got = _mapping(spec, p, doc, ctx, {
-            "city": F(c_city), "index": F(c_int(0)), "pick": F(c_int(0, 10000)), "min_cities": F(c_int(1, 2)),
-            "new": F(c_bool), "uscc": F(c_str), "node": F(c_node)}, "an enterprise")
+        got = _mapping(
+            spec,
+            p,
+            doc,
+            ctx,
+            {
+                "city": F(c_city),
+                "index": F(c_int(0)),
+                "pick": F(c_int(0, 10000)),
+                "min_cities": F(c_int(1, 2)),
+                "new": F(c_bool),
+                "uscc": F(c_str),
+                "node": F(c_node),
+            },
+            "an enterprise",
+        )
         if got is None:
             continue
         kinds = [k for k in ("index", "pick", "new", "uscc") if k in got and got[k] is not False]
@@ -816,9 +1009,17 @@ def _named(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, NamedEnte
             doc.error(p + ("min_cities",), "only applies with pick", key=True)
             continue
         if "node" in got and kinds[0] != "new":
-            doc.error(p + ("node",), "only new enterprises take a home node; synthetic ones have theirs", key=True)
+            doc.error(
+                p + ("node",),
+                "only new enterprises take a home node; synthetic ones have theirs",
+                key=True,
+            )
             continue
-        if "node" in got and ctx.topology and ctx.topology.city_of_node(got["node"]).code != got.get("city"):
+        if (
+            "node" in got
+            and ctx.topology
+            and ctx.topology.city_of_node(got["node"]).code != got.get("city")
+        ):
             doc.error(p + ("node",), f"node {got['node']} is not in city {got.get('city')}")
             continue
         city = got.get("city")
@@ -831,19 +1032,34 @@ def _named(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, NamedEnte
             if ctx.topology:
                 match = [c.code for c in ctx.topology.cities if c.admin_code == parsed.admin_code]
                 if not match:
-                    doc.error(p + ("uscc",), f"administrative code {parsed.admin_code} is served by no city of the topology")
+                    doc.error(
+                        p + ("uscc",),
+                        f"administrative code {parsed.admin_code} is served by no city of the topology",
+                    )
                     continue
                 city = match[0]
-        out[name] = NamedEnterprise(name, city, got.get("index"), got.get("pick"), got.get("min_cities", 1),
-                                    bool(got.get("new", False)), got.get("uscc"), got.get("node"), doc.line(p))
+        out[name] = NamedEnterprise(
+            name,
+            city,
+            got.get("index"),
+            got.get("pick"),
+            got.get("min_cities", 1),
+            bool(got.get("new", False)),
+            got.get("uscc"),
+            got.get("node"),
+            doc.line(p),
+        )
     return out
 
 
 def _step(raw: Any, i: int, doc: _Doc, ctx: _Ctx) -> Step | None:
     path: Path_ = ("steps", i)
     if not isinstance(raw, dict):
-        doc.error(path, f"a step must be a mapping with one action ({', '.join(a for a in ACTIONS if a != 'check')}) "
-                        f"or expect, got {_typename(raw)}")
+        doc.error(
+            path,
+            f"a step must be a mapping with one action ({', '.join(a for a in ACTIONS if a != 'check')}) "
+            f"or expect, got {_typename(raw)}",
+        )
         return None
     meta = {"id", "note", "expect", "within"}
     actions = [k for k in raw if k in ACTIONS and k != "check"]
@@ -851,8 +1067,11 @@ def _step(raw: Any, i: int, doc: _Doc, ctx: _Ctx) -> Step | None:
     for k in unknown:
         close = difflib.get_close_matches(k, [*ACTIONS, *meta], n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        doc.error(path + (k,), f"unknown action or field{hint} (actions: {', '.join(a for a in ACTIONS if a != 'check')})",
-                  key=True)
+        doc.error(
+            path + (k,),
+            f"unknown action or field{hint} (actions: {', '.join(a for a in ACTIONS if a != 'check')})",
+            key=True,
+        )
     if len(actions) > 1:
         doc.error(path, f"a step has one action, this one has {len(actions)}: {', '.join(actions)}")
         return None
@@ -870,15 +1089,23 @@ def _step(raw: Any, i: int, doc: _Doc, ctx: _Ctx) -> Step | None:
             step_id = got_id
     ctx.step_ids.add(step_id)
     note = c_str(raw["note"], path + ("note",), doc, ctx) if raw.get("note") is not None else None
-    within = c_number(0.0, 3600.0)(raw["within"], path + ("within",), doc, ctx) if "within" in raw else None
+    within = (
+        c_number(0.0, 3600.0)(raw["within"], path + ("within",), doc, ctx)
+        if "within" in raw
+        else None
+    )
 
     args: dict[str, Any] = {}
     if action != "check":
         value = raw[action]
         short = _SHORTHAND.get(action, "-")
-        if short != "-" and (value is None or value is True or (short and not isinstance(value, dict))):
+        if short != "-" and (
+            value is None or value is True or (short and not isinstance(value, dict))
+        ):
             value = {} if (value is None or value is True or short is None) else {short: value}
-        got = _mapping(value, path + (action,), doc, ctx, ACTIONS[action], f"the {action} arguments")
+        got = _mapping(
+            value, path + (action,), doc, ctx, ACTIONS[action], f"the {action} arguments"
+        )
         if got is None:
             return None
         args = got
@@ -894,8 +1121,16 @@ def _step(raw: Any, i: int, doc: _Doc, ctx: _Ctx) -> Step | None:
         if isinstance(value, dict):
             for k in value:
                 if k in QUERY_EXPECTATIONS and action != "query":
-                    doc.error(path + ("expect", k), f"{k!r} is a query expectation; this step is a {action}", key=True)
-            value = {k: v for k, v in value.items() if not (k in QUERY_EXPECTATIONS and action != "query")}
+                    doc.error(
+                        path + ("expect", k),
+                        f"{k!r} is a query expectation; this step is a {action}",
+                        key=True,
+                    )
+            value = {
+                k: v
+                for k, v in value.items()
+                if not (k in QUERY_EXPECTATIONS and action != "query")
+            }
         got = _mapping(value, path + ("expect",), doc, ctx, allowed, "expectations")
         if got is not None:
             expect = got
@@ -905,20 +1140,27 @@ def _step(raw: Any, i: int, doc: _Doc, ctx: _Ctx) -> Step | None:
     return Step(i, step_id, action, args, expect, within, note, doc.line(path), expect_lines)
 
 
-def _step_semantics(action: str, args: dict[str, Any], path: Path_, doc: _Doc, ctx: _Ctx, step_id: str) -> None:
+def _step_semantics(
+    action: str, args: dict[str, Any], path: Path_, doc: _Doc, ctx: _Ctx, step_id: str
+) -> None:
     """Cross-field checks and what the step defines for later steps."""
     if action == "authorize":
         alias = args.get("as")
         if alias in ctx.auths:
-            doc.error(path + ("as",), f"authorization {alias!r} is already defined by an earlier step")
+            doc.error(
+                path + ("as",), f"authorization {alias!r} is already defined by an earlier step"
+            )
         elif alias:
             ctx.auths[alias] = ctx.step_index
         inst = ctx.institutions.get(args.get("institution", ""))
         if inst and args.get("purposes"):
             extra = [p for p in args["purposes"] if p not in inst[2]]
             if extra:
-                doc.error(path + ("purposes",), f"institution {args['institution']} is registered for "
-                                                f"{', '.join(inst[2])}, not {', '.join(extra)}")
+                doc.error(
+                    path + ("purposes",),
+                    f"institution {args['institution']} is registered for "
+                    f"{', '.join(inst[2])}, not {', '.join(extra)}",
+                )
         vf, vu = args.get("valid_from"), args.get("valid_until")
         if vf and vu:
             a, b = _seconds(vf), _seconds(vu)
@@ -927,19 +1169,28 @@ def _step_semantics(action: str, args: dict[str, Any], path: Path_, doc: _Doc, c
     elif action == "revoke":
         alias = args.get("authorization")
         if alias and alias not in ctx.auths:
-            doc.error(path + ("authorization",), f"authorization {alias!r} is not defined by an earlier authorize step "
-                                                 f"(defined: {', '.join(ctx.auths) or 'none'})")
+            doc.error(
+                path + ("authorization",),
+                f"authorization {alias!r} is not defined by an earlier authorize step "
+                f"(defined: {', '.join(ctx.auths) or 'none'})",
+            )
     elif action == "query":
         alias = args.get("as") or step_id
         if alias in ctx.queries:
-            doc.error(path + ("as",) if "as" in args else path, f"query {alias!r} is already defined by an earlier step")
+            doc.error(
+                path + ("as",) if "as" in args else path,
+                f"query {alias!r} is already defined by an earlier step",
+            )
         else:
             ctx.queries[alias] = ctx.step_index
     elif action == "ingest":
         for j, r in enumerate(args.get("records") or []):
             if r and "id" in r:
                 if r["id"] in ctx.records:
-                    doc.error(path + ("records", j, "id"), f"record id {r['id']!r} is already used in this scenario")
+                    doc.error(
+                        path + ("records", j, "id"),
+                        f"record id {r['id']!r} is already used in this scenario",
+                    )
                 ctx.records[r["id"]] = r.get("enterprise", "")
     elif action == "correct":
         rid = args.get("id")
@@ -958,7 +1209,11 @@ def _step_semantics(action: str, args: dict[str, Any], path: Path_, doc: _Doc, c
         if node and city and ctx.topology and ctx.topology.city_of_node(node).code != city:
             doc.error(path + ("node",), f"node {node} is not in city {city}")
         if iid and city and ctx.topology:
-            ctx.institutions[iid] = (city, node or ctx.topology.city(city).node_ids[0], tuple(args.get("purposes") or ()))
+            ctx.institutions[iid] = (
+                city,
+                node or ctx.topology.city(city).node_ids[0],
+                tuple(args.get("purposes") or ()),
+            )
     elif action == "rogue" and not args.get("alter") and not args.get("remove"):
         doc.error(path, "a rogue node must alter or remove at least one record")
 
@@ -988,18 +1243,35 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         raise ScenarioError(doc.problems)
     ctx = _Ctx()
     if not isinstance(raw, dict):
-        doc.error((), f"a scenario is a mapping with name, topology and steps, got {_typename(raw)}")
+        doc.error(
+            (), f"a scenario is a mapping with name, topology and steps, got {_typename(raw)}"
+        )
         raise ScenarioError(doc.problems)
-    top = {"name", "description", "topology", "enterprises", "institutions", "latency", "timeouts", "steps"}
+    top = {
+        "name",
+        "description",
+        "topology",
+        "enterprises",
+        "institutions",
+        "latency",
+        "timeouts",
+        "steps",
+    }
     for k in raw:
         if k not in top:
             close = difflib.get_close_matches(k, list(top), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known fields: {', '.join(sorted(top))}"
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else f"; known fields: {', '.join(sorted(top))}"
+            )
             doc.error((k,), f"unknown field{hint}", key=True)
     name = c_alias(raw["name"], ("name",), doc, ctx) if "name" in raw else None
     if "name" not in raw:
         doc.error((), "missing required field 'name'")
-    description = c_str(raw["description"], ("description",), doc, ctx) if raw.get("description") else ""
+    description = (
+        c_str(raw["description"], ("description",), doc, ctx) if raw.get("description") else ""
+    )
 
     topology, preset, topology_raw = (None, None, None)
     if "topology" not in raw:
@@ -1011,60 +1283,135 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         ctx.institutions = _institution_plan(topology)
         ctx.plan_known = bool(ctx.institutions) or topology.institutions == 0
 
-    ent = _mapping(raw.get("enterprises", {}), ("enterprises",), doc, ctx, {
-        "count": F(c_int(1, 2_000_000), default=DEFAULT_ENTERPRISES), "seed": F(c_int(0), default=DEFAULT_SEED),
-        "named": F(lambda v, p, d, c: v)}, "count, seed, named") or {}
+    ent = (
+        _mapping(
+            raw.get("enterprises", {}),
+            ("enterprises",),
+            doc,
+            ctx,
+            {
+                "count": F(c_int(1, 2_000_000), default=DEFAULT_ENTERPRISES),
+                "seed": F(c_int(0), default=DEFAULT_SEED),
+                "named": F(lambda v, p, d, c: v),
+            },
+            "count, seed, named",
+        )
+        or {}
+    )
     count = int(ent.get("count", DEFAULT_ENTERPRISES))
     if topology is not None and count < len(topology.cities):
-        doc.error(("enterprises", "count"), f"must be at least the number of cities ({len(topology.cities)})")
-    ctx.enterprises = _named(raw.get("enterprises", {}).get("named") if isinstance(raw.get("enterprises"), dict) else None,
-                             ("enterprises", "named"), doc, ctx)
+        doc.error(
+            ("enterprises", "count"),
+            f"must be at least the number of cities ({len(topology.cities)})",
+        )
+    ctx.enterprises = _named(
+        raw.get("enterprises", {}).get("named")
+        if isinstance(raw.get("enterprises"), dict)
+        else None,
+        ("enterprises", "named"),
+        doc,
+        ctx,
+    )
 
     extras: list[ExtraInstitution] = []
     inst_raw = raw.get("institutions")
     if inst_raw is not None:
         if not isinstance(inst_raw, list):
-            doc.error(("institutions",), f"must be a list of institutions, got {_typename(inst_raw)}")
+            doc.error(
+                ("institutions",), f"must be a list of institutions, got {_typename(inst_raw)}"
+            )
         else:
             for j, item in enumerate(inst_raw):
                 p: Path_ = ("institutions", j)
-                got = _mapping(item, p, doc, ctx, {"id": F(c_id, True), "city": F(c_city, True), "node": F(c_node),
-                                                   "purposes": F(c_list(c_purpose), True), "name": F(c_str)},
-                               "an institution")
+                got = _mapping(
+                    item,
+                    p,
+                    doc,
+                    ctx,
+                    {
+                        "id": F(c_id, True),
+                        "city": F(c_city, True),
+                        "node": F(c_node),
+                        "purposes": F(c_list(c_purpose), True),
+                        "name": F(c_str),
+                    },
+                    "an institution",
+                )
                 if not got or "id" not in got or "city" not in got or "purposes" not in got:
                     continue
                 if got["id"] in ctx.institutions:
                     doc.error(p + ("id",), f"institution {got['id']!r} already exists")
                     continue
-                node = got.get("node") or (topology.city(got["city"]).node_ids[0] if topology else "")
+                node = got.get("node") or (
+                    topology.city(got["city"]).node_ids[0] if topology else ""
+                )
                 if topology and topology.city_of_node(node).code != got["city"]:
                     doc.error(p + ("node",), f"node {node} is not in city {got['city']}")
                     continue
-                extras.append(ExtraInstitution(got["id"], got["city"], node, tuple(got["purposes"]),
-                                               got.get("name") or f"Scenario institution {got['id']}", doc.line(p)))
+                extras.append(
+                    ExtraInstitution(
+                        got["id"],
+                        got["city"],
+                        node,
+                        tuple(got["purposes"]),
+                        got.get("name") or f"Scenario institution {got['id']}",
+                        doc.line(p),
+                    )
+                )
                 ctx.institutions[got["id"]] = (got["city"], node, tuple(got["purposes"]))
 
     latency: list[LatencyOverride] = []
     lat_raw = raw.get("latency")
     if lat_raw is not None:
         if not isinstance(lat_raw, list):
-            doc.error(("latency",), f"must be a list of {{between: [a, b], ms: N}}, got {_typename(lat_raw)}")
+            doc.error(
+                ("latency",),
+                f"must be a list of {{between: [a, b], ms: N}}, got {_typename(lat_raw)}",
+            )
         else:
             for j, item in enumerate(lat_raw):
                 p = ("latency", j)
-                got = _mapping(item, p, doc, ctx, {"between": F(c_list(c_node_or_city, min_items=2), True),
-                                                   "ms": F(c_number(0.0, 10000.0), True)}, "a link")
+                got = _mapping(
+                    item,
+                    p,
+                    doc,
+                    ctx,
+                    {
+                        "between": F(c_list(c_node_or_city, min_items=2), True),
+                        "ms": F(c_number(0.0, 10000.0), True),
+                    },
+                    "a link",
+                )
                 if got and "between" in got and "ms" in got:
                     if len(got["between"]) != 2:
-                        doc.error(p + ("between",), f"must name exactly two nodes or cities, got {len(got['between'])}")
+                        doc.error(
+                            p + ("between",),
+                            f"must name exactly two nodes or cities, got {len(got['between'])}",
+                        )
                         continue
-                    latency.append(LatencyOverride(got["between"][0], got["between"][1], got["ms"], doc.line(p)))
+                    latency.append(
+                        LatencyOverride(
+                            got["between"][0], got["between"][1], got["ms"], doc.line(p)
+                        )
+                    )
 
     timeouts = dict(DEFAULT_TIMEOUTS)
     if raw.get("timeouts") is not None:
-        got = _mapping(raw["timeouts"], ("timeouts",), doc, ctx, {
-            "startup": F(c_number(1.0, 3600.0)), "mirror": F(c_number(1.0, 3600.0)), "query": F(c_number(1.0, 600.0))},
-            "seconds") or {}
+        got = (
+            _mapping(
+                raw["timeouts"],
+                ("timeouts",),
+                doc,
+                ctx,
+                {
+                    "startup": F(c_number(1.0, 3600.0)),
+                    "mirror": F(c_number(1.0, 3600.0)),
+                    "query": F(c_number(1.0, 600.0)),
+                },
+                "seconds",
+            )
+            or {}
+        )
         timeouts.update(got)
 
     steps: list[Step] = []
@@ -1081,10 +1428,21 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     if doc.problems:
         raise ScenarioError(doc.problems)
     assert topology is not None and name is not None
-    return Scenario(name=name, description=description or "", source=source, topology=topology, preset=preset,
-                    topology_raw=topology_raw, enterprises=count, seed=int(ent.get("seed", DEFAULT_SEED)),
-                    named=ctx.enterprises, institutions=tuple(extras), latency=tuple(latency), timeouts=timeouts,
-                    steps=tuple(steps))
+    return Scenario(
+        name=name,
+        description=description or "",
+        source=source,
+        topology=topology,
+        preset=preset,
+        topology_raw=topology_raw,
+        enterprises=count,
+        seed=int(ent.get("seed", DEFAULT_SEED)),
+        named=ctx.enterprises,
+        institutions=tuple(extras),
+        latency=tuple(latency),
+        timeouts=timeouts,
+        steps=tuple(steps),
+    )
 
 
 def shipped_scenarios() -> dict[str, Path]:
@@ -1105,8 +1463,16 @@ def resolve_scenario_path(name_or_path: str | Path) -> Path:
     shipped = shipped_scenarios()
     if str(name_or_path) in shipped:
         return shipped[str(name_or_path)]
-    raise ScenarioError([Problem(str(name_or_path), None, "", "no such file, nor a shipped scenario; shipped: "
-                                 + ", ".join(shipped))])
+    raise ScenarioError(
+        [
+            Problem(
+                str(name_or_path),
+                None,
+                "",
+                "no such file, nor a shipped scenario; shipped: " + ", ".join(shipped),
+            )
+        ]
+    )
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -1117,4 +1483,3 @@ def load_scenario(path: str | Path) -> Scenario:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError([Problem(str(p), None, "", f"cannot be read: {exc}")]) from exc
     return parse_scenario(text, str(p))
-

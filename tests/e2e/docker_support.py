@@ -17,13 +17,19 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD_TIMEOUT_S = 600
 
 
-def run(args: list[str], timeout: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, env=env)
+def run(
+    args: list[str], timeout: float, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        args, capture_output=True, text=True, timeout=timeout, check=False, env=env
+    )
 
 
 def docker_or_skip() -> list[str]:
     if shutil.which("docker") is None:
-        pytest.skip("no docker client installed: the container end-to-end test needs a Docker engine")
+        pytest.skip(
+            "no docker client installed: the container end-to-end test needs a Docker engine"
+        )
     try:
         info = run(["docker", "info", "--format", "{{.ServerVersion}}"], timeout=30)
     except subprocess.TimeoutExpired:
@@ -49,14 +55,20 @@ def build_images() -> None:
         if line.startswith("VERSION_CODENAME="):
             suite = line.partition("=")[2].strip('"')
     if not image_exists(f"yrd-credit-chain/base:{suite}") and os.geteuid() != 0:
-        pytest.skip(f"the base image yrd-credit-chain/base:{suite} is missing and building it "
-                    "(debootstrap) needs root: run docker/build-images.sh as root first")
+        pytest.skip(
+            f"the base image yrd-credit-chain/base:{suite} is missing and building it "
+            "(debootstrap) needs root: run docker/build-images.sh as root first"
+        )
     env = {**os.environ, "PYTHON": sys.executable}
     try:
-        done = run(["bash", str(ROOT / "docker" / "build-images.sh")], timeout=BUILD_TIMEOUT_S, env=env)
+        done = run(
+            ["bash", str(ROOT / "docker" / "build-images.sh")], timeout=BUILD_TIMEOUT_S, env=env
+        )
     except subprocess.TimeoutExpired:
         pytest.fail(f"docker/build-images.sh took more than {BUILD_TIMEOUT_S} s")
-    assert done.returncode == 0, f"docker/build-images.sh failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    assert done.returncode == 0, (
+        f"docker/build-images.sh failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    )
 
 
 def free_port_base(count: int) -> int:

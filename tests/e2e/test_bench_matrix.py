@@ -31,8 +31,18 @@ from scenarios.cli import cli
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SMALL = ["--preset", "oct-2021", "--duration", "2", "--capacity-duration", "1", "--targets", "4",
-         "--concurrency", "4"]
+SMALL = [
+    "--preset",
+    "oct-2021",
+    "--duration",
+    "2",
+    "--capacity-duration",
+    "1",
+    "--targets",
+    "4",
+    "--concurrency",
+    "4",
+]
 MATRIX = ["--nodes", "1,2", "--enterprises", "200,400", *SMALL]
 CELLS = ["n01-e200", "n02-e200", "n01-e400", "n02-e400"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -41,8 +51,14 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def bench(out: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     log = out.parent / f"{out.name}.stderr"
     with log.open("w") as err:
-        proc = subprocess.run([sys.executable, "-m", "scenarios.cli", "bench", *args, "--out", str(out)],
-                              stdout=subprocess.PIPE, stderr=err, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            [sys.executable, "-m", "scenarios.cli", "bench", *args, "--out", str(out)],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
     proc.stderr = log.read_text()
     return proc
 
@@ -52,7 +68,10 @@ def processes_under(path: Path) -> list[psutil.Process]:
     out = []
     for p in psutil.process_iter(["cmdline"]):
         try:
-            if any(str(path) in a for a in p.info["cmdline"] or []) and p.status() != psutil.STATUS_ZOMBIE:
+            if (
+                any(str(path) in a for a in p.info["cmdline"] or [])
+                and p.status() != psutil.STATUS_ZOMBIE
+            ):
                 out.append(p)
         except psutil.Error:
             continue
@@ -64,7 +83,9 @@ def matrix(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("bench") / "matrix"
     proc = bench(out, *MATRIX)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "4 cells run, 0 skipped (done earlier), 0 failed; 4 of 4 cells have results" in proc.stdout
+    assert (
+        "4 cells run, 0 skipped (done earlier), 0 failed; 4 of 4 cells have results" in proc.stdout
+    )
     return out
 
 
@@ -82,7 +103,9 @@ def test_every_cell_has_its_figures_beside_their_baselines(matrix: Path) -> None
     data = results(matrix)
     rows = {r["cell"]: r for r in data["rows"]}
     assert sorted(rows) == sorted(CELLS)
-    assert data["cells_missing"] == [] and data["cells_failed"] == {} and data["interrupted"] is False
+    assert (
+        data["cells_missing"] == [] and data["cells_failed"] == {} and data["interrupted"] is False
+    )
     for cell, r in rows.items():
         assert r["node_ids"] == ("sh-1" if r["nodes"] == 1 else "sh-1 sz-1"), cell
         assert r["cross_city"] is (r["nodes"] == 2), cell
@@ -93,19 +116,30 @@ def test_every_cell_has_its_figures_beside_their_baselines(matrix: Path) -> None
                 assert r[f"{f.key}_ratio"] is None
                 continue
             assert positive(r[f"{f.key}_baseline"]), (cell, f.key)
-            assert r[f"{f.key}_ratio"] == pytest.approx(r[f.key] / r[f"{f.key}_baseline"], rel=1e-12), (cell, f.key)
+            assert r[f"{f.key}_ratio"] == pytest.approx(
+                r[f.key] / r[f"{f.key}_baseline"], rel=1e-12
+            ), (cell, f.key)
         assert r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"], cell
         assert r["p50_ms_baseline"] <= r["p95_ms_baseline"] <= r["p99_ms_baseline"], cell
         assert r["capacity_ok"] > 0 and r["capacity_errors"] == 0, cell
         assert r["latency_sent"] == r["latency_ok"] and r["latency_errors"] == 0, cell
-        assert r["open_loop_rate"] == pytest.approx(0.5 * r["capacity_rps"], rel=0.02) or r["open_loop_rate"] == 1.0
+        assert (
+            r["open_loop_rate"] == pytest.approx(0.5 * r["capacity_rps"], rel=0.02)
+            or r["open_loop_rate"] == 1.0
+        )
         assert r["verified_offline"] > 0 and r["partial_reports"] == 0, cell
         assert r["cities_per_report"] == (1.0 if r["nodes"] == 1 else pytest.approx(2.0)), cell
         assert r["bundle_bytes_per_report"] > r["proof_bytes_per_report"], cell
         assert r["storage_bytes_per_enterprise"] > r["storage_bytes_per_enterprise_baseline"], cell
         assert len(r["detail"]["node_processes"]) == r["nodes"], cell
-        assert len(r["detail"]["phases"]) == 4 and r["detail"]["phases"][1]["phase"] == "chain-latency"
-        assert r["seed_s"] > 0 and r["baseline_seed_s"] > 0 and r["baseline_workers"] == min(2, r["nodes"])
+        assert (
+            len(r["detail"]["phases"]) == 4 and r["detail"]["phases"][1]["phase"] == "chain-latency"
+        )
+        assert (
+            r["seed_s"] > 0
+            and r["baseline_seed_s"] > 0
+            and r["baseline_workers"] == min(2, r["nodes"])
+        )
     # more enterprises, more records, on the same nodes
     assert rows["n01-e400"]["records"] > rows["n01-e200"]["records"]
     assert rows["n02-e400"]["records"] > rows["n02-e200"]["records"]
@@ -158,7 +192,10 @@ def test_report_and_charts(matrix: Path) -> None:
     from scenarios.bench.report import fmt
 
     for r in results(matrix)["rows"]:
-        assert f"{fmt(r['p99_ms'])} (baseline {fmt(r['p99_ms_baseline'])}, {fmt(r['p99_ms_ratio'])}x)" in md
+        assert (
+            f"{fmt(r['p99_ms'])} (baseline {fmt(r['p99_ms_baseline'])}, {fmt(r['p99_ms_ratio'])}x)"
+            in md
+        )
     assert "Interrupted" not in md
 
 
@@ -177,7 +214,9 @@ def test_resume_runs_only_the_cell_without_a_result(matrix: Path, tmp_path: Path
     (out / "cells" / "n02-e200" / "result.json").unlink()
     proc = bench(out, *MATRIX, "--resume")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "1 cells run, 3 skipped (done earlier), 0 failed; 4 of 4 cells have results" in proc.stdout
+    assert (
+        "1 cells run, 3 skipped (done earlier), 0 failed; 4 of 4 cells have results" in proc.stdout
+    )
     for cell in ("n01-e200", "n01-e400", "n02-e400"):
         assert f"{cell}: done in an earlier run, skipped" in proc.stderr
     after = {r["cell"]: r for r in results(out)["rows"]}
@@ -190,9 +229,26 @@ def test_resume_runs_only_the_cell_without_a_result(matrix: Path, tmp_path: Path
 
 
 def test_resume_refuses_another_preset_and_a_rerun_without_resume(matrix: Path) -> None:
-    r = CliRunner().invoke(cli, ["bench", "--nodes", "1,2", "--enterprises", "200,400", "--preset", "launch-2020",
-                                 "--resume", "--out", str(matrix)])
-    assert r.exit_code == 1 and r.stderr.startswith("error: ") and "was run with --preset oct-2021" in r.stderr
+    r = CliRunner().invoke(
+        cli,
+        [
+            "bench",
+            "--nodes",
+            "1,2",
+            "--enterprises",
+            "200,400",
+            "--preset",
+            "launch-2020",
+            "--resume",
+            "--out",
+            str(matrix),
+        ],
+    )
+    assert (
+        r.exit_code == 1
+        and r.stderr.startswith("error: ")
+        and "was run with --preset oct-2021" in r.stderr
+    )
     r = CliRunner().invoke(cli, ["bench", *MATRIX, "--out", str(matrix)])
     assert r.exit_code == 1 and "already holds a bench matrix; pass --resume" in r.stderr
 
@@ -201,11 +257,26 @@ def test_interrupt_stops_the_networks_and_keeps_partial_results(tmp_path: Path) 
     out = tmp_path / "interrupted"
     log = tmp_path / "interrupted.stderr"
     with log.open("w") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "scenarios.cli", "bench", "--nodes", "1",
-                                 "--enterprises", "200,400", *SMALL, "--out", str(out)],
-                                stdout=subprocess.PIPE, stderr=err, text=True,
-                                # a shell's background job ignores SIGINT, and so would its children
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "scenarios.cli",
+                "bench",
+                "--nodes",
+                "1",
+                "--enterprises",
+                "200,400",
+                *SMALL,
+                "--out",
+                str(out),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            # a shell's background job ignores SIGINT, and so would its children
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         try:
             pid_file = out / "cells" / "n01-e400" / "net" / "nodes" / "sh-1" / "node.pid"
             deadline = time.monotonic() + 600
@@ -224,7 +295,9 @@ def test_interrupt_stops_the_networks_and_keeps_partial_results(tmp_path: Path) 
     assert proc.returncode == 130, stderr[-3000:]
     assert "interrupted: 1 of 2 cells have results; networks stopped" in stderr
     assert "Traceback" not in stderr
-    assert not psutil.pid_exists(node_pid) or psutil.Process(node_pid).status() == psutil.STATUS_ZOMBIE
+    assert (
+        not psutil.pid_exists(node_pid) or psutil.Process(node_pid).status() == psutil.STATUS_ZOMBIE
+    )
     assert processes_under(out) == []
     data = results(out)
     assert data["interrupted"] is True
@@ -238,13 +311,16 @@ def test_interrupt_stops_the_networks_and_keeps_partial_results(tmp_path: Path) 
     assert (out / "charts" / "p99_ms.png").read_bytes().startswith(PNG_MAGIC)
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--nodes", "1,x"], "error: --nodes: 'x' is not a whole number"),
-    (["--nodes", "15"], "error: --nodes 15 is more than the preset's 14 nodes"),
-    (["--enterprises", "3", "--nodes", "8"], "error: --enterprises 3 is too few for 8 nodes"),
-    (["--resume"], "error: --resume needs the --out directory"),
-    (["--preset", "nosuch", "--out", "{tmp}/x"], "error: --preset:"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--nodes", "1,x"], "error: --nodes: 'x' is not a whole number"),
+        (["--nodes", "15"], "error: --nodes 15 is more than the preset's 14 nodes"),
+        (["--enterprises", "3", "--nodes", "8"], "error: --enterprises 3 is too few for 8 nodes"),
+        (["--resume"], "error: --resume needs the --out directory"),
+        (["--preset", "nosuch", "--out", "{tmp}/x"], "error: --preset:"),
+    ],
+)
 def test_bad_input_is_one_sentence(args: list[str], message: str, tmp_path: Path) -> None:
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     if "--out" not in args and "--resume" not in args:

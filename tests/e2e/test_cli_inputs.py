@@ -41,13 +41,18 @@ def test_init_writes_keys_manifest_settings_and_institutions(consortium: Path) -
     cons = net.load_consortium(consortium)
     assert len(cons.node_ids) == 11
     assert len(cons.institutions) == 24
-    for path in [consortium / "keys" / "root.key", *(consortium / "keys" / "nodes").iterdir(),
-                 *(consortium / "keys" / "institutions").iterdir()]:
+    for path in [
+        consortium / "keys" / "root.key",
+        *(consortium / "keys" / "nodes").iterdir(),
+        *(consortium / "keys" / "institutions").iterdir(),
+    ]:
         assert path.stat().st_mode & 0o777 == 0o600, path
     assert (consortium / "keys").stat().st_mode & 0o777 == 0o700
     settings = json.loads(cons.settings_path("hz-1").read_text())
     assert settings["latency_ms"]["hz-2"] == net.SAME_CITY_LATENCY_MS
-    assert settings["latency_ms"]["hf-1"] > settings["latency_ms"]["sh-1"] > 1.0  # Hefei is farther than Shanghai
+    assert (
+        settings["latency_ms"]["hf-1"] > settings["latency_ms"]["sh-1"] > 1.0
+    )  # Hefei is farther than Shanghai
     assert cons.url("sh-1") == f"http://127.0.0.1:{cons.ports['sh-1']}"
     for inst in cons.institutions:
         assert cons.topology.city_of_node(inst.home_node).code == inst.city
@@ -81,7 +86,9 @@ def test_port_in_use(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        code, _, err = run("consortium", "init", "--dir", str(tmp_path / "cc"), "--base-port", str(port))
+        code, _, err = run(
+            "consortium", "init", "--dir", str(tmp_path / "cc"), "--base-port", str(port)
+        )
     assert code == 1
     assert f"port {port}" in one_sentence(err) and "in use" in err
     assert not (tmp_path / "cc" / "manifest.json").exists()
@@ -93,8 +100,16 @@ def test_base_port_out_of_range(tmp_path: Path) -> None:
     assert "--base-port" in one_sentence(err)
 
 
-@pytest.mark.parametrize("command", [["status"], ["down"], ["enterprises"], ["institutions"],
-                                     ["query", "--institution", "x", "--uscc", "y", "--purpose", "post_loan"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status"],
+        ["down"],
+        ["enterprises"],
+        ["institutions"],
+        ["query", "--institution", "x", "--uscc", "y", "--purpose", "post_loan"],
+    ],
+)
 def test_no_consortium(tmp_path: Path, command: list[str]) -> None:
     code, _, err = run(*command, "--dir", str(tmp_path / "none"))
     assert code == 1
@@ -113,25 +128,53 @@ def test_up_with_an_unknown_preset(consortium: Path) -> None:
     assert "neither a preset" in one_sentence(err)
 
 
-@pytest.mark.parametrize(("institution", "uscc", "purpose", "expected"), [
-    ("nobody", "91340100KY3T5DWT5N", "post_loan", "unknown institution 'nobody'"),
-    ("bank-hz-001", "91340100KY3T5DWT5X", "post_loan", "rule: check-character"),
-    ("bank-hz-001", "9134010KY3T5DWT5N", "post_loan", "rule: length"),
-    ("bank-hz-001", "91340100KY3T5DWT5I", "post_loan", "rule: alphabet"),
-    ("bank-hz-001", "91440300000000051N", "post_loan", "which no node of this consortium serves"),
-    ("bank-hz-001", "91340100KY3T5DWT5N", "fun", "purpose must be one of"),
-    ("bank-hz-001", "91340100KY3T5DWT5N", "guarantee", "is registered for pre_loan"),
-])
-def test_query_bad_input(consortium: Path, institution: str, uscc: str, purpose: str, expected: str) -> None:
-    code, _, err = run("query", "--dir", str(consortium), "--institution", institution, "--uscc", uscc,
-                       "--purpose", purpose)
+@pytest.mark.parametrize(
+    ("institution", "uscc", "purpose", "expected"),
+    [
+        ("nobody", "91340100KY3T5DWT5N", "post_loan", "unknown institution 'nobody'"),
+        ("bank-hz-001", "91340100KY3T5DWT5X", "post_loan", "rule: check-character"),
+        ("bank-hz-001", "9134010KY3T5DWT5N", "post_loan", "rule: length"),
+        ("bank-hz-001", "91340100KY3T5DWT5I", "post_loan", "rule: alphabet"),
+        (
+            "bank-hz-001",
+            "91440300000000051N",
+            "post_loan",
+            "which no node of this consortium serves",
+        ),
+        ("bank-hz-001", "91340100KY3T5DWT5N", "fun", "purpose must be one of"),
+        ("bank-hz-001", "91340100KY3T5DWT5N", "guarantee", "is registered for pre_loan"),
+    ],
+)
+def test_query_bad_input(
+    consortium: Path, institution: str, uscc: str, purpose: str, expected: str
+) -> None:
+    code, _, err = run(
+        "query",
+        "--dir",
+        str(consortium),
+        "--institution",
+        institution,
+        "--uscc",
+        uscc,
+        "--purpose",
+        purpose,
+    )
     assert code == 1
     assert expected in one_sentence(err)
 
 
 def test_query_when_the_network_is_down(consortium: Path) -> None:
-    code, _, err = run("query", "--dir", str(consortium), "--institution", "bank-hz-001",
-                       "--uscc", "91340100KY3T5DWT5N", "--purpose", "post_loan")
+    code, _, err = run(
+        "query",
+        "--dir",
+        str(consortium),
+        "--institution",
+        "bank-hz-001",
+        "--uscc",
+        "91340100KY3T5DWT5N",
+        "--purpose",
+        "post_loan",
+    )
     assert code == 1
     assert "is not answering" in one_sentence(err)
 
@@ -154,19 +197,29 @@ def test_down_when_nothing_runs(consortium: Path) -> None:
     assert "no node" in out
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    (None, "does not exist"),
-    ("not json", "is not JSON"),
-    ("[1, 2]", "not a report bundle"),
-    ('{"report": {}, "signature": "AAAA"}', "does not verify"),
-    ('{"report": {"home_node": "hz-1", "uscc": "x"}, "signature": "AAAA"}', "signature"),
-    ('{"report": {"home_node": "zz-9", "uscc": "x"}, "signature": "AAAA"}', "zz-9 is not in the manifest"),
-])
-def test_report_verify_bad_bundle(consortium: Path, tmp_path: Path, content: str | None, expected: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "does not exist"),
+        ("not json", "is not JSON"),
+        ("[1, 2]", "not a report bundle"),
+        ('{"report": {}, "signature": "AAAA"}', "does not verify"),
+        ('{"report": {"home_node": "hz-1", "uscc": "x"}, "signature": "AAAA"}', "signature"),
+        (
+            '{"report": {"home_node": "zz-9", "uscc": "x"}, "signature": "AAAA"}',
+            "zz-9 is not in the manifest",
+        ),
+    ],
+)
+def test_report_verify_bad_bundle(
+    consortium: Path, tmp_path: Path, content: str | None, expected: str
+) -> None:
     path = tmp_path / "bundle.json"
     if content is not None:
         path.write_text(content)
-    code, _, err = run("report", "verify", str(path), "--manifest", str(consortium / "manifest.json"))
+    code, _, err = run(
+        "report", "verify", str(path), "--manifest", str(consortium / "manifest.json")
+    )
     assert code == 1
     assert expected in one_sentence(err)
 
@@ -174,7 +227,9 @@ def test_report_verify_bad_bundle(consortium: Path, tmp_path: Path, content: str
 def test_report_verify_bad_manifest(tmp_path: Path) -> None:
     (tmp_path / "b.json").write_text("{}")
     (tmp_path / "m.json").write_text("{}")
-    code, _, err = run("report", "verify", str(tmp_path / "b.json"), "--manifest", str(tmp_path / "m.json"))
+    code, _, err = run(
+        "report", "verify", str(tmp_path / "b.json"), "--manifest", str(tmp_path / "m.json")
+    )
     assert code == 1
     assert "manifest" in one_sentence(err)
 
@@ -188,9 +243,17 @@ def test_report_verify_signed_but_malformed(consortium: Path, tmp_path: Path) ->
     report = {"home_node": "hz-1", "uscc": "91340100KY3T5DWT5N"}
     key = net.load_consortium(consortium).node_key("hz-1")
     path = tmp_path / "b.json"
-    path.write_text(json.dumps({"report": report,
-                                "signature": base64.b64encode(key.sign(canonical_bytes(report))).decode()}))
-    code, _, err = run("report", "verify", str(path), "--manifest", str(consortium / "manifest.json"))
+    path.write_text(
+        json.dumps(
+            {
+                "report": report,
+                "signature": base64.b64encode(key.sign(canonical_bytes(report))).decode(),
+            }
+        )
+    )
+    code, _, err = run(
+        "report", "verify", str(path), "--manifest", str(consortium / "manifest.json")
+    )
     assert code == 1
     assert "malformed" in one_sentence(err) and "authorization" in err
 
@@ -203,6 +266,8 @@ def test_institutions_follow_the_preset(preset: str, count: int) -> None:
     plan = net.institution_plan(topology)
     assert len(plan) == count
     assert len({p[0] for p in plan}) == count
-    assert {p[2] for p in plan} == {c.code for c in topology.cities}  # every city has a query institution
+    assert {p[2] for p in plan} == {
+        c.code for c in topology.cities
+    }  # every city has a query institution
     for inst_id, _, city, home, _ in plan:
         assert inst_id.split("-")[1] == city and home in topology.city(city).node_ids

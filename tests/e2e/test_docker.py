@@ -66,17 +66,36 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     # Every compose project made under base goes, volumes included, whatever the tests left.
     cmd = compose_command() or ["docker-compose"]
     for compose in base.glob("*/compose.yaml"):
-        project = json.loads((compose.parent / "docker" / "consortium.json").read_text("utf-8"))["project"]
-        down = run([*cmd, "-p", project, "-f", str(compose), "down", "-v", "--timeout", "5"], timeout=300)
+        project = json.loads((compose.parent / "docker" / "consortium.json").read_text("utf-8"))[
+            "project"
+        ]
+        down = run(
+            [*cmd, "-p", project, "-f", str(compose), "down", "-v", "--timeout", "5"], timeout=300
+        )
         assert down.returncode == 0, f"compose down -v failed:\n{down.stderr[-3000:]}"
-        leftover = run(["docker", "volume", "ls", "-q", "--filter", f"name={project}_"], timeout=30).stdout.split()
+        leftover = run(
+            ["docker", "volume", "ls", "-q", "--filter", f"name={project}_"], timeout=30
+        ).stdout.split()
         assert not leftover, f"volumes left behind by down -v: {leftover}"
     shutil.rmtree(base, ignore_errors=True)
 
 
 def _scenario(file: Path, directory: Path, out: Path, *extra: str) -> dict[str, Any]:
-    res = CliRunner().invoke(cli, ["scenario", "run", str(file), "--target", "docker", "--dir", str(directory),
-                                   "--out", str(out), *extra])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "scenario",
+            "run",
+            str(file),
+            "--target",
+            "docker",
+            "--dir",
+            str(directory),
+            "--out",
+            str(out),
+            *extra,
+        ],
+    )
     results = out / "results.json"
     assert results.exists(), f"no results.json; output:\n{res.output}"
     data: dict[str, Any] = json.loads(results.read_text("utf-8"))
@@ -92,8 +111,11 @@ def _actions(data: dict[str, Any]) -> list[str]:
 @pytest.fixture(scope="module")
 def outage(workdir: Path) -> dict[str, Any]:
     """node-outage on containers; leaves the launch-2020 network running for the next tests."""
-    return _scenario(ROOT / "scenarios" / "files" / "node-outage.yaml", workdir / "launch-2020",
-                     workdir / "out-outage")
+    return _scenario(
+        ROOT / "scenarios" / "files" / "node-outage.yaml",
+        workdir / "launch-2020",
+        workdir / "out-outage",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -110,17 +132,25 @@ def test_node_outage_scenario_passes_on_containers(outage: dict[str, Any]) -> No
 
 
 def test_every_container_is_healthy_and_mirrors_its_peers(cons: Consortium) -> None:
-    ids = run(["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={cons.project}"], 30).stdout.split()
+    ids = run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={cons.project}"], 30
+    ).stdout.split()
     assert len(ids) == NODES
 
     def health() -> dict[str, str | None]:
         inspected = json.loads(run(["docker", "inspect", *ids], 30).stdout)
-        return {c["Config"]["Labels"]["com.docker.compose.service"]: (c["State"].get("Health") or {}).get("Status")
-                for c in inspected}
+        return {
+            c["Config"]["Labels"]["com.docker.compose.service"]: (
+                c["State"].get("Health") or {}
+            ).get("Status")
+            for c in inspected
+        }
 
     # A container the scenario restarted is "starting" until its first probe passes (every 5 s).
     deadline = time.monotonic() + HEALTHY_TIMEOUT_S
-    while (states := health()) != dict.fromkeys(cons.node_ids, "healthy") and time.monotonic() < deadline:
+    while (states := health()) != dict.fromkeys(
+        cons.node_ids, "healthy"
+    ) and time.monotonic() < deadline:
         time.sleep(2)
     assert states == dict.fromkeys(cons.node_ids, "healthy")
     for node_id in cons.node_ids:
@@ -139,28 +169,54 @@ def test_host_cli_gets_a_verified_cross_city_report(cons: Consortium, tmp_path: 
     assert samples, "the seeded synthetic data has no enterprise held in two cities"
     runner = CliRunner()
     for sample in samples:
-        inst = next(i for i in cons.institutions
-                    if cons.topology.city_of_node(i.home_node).code != sample.city and "pre_loan" in i.purposes)
+        inst = next(
+            i
+            for i in cons.institutions
+            if cons.topology.city_of_node(i.home_node).code != sample.city
+            and "pre_loan" in i.purposes
+        )
         bundle_path = tmp_path / f"{sample.uscc}.json"
-        res = runner.invoke(cli, ["query", "--dir", str(cons.dir), "--institution", inst.institution_id,
-                                  "--uscc", sample.uscc, "--purpose", "pre_loan", "--out", str(bundle_path)])
+        res = runner.invoke(
+            cli,
+            [
+                "query",
+                "--dir",
+                str(cons.dir),
+                "--institution",
+                inst.institution_id,
+                "--uscc",
+                sample.uscc,
+                "--purpose",
+                "pre_loan",
+                "--out",
+                str(bundle_path),
+            ],
+        )
         assert res.exit_code == 0, res.output
         summary = verify_bundle_file(bundle_path, cons.manifest_path, cons.root_public_key())
         assert not summary.partial, summary.missing
-        cities = {cons.topology.city_of_node(n).code for n, count in summary.holders.items() if count}
+        cities = {
+            cons.topology.city_of_node(n).code for n, count in summary.holders.items() if count
+        }
         if len(cities) >= 2:
             break
     else:
         pytest.fail(f"no report of {len(samples)} sampled enterprises held records in two cities")
-    verified = runner.invoke(cli, ["report", "verify", str(bundle_path), "--manifest", str(cons.manifest_path)])
+    verified = runner.invoke(
+        cli, ["report", "verify", str(bundle_path), "--manifest", str(cons.manifest_path)]
+    )
     assert verified.exit_code == 0, verified.output
     assert verified.output.startswith("valid: report"), verified.output
 
 
 def test_paused_and_partitioned_holders_make_partial_reports_until_healed(
-        cons: Consortium, workdir: Path) -> None:
-    faults = _scenario(ROOT / "docker" / "scenarios" / "container-faults.yaml", workdir / "launch-2020",
-                       workdir / "out-faults")
+    cons: Consortium, workdir: Path
+) -> None:
+    faults = _scenario(
+        ROOT / "docker" / "scenarios" / "container-faults.yaml",
+        workdir / "launch-2020",
+        workdir / "out-faults",
+    )
     assert faults["network"]["reused"], "the second scenario must reuse the running containers"
     assert {"pause", "partition", "restart"} <= set(_actions(faults))
     restarts = [s["detail"]["done"] for s in faults["steps"] if s["action"] == "restart"]
@@ -168,8 +224,12 @@ def test_paused_and_partitioned_holders_make_partial_reports_until_healed(
 
 
 def test_rogue_container_is_caught_by_its_witnesses(workdir: Path) -> None:
-    data = _scenario(ROOT / "scenarios" / "files" / "rogue-node.yaml", workdir / "rogue", workdir / "out-rogue",
-                     "--down")
+    data = _scenario(
+        ROOT / "scenarios" / "files" / "rogue-node.yaml",
+        workdir / "rogue",
+        workdir / "out-rogue",
+        "--down",
+    )
     rogue = next(s for s in data["steps"] if s["action"] == "rogue")
     assert rogue["detail"]["removed"] and rogue["detail"]["altered"]
     assert rogue["detail"]["new_size"] > rogue["detail"]["old_size"]

@@ -45,7 +45,9 @@ DEPLOY_TIMEOUT_S = 240
 
 
 def _docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +73,14 @@ def swarm() -> Iterator[None]:
 def test_stack_deploy_runs_the_network(swarm: None, tmp_path: Path) -> None:
     topo = tmp_path / "swarm-lab.yaml"
     topo.write_text(TOPOLOGY, "utf-8")
-    result = generate(str(topo), out=tmp_path / "compose.yaml", config_dir=tmp_path / "config",
-                      host_port_base=free_port_base(2), project=STACK, enterprises=1500)
+    result = generate(
+        str(topo),
+        out=tmp_path / "compose.yaml",
+        config_dir=tmp_path / "config",
+        host_port_base=free_port_base(2),
+        project=STACK,
+        enterprises=1500,
+    )
     cons = load_consortium(result.config_dir)
     deploy = _docker("stack", "deploy", "-c", str(result.compose_file), STACK, timeout=180)
     try:
@@ -80,21 +88,41 @@ def test_stack_deploy_runs_the_network(swarm: None, tmp_path: Path) -> None:
         deadline = time.monotonic() + DEPLOY_TIMEOUT_S
         while True:
             infos = node_infos(cons)
-            mirrored = all(i and all(p["seen_size"] and p["mirrored"] == p["seen_size"] for p in i["peers"])
-                           for i in infos.values())
+            mirrored = all(
+                i and all(p["seen_size"] and p["mirrored"] == p["seen_size"] for p in i["peers"])
+                for i in infos.values()
+            )
             if mirrored:
                 break
             if time.monotonic() > deadline:
                 services = _docker("stack", "ps", STACK, "--no-trunc").stdout
-                pytest.fail(f"the stack's nodes did not answer and mirror within {DEPLOY_TIMEOUT_S} s: "
-                            f"{infos}\n{services}")
+                pytest.fail(
+                    f"the stack's nodes did not answer and mirror within {DEPLOY_TIMEOUT_S} s: "
+                    f"{infos}\n{services}"
+                )
             time.sleep(2)
-        assert all(int(i["size"]) > 0 for i in infos.values() if i), "the services did not seed their ledgers"
+        assert all(int(i["size"]) > 0 for i in infos.values() if i), (
+            "the services did not seed their ledgers"
+        )
 
         sample = sample_enterprises(cons, limit=1, min_cities=2)[0]
         bundle = tmp_path / "bundle.json"
-        res = CliRunner().invoke(cli, ["query", "--dir", str(result.config_dir), "--institution", "bank-hz-001",
-                                       "--uscc", sample.uscc, "--purpose", "pre_loan", "--out", str(bundle)])
+        res = CliRunner().invoke(
+            cli,
+            [
+                "query",
+                "--dir",
+                str(result.config_dir),
+                "--institution",
+                "bank-hz-001",
+                "--uscc",
+                sample.uscc,
+                "--purpose",
+                "pre_loan",
+                "--out",
+                str(bundle),
+            ],
+        )
         assert res.exit_code == 0, res.output
         summary = verify_bundle_file(bundle, cons.manifest_path, cons.root_public_key())
         assert not summary.partial
@@ -102,7 +130,9 @@ def test_stack_deploy_runs_the_network(swarm: None, tmp_path: Path) -> None:
     finally:
         _docker("stack", "rm", STACK)
         deadline = time.monotonic() + 60
-        while _docker("ps", "-aq", "--filter", f"label=com.docker.stack.namespace={STACK}").stdout.strip():
+        while _docker(
+            "ps", "-aq", "--filter", f"label=com.docker.stack.namespace={STACK}"
+        ).stdout.strip():
             if time.monotonic() > deadline:
                 break
             time.sleep(1)

@@ -52,7 +52,9 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[net.Consortium
     directory = tmp_path_factory.mktemp("network") / "cc"
     net.init_consortium(directory, "launch-2020", base_port=net.find_free_base_port(11))
     try:
-        result = net.up(directory, enterprises=ENTERPRISES, seed=SEED, progress=False, timeout_s=150)
+        result = net.up(
+            directory, enterprises=ENTERPRISES, seed=SEED, progress=False, timeout_s=150
+        )
         assert sorted(result.started) == sorted(result.cons.node_ids)
         assert result.seeded is not None and result.seeded.records > ENTERPRISES
         yield result.cons
@@ -66,22 +68,50 @@ def case(network: net.Consortium) -> Case:
     cons = network
     data = SyntheticData(cons.topology, ENTERPRISES, SEED)
     # A Hefei enterprise with a branch in another city (two holder cities) ...
-    i = next(i for i in range(data.counts["hf"]) if len({city(h) for h in data.holders("hf", i)}) == 2)
+    i = next(
+        i for i in range(data.counts["hf"]) if len({city(h) for h in data.holders("hf", i)}) == 2
+    )
     holders = tuple(data.holders("hf", i))
     taken = {city(h) for h in holders}
     # ... a third city that will hold records about it, and an institution in yet another city.
     third = next(c for c in cons.topology.cities if c.code not in taken).node_ids[0]
-    inst = next(x for x in cons.institutions if x.city not in taken | {city(third)} and "post_loan" in x.purposes)
+    inst = next(
+        x
+        for x in cons.institutions
+        if x.city not in taken | {city(third)} and "post_loan" in x.purposes
+    )
     uscc = data.enterprise("hf", i).uscc
     records = [
-        {"uscc": uscc, "record_type": "admin_penalty", "record_id": f"{third}:{uscc}:e2e-penalty",
-         "source": f"{city(third)}-amr", "observed_at": "2021-03-01T09:00:00Z",
-         "body": {"authority": "market regulator", "decision_no": "E2E-1", "amount_minor": 5_000_000,
-                  "reason": "labelling", "status": "in_force"}},
-        {"uscc": uscc, "record_id": f"{third}:{uscc}:e2e-penalty:c1", "supersedes": f"{third}:{uscc}:e2e-penalty",
-         "outcome": "resolved", "source": f"{city(third)}-amr", "observed_at": "2021-09-01T09:00:00Z",
-         "body": {"authority": "market regulator", "decision_no": "E2E-1", "amount_minor": 5_000_000,
-                  "reason": "labelling", "status": "resolved", "resolved_on": "2021-08-30"}},
+        {
+            "uscc": uscc,
+            "record_type": "admin_penalty",
+            "record_id": f"{third}:{uscc}:e2e-penalty",
+            "source": f"{city(third)}-amr",
+            "observed_at": "2021-03-01T09:00:00Z",
+            "body": {
+                "authority": "market regulator",
+                "decision_no": "E2E-1",
+                "amount_minor": 5_000_000,
+                "reason": "labelling",
+                "status": "in_force",
+            },
+        },
+        {
+            "uscc": uscc,
+            "record_id": f"{third}:{uscc}:e2e-penalty:c1",
+            "supersedes": f"{third}:{uscc}:e2e-penalty",
+            "outcome": "resolved",
+            "source": f"{city(third)}-amr",
+            "observed_at": "2021-09-01T09:00:00Z",
+            "body": {
+                "authority": "market regulator",
+                "decision_no": "E2E-1",
+                "amount_minor": 5_000_000,
+                "reason": "labelling",
+                "status": "resolved",
+                "resolved_on": "2021-08-30",
+            },
+        },
     ]
     with net.operator_client(cons, third) as client:
         status, body = client.call(third, "POST", "/v1/ingest", {"records": records})
@@ -110,12 +140,16 @@ def test_report_spans_three_cities_and_verifies_offline(case: Case, tmp_path: Pa
     assert s.home_node == case.institution.home_node
     ids = {d["record_id"] for d in s.current}
     assert f"{case.third_node}:{case.uscc}:e2e-penalty:c1" in ids
-    assert f"{case.third_node}:{case.uscc}:e2e-penalty" not in ids  # superseded, but still in the history
+    assert (
+        f"{case.third_node}:{case.uscc}:e2e-penalty" not in ids
+    )  # superseded, but still in the history
     assert f"{case.third_node}:{case.uscc}:e2e-penalty" in {d["record_id"] for d in s.history}
     assert res.path.is_file()
 
     runner = CliRunner()
-    ok = runner.invoke(cli, ["report", "verify", str(res.path), "--manifest", str(case.cons.manifest_path)])
+    ok = runner.invoke(
+        cli, ["report", "verify", str(res.path), "--manifest", str(case.cons.manifest_path)]
+    )
     assert ok.exit_code == 0, ok.output
     assert "valid" in ok.stdout
 
@@ -127,14 +161,30 @@ def test_report_spans_three_cities_and_verifies_offline(case: Case, tmp_path: Pa
     bundle["signature"] = base64.b64encode(key.sign(canonical_bytes(bundle["report"]))).decode()
     forged = tmp_path / "forged.json"
     forged.write_text(json.dumps(bundle))
-    bad = runner.invoke(cli, ["report", "verify", str(forged), "--manifest", str(case.cons.manifest_path)])
+    bad = runner.invoke(
+        cli, ["report", "verify", str(forged), "--manifest", str(case.cons.manifest_path)]
+    )
     assert bad.exit_code == 1
     assert "body does not match its commitment" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1
 
     # The same through the command line, with a fresh authorization.
-    q = runner.invoke(cli, ["query", "--dir", str(case.cons.dir), "--institution", case.institution.institution_id,
-                            "--uscc", case.uscc, "--purpose", "post_loan", "--out", str(tmp_path / "q.json")])
+    q = runner.invoke(
+        cli,
+        [
+            "query",
+            "--dir",
+            str(case.cons.dir),
+            "--institution",
+            case.institution.institution_id,
+            "--uscc",
+            case.uscc,
+            "--purpose",
+            "post_loan",
+            "--out",
+            str(tmp_path / "q.json"),
+        ],
+    )
     assert q.exit_code == 0, q.output
     assert "filed authorization" in q.stdout
     assert "RESOLVED by correction" in q.stdout and "superseded by" in q.stdout
@@ -151,7 +201,9 @@ def test_holder_down_gives_a_partial_report_then_restart_heals(case: Case) -> No
     assert [m["node_id"] for m in res.summary.missing] == [victim], res.summary.missing
     assert "unavailable" in res.summary.missing[0]["reason"]
     assert victim not in res.summary.holders
-    ok = CliRunner().invoke(cli, ["report", "verify", str(res.path), "--manifest", str(case.cons.manifest_path)])
+    ok = CliRunner().invoke(
+        cli, ["report", "verify", str(res.path), "--manifest", str(case.cons.manifest_path)]
+    )
     assert ok.exit_code == 0, ok.output
     assert f"partial: missing {victim}" in ok.stdout
 

@@ -65,17 +65,51 @@ def small_ledger(tmp_path: Path) -> tuple[Path, list[Ack], str]:
     uscc = make_uscc("310000", 12345).code
     ledger = Ledger.create(path, origin="yrd-credit-chain/test-1", signer=signer)
     bodies = [{"decision_no": f"T-{k}", "amount_minor": 100 * (k + 1)} for k in range(2)]
-    block = ledger.append([RecordDraft(uscc, "admin_penalty", f"test-1:{uscc}:r{k}", "sh-amr",
-                                       "2021-06-01T09:00:00Z", body) for k, body in enumerate(bodies)])
-    auth = AuthorizationEntry("auth-1", uscc, "bank-sh-001", ("post_loan",), "2021-01-01T00:00:00Z",
-                              "2031-01-01T00:00:00Z", "0" * 64)
-    receipt = ReceiptEntry("q-1", uscc, "bank-hz-001", "hz-1", "test-1", "holder", "post_loan", "auth-1",
-                           "granted", "complete", 2, "2021-06-01T10:00:00Z")
+    block = ledger.append(
+        [
+            RecordDraft(
+                uscc, "admin_penalty", f"test-1:{uscc}:r{k}", "sh-amr", "2021-06-01T09:00:00Z", body
+            )
+            for k, body in enumerate(bodies)
+        ]
+    )
+    auth = AuthorizationEntry(
+        "auth-1",
+        uscc,
+        "bank-sh-001",
+        ("post_loan",),
+        "2021-01-01T00:00:00Z",
+        "2031-01-01T00:00:00Z",
+        "0" * 64,
+    )
+    receipt = ReceiptEntry(
+        "q-1",
+        uscc,
+        "bank-hz-001",
+        "hz-1",
+        "test-1",
+        "holder",
+        "post_loan",
+        "auth-1",
+        "granted",
+        "complete",
+        2,
+        "2021-06-01T10:00:00Z",
+    )
     ledger.append([auth, receipt])
     verifier = ledger.verifier.key_string()
     ledger.close()
-    acks = [Ack("test-1", "record", block.size - 2 + k, f"test-1:{uscc}:r{k}", uscc, body_digest=body_digest(b))
-            for k, b in enumerate(bodies)]
+    acks = [
+        Ack(
+            "test-1",
+            "record",
+            block.size - 2 + k,
+            f"test-1:{uscc}:r{k}",
+            uscc,
+            body_digest=body_digest(b),
+        )
+        for k, b in enumerate(bodies)
+    ]
     acks.append(Ack("test-1", "authorization", 2, "auth-1", uscc, data=entry_bytes(auth)))
     acks.append(Ack("test-1", "holder-receipt", None, "q-1", uscc))
     return path, acks, verifier
@@ -94,20 +128,30 @@ def _unprotected_copy(path: Path, tmp_path: Path, name: str) -> sqlite3.Connecti
     copy = tmp_path / name
     shutil.copyfile(path, copy)
     db = sqlite3.connect(copy)
-    for (trigger,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'").fetchall():
+    for (trigger,) in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    ).fetchall():
         db.execute(f"DROP TRIGGER {trigger}")
     return db
 
 
-def test_acknowledged_entries_are_checked_and_a_loss_is_reported(small_ledger: tuple[Path, list[Ack], str]) -> None:
+def test_acknowledged_entries_are_checked_and_a_loss_is_reported(
+    small_ledger: tuple[Path, list[Ack], str],
+) -> None:
     path, acks, verifier = small_ledger
     assert _check(path, acks) == []
     assert verify_file(path, verifier) == (4, [])
 
     record, _, auth, holder = acks
-    dropped = Ack(auth.node_id, "authorization", 4, "auth-2", auth.uscc, data=auth.data)  # beyond the ledger
-    replaced = Ack(auth.node_id, "authorization", 3, "auth-1", auth.uscc, data=auth.data)  # index 3 is the receipt
-    other_body = Ack(record.node_id, "record", record.index, record.ref, record.uscc, body_digest="0" * 64)
+    dropped = Ack(
+        auth.node_id, "authorization", 4, "auth-2", auth.uscc, data=auth.data
+    )  # beyond the ledger
+    replaced = Ack(
+        auth.node_id, "authorization", 3, "auth-1", auth.uscc, data=auth.data
+    )  # index 3 is the receipt
+    other_body = Ack(
+        record.node_id, "record", record.index, record.ref, record.uscc, body_digest="0" * 64
+    )
     other_query = Ack(holder.node_id, "holder-receipt", None, "q-2", holder.uscc)
     problems = _check(path, [*acks, dropped, replaced, other_body, other_query])
     assert len(problems) == 4, problems
@@ -117,11 +161,14 @@ def test_acknowledged_entries_are_checked_and_a_loss_is_reported(small_ledger: t
     assert "query q-2" in problems[3]
 
 
-def test_a_corrupted_ledger_copy_fails_verification(small_ledger: tuple[Path, list[Ack], str],
-                                                    tmp_path: Path) -> None:
+def test_a_corrupted_ledger_copy_fails_verification(
+    small_ledger: tuple[Path, list[Ack], str], tmp_path: Path
+) -> None:
     path, acks, verifier = small_ledger
     db = _unprotected_copy(path, tmp_path, "edited.db")
-    db.execute("UPDATE bodies SET body = ? WHERE idx = 0", (b'{"amount_minor":1,"decision_no":"T-0"}',))
+    db.execute(
+        "UPDATE bodies SET body = ? WHERE idx = 0", (b'{"amount_minor":1,"decision_no":"T-0"}',)
+    )
     db.commit()
     db.close()
     entries, problems = verify_file(tmp_path / "edited.db", verifier)
@@ -138,7 +185,9 @@ def test_a_corrupted_ledger_copy_fails_verification(small_ledger: tuple[Path, li
     lost = _check(tmp_path / "dropped.db", acks)
     assert len(lost) == 1 and "authorization auth-1 at index 2" in lost[0], lost
 
-    assert _check(path, acks) == [] and verify_file(path, verifier)[1] == []  # the original is untouched
+    assert (
+        _check(path, acks) == [] and verify_file(path, verifier)[1] == []
+    )  # the original is untouched
 
 
 def test_mirror_check_reports_a_fork_a_lost_tail_and_an_alarm(tmp_path: Path) -> None:
@@ -154,8 +203,19 @@ def test_mirror_check_reports_a_fork_a_lost_tail_and_an_alarm(tmp_path: Path) ->
         led = Ledger.create(tmp_path / name, origin=info.origin, signer=signer)
         n = 0
         for size in sizes:
-            led.append([RecordDraft(uscc, "tax_rating", f"{tag}-{k}", "sh-tax", "2021-01-01T00:00:00Z",
-                                    {"grade": tag}) for k in range(n, size)])
+            led.append(
+                [
+                    RecordDraft(
+                        uscc,
+                        "tax_rating",
+                        f"{tag}-{k}",
+                        "sh-tax",
+                        "2021-01-01T00:00:00Z",
+                        {"grade": tag},
+                    )
+                    for k in range(n, size)
+                ]
+            )
             n = size
         return led
 
@@ -176,10 +236,18 @@ def test_mirror_check_reports_a_fork_a_lost_tail_and_an_alarm(tmp_path: Path) ->
             proof = [base64.b64encode(p).decode() for p in real.consistency_proof(old, new)]
             return httpx.Response(200, json={"old": old, "new": new, "proof": proof})
         if path == "/v1/info":
-            alarms = [{"node_id": "tz-1", "fault": "equivocation", "detail": "two roots"}] if node == "hz-1" else []
+            alarms = (
+                [{"node_id": "tz-1", "fault": "equivocation", "detail": "two roots"}]
+                if node == "hz-1"
+                else []
+            )
             return httpx.Response(200, json={"alarms": alarms, "peers": []})
         if path == "/v1/views":
-            seen = [] if node == victim else [{"node_id": victim, "size": 0, "note": views[node].decode()}]
+            seen = (
+                []
+                if node == victim
+                else [{"node_id": victim, "size": 0, "note": views[node].decode()}]
+            )
             return httpx.Response(200, json={"views": seen})
         return httpx.Response(404)
 
@@ -198,30 +266,46 @@ def test_memory_growth_flag_needs_both_slope_and_growth() -> None:
     assert fit_slope([(5, 1.0)]) is None
     cfg = SoakConfig(max_slope_mib_per_min=2.0, min_growth_mib=16.0, warmup=0.2)
     minutes = range(0, 11)
-    leak = [(60.0 * m, {"a": 80.0 + 3 * m, "b": 80.0 + (m % 2), "c": 80.0 + 40 * m / 600}) for m in minutes]
+    leak = [
+        (60.0 * m, {"a": 80.0 + 3 * m, "b": 80.0 + (m % 2), "c": 80.0 + 40 * m / 600})
+        for m in minutes
+    ]
     figures = memory_figures(leak, ["a", "b", "c"], cfg)
     assert figures["a"]["unbounded"] and figures["a"]["slope_mib_per_min"] == pytest.approx(3.0)
     assert not figures["b"]["unbounded"]  # flat, with noise
     assert not figures["c"]["unbounded"]
-    assert figures["a"]["start_mib"] == 80.0 and figures["a"]["end_mib"] == 110.0 and figures["a"]["samples"] == 11
+    assert (
+        figures["a"]["start_mib"] == 80.0
+        and figures["a"]["end_mib"] == 110.0
+        and figures["a"]["samples"] == 11
+    )
     # A steep rise over a short soak that adds only a few MiB is not called unbounded.
     short = [(2.0 * i, {"a": 70.0 + 0.1 * i}) for i in range(16)]
     assert memory_figures(short, ["a"], cfg)["a"]["slope_mib_per_min"] == pytest.approx(3.0)
     assert not memory_figures(short, ["a"], cfg)["a"]["unbounded"]
     # Growth that the node's database files explain (the SQLite page cache filling) is not a leak...
     cached = memory_figures(leak, ["a"], cfg, file_growth_mib={"a": 20.0})["a"]
-    assert not cached["unbounded"] and cached["unexplained_growth_mib"] == pytest.approx(30.0 - 1.5 * 20.0)
+    assert not cached["unbounded"] and cached["unexplained_growth_mib"] == pytest.approx(
+        30.0 - 1.5 * 20.0
+    )
     # ...but only as much as they explain, and never more than the cache holds.
     partly = memory_figures(leak, ["a"], cfg, file_growth_mib={"a": 5.0})["a"]
     assert partly["unbounded"] and partly["unexplained_growth_mib"] == pytest.approx(22.5)
     big = [(60.0 * m, {"a": 80.0 + 15 * m}) for m in minutes]  # 150 MiB
-    assert memory_figures(big, ["a"], cfg, file_growth_mib={"a": 500.0})["a"]["unbounded"]  # cache capped at 64 MiB
+    assert memory_figures(big, ["a"], cfg, file_growth_mib={"a": 500.0})["a"][
+        "unbounded"
+    ]  # cache capped at 64 MiB
 
 
 def test_bad_options_get_one_sentence(tmp_path: Path) -> None:
-    code, _, err = _invoke(["reliability", "crash", "--preset", str(tmp_path / "nope.yaml"), "--out", str(tmp_path)])
+    code, _, err = _invoke(
+        ["reliability", "crash", "--preset", str(tmp_path / "nope.yaml"), "--out", str(tmp_path)]
+    )
     assert code == 1
-    assert err.startswith("error: unknown preset or bad topology file") and len(err.strip().splitlines()) == 1
+    assert (
+        err.startswith("error: unknown preset or bad topology file")
+        and len(err.strip().splitlines()) == 1
+    )
     code, _, err = _invoke(["reliability", "soak", "--duration", "10 minutes"])
     assert code == 2 and "expected a duration such as 45s, 10m or 1h" in err
     (tmp_path / "w" / "network").mkdir(parents=True)
@@ -233,8 +317,23 @@ def test_bad_options_get_one_sentence(tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_crash_rounds_lose_nothing(tmp_path: Path) -> None:
     work = tmp_path / "work"
-    code, out, err = _invoke(["reliability", "crash", "--rounds", "3", "--seed", "5", "--load-seconds", "3",
-                              *SMALL, "--out", str(tmp_path / "out"), "--workdir", str(work)])
+    code, out, err = _invoke(
+        [
+            "reliability",
+            "crash",
+            "--rounds",
+            "3",
+            "--seed",
+            "5",
+            "--load-seconds",
+            "3",
+            *SMALL,
+            "--out",
+            str(tmp_path / "out"),
+            "--workdir",
+            str(work),
+        ]
+    )
     assert net.running_nodes(work / "network") == {}
     assert code == 0, out + err
     result = json.loads((tmp_path / "out" / "crash.json").read_text())
@@ -243,8 +342,12 @@ def test_crash_rounds_lose_nothing(tmp_path: Path) -> None:
     assert result["kills"]["ingest"] >= 1 and result["kills"]["reports"] >= 1
     assert result["kills"]["ingest"] + result["kills"]["reports"] == 3
     acked = result["acknowledged"]
-    assert acked["records"] > 0 and acked["total"] == sum(v for k, v in acked.items() if k != "total")
-    assert result["acknowledged_checks"] >= acked["total"]  # every one at the end, the victim's after each restart
+    assert acked["records"] > 0 and acked["total"] == sum(
+        v for k, v in acked.items() if k != "total"
+    )
+    assert (
+        result["acknowledged_checks"] >= acked["total"]
+    )  # every one at the end, the victim's after each restart
     assert result["ledger_verifications"] == 3 + 4  # each crash state, then every ledger
     for r in result["rounds_detail"]:
         assert r["restarted"] and r["entries_at_kill_verified"] > 0
@@ -254,9 +357,25 @@ def test_crash_rounds_lose_nothing(tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_short_soak_finds_a_receipt_for_every_request(tmp_path: Path) -> None:
     work = tmp_path / "work"
-    code, out, err = _invoke(["reliability", "soak", "--duration", "30s", "--capacity-duration", "6s",
-                              "--sample-every", "2s", "--targets", "12", *SMALL, "--out", str(tmp_path / "out"),
-                              "--workdir", str(work)])
+    code, out, err = _invoke(
+        [
+            "reliability",
+            "soak",
+            "--duration",
+            "30s",
+            "--capacity-duration",
+            "6s",
+            "--sample-every",
+            "2s",
+            "--targets",
+            "12",
+            *SMALL,
+            "--out",
+            str(tmp_path / "out"),
+            "--workdir",
+            str(work),
+        ]
+    )
     assert net.running_nodes(work / "network") == {}
     assert code == 0, out + err
     result = json.loads((tmp_path / "out" / "soak.json").read_text())
@@ -264,8 +383,16 @@ def test_short_soak_finds_a_receipt_for_every_request(tmp_path: Path) -> None:
     assert result["errors"] == 0 and result["partial_reports"] == 0
     rc = result["receipts"]
     assert rc["requests_sent"] > 0
-    assert rc["requests_sent"] == rc["reports_ok"] == rc["home_receipts_found"] == rc["home_receipts_on_ledgers"]
-    assert rc["holder_receipts_expected"] > 0 and rc["holder_receipts_found"] == rc["holder_receipts_expected"]
+    assert (
+        rc["requests_sent"]
+        == rc["reports_ok"]
+        == rc["home_receipts_found"]
+        == rc["home_receipts_on_ledgers"]
+    )
+    assert (
+        rc["holder_receipts_expected"] > 0
+        and rc["holder_receipts_found"] == rc["holder_receipts_expected"]
+    )
     assert rc["lost"] == 0
     mem = result["memory"]
     assert mem["samples"] >= 2 and len(mem["series"]) == mem["samples"]

@@ -40,15 +40,18 @@ ORDER = sorted(shipped_scenarios(), key=lambda n: (load_scenario(n).preset == "l
 
 
 @pytest.mark.parametrize("name", ORDER)
-def test_shipped_scenario_passes(name: str, network_dir: Callable[[str], Path], tmp_path: Path) -> None:
+def test_shipped_scenario_passes(
+    name: str, network_dir: Callable[[str], Path], tmp_path: Path
+) -> None:
     spec = load_scenario(name)
     shared = spec.preset == "launch-2020"
     directory = network_dir(spec.topology.name)
     out = tmp_path / "report"
     result = run_scenario(spec, directory=directory, out=out, down_after=not shared)
 
-    assert result.ok, "\n".join(c.sentence() for c in result.failures) + \
-        "".join(f"\nstep {s.id} failed: {s.error}" for s in result.steps if not s.ok)
+    assert result.ok, "\n".join(c.sentence() for c in result.failures) + "".join(
+        f"\nstep {s.id} failed: {s.error}" for s in result.steps if not s.ok
+    )
     assert not result.cleanup  # the scenario left every node it stopped running again
 
     data = json.loads((out / "results.json").read_text("utf-8"))

@@ -32,16 +32,25 @@ with atheris.instrument_imports(include=["ledger"]):
 
 ERRORS = (NoteFormatError, SignatureError)
 SIGNER = NoteSigner("yrd.example/hz-1", Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
-WITNESS = CosignatureSigner("yrd.example/sh-1", Ed25519PrivateKey.from_private_bytes(bytes(range(32, 64))))
+WITNESS = CosignatureSigner(
+    "yrd.example/sh-1", Ed25519PrivateKey.from_private_bytes(bytes(range(32, 64)))
+)
 VERIFIERS = [SIGNER.verifier(), WITNESS.verifier()]
 
 
 def seeds() -> list[bytes]:
-    header = BlockHeader("yrd.example/hz-1", 3, 7, bytes(32), "2021-10-31T08:00:00Z", bytes(range(32)))
+    header = BlockHeader(
+        "yrd.example/hz-1", 3, 7, bytes(32), "2021-10-31T08:00:00Z", bytes(range(32))
+    )
     note = sign_note(header.text(), [SIGNER])
     cosigned = note + WITNESS.cosign(header.text(), 1_635_667_200).encode()
-    return [note, cosigned, header.text().encode(), SIGNER.verifier().key_string().encode(),
-            WITNESS.verifier().key_string().encode()]
+    return [
+        note,
+        cosigned,
+        header.text().encode(),
+        SIGNER.verifier().key_string().encode(),
+        WITNESS.verifier().key_string().encode(),
+    ]
 
 
 def test_one_input(data: bytes) -> None:
@@ -69,7 +78,11 @@ def test_one_input(data: bytes) -> None:
     head, _, rest = text.partition("\n\n")
     with contextlib.suppress(ERRORS):
         WITNESS.verifier().verify_line(head + "\n", rest)
-    for parse in (NoteVerifier.from_key_string, CosignatureVerifier.from_key_string, NoteSigner.from_key_string):
+    for parse in (
+        NoteVerifier.from_key_string,
+        CosignatureVerifier.from_key_string,
+        NoteSigner.from_key_string,
+    ):
         with contextlib.suppress(NoteFormatError):
             parse(text)
 

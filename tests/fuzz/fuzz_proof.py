@@ -33,7 +33,11 @@ with atheris.instrument_imports(include=["ledger"]):
 
 
 def seeds() -> list[bytes]:
-    return [bytes(range(64)), b"\x05\x02" + bytes(200), json.dumps({"index": 1, "size": 3, "proof": ["AA=="]}).encode()]
+    return [
+        bytes(range(64)),
+        b"\x05\x02" + bytes(200),
+        json.dumps({"index": 1, "size": 3, "proof": ["AA=="]}).encode(),
+    ]
 
 
 def _hashes(fdp: atheris.FuzzedDataProvider, n: int) -> list[bytes]:
@@ -74,7 +78,9 @@ def test_one_input(data: bytes) -> None:
             bad = bytearray(proof[k])
             bad[fdp.ConsumeIntInRange(0, 31)] ^= fdp.ConsumeIntInRange(1, 255)
             try:
-                verify_inclusion(leaves[index], index, n, [*proof[:k], bytes(bad), *proof[k + 1:]], root(leaves))
+                verify_inclusion(
+                    leaves[index], index, n, [*proof[:k], bytes(bad), *proof[k + 1 :]], root(leaves)
+                )
             except ProofError:
                 pass
             else:

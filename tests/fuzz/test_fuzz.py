@@ -21,21 +21,36 @@ HERE = Path(__file__).resolve().parent
 RUNS = int(os.environ.get("FUZZ_RUNS", "50000"))
 MAX_SECONDS = int(os.environ.get("FUZZ_MAX_SECONDS", "120"))
 
-pytest.importorskip("atheris", reason="atheris (libFuzzer for Python) is not installed: pip install -e '.[test]'")
+pytest.importorskip(
+    "atheris", reason="atheris (libFuzzer for Python) is not installed: pip install -e '.[test]'"
+)
 pytestmark = pytest.mark.slow
 
 
 def _fuzz(harness: Path, tmp_path: Path, runs: int) -> tuple[subprocess.CompletedProcess[str], int]:
     corpus = tmp_path / "corpus"
     corpus.mkdir(exist_ok=True)
-    subprocess.run([sys.executable, str(harness), "--write-seeds", str(corpus)], check=True, timeout=120)
-    proc = subprocess.run(
-        [sys.executable, str(harness), f"-runs={runs}", f"-max_total_time={MAX_SECONDS}",
-         f"-artifact_prefix={tmp_path}/", "-print_final_stats=1", str(corpus)],
-        capture_output=True, text=True, timeout=MAX_SECONDS + 300, cwd=tmp_path,
+    subprocess.run(
+        [sys.executable, str(harness), "--write-seeds", str(corpus)], check=True, timeout=120
     )
-    done = re.search(r"Done (\d+) runs", proc.stderr) or re.search(r"stat::number_of_executed_units:\s*(\d+)",
-                                                                   proc.stderr)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(harness),
+            f"-runs={runs}",
+            f"-max_total_time={MAX_SECONDS}",
+            f"-artifact_prefix={tmp_path}/",
+            "-print_final_stats=1",
+            str(corpus),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=MAX_SECONDS + 300,
+        cwd=tmp_path,
+    )
+    done = re.search(r"Done (\d+) runs", proc.stderr) or re.search(
+        r"stat::number_of_executed_units:\s*(\d+)", proc.stderr
+    )
     return proc, int(done.group(1)) if done else 0
 
 
@@ -60,7 +75,8 @@ def test_a_crash_fails_the_run(tmp_path: Path) -> None:
         "import sys\nfrom pathlib import Path\nimport atheris\n\n"
         "def one(data):\n    if data.startswith(b'boom'):\n        raise KeyError('not a documented error')\n\n"
         "if sys.argv[1] == '--write-seeds':\n    (Path(sys.argv[2]) / 'seed').write_bytes(b'boom')\n"
-        "else:\n    atheris.Setup(sys.argv, one)\n    atheris.Fuzz()\n")
+        "else:\n    atheris.Setup(sys.argv, one)\n    atheris.Fuzz()\n"
+    )
     proc, _ = _fuzz(harness, tmp_path, 1000)
     assert proc.returncode != 0, proc.stderr[:1500]
     assert "KeyError" in proc.stdout + proc.stderr and list(tmp_path.glob("crash-*"))

@@ -60,12 +60,16 @@ def main() -> int:
     parser.add_argument("--name", required=True, help="note key name")
     parser.add_argument("--origin", required=True)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--max-batches", type=int, default=200, help="stop by itself after this many")
+    parser.add_argument(
+        "--max-batches", type=int, default=200, help="stop by itself after this many"
+    )
     parser.add_argument("--die-after", type=int, default=None, metavar="N")
     parser.add_argument("--spill", action="store_true")
     args = parser.parse_args()
 
-    signer = NoteSigner(args.name, Ed25519PrivateKey.from_private_bytes(bytes.fromhex(args.seed_hex)))
+    signer = NoteSigner(
+        args.name, Ed25519PrivateKey.from_private_bytes(bytes.fromhex(args.seed_hex))
+    )
     if args.path.exists():
         ledger = Ledger.open(args.path, signer=signer)
     else:
@@ -76,8 +80,11 @@ def main() -> int:
     say("OPEN", ledger.height, ledger.size, ledger.head.root.hex())
     for done in range(args.max_batches):
         if args.die_after is not None and done == args.die_after:
+
             def put_tiles_then_die(
-                self: Store, rows: list[tuple[int, int, int, bytes]], put_tiles: object = Store.put_tiles
+                self: Store,
+                rows: list[tuple[int, int, int, bytes]],
+                put_tiles: object = Store.put_tiles,
             ) -> None:
                 put_tiles(self, rows)  # type: ignore[operator]
                 say("DYING", wal_bytes(args.path))

@@ -35,7 +35,9 @@ class Net:
 
     def client(self, key_id: str, key: Ed25519PrivateKey) -> httpx.AsyncClient:
         assert self.transport is not None
-        return httpx.AsyncClient(transport=self.transport, auth=httpsig.RequestSigner(key_id, key), timeout=30)
+        return httpx.AsyncClient(
+            transport=self.transport, auth=httpsig.RequestSigner(key_id, key), timeout=30
+        )
 
     def operator(self, node_id: str) -> httpx.AsyncClient:
         return self.client(f"node:{node_id}", self.keys[node_id])
@@ -45,8 +47,13 @@ class Net:
             await st.close()
 
 
-def make_net(root: Path, nodes: list[tuple[str, str, str]], *, algorithm: str = "sha256",
-             latency_ms: dict[str, float] | None = None) -> Net:
+def make_net(
+    root: Path,
+    nodes: list[tuple[str, str, str]],
+    *,
+    algorithm: str = "sha256",
+    latency_ms: dict[str, float] | None = None,
+) -> Net:
     """nodes: (node_id, city, admin_code). URLs are http://<node_id>."""
     net = Net(root)
     infos = []
@@ -62,11 +69,23 @@ def make_net(root: Path, nodes: list[tuple[str, str, str]], *, algorithm: str = 
     for node_id, _, _ in nodes:
         kf = root / node_id / "node.key"
         kf.parent.mkdir(parents=True, exist_ok=True)
-        kf.write_bytes(net.keys[node_id].private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                        serialization.NoEncryption()))
-        s = NodeSettings(node_id=node_id, data_dir=root / node_id, key_file=kf, manifest=net.manifest_path,
-                         public_url=f"http://{node_id}", mirror_interval_s=0, peer_timeout_s=5,
-                         latency_ms=latency_ms or {})
+        kf.write_bytes(
+            net.keys[node_id].private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        s = NodeSettings(
+            node_id=node_id,
+            data_dir=root / node_id,
+            key_file=kf,
+            manifest=net.manifest_path,
+            public_url=f"http://{node_id}",
+            mirror_interval_s=0,
+            peer_timeout_s=5,
+            latency_ms=latency_ms or {},
+        )
         net.transport = net.transport or RoutingTransport({})
         st = build_state(s, transport=net.transport)
         app = create_app(s, st, mirror=False)

@@ -25,8 +25,20 @@ from node.api.problems import URN
 from node.consortium import Manifest, load_manifest
 from node.peers.mirror import mirror_once
 
-__all__ = ["DIGEST", "HOME", "NODES", "PROBLEM_FIELDS", "UHF", "UHZ", "World", "assert_problem", "make_net",
-           "net_dir", "records_for", "seed_world"]
+__all__ = [
+    "DIGEST",
+    "HOME",
+    "NODES",
+    "PROBLEM_FIELDS",
+    "UHF",
+    "UHZ",
+    "World",
+    "assert_problem",
+    "make_net",
+    "net_dir",
+    "records_for",
+    "seed_world",
+]
 
 
 NODES = [("hz-1", "hz", "330100"), ("hf-1", "hf", "340100"), ("sh-1", "sh", "310000")]
@@ -40,20 +52,51 @@ PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "node_id"}
 def records_for(uscc: str) -> dict[str, list[dict[str, Any]]]:
     return {
         "hf-1": [
-            {"uscc": uscc, "record_type": "registration", "record_id": "hf-1:r1", "source": "hf-amr",
-             "observed_at": "2019-01-01T00:00:00Z", "body": {"name": "合肥示例有限公司"}},
-            {"uscc": uscc, "record_type": "admin_penalty", "record_id": "hf-1:p1", "source": "hf-amr",
-             "observed_at": "2021-01-01T00:00:00Z", "body": {"amount_minor": 100_000}},
-            {"uscc": uscc, "record_id": "hf-1:p1c", "supersedes": "hf-1:p1", "outcome": "resolved",
-             "source": "hf-amr", "observed_at": "2021-09-01T00:00:00Z", "body": {"status": "resolved"}},
+            {
+                "uscc": uscc,
+                "record_type": "registration",
+                "record_id": "hf-1:r1",
+                "source": "hf-amr",
+                "observed_at": "2019-01-01T00:00:00Z",
+                "body": {"name": "合肥示例有限公司"},
+            },
+            {
+                "uscc": uscc,
+                "record_type": "admin_penalty",
+                "record_id": "hf-1:p1",
+                "source": "hf-amr",
+                "observed_at": "2021-01-01T00:00:00Z",
+                "body": {"amount_minor": 100_000},
+            },
+            {
+                "uscc": uscc,
+                "record_id": "hf-1:p1c",
+                "supersedes": "hf-1:p1",
+                "outcome": "resolved",
+                "source": "hf-amr",
+                "observed_at": "2021-09-01T00:00:00Z",
+                "body": {"status": "resolved"},
+            },
         ],
         "sh-1": [
-            {"uscc": uscc, "record_type": "judicial_enforcement", "record_id": "sh-1:j1", "source": "sh-court",
-             "observed_at": "2020-01-01T00:00:00Z", "body": {"case": "(2020)沪01执1号"}},
+            {
+                "uscc": uscc,
+                "record_type": "judicial_enforcement",
+                "record_id": "sh-1:j1",
+                "source": "sh-court",
+                "observed_at": "2020-01-01T00:00:00Z",
+                "body": {"case": "(2020)沪01执1号"},
+            },
         ],
         "hz-1": [
-            {"uscc": uscc, "record_type": "tax_rating", "record_id": "hz-1:t1", "source": "hz-tax",
-             "observed_at": "2022-04-01T00:00:00Z", "body": {"rating": "A"}},
+            {
+                "uscc": uscc,
+                "record_type": "tax_rating",
+                "record_id": "hz-1:t1",
+                "source": "hz-tax",
+                "observed_at": "2022-04-01T00:00:00Z",
+                "body": {"rating": "A"},
+            },
         ],
     }
 
@@ -68,7 +111,9 @@ class World:
     other_uscc: str = UHZ
     home: str = HOME
 
-    def inst(self, key: Ed25519PrivateKey | None = None, key_id: str = "inst:hzbank") -> httpx.AsyncClient:
+    def inst(
+        self, key: Ed25519PrivateKey | None = None, key_id: str = "inst:hzbank"
+    ) -> httpx.AsyncClient:
         return self.net.client(key_id, key or self.inst_key)
 
     def state(self, node_id: str) -> Any:
@@ -81,22 +126,44 @@ class World:
         for st in self.net.states.values():
             await mirror_once(st)
 
-    async def authorize(self, authorization_id: str, *, uscc: str | None = None, institution_id: str = "hzbank",
-                        purposes: tuple[str, ...] = ("post_loan",), not_before: str = "2021-01-01T00:00:00Z",
-                        not_after: str = "2099-01-01T00:00:00Z") -> None:
+    async def authorize(
+        self,
+        authorization_id: str,
+        *,
+        uscc: str | None = None,
+        institution_id: str = "hzbank",
+        purposes: tuple[str, ...] = ("post_loan",),
+        not_before: str = "2021-01-01T00:00:00Z",
+        not_after: str = "2099-01-01T00:00:00Z",
+    ) -> None:
         key = self.inst_key if institution_id == "hzbank" else self.other_key
         async with self.inst(key, f"inst:{institution_id}") as c:
-            r = await c.post(f"http://{HOME}/v1/authorizations", json={
-                "authorization_id": authorization_id, "uscc": uscc or self.uscc, "institution_id": institution_id,
-                "purposes": list(purposes), "not_before": not_before, "not_after": not_after,
-                "document_digest": DIGEST})
+            r = await c.post(
+                f"http://{HOME}/v1/authorizations",
+                json={
+                    "authorization_id": authorization_id,
+                    "uscc": uscc or self.uscc,
+                    "institution_id": institution_id,
+                    "purposes": list(purposes),
+                    "not_before": not_before,
+                    "not_after": not_after,
+                    "document_digest": DIGEST,
+                },
+            )
         assert r.status_code == 201, r.text
 
-    async def report(self, authorization_id: str = "a1", purpose: str = "post_loan",
-                     uscc: str | None = None) -> httpx.Response:
+    async def report(
+        self, authorization_id: str = "a1", purpose: str = "post_loan", uscc: str | None = None
+    ) -> httpx.Response:
         async with self.inst() as c:
-            return await c.post(f"http://{HOME}/v1/reports", json={
-                "uscc": uscc or self.uscc, "purpose": purpose, "authorization_id": authorization_id})
+            return await c.post(
+                f"http://{HOME}/v1/reports",
+                json={
+                    "uscc": uscc or self.uscc,
+                    "purpose": purpose,
+                    "authorization_id": authorization_id,
+                },
+            )
 
     async def queries(self, node_id: str, uscc: str | None = None) -> list[dict[str, Any]]:
         async with self.net.operator(node_id) as c:
@@ -146,13 +213,32 @@ async def seed_world(net: Net, *, mirror: bool = True) -> World:
             r = await c.post(f"http://{node_id}/v1/ingest", json={"records": rs})
             assert r.status_code == 202, r.text
     async with net.operator(HOME) as c:
-        r = await c.post(f"http://{HOME}/v1/ingest", json={"records": [
-            {"uscc": UHZ, "record_type": "registration", "record_id": "hz-1:r9", "source": "hz-amr",
-             "observed_at": "2018-01-01T00:00:00Z", "body": {"name": "杭州示例"}}]})
+        r = await c.post(
+            f"http://{HOME}/v1/ingest",
+            json={
+                "records": [
+                    {
+                        "uscc": UHZ,
+                        "record_type": "registration",
+                        "record_id": "hz-1:r9",
+                        "source": "hz-amr",
+                        "observed_at": "2018-01-01T00:00:00Z",
+                        "body": {"name": "杭州示例"},
+                    }
+                ]
+            },
+        )
         assert r.status_code == 202, r.text
         for inst, key in (("hzbank", inst_key), ("njbank", other_key)):
-            r = await c.post(f"http://{HOME}/v1/institutions", json={
-                "institution_id": inst, "name": inst, "public_key": b64key(key), "purposes": ["post_loan", "pre_loan"]})
+            r = await c.post(
+                f"http://{HOME}/v1/institutions",
+                json={
+                    "institution_id": inst,
+                    "name": inst,
+                    "public_key": b64key(key),
+                    "purposes": ["post_loan", "pre_loan"],
+                },
+            )
             assert r.status_code == 201, r.text
     assert net.manifest_path is not None
     world = World(net, load_manifest(net.manifest_path), inst_key, other_key)
@@ -160,5 +246,3 @@ async def seed_world(net: Net, *, mirror: bool = True) -> World:
         await world.mirror_all()
     await world.authorize("a1")
     return world
-
-

@@ -29,8 +29,14 @@ CITY_ADMIN = {"hz-1": "330100", "hf-1": "340100", "sh-1": "310000"}
 
 
 def _record(uscc: str, node: str, n: int, record_type: str = "tax_rating") -> dict[str, Any]:
-    return {"uscc": uscc, "record_type": record_type, "record_id": f"{node}:x{n}", "source": f"{node[:2]}-tax",
-            "observed_at": "2021-05-01T00:00:00Z", "body": {"n": n}}
+    return {
+        "uscc": uscc,
+        "record_type": record_type,
+        "record_id": f"{node}:x{n}",
+        "source": f"{node[:2]}-tax",
+        "observed_at": "2021-05-01T00:00:00Z",
+        "body": {"n": n},
+    }
 
 
 class Counting(httpx.AsyncBaseTransport):
@@ -140,7 +146,9 @@ async def test_reports_route_to_every_holder(compact_world):
 async def test_revocations_reach_other_holders(compact_world, problem):
     w, _ = compact_world
     async with w.inst() as c:
-        r = await c.post(f"http://{HOME}/v1/authorizations/a1/revocation", json={"reason": "withdrawn"})
+        r = await c.post(
+            f"http://{HOME}/v1/authorizations/a1/revocation", json={"reason": "withdrawn"}
+        )
     assert r.status_code == 201, r.text
     for node in ("hf-1", "sh-1"):
         assert not w.state(node).views.is_revoked(HOME, "a1")
@@ -155,15 +163,25 @@ async def test_forged_catalogue_row_raises_an_alarm(compact_world):
     # sh-1 appends a Shanghai enterprise's record (not a catalogue row) but lists it as one.
     uscc = make_uscc(CITY_ADMIN["sh-1"], 9999).code
     async with w.net.operator("sh-1") as c:
-        r = await c.post("http://sh-1/v1/ingest", json={"records": [_record(uscc, "sh-1", 9999, "registration")]})
+        r = await c.post(
+            "http://sh-1/v1/ingest", json={"records": [_record(uscc, "sh-1", 9999, "registration")]}
+        )
     assert r.status_code == 202, r.text
     index = sh.ledger.size - 1
     sh.views.add_outbound([(index, uscc_key(uscc), None)], sh.ledger.size)
-    results = {r["peer"]: r for r in await mirror_once(hz, sampling=Sampling(listed=1.0, drawn=0.0))}
+    results = {
+        r["peer"]: r for r in await mirror_once(hz, sampling=Sampling(listed=1.0, drawn=0.0))
+    }
     assert results["sh-1"]["status"] == "alarm"
     alarms = [e for _, e in hz.ledger.by_subject("sh-1", ("alarm",))]
-    assert len(alarms) == 1 and isinstance(alarms[0], AlarmEntry) and alarms[0].fault == "catalogue-mismatch"
-    assert f"entry {index}" in alarms[0].detail and any(f"entry {index}:" in e for e in alarms[0].evidence)
+    assert (
+        len(alarms) == 1
+        and isinstance(alarms[0], AlarmEntry)
+        and alarms[0].fault == "catalogue-mismatch"
+    )
+    assert f"entry {index}" in alarms[0].detail and any(
+        f"entry {index}:" in e for e in alarms[0].evidence
+    )
     assert hz.views.refused("sh-1")
     assert uscc_key(uscc) not in {bytes(r[0]) for r in hz.views._q("SELECT key FROM catalogue")}
     assert hz.views.view("sh-1").mirrored < sh.ledger.size  # the page was not applied
@@ -200,8 +218,10 @@ async def _forked(w: World, node_id: str) -> AsyncIterator[Any]:
     w.net.transport.transports[node_id] = httpx.ASGITransport(app=app)
     try:
         async with w.net.operator(node_id) as c:
-            r = await c.post(f"http://{node_id}/v1/ingest", json={"records": [
-                _record(w.uscc, node_id, 900 + i) for i in range(30)]})
+            r = await c.post(
+                f"http://{node_id}/v1/ingest",
+                json={"records": [_record(w.uscc, node_id, 900 + i) for i in range(30)]},
+            )
         assert r.status_code == 202, r.text
         yield state
     finally:

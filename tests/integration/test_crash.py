@@ -51,11 +51,21 @@ class Writer:
         with stderr_path.open("w") as err:
             proc = subprocess.Popen(
                 [
-                    sys.executable, str(WRITER), str(path),
-                    "--seed-hex", signer.private_key.private_bytes_raw().hex(),
-                    "--name", signer.name, "--origin", ORIGIN, *extra,
+                    sys.executable,
+                    str(WRITER),
+                    str(path),
+                    "--seed-hex",
+                    signer.private_key.private_bytes_raw().hex(),
+                    "--name",
+                    signer.name,
+                    "--origin",
+                    ORIGIN,
+                    *extra,
                 ],
-                stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                bufsize=1,
             )
         writer = cls(proc, stderr_path)
         threading.Thread(target=writer._pump, daemon=True).start()
@@ -124,7 +134,9 @@ def check_recovered(path: Path, signer: NoteSigner, acked: list[tuple[int, int, 
     head = ledger.head
     for height, size, root in acked:
         block = ledger.block(height)
-        assert (block.size, block.root.hex()) == (size, root), f"acknowledged block {height} changed"
+        assert (block.size, block.root.hex()) == (size, root), (
+            f"acknowledged block {height} changed"
+        )
         assert ledger.root_at(size).hex() == root
     if acked:
         last = acked[-1][0]
@@ -141,7 +153,14 @@ def check_recovered(path: Path, signer: NoteSigner, acked: list[tuple[int, int, 
 
 def extra_drafts(start: int, n: int) -> list[RecordDraft]:
     return [
-        RecordDraft("913301000000000196", "tax_rating", f"after-{start + i}", "hz-tax", "2021-11-01T00:00:00Z", {"i": i})
+        RecordDraft(
+            "913301000000000196",
+            "tax_rating",
+            f"after-{start + i}",
+            "hz-tax",
+            "2021-11-01T00:00:00Z",
+            {"i": i},
+        )
         for i in range(n)
     ]
 
@@ -200,10 +219,14 @@ def test_kill_inside_the_transaction_leaves_the_previous_block(
     ledger.close()
     assert not Path(f"{path}-wal").exists()
 
-    writer = Writer.start(path, signer, "--batch", str(batch), "--spill", "--die-after", str(die_after))
+    writer = Writer.start(
+        path, signer, "--batch", str(batch), "--spill", "--die-after", str(die_after)
+    )
     try:
         writer.expect("OPEN")
-        acked = [(int(h), int(s), r) for h, s, r in (writer.expect("ACK") for _ in range(die_after))]
+        acked = [
+            (int(h), int(s), r) for h, s, r in (writer.expect("ACK") for _ in range(die_after))
+        ]
         (wal,) = writer.expect("DYING")
         writer.proc.wait(timeout=LINE_TIMEOUT)
     finally:
@@ -216,7 +239,9 @@ def test_kill_inside_the_transaction_leaves_the_previous_block(
         assert int(wal) > 0
 
     previous = (first.height, first.size, first.root.hex()) if not acked else acked[-1]
-    recovered = check_recovered(path, signer, [(first.height, first.size, first.root.hex()), *acked])
+    recovered = check_recovered(
+        path, signer, [(first.height, first.size, first.root.hex()), *acked]
+    )
     try:
         assert (recovered.height, recovered.size, recovered.head.root.hex()) == previous
         block = recovered.append(extra_drafts(recovered.size, 5))

@@ -19,19 +19,25 @@ from ledger import AuthorizationEntry, entry_bytes, entry_from_dict, entry_to_di
 
 
 async def _setup_expired(w):
-    await w.authorize("x-expired", not_before="2020-01-01T00:00:00Z", not_after="2021-01-01T00:00:00Z")
+    await w.authorize(
+        "x-expired", not_before="2020-01-01T00:00:00Z", not_after="2021-01-01T00:00:00Z"
+    )
     return "x-expired", "post_loan"
 
 
 async def _setup_future(w):
-    await w.authorize("x-future", not_before="2098-01-01T00:00:00Z", not_after="2099-01-01T00:00:00Z")
+    await w.authorize(
+        "x-future", not_before="2098-01-01T00:00:00Z", not_after="2099-01-01T00:00:00Z"
+    )
     return "x-future", "post_loan"
 
 
 async def _setup_revoked(w):
     await w.authorize("x-revoked")
     async with w.inst() as c:
-        r = await c.post("http://hz-1/v1/authorizations/x-revoked/revocation", json={"reason": "loan repaid"})
+        r = await c.post(
+            "http://hz-1/v1/authorizations/x-revoked/revocation", json={"reason": "loan repaid"}
+        )
     assert r.status_code == 201, r.text
     assert r.json()["revoked_at"].endswith("Z")
     return "x-revoked", "post_loan"
@@ -79,7 +85,9 @@ async def test_home_refuses_and_everyone_records_the_denial(shared_world, proble
     authorization_id, purpose = await CASES[reason](w)
     before = w.sizes()
     r = await w.report(authorization_id=authorization_id, purpose=purpose)
-    body = problem(r, 403, "authorization-invalid", reason=reason, instance="/v1/reports", node_id="hz-1")
+    body = problem(
+        r, 403, "authorization-invalid", reason=reason, instance="/v1/reports", node_id="hz-1"
+    )
     assert "report" not in body and "records" not in body and "holders" not in body
     query_id = re.search(r"query ([0-9a-f]{32}) recorded as denied", body["detail"]).group(1)
     # One denied receipt at home, one at each holder (told by a signed notice).
@@ -89,7 +97,11 @@ async def test_home_refuses_and_everyone_records_the_denial(shared_world, proble
         assert len(mine) == 1, (node_id, mine)
         q = mine[0]
         assert (q["role"], q["outcome"], q["records"]) == (role, "denied", 0)
-        assert (q["institution_id"], q["purpose"], q["authorization_id"]) == ("hzbank", purpose, authorization_id)
+        assert (q["institution_id"], q["purpose"], q["authorization_id"]) == (
+            "hzbank",
+            purpose,
+            authorization_id,
+        )
         assert reason in q["reason"]
         assert q["home_node"] == "hz-1"
 
@@ -100,7 +112,9 @@ async def test_revocation_rules(shared_world, problem):
     await w.authorize("x-rev2")
     before = w.sizes()
     async with w.inst(w.other_key, "inst:njbank") as c:
-        r = await c.post("http://hz-1/v1/authorizations/x-rev2/revocation", json={"reason": "not mine"})
+        r = await c.post(
+            "http://hz-1/v1/authorizations/x-rev2/revocation", json={"reason": "not mine"}
+        )
     problem(r, 403, "unknown-institution")
     async with w.inst() as c:
         r = await c.post("http://hz-1/v1/authorizations/nope/revocation", json={"reason": "x"})
@@ -108,7 +122,9 @@ async def test_revocation_rules(shared_world, problem):
         assert w.sizes() == before
         r = await c.post("http://hz-1/v1/authorizations/x-rev2/revocation", json={"reason": "done"})
         assert r.status_code == 201
-        r = await c.post("http://hz-1/v1/authorizations/x-rev2/revocation", json={"reason": "again"})
+        r = await c.post(
+            "http://hz-1/v1/authorizations/x-rev2/revocation", json={"reason": "again"}
+        )
         problem(r, 409, "duplicate-entry")
     assert w.sizes()["hz-1"] == before["hz-1"] + 1
 
@@ -116,18 +132,37 @@ async def test_revocation_rules(shared_world, problem):
 # --- the holder's own checks --------------------------------------------------
 
 
-async def _peer_query(w, holder: str, auth: dict, *, institution_id: str = "hzbank", purpose: str = "post_loan",
-                      uscc: str | None = None, query_id: str = "q-holder") -> httpx.Response:
+async def _peer_query(
+    w,
+    holder: str,
+    auth: dict,
+    *,
+    institution_id: str = "hzbank",
+    purpose: str = "post_loan",
+    uscc: str | None = None,
+    query_id: str = "q-holder",
+) -> httpx.Response:
     """hz-1 (the home node's key) asks ``holder`` directly, citing ``auth``."""
     async with w.net.operator("hz-1") as c:
-        return await c.post(f"http://{holder}/v1/peer/records", json={
-            "query_id": query_id, "uscc": uscc or w.uscc, "purpose": purpose, "institution_id": institution_id,
-            "authorization": auth})
+        return await c.post(
+            f"http://{holder}/v1/peer/records",
+            json={
+                "query_id": query_id,
+                "uscc": uscc or w.uscc,
+                "purpose": purpose,
+                "institution_id": institution_id,
+                "authorization": auth,
+            },
+        )
 
 
-async def _holder_denied(w, holder: str, query_id: str, reason: str, uscc: str | None = None) -> None:
+async def _holder_denied(
+    w, holder: str, query_id: str, reason: str, uscc: str | None = None
+) -> None:
     mine = [q for q in await w.queries(holder, uscc) if q["query_id"] == query_id]
-    assert [(q["role"], q["outcome"], q["records"]) for q in mine] == [("holder", "denied", 0)], mine
+    assert [(q["role"], q["outcome"], q["records"]) for q in mine] == [("holder", "denied", 0)], (
+        mine
+    )
     assert mine[0]["reason"].startswith(reason), mine[0]
 
 
@@ -148,7 +183,9 @@ async def test_holder_enforces_a_revocation_it_mirrored(granted, problem):
     w, auth = granted
     async with w.inst() as c:
         aid = parse_entry(base64.b64decode(auth["entry"])).authorization_id
-        r = await c.post(f"http://hz-1/v1/authorizations/{aid}/revocation", json={"reason": "consent withdrawn"})
+        r = await c.post(
+            f"http://hz-1/v1/authorizations/{aid}/revocation", json={"reason": "consent withdrawn"}
+        )
     assert r.status_code == 201
     await w.mirror_all()  # hf-1 learns of the revocation from hz-1's ledger
     size = w.state("hf-1").ledger.size
@@ -160,11 +197,14 @@ async def test_holder_enforces_a_revocation_it_mirrored(granted, problem):
 
 
 @pytest.mark.asyncio(loop_scope="module")
-@pytest.mark.parametrize("change,reason", [
-    ({"institution_id": "njbank"}, "other-institution"),
-    ({"purpose": "pre_loan"}, "other-purpose"),
-    ({"uscc": "__other__"}, "other-enterprise"),
-])
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        ({"institution_id": "njbank"}, "other-institution"),
+        ({"purpose": "pre_loan"}, "other-purpose"),
+        ({"uscc": "__other__"}, "other-enterprise"),
+    ],
+)
 async def test_holder_checks_the_cited_authorization(granted, problem, change, reason):
     w, auth = granted
     if change.get("uscc") == "__other__":
@@ -194,9 +234,15 @@ async def test_holder_refuses_an_entry_that_is_not_an_authorization(granted, pro
     hz = w.state("hz-1")
     head = hz.ledger.head
     index, _ = hz.ledger.by_ref("institution:hzbank")
-    inst = {"node_id": "hz-1", "index": index, "entry": base64.b64encode(hz.ledger.entries(index, index + 1)[0][1]).decode(),
-            "checkpoint": head.note.decode(),
-            "proof": [base64.b64encode(p).decode() for p in hz.ledger.inclusion_proof(index, head.size)]}
+    inst = {
+        "node_id": "hz-1",
+        "index": index,
+        "entry": base64.b64encode(hz.ledger.entries(index, index + 1)[0][1]).decode(),
+        "checkpoint": head.note.decode(),
+        "proof": [
+            base64.b64encode(p).decode() for p in hz.ledger.inclusion_proof(index, head.size)
+        ],
+    }
     r = await _peer_query(w, "hf-1", inst, query_id="q-inst")
     problem(r, 403, "authorization-invalid", reason="not-an-authorization")
     await _holder_denied(w, "hf-1", "q-inst", "not-an-authorization")

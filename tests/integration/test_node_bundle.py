@@ -53,15 +53,26 @@ def _edit_entry(text: str, **changes) -> str:
 
 def _resign(world, bundle: dict) -> dict:
     """What a dishonest home node can do: sign whatever it likes."""
-    return {**bundle, "signature": _b64(world.net.keys["hz-1"].sign(canonical_bytes(bundle["report"])))}
+    return {
+        **bundle,
+        "signature": _b64(world.net.keys["hz-1"].sign(canonical_bytes(bundle["report"]))),
+    }
 
 
 async def test_the_genuine_bundle_verifies(shared_world, bundle):
     s = verify_bundle(copy.deepcopy(bundle), shared_world.manifest)
-    assert (s.uscc, s.purpose, s.institution_id, s.home_node) == (shared_world.uscc, "post_loan", "hzbank", "hz-1")
+    assert (s.uscc, s.purpose, s.institution_id, s.home_node) == (
+        shared_world.uscc,
+        "post_loan",
+        "hzbank",
+        "hz-1",
+    )
     assert s.holders == {"hz-1": 1, "hf-1": 3, "sh-1": 1} and s.partial is False
     # Re-signing an unchanged report is harmless (the check is not about byte identity).
-    assert verify_bundle(_resign(shared_world, copy.deepcopy(bundle)), shared_world.manifest).holders == s.holders
+    assert (
+        verify_bundle(_resign(shared_world, copy.deepcopy(bundle)), shared_world.manifest).holders
+        == s.holders
+    )
 
 
 def _set(path: list, value) -> Callable[[dict], None]:
@@ -70,6 +81,7 @@ def _set(path: list, value) -> Callable[[dict], None]:
         for k in path[:-1]:
             node = node[k]
         node[path[-1]] = value
+
     return edit
 
 
@@ -79,9 +91,15 @@ UNSIGNED: dict[str, tuple[Callable[[dict], None], str]] = {
     "institution": (_set(["report", "institution_id"], "njbank"), "bad-signature"),
     "partial-flag": (_set(["report", "partial"], True), "bad-signature"),
     "drop-holder": (lambda b: b["report"]["holders"].pop(), "bad-signature"),
-    "record-body": (lambda b: _holder(b["report"], "sh-1")["records"][0]["body"].update(case="x"), "bad-signature"),
+    "record-body": (
+        lambda b: _holder(b["report"], "sh-1")["records"][0]["body"].update(case="x"),
+        "bad-signature",
+    ),
     "signature-bit": (lambda b: b.update(signature=_flip(b["signature"], 5)), "bad-signature"),
-    "signature-short": (lambda b: b.update(signature=_b64(base64.b64decode(b["signature"])[:32])), "bad-signature"),
+    "signature-short": (
+        lambda b: b.update(signature=_b64(base64.b64decode(b["signature"])[:32])),
+        "bad-signature",
+    ),
     "signature-not-base64": (lambda b: b.update(signature="not base64!"), "malformed"),
     "no-report": (lambda b: b.pop("report"), "malformed"),
     "home-unknown": (_set(["report", "home_node"], "evil-1"), "unknown-node"),
@@ -110,6 +128,7 @@ def _auth(b: dict) -> dict:
 def _swap_checkpoint(node_id: str, other: str) -> Callable[[dict], None]:
     def edit(b: dict) -> None:
         _holder(b["report"], node_id)["checkpoint"] = _holder(b["report"], other)["checkpoint"]
+
     return edit
 
 
@@ -161,11 +180,20 @@ RESIGNED: dict[str, tuple[Callable[[dict], None], str]] = {
     "record-body-extra-field": (lambda b: _hf_record(b)["body"].update(waived=True), "bad-body"),
     "record-salt": (lambda b: _hf_record(b).update(salt=_flip(_hf_record(b)["salt"])), "bad-body"),
     "record-salt-not-base64": (lambda b: _hf_record(b).update(salt="???"), "malformed"),
-    "record-proof-hash": (lambda b: _hf_record(b)["proof"].__setitem__(0, _flip(_hf_record(b)["proof"][0])), "bad-proof"),
+    "record-proof-hash": (
+        lambda b: _hf_record(b)["proof"].__setitem__(0, _flip(_hf_record(b)["proof"][0])),
+        "bad-proof",
+    ),
     "record-proof-short": (lambda b: _hf_record(b)["proof"].pop(), "bad-proof"),
-    "record-proof-long": (lambda b: _hf_record(b)["proof"].append(_hf_record(b)["proof"][0]), "bad-proof"),
+    "record-proof-long": (
+        lambda b: _hf_record(b)["proof"].append(_hf_record(b)["proof"][0]),
+        "bad-proof",
+    ),
     "record-index": (lambda b: _hf_record(b).update(index=0), "bad-proof"),
-    "record-entry-edited": (lambda b: _hf_record(b).update(entry=_edit_entry(_hf_record(b)["entry"], source="other")), "bad-proof"),
+    "record-entry-edited": (
+        lambda b: _hf_record(b).update(entry=_edit_entry(_hf_record(b)["entry"], source="other")),
+        "bad-proof",
+    ),
     "record-other-enterprise": (_other_enterprise, "wrong-entry"),
     "record-not-a-record": (_authorization_as_record, "wrong-entry"),
     "record-from-another-holder": (_foreign_record, "bad-proof"),
@@ -174,17 +202,48 @@ RESIGNED: dict[str, tuple[Callable[[dict], None], str]] = {
     "checkpoint-root-edited": (_edit_note_root, "bad-checkpoint"),
     "checkpoint-size-edited": (_edit_note_size, "bad-checkpoint"),
     "checkpoint-unsigned": (_strip_note_signature, "bad-checkpoint"),
-    "holder-not-in-manifest": (lambda b: _holder(b["report"], "sh-1").update(node_id="evil-1"), "unknown-node"),
-    "authorization-entry-edited": (lambda b: _auth(b).update(entry=_edit_entry(_auth(b)["entry"], not_after="2199-01-01T00:00:00Z")), "bad-proof"),
-    "authorization-other-institution": (lambda b: _auth(b).update(entry=_edit_entry(_auth(b)["entry"], institution_id="njbank")), "wrong-entry"),
-    "authorization-other-purpose": (lambda b: b["report"].update(purpose="pre_loan"), "wrong-entry"),
-    "authorization-other-enterprise": (lambda b: _auth(b).update(entry=_edit_entry(_auth(b)["entry"], uscc="91330100000000R295")), "wrong-entry"),
-    "authorization-proof-hash": (lambda b: _auth(b)["proof"].__setitem__(0, _flip(_auth(b)["proof"][0])), "bad-proof"),
+    "holder-not-in-manifest": (
+        lambda b: _holder(b["report"], "sh-1").update(node_id="evil-1"),
+        "unknown-node",
+    ),
+    "authorization-entry-edited": (
+        lambda b: _auth(b).update(
+            entry=_edit_entry(_auth(b)["entry"], not_after="2199-01-01T00:00:00Z")
+        ),
+        "bad-proof",
+    ),
+    "authorization-other-institution": (
+        lambda b: _auth(b).update(entry=_edit_entry(_auth(b)["entry"], institution_id="njbank")),
+        "wrong-entry",
+    ),
+    "authorization-other-purpose": (
+        lambda b: b["report"].update(purpose="pre_loan"),
+        "wrong-entry",
+    ),
+    "authorization-other-enterprise": (
+        lambda b: _auth(b).update(entry=_edit_entry(_auth(b)["entry"], uscc="91330100000000R295")),
+        "wrong-entry",
+    ),
+    "authorization-proof-hash": (
+        lambda b: _auth(b)["proof"].__setitem__(0, _flip(_auth(b)["proof"][0])),
+        "bad-proof",
+    ),
     "authorization-index": (lambda b: _auth(b).update(index=_auth(b)["index"] + 1), "bad-proof"),
-    "authorization-checkpoint-of-another-node": (lambda b: _auth(b).update(checkpoint=_holder(b["report"], "hf-1")["checkpoint"]), "bad-checkpoint"),
-    "authorization-not-an-authorization": (lambda b: _auth(b).update(entry=_hf_record(b, 0)["entry"]), "wrong-entry"),
+    "authorization-checkpoint-of-another-node": (
+        lambda b: _auth(b).update(checkpoint=_holder(b["report"], "hf-1")["checkpoint"]),
+        "bad-checkpoint",
+    ),
+    "authorization-not-an-authorization": (
+        lambda b: _auth(b).update(entry=_hf_record(b, 0)["entry"]),
+        "wrong-entry",
+    ),
     "home-receipt-of-another-query": (_receipt_of_another_query, "wrong-entry"),
-    "home-receipt-proof": (lambda b: b["report"]["home_receipt"]["proof"].__setitem__(0, _flip(b["report"]["home_receipt"]["proof"][0])), "bad-proof"),
+    "home-receipt-proof": (
+        lambda b: b["report"]["home_receipt"]["proof"].__setitem__(
+            0, _flip(b["report"]["home_receipt"]["proof"][0])
+        ),
+        "bad-proof",
+    ),
     "missing-without-partial": (_drop_partial_flag, "inconsistent"),
     "partial-without-missing": (lambda b: b["report"].update(partial=True), "inconsistent"),
 }

@@ -85,8 +85,14 @@ class FailingTransport(httpx.AsyncBaseTransport):
 
 
 @shared
-@pytest.mark.parametrize("exc,needle", [(httpx.ReadTimeout, "timed out"), (httpx.ConnectError, "unreachable"),
-                                        (httpx.RemoteProtocolError, "unreachable")])
+@pytest.mark.parametrize(
+    "exc,needle",
+    [
+        (httpx.ReadTimeout, "timed out"),
+        (httpx.ConnectError, "unreachable"),
+        (httpx.RemoteProtocolError, "unreachable"),
+    ],
+)
 async def test_slow_or_broken_holder_makes_the_report_partial(sw, exc, needle):
     sw.net.transport.transports["sh-1"] = FailingTransport(exc)
     _, reason = await _partial_without(sw, "sh-1")
@@ -109,7 +115,11 @@ async def test_holder_unreachable_by_removal(sw):
 class TamperingTransport(httpx.AsyncBaseTransport):
     """Forwards to a holder and edits its /v1/peer/records answers on the way back."""
 
-    def __init__(self, inner: httpx.AsyncBaseTransport, edit: Callable[[bytes, httpx.Headers], tuple[bytes, dict]]):
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        edit: Callable[[bytes, httpx.Headers], tuple[bytes, dict]],
+    ):
         self.inner = inner
         self.edit = edit
         self.tampered = 0
@@ -121,9 +131,14 @@ class TamperingTransport(httpx.AsyncBaseTransport):
             return httpx.Response(response.status_code, headers=response.headers, content=body)
         body, extra = self.edit(body, response.headers)
         self.tampered += 1
-        headers = [(k, v) for k, v in response.headers.multi_items()
-                   if k.lower() != "content-length" and k.lower() not in extra]
-        return httpx.Response(response.status_code, headers=headers + list(extra.items()), content=body)
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() != "content-length" and k.lower() not in extra
+        ]
+        return httpx.Response(
+            response.status_code, headers=headers + list(extra.items()), content=body
+        )
 
 
 def _change_a_body(body: bytes) -> bytes:
@@ -133,7 +148,9 @@ def _change_a_body(body: bytes) -> bytes:
 
 
 @shared
-@pytest.mark.parametrize("recompute_digest,expect", [(False, "bad-digest"), (True, "bad-signature")])
+@pytest.mark.parametrize(
+    "recompute_digest,expect", [(False, "bad-digest"), (True, "bad-signature")]
+)
 async def test_answer_tampered_in_transit_is_caught(sw, recompute_digest, expect):
     def edit(body: bytes, headers: httpx.Headers) -> tuple[bytes, dict]:
         new = _change_a_body(body)
@@ -141,10 +158,16 @@ async def test_answer_tampered_in_transit_is_caught(sw, recompute_digest, expect
 
     net = sw.net
     failures = sw.state("hz-1").metrics.get("holder_verification_failures", 0)
-    net.transport.transports["hf-1"] = tamper = TamperingTransport(net.transport.transports["hf-1"], edit)
+    net.transport.transports["hf-1"] = tamper = TamperingTransport(
+        net.transport.transports["hf-1"], edit
+    )
     _, reason = await _partial_without(sw, "hf-1")
     assert tamper.tampered == 1
-    assert reason.startswith("failed verification:") and "response signature" in reason and expect in reason
+    assert (
+        reason.startswith("failed verification:")
+        and "response signature" in reason
+        and expect in reason
+    )
     assert sw.state("hz-1").metrics["holder_verification_failures"] == failures + 1
 
 
@@ -178,8 +201,15 @@ class LyingHolder:
             self.lie(data)
             body = json.dumps(data).encode()
         req = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
-        extra = httpsig.sign_response(start["status"], {}, body, req["signature-input"], req["signature"],
-                                      f"node:{self.node_id}", self.key)
+        extra = httpsig.sign_response(
+            start["status"],
+            {},
+            body,
+            req["signature-input"],
+            req["signature"],
+            f"node:{self.node_id}",
+            self.key,
+        )
         drop = {b"content-length", b"content-digest", b"signature-input", b"signature"}
         headers = [(k, v) for k, v in start["headers"] if k.lower() not in drop]
         headers += [(b"content-length", str(len(body)).encode())]
@@ -245,7 +275,8 @@ async def test_holder_signing_a_lie_is_caught(sw, lie):
     edit, expect = LIES[lie]
     net = sw.net
     net.transport.transports["hf-1"] = httpx.ASGITransport(
-        app=LyingHolder(net.nodes["hf-1"], "hf-1", net.keys["hf-1"], edit))
+        app=LyingHolder(net.nodes["hf-1"], "hf-1", net.keys["hf-1"], edit)
+    )
     _, reason = await _partial_without(sw, "hf-1")
     assert reason.startswith("failed verification:") and f"({expect})" in reason, reason
     # A lie about content is not a fork: no alarm, the holder is not refused.
@@ -261,7 +292,8 @@ async def test_holder_answering_with_another_nodes_checkpoint_is_caught(sw):
 
     net = sw.net
     net.transport.transports["hf-1"] = httpx.ASGITransport(
-        app=LyingHolder(net.nodes["hf-1"], "hf-1", net.keys["hf-1"], lie))
+        app=LyingHolder(net.nodes["hf-1"], "hf-1", net.keys["hf-1"], lie)
+    )
     _, reason = await _partial_without(sw, "hf-1")
     assert reason.startswith("failed verification:") and "bad checkpoint" in reason
 
@@ -270,15 +302,25 @@ async def test_holder_with_a_tampered_stored_body_fails_verification(world, prob
     """Someone edits a body row in the holder's database (after dropping the
     append-only trigger): the holder's commitment check refuses to serve it."""
     st = world.state("hf-1")
-    index = next(i for i, e in st.ledger.by_subject(world.uscc, ("record",)) if e.record_id == "hf-1:p1")
+    index = next(
+        i for i, e in st.ledger.by_subject(world.uscc, ("record",)) if e.record_id == "hf-1:p1"
+    )
     with contextlib.closing(sqlite3.connect(st.settings.ledger_path)) as db:
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            db.execute("UPDATE bodies SET body = ? WHERE idx = ?", (canonical_bytes({"amount_minor": 1}), index))
+            db.execute(
+                "UPDATE bodies SET body = ? WHERE idx = ?",
+                (canonical_bytes({"amount_minor": 1}), index),
+            )
         db.execute("DROP TRIGGER bodies_no_update")
-        db.execute("UPDATE bodies SET body = ? WHERE idx = ?", (canonical_bytes({"amount_minor": 1}), index))
+        db.execute(
+            "UPDATE bodies SET body = ? WHERE idx = ?",
+            (canonical_bytes({"amount_minor": 1}), index),
+        )
         db.commit()
     bundle, reason = await _partial_without(world, "hf-1")
-    assert reason.startswith("unavailable: answered 500") and "does not match its commitment" in reason, reason
+    assert (
+        reason.startswith("unavailable: answered 500") and "does not match its commitment" in reason
+    ), reason
     assert "amount_minor" not in reason
     # The holder's receipt says it did not answer; it never claims a grant it did not deliver.
     mine = [q for q in await world.queries("hf-1") if q["query_id"] == bundle["report"]["query_id"]]
@@ -286,7 +328,9 @@ async def test_holder_with_a_tampered_stored_body_fails_verification(world, prob
     assert mine[0]["reason"].startswith("commitment-mismatch")
     # The operator's own view refuses the edited body too.
     async with world.net.operator("hf-1") as c:
-        r = await c.get(f"http://hf-1/v1/enterprises/{world.uscc}/records", params={"view": "history"})
+        r = await c.get(
+            f"http://hf-1/v1/enterprises/{world.uscc}/records", params={"view": "history"}
+        )
     problem(r, 500, "commitment-mismatch", node_id="hf-1")
 
 
@@ -300,9 +344,19 @@ async def answer(sw):
     r = await world.report()
     auth = r.json()["report"]["authorization"]
     hz = world.state("hz-1")
-    got = await hz.peers.call("hf-1", "POST", "/v1/peer/records", json_body={
-        "query_id": uuid.uuid4().hex, "uscc": world.uscc, "purpose": "post_loan", "institution_id": "hzbank",
-        "authorization": auth, "known_size": 0})
+    got = await hz.peers.call(
+        "hf-1",
+        "POST",
+        "/v1/peer/records",
+        json_body={
+            "query_id": uuid.uuid4().hex,
+            "uscc": world.uscc,
+            "purpose": "post_loan",
+            "institution_id": "hzbank",
+            "authorization": auth,
+            "known_size": 0,
+        },
+    )
     await _verify_answer(hz, "hf-1", world.uscc, copy.deepcopy(got))  # genuine: passes
     return world, got
 

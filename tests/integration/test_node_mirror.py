@@ -60,7 +60,9 @@ async def test_witness_cosignatures_are_served_and_verify(shared_world):
         mine = [ln for ln in lines if ln.startswith(f"— {info.origin} ")]
         assert len(mine) == 1, lines
         witnesses[node_id] = verifier.verify_line(text, mine[0])
-        opened = open_note(note.encode(), [verifier])  # a cosigned note opens with the witness key alone
+        opened = open_note(
+            note.encode(), [verifier]
+        )  # a cosigned note opens with the witness key alone
         assert opened.text == text
     assert all(ts > 1_600_000_000 for ts in witnesses.values())
     assert len(lines) == 3  # the node's signature and two cosignatures
@@ -73,7 +75,9 @@ async def test_bad_cosignatures_are_refused(shared_world, problem):
     before = hf.views.cosignatures(size)
     hz_origin = shared_world.manifest.node("hz-1").origin
     forged = f"— {hz_origin} " + base64.b64encode(b"\x00" * 76).decode()
-    async with shared_world.net.operator("sh-1") as c:  # sh-1 signs the request but sends hz-1's line
+    async with shared_world.net.operator(
+        "sh-1"
+    ) as c:  # sh-1 signs the request but sends hz-1's line
         r = await c.post("http://hf-1/v1/cosignatures", json={"size": size, "line": before[0]})
         problem(r, 401, "bad-signature")
         r = await c.post("http://hf-1/v1/cosignatures", json={"size": size, "line": forged})
@@ -118,8 +122,17 @@ async def forked(world, node_id: str, records: list[dict]) -> AsyncIterator[obje
 
 
 def _fork_records(uscc: str, n: int) -> list[dict]:
-    return [{"uscc": uscc, "record_type": "red_list", "record_id": f"hf-1:fork{i}", "source": "hf-amr",
-             "observed_at": "2022-01-01T00:00:00Z", "body": {"honour": i}} for i in range(n)]
+    return [
+        {
+            "uscc": uscc,
+            "record_type": "red_list",
+            "record_id": f"hf-1:fork{i}",
+            "source": "hf-amr",
+            "observed_at": "2022-01-01T00:00:00Z",
+            "body": {"honour": i},
+        }
+        for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize("fork_size", [2, 3, 4])
@@ -141,14 +154,19 @@ async def test_equivocation_raises_an_alarm_and_refuses_the_peer(world, problem,
         assert len(alarms) == 1 and isinstance(alarms[0], AlarmEntry)
         alarm = alarms[0]
         assert (alarm.peer, alarm.fault) == ("hf-1", "equivocation")
-        assert seen.note.decode() in alarm.evidence and fork.ledger.head.note.decode() in alarm.evidence
+        assert (
+            seen.note.decode() in alarm.evidence
+            and fork.ledger.head.note.decode() in alarm.evidence
+        )
         # ...and in its status.
         async with w.inst() as c:
             peers = (await c.get("http://hz-1/v1/peers")).json()
             info = (await c.get("http://hz-1/v1/info")).json()
             metrics = (await c.get("http://hz-1/metrics")).text
         assert {p["node_id"]: p["refused"] for p in peers["peers"]} == {"hf-1": True, "sh-1": False}
-        assert [(a["node_id"], a["fault"], a["resolved_at"]) for a in peers["alarms"]] == [("hf-1", "equivocation", None)]
+        assert [(a["node_id"], a["fault"], a["resolved_at"]) for a in peers["alarms"]] == [
+            ("hf-1", "equivocation", None)
+        ]
         assert [a["node_id"] for a in info["alarms"]] == ["hf-1"]
         assert "node_open_alarms 1.0" in metrics.splitlines()
 
@@ -169,8 +187,16 @@ async def test_equivocation_raises_an_alarm_and_refuses_the_peer(world, problem,
         # Its peer requests are refused, and change nothing.
         size = hz.ledger.size
         async with w.net.operator("hf-1") as c:
-            r = await c.post("http://hz-1/v1/peer/receipts", json={
-                "query_id": "q", "uscc": w.uscc, "institution_id": "hzbank", "purpose": "post_loan", "reason": "x"})
+            r = await c.post(
+                "http://hz-1/v1/peer/receipts",
+                json={
+                    "query_id": "q",
+                    "uscc": w.uscc,
+                    "institution_id": "hzbank",
+                    "purpose": "post_loan",
+                    "reason": "x",
+                },
+            )
             problem(r, 403, "unknown-peer", peer_id="hf-1")
             r = await c.post("http://hz-1/v1/peer/records", json={"query_id": "q"})
             problem(r, 403, "unknown-peer", peer_id="hf-1")
@@ -223,7 +249,11 @@ async def test_gossip_catches_a_split_view(make_world):
         assert await gossip(sh, "hz-1") >= 1
         assert sh.views.refused("hf-1")
         alarm = [e for _, e in sh.ledger.by_subject("hf-1", ("alarm",))]
-        assert len(alarm) == 1 and alarm[0].fault == "equivocation" and "hz-1's view" in alarm[0].detail
+        assert (
+            len(alarm) == 1
+            and alarm[0].fault == "equivocation"
+            and "hz-1's view" in alarm[0].detail
+        )
     assert not hz.views.refused("hf-1")
 
 
@@ -263,8 +293,12 @@ async def test_checkpoint_with_consistency_proof_verifies(world, problem):
         head = hf.ledger.head
         got = (await c.get("http://hf-1/v1/checkpoint/consistency", params={"old": 2})).json()
         plain = (await c.get("http://hf-1/v1/checkpoint")).text
-        above = (await c.get("http://hf-1/v1/checkpoint/consistency", params={"old": head.size + 5})).json()
-        same = (await c.get("http://hf-1/v1/checkpoint/consistency", params={"old": head.size})).json()
+        above = (
+            await c.get("http://hf-1/v1/checkpoint/consistency", params={"old": head.size + 5})
+        ).json()
+        same = (
+            await c.get("http://hf-1/v1/checkpoint/consistency", params={"old": head.size})
+        ).json()
         bad = await c.get("http://hf-1/v1/checkpoint/consistency", params={"old": -1})
     assert got["checkpoint"] == plain  # the same note, cosignatures included
     assert (got["old"], got["new"]) == (2, head.size)
@@ -278,7 +312,9 @@ async def test_checkpoint_with_consistency_proof_verifies(world, problem):
 
 
 @pytest.mark.parametrize("mode", ["full", "compact"])
-async def test_a_round_past_its_deadline_witnesses_and_leaves_catch_up_to_the_next(make_world, mode):
+async def test_a_round_past_its_deadline_witnesses_and_leaves_catch_up_to_the_next(
+    make_world, mode
+):
     """A round's catch-up budget bounds it: the checkpoint is still witnessed and
     cosigned, no page is taken, and the next round goes on from there."""
     w = await make_world(mirror=False)
@@ -287,13 +323,19 @@ async def test_a_round_past_its_deadline_witnesses_and_leaves_catch_up_to_the_ne
     sh = w.state("sh-1")
     results = await mirror_once(sh, deadline=time.monotonic() - 1)
     assert {r["peer"]: (r["status"], r["pulled"], r["cosigned"]) for r in results} == {
-        "hz-1": ("ok", 0, True), "hf-1": ("ok", 0, True)}
+        "hz-1": ("ok", 0, True),
+        "hf-1": ("ok", 0, True),
+    }
     for peer in ("hz-1", "hf-1"):
         view = sh.views.view(peer)
-        assert view is not None and view.size == w.state(peer).ledger.size > 0 and view.mirrored == 0
+        assert (
+            view is not None and view.size == w.state(peer).ledger.size > 0 and view.mirrored == 0
+        )
     results = await mirror_once(sh)
     assert all(r["status"] == "ok" for r in results)
     for peer in ("hz-1", "hf-1"):
         view = sh.views.view(peer)
         assert view is not None and view.mirrored == view.size == w.state(peer).ledger.size
-    assert sh.views.holders(w.uscc) >= {"hz-1"}  # the catalogue caught up: routed to a holder in another city
+    assert sh.views.holders(w.uscc) >= {
+        "hz-1"
+    }  # the catalogue caught up: routed to a holder in another city

@@ -29,15 +29,25 @@ T = "2021-10-01T08:00:00Z"
 
 @pytest.fixture()
 def cons(tmp_path: Path) -> net.Consortium:
-    c = net.init_consortium(tmp_path / "cc", "launch-2020", base_port=net.find_free_base_port(11), check_ports=False)
+    c = net.init_consortium(
+        tmp_path / "cc", "launch-2020", base_port=net.find_free_base_port(11), check_ports=False
+    )
     info = c.manifest.node("tz-1")
     path = c.ledger_path("tz-1")
     path.parent.mkdir(parents=True)
-    ledger = Ledger.create(path, origin=info.origin, signer=NoteSigner(info.origin, c.node_key("tz-1")))
+    ledger = Ledger.create(
+        path, origin=info.origin, signer=NoteSigner(info.origin, c.node_key("tz-1"))
+    )
     ledger.append([RecordDraft(USCC, "registration", "reg", "tz-amr", T, {"name": "a"})])
-    ledger.append([RecordDraft(USCC, "admin_penalty", "pen", "tz-amr", T, {"status": "in_force", "amount_minor": 5}),
-                   RecordDraft(USCC, "judicial_enforcement", "case", "tz-court", T, {"status": "pending"}),
-                   RecordDraft(USCC, "tax_rating", "tax", "tz-tax", T, {"rating": "A"})])
+    ledger.append(
+        [
+            RecordDraft(
+                USCC, "admin_penalty", "pen", "tz-amr", T, {"status": "in_force", "amount_minor": 5}
+            ),
+            RecordDraft(USCC, "judicial_enforcement", "case", "tz-court", T, {"status": "pending"}),
+            RecordDraft(USCC, "tax_rating", "tax", "tz-tax", T, {"rating": "A"}),
+        ]
+    )
     ledger.close()
     return c
 
@@ -49,10 +59,14 @@ def test_rewrite_keeps_the_key_and_changes_the_history(cons: net.Consortium) -> 
     old_leaves = [before.leaf_hash(i) for i in range(old_size)]
     before.close()
 
-    detail = rewrite_history(cons, "tz-1", {"pen": {"status": "resolved"}}, {"case"}, None, tag="t1")
+    detail = rewrite_history(
+        cons, "tz-1", {"pen": {"status": "resolved"}}, {"case"}, None, tag="t1"
+    )
     assert detail["altered"] == ["pen"] and detail["removed"] == ["case"]
     assert detail["first_changed_index"] == 1
-    assert detail["new_size"] == old_size + 1  # padded past the old size, as a node that keeps working
+    assert (
+        detail["new_size"] == old_size + 1
+    )  # padded past the old size, as a node that keeps working
     assert Path(detail["backup"]).exists()
 
     verifier = cons.manifest.node("tz-1").note_verifier().key_string()
@@ -64,11 +78,21 @@ def test_rewrite_keeps_the_key_and_changes_the_history(cons: net.Consortium) -> 
         assert after.leaf_hash(1) != old_leaves[1]
         ids = [getattr(e, "record_id", None) for _, e in after.by_subject(USCC, ("record",))]
         assert "case" not in ids and "pen" in ids and "tax" in ids
-        pen = next(i for i, e in after.by_subject(USCC, ("record",)) if getattr(e, "record_id", "") == "pen")
+        pen = next(
+            i
+            for i, e in after.by_subject(USCC, ("record",))
+            if getattr(e, "record_id", "") == "pen"
+        )
         assert after.body(pen)[1] == {"status": "resolved", "amount_minor": 5}
         with pytest.raises(ProofError):
-            verify_consistency(old_size, after.size, old_root, after.head.root,
-                               after.consistency_proof(old_size, after.size), after.algorithm)
+            verify_consistency(
+                old_size,
+                after.size,
+                old_root,
+                after.head.root,
+                after.consistency_proof(old_size, after.size),
+                after.algorithm,
+            )
     finally:
         after.close()
 

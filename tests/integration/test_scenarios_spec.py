@@ -21,8 +21,16 @@ from scenarios.scenario.spec import (
     shipped_scenarios,
 )
 
-SHIPPED = ["dispute-and-correction", "launch-2020", "node-outage", "oct-2021", "post-loan-monitoring",
-           "pre-loan-due-diligence", "rogue-node", "unauthorized-query"]
+SHIPPED = [
+    "dispute-and-correction",
+    "launch-2020",
+    "node-outage",
+    "oct-2021",
+    "post-loan-monitoring",
+    "pre-loan-due-diligence",
+    "rogue-node",
+    "unauthorized-query",
+]
 
 GOOD = """\
 name: tiny
@@ -105,7 +113,11 @@ def test_yaml_syntax_error_names_the_line() -> None:
 
 
 def test_unknown_field_names_line_field_and_suggests() -> None:
-    msg = one(GOOD.replace("    expect: {status: granted}", "    expect: {status: granted, partail: false}"))
+    msg = one(
+        GOOD.replace(
+            "    expect: {status: granted}", "    expect: {status: granted, partail: false}"
+        )
+    )
     assert msg == "bad.yaml:10: steps[1].expect.partail: unknown field; did you mean 'partial'?"
 
 
@@ -116,8 +128,12 @@ def test_bad_enum_value_names_line_and_field() -> None:
 
 
 def test_missing_required_field_names_the_mapping() -> None:
-    msg = one(GOOD.replace("  - query: {institution: bank-hz-001, enterprise: borrower, purpose: post_loan,",
-                           "  - query: {institution: bank-hz-001, enterprise: borrower,"))
+    msg = one(
+        GOOD.replace(
+            "  - query: {institution: bank-hz-001, enterprise: borrower, purpose: post_loan,",
+            "  - query: {institution: bank-hz-001, enterprise: borrower,",
+        )
+    )
     assert msg.startswith("bad.yaml:9: steps[1].query: missing required field 'purpose'")
 
 
@@ -132,10 +148,16 @@ def test_unknown_node_city_and_institution() -> None:
           - kill: hz-9
           - query: {institution: bank-xx-001, enterprise: a, purpose: pre_loan}
         """)
-    assert found[0].startswith("bad.yaml:5: enterprises.named.a.city: no city 'zz' in topology launch-2020")
-    assert found[1].startswith("bad.yaml:7: steps[0].kill.node: no node 'hz-9' in topology launch-2020")
+    assert found[0].startswith(
+        "bad.yaml:5: enterprises.named.a.city: no city 'zz' in topology launch-2020"
+    )
+    assert found[1].startswith(
+        "bad.yaml:7: steps[0].kill.node: no node 'hz-9' in topology launch-2020"
+    )
     assert "did you mean 'hz-2'?" in found[1]
-    assert found[2].startswith("bad.yaml:8: steps[1].query.institution: unknown institution 'bank-xx-001'")
+    assert found[2].startswith(
+        "bad.yaml:8: steps[1].query.institution: unknown institution 'bank-xx-001'"
+    )
     assert len(found) == 3
 
 
@@ -151,10 +173,16 @@ def test_references_must_be_defined_before_use() -> None:
           - query: {as: q, institution: bank-hz-001, enterprise: b, purpose: pre_loan, authorization: later}
           - authorize: {as: later, institution: bank-hz-001, enterprise: a, purposes: [pre_loan]}
         """)
-    assert found[0].startswith("bad.yaml:5: steps[0].revoke.authorization: authorization 'later' is not defined")
-    assert found[1].startswith("bad.yaml:7: steps[1].expect.bundle.query: query 'q' is not defined by an earlier")
+    assert found[0].startswith(
+        "bad.yaml:5: steps[0].revoke.authorization: authorization 'later' is not defined"
+    )
+    assert found[1].startswith(
+        "bad.yaml:7: steps[1].expect.bundle.query: query 'q' is not defined by an earlier"
+    )
     assert found[2].startswith("bad.yaml:8: steps[2].query.enterprise: unknown enterprise 'b'")
-    assert found[3].startswith("bad.yaml:8: steps[2].query.authorization: authorization 'later' is not defined")
+    assert found[3].startswith(
+        "bad.yaml:8: steps[2].query.authorization: authorization 'later' is not defined"
+    )
 
 
 def test_query_expectations_only_on_query_steps() -> None:
@@ -167,7 +195,10 @@ def test_query_expectations_only_on_query_steps() -> None:
               nodes_down: [sz-2]
               partial: true
         """)
-    assert msg == "bad.yaml:7: steps[0].expect.partial: 'partial' is a query expectation; this step is a kill"
+    assert (
+        msg
+        == "bad.yaml:7: steps[0].expect.partial: 'partial' is a query expectation; this step is a kill"
+    )
 
 
 def test_record_bodies_refuse_floats_at_their_line() -> None:
@@ -186,7 +217,9 @@ def test_record_bodies_refuse_floats_at_their_line() -> None:
                     authority: somewhere
                     amount: 12.5
         """)
-    assert msg.startswith("bad.yaml:13: steps[0].ingest.records[0].body.amount: floats are not allowed")
+    assert msg.startswith(
+        "bad.yaml:13: steps[0].ingest.records[0].body.amount: floats are not allowed"
+    )
 
 
 def test_duplicate_keys_are_an_error() -> None:
@@ -213,8 +246,9 @@ def test_one_action_per_step_and_wrong_types() -> None:
         """)
     assert found[0] == "bad.yaml:4: steps[0]: a step has one action, this one has 2: kill, restart"
     assert found[1] == "bad.yaml:6: steps[1].wait.seconds: must be a number, got text"
-    assert found[2].startswith("bad.yaml:7: steps[2].stepz: unknown action or field; did you mean 'steps'?") \
-        or found[2].startswith("bad.yaml:7: steps[2].stepz: unknown action or field")
+    assert found[2].startswith(
+        "bad.yaml:7: steps[2].stepz: unknown action or field; did you mean 'steps'?"
+    ) or found[2].startswith("bad.yaml:7: steps[2].stepz: unknown action or field")
     assert found[3].startswith("bad.yaml:8: steps[3]: a step must be a mapping")
 
 
@@ -248,11 +282,19 @@ def test_times_and_authorization_windows() -> None:
     assert parse_time_offset("+2h") == ("offset", 7200)
     assert parse_time_offset("2021-10-31T08:00:00Z") == ("time", 0)
     assert parse_time_offset("2021-10-31") is None
-    msg = one(GOOD.replace("purposes: [post_loan]}", "purposes: [post_loan], valid_from: -1d, valid_until: -2d}"))
-    assert msg.startswith("bad.yaml:8: steps[0].authorize.valid_until: must be later than valid_from")
+    msg = one(
+        GOOD.replace(
+            "purposes: [post_loan]}", "purposes: [post_loan], valid_from: -1d, valid_until: -2d}"
+        )
+    )
+    assert msg.startswith(
+        "bad.yaml:8: steps[0].authorize.valid_until: must be later than valid_from"
+    )
     msg = one(GOOD.replace("purposes: [post_loan]}", "purposes: [guarantee]}"))
-    assert msg == "bad.yaml:8: steps[0].authorize.purposes: institution bank-hz-001 is registered for " \
-                  "pre_loan, post_loan, credit_line, not guarantee"
+    assert (
+        msg == "bad.yaml:8: steps[0].authorize.purposes: institution bank-hz-001 is registered for "
+        "pre_loan, post_loan, credit_line, not guarantee"
+    )
 
 
 # --- the command line ---------------------------------------------------------------------------------
@@ -278,12 +320,28 @@ def test_cli_run_rejects_a_bad_file_before_starting_anything(tmp_path: Path) -> 
     assert not (tmp_path / "cc").exists()
 
 
-def test_cli_run_docker_target_without_an_engine_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_run_docker_target_without_an_engine_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import scenarios.containers.docker
 
-    monkeypatch.setattr(scenarios.containers.docker, "docker_available", lambda: "`docker info` failed: no engine")
-    result = CliRunner().invoke(cli, ["scenario", "run", "node-outage", "--target", "docker",
-                                      "--dir", str(tmp_path / "cc"), "--out", str(tmp_path / "out")])
+    monkeypatch.setattr(
+        scenarios.containers.docker, "docker_available", lambda: "`docker info` failed: no engine"
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "scenario",
+            "run",
+            "node-outage",
+            "--target",
+            "docker",
+            "--dir",
+            str(tmp_path / "cc"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+    )
     assert result.exit_code == 1
     assert "--target docker needs a Docker engine: `docker info` failed: no engine" in result.stderr
     assert not (tmp_path / "cc").exists()

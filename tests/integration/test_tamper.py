@@ -33,13 +33,17 @@ from ledger.fsck import Fault, VerifyReport, verify_ledger
 from ledger.store import LEDGER_TABLES
 
 BATCHES = (300, 300, 300, 300, 300)  # + one institution in block 2: sizes 300, 601, 901, 1201, 1501
-INSTITUTION = InstitutionEntry("bank-001", "杭州银行", "A" * 43 + "=", ("pre_loan",), "2021-10-31T08:00:00Z")
+INSTITUTION = InstitutionEntry(
+    "bank-001", "杭州银行", "A" * 43 + "=", ("pre_loan",), "2021-10-31T08:00:00Z"
+)
 
 Tamper = Callable[[sqlite3.Connection], None]
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory, signer: NoteSigner, drafts: list[RecordDraft]) -> Path:
+def base(
+    tmp_path_factory: pytest.TempPathFactory, signer: NoteSigner, drafts: list[RecordDraft]
+) -> Path:
     path = tmp_path_factory.mktemp("tamper") / "base.db"
     ledger = Ledger.create(path, origin="yrd.example/hz-1", signer=signer)
     pos = 0
@@ -73,7 +77,10 @@ def copy_and_tamper(base: Path, tmp_path: Path, tamper: Tamper) -> Path:
 def cli_verify(path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "scenarios.cli", "ledger", "verify", str(path), *options],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -84,10 +91,23 @@ def fault_of(report: VerifyReport, kind: str) -> Fault:
 
 
 def where(index: int | None, height: int | None) -> str:
-    return f"entry {index}" if index is not None else f"block {height}" if height is not None else "ledger"
+    return (
+        f"entry {index}"
+        if index is not None
+        else f"block {height}"
+        if height is not None
+        else "ledger"
+    )
 
 
-def assert_named(path: Path, kind: str, *, index: int | None = None, height: int | None = None, key: str | None = None) -> VerifyReport:
+def assert_named(
+    path: Path,
+    kind: str,
+    *,
+    index: int | None = None,
+    height: int | None = None,
+    key: str | None = None,
+) -> VerifyReport:
     """Both verify_ledger and the CLI report ``kind`` at exactly ``index``/``height``."""
     report = verify_ledger(path, verifier_key=key)
     assert not report.ok
@@ -104,7 +124,9 @@ def assert_named(path: Path, kind: str, *, index: int | None = None, height: int
 
 
 def row(db: sqlite3.Connection, index: int) -> tuple[str, str | None, bytes]:
-    kind, subject, data = db.execute("SELECT kind, subject, data FROM entries WHERE idx = ?", (index,)).fetchone()
+    kind, subject, data = db.execute(
+        "SELECT kind, subject, data FROM entries WHERE idx = ?", (index,)
+    ).fetchone()
     return kind, subject, bytes(data)
 
 
@@ -116,7 +138,10 @@ def test_untampered_copy_passes(base: Path, tmp_path: Path, signer: NoteSigner) 
     report = verify_ledger(path, verifier_key=signer.verifier().key_string())
     assert report.ok, [str(f) for f in report.faults]
     assert (report.entries, report.blocks, report.bodies, report.size) == (1501, 6, 1500, 1501)
-    for options, last in (((), "ok (signatures checked"), (("--key", signer.verifier().key_string()), "ok")):
+    for options, last in (
+        ((), "ok (signatures checked"),
+        (("--key", signer.verifier().key_string()), "ok"),
+    ):
         result = cli_verify(path, *options)
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.splitlines()[-1].startswith(last)
@@ -128,19 +153,29 @@ def test_untampered_copy_passes(base: Path, tmp_path: Path, signer: NoteSigner) 
 
 def test_edited_body(base: Path, tmp_path: Path) -> None:
     path = copy_and_tamper(
-        base, tmp_path, lambda db: db.execute("UPDATE bodies SET body = ? WHERE idx = 20", (canonical_bytes({"rating": "A"}),))
+        base,
+        tmp_path,
+        lambda db: db.execute(
+            "UPDATE bodies SET body = ? WHERE idx = 20", (canonical_bytes({"rating": "A"}),)
+        ),
     )
     report = assert_named(path, "edited-body", index=20)
     assert [f.kind for f in report.faults] == ["edited-body"]  # the tree is untouched
 
 
 def test_edited_salt(base: Path, tmp_path: Path) -> None:
-    path = copy_and_tamper(base, tmp_path, lambda db: db.execute("UPDATE bodies SET salt = ? WHERE idx = 1234", (bytes(16),)))
+    path = copy_and_tamper(
+        base,
+        tmp_path,
+        lambda db: db.execute("UPDATE bodies SET salt = ? WHERE idx = 1234", (bytes(16),)),
+    )
     assert_named(path, "edited-body", index=1234)
 
 
 def test_deleted_body(base: Path, tmp_path: Path) -> None:
-    path = copy_and_tamper(base, tmp_path, lambda db: db.execute("DELETE FROM bodies WHERE idx = 77"))
+    path = copy_and_tamper(
+        base, tmp_path, lambda db: db.execute("DELETE FROM bodies WHERE idx = 77")
+    )
     assert_named(path, "missing-body", index=77)
 
 
@@ -155,7 +190,9 @@ def test_edited_entry_canonical(base: Path, tmp_path: Path) -> None:
 
     path = copy_and_tamper(base, tmp_path, tamper)
     report = assert_named(path, "edited-entry", index=index)
-    assert fault_of(report, "root-mismatch").height == 3  # the first block whose tree holds entry 700
+    assert (
+        fault_of(report, "root-mismatch").height == 3
+    )  # the first block whose tree holds entry 700
 
 
 def test_edited_entry_in_the_newest_partial_tile(base: Path, tmp_path: Path) -> None:
@@ -173,20 +210,26 @@ def test_edited_entry_in_the_newest_partial_tile(base: Path, tmp_path: Path) -> 
 def test_edited_entry_non_canonical(base: Path, tmp_path: Path, index: int) -> None:
     def tamper(db: sqlite3.Connection) -> None:
         data = row(db, index)[2]
-        db.execute("UPDATE entries SET data = ? WHERE idx = ?", (data.replace(b",", b", ", 1), index))
+        db.execute(
+            "UPDATE entries SET data = ? WHERE idx = ?", (data.replace(b",", b", ", 1), index)
+        )
 
     assert_named(copy_and_tamper(base, tmp_path, tamper), "edited-entry", index=index)
 
 
 def test_edited_index_columns(base: Path, tmp_path: Path) -> None:
-    path = copy_and_tamper(base, tmp_path, lambda db: db.execute("UPDATE entries SET subject = 'x' WHERE idx = 333"))
+    path = copy_and_tamper(
+        base, tmp_path, lambda db: db.execute("UPDATE entries SET subject = 'x' WHERE idx = 333")
+    )
     report = assert_named(path, "edited-index", index=333)
     assert [f.kind for f in report.faults] == ["edited-index"]
 
 
 @pytest.mark.parametrize("index", [0, 999, 1500])
 def test_deleted_entry(base: Path, tmp_path: Path, index: int) -> None:
-    path = copy_and_tamper(base, tmp_path, lambda db: db.execute("DELETE FROM entries WHERE idx = ?", (index,)))
+    path = copy_and_tamper(
+        base, tmp_path, lambda db: db.execute("DELETE FROM entries WHERE idx = ?", (index,))
+    )
     if index == 1500:  # the last entry: nothing follows it, the count shows the gap
         report = verify_ledger(path)
         assert fault_of(report, "entry-count").detail.endswith("(highest index 1499)")
@@ -201,7 +244,10 @@ def test_swapped_entry_rows(base: Path, tmp_path: Path, a: int, b: int) -> None:
 
     def tamper(db: sqlite3.Connection) -> None:
         ra, rb = row(db, a), row(db, b)
-        ba, bb = (db.execute("SELECT salt, body FROM bodies WHERE idx = ?", (i,)).fetchone() for i in (a, b))
+        ba, bb = (
+            db.execute("SELECT salt, body FROM bodies WHERE idx = ?", (i,)).fetchone()
+            for i in (a, b)
+        )
         db.execute("UPDATE entries SET kind = ?, subject = ?, data = ? WHERE idx = ?", (*rb, a))
         db.execute("UPDATE entries SET kind = ?, subject = ?, data = ? WHERE idx = ?", (*ra, b))
         db.execute("UPDATE bodies SET salt = ?, body = ? WHERE idx = ?", (*bb, a))
@@ -225,7 +271,9 @@ def test_forged_block_signature(base: Path, tmp_path: Path) -> None:
     height = 3
 
     def tamper(db: sqlite3.Connection) -> None:
-        note = bytes(db.execute("SELECT note FROM blocks WHERE height = ?", (height,)).fetchone()[0])
+        note = bytes(
+            db.execute("SELECT note FROM blocks WHERE height = ?", (height,)).fetchone()[0]
+        )
         text, _, sig_line = note.decode().rpartition("\n\n")
         dash, name, b64 = sig_line.rstrip("\n").split(" ")
         raw = bytearray(base64.b64decode(b64))
@@ -241,29 +289,43 @@ def test_missing_block_signature(base: Path, tmp_path: Path) -> None:
     height = 2
 
     def tamper(db: sqlite3.Connection) -> None:
-        note = bytes(db.execute("SELECT note FROM blocks WHERE height = ?", (height,)).fetchone()[0])
+        note = bytes(
+            db.execute("SELECT note FROM blocks WHERE height = ?", (height,)).fetchone()[0]
+        )
         text = note.split(b"\n\n")[0] + b"\n"
         db.execute("UPDATE blocks SET note = ? WHERE height = ?", (text + b"\n", height))
 
-    report = assert_named(copy_and_tamper(base, tmp_path, tamper), "missing-signature", height=height)
+    report = assert_named(
+        copy_and_tamper(base, tmp_path, tamper), "missing-signature", height=height
+    )
     assert [f.kind for f in report.faults] == ["missing-signature"]
 
 
 def test_broken_hash_link(base: Path, tmp_path: Path) -> None:
     height = 4
-    path = copy_and_tamper(base, tmp_path, lambda db: db.execute("UPDATE blocks SET prev = ? WHERE height = ?", (bytes(32), height)))
+    path = copy_and_tamper(
+        base,
+        tmp_path,
+        lambda db: db.execute("UPDATE blocks SET prev = ? WHERE height = ?", (bytes(32), height)),
+    )
     report = assert_named(path, "broken-hash-link", height=height)
     assert fault_of(report, "edited-block").height == height  # the signed note no longer matches
 
 
 def test_edited_block_root(base: Path, tmp_path: Path) -> None:
-    path = copy_and_tamper(base, tmp_path, lambda db: db.execute("UPDATE blocks SET root = ? WHERE height = 5", (bytes(32),)))
+    path = copy_and_tamper(
+        base,
+        tmp_path,
+        lambda db: db.execute("UPDATE blocks SET root = ? WHERE height = 5", (bytes(32),)),
+    )
     report = assert_named(path, "edited-block", height=5)
     assert fault_of(report, "root-mismatch").height == 5
 
 
 def test_deleted_block(base: Path, tmp_path: Path) -> None:
-    path = copy_and_tamper(base, tmp_path, lambda db: db.execute("DELETE FROM blocks WHERE height = 3"))
+    path = copy_and_tamper(
+        base, tmp_path, lambda db: db.execute("DELETE FROM blocks WHERE height = 3")
+    )
     report = verify_ledger(path)
     missing = fault_of(report, "missing-block")
     assert missing.height == 3
@@ -274,9 +336,16 @@ def test_deleted_block(base: Path, tmp_path: Path) -> None:
 
 def test_edited_tile(base: Path, tmp_path: Path) -> None:
     def tamper(db: sqlite3.Connection) -> None:
-        blob = bytearray(db.execute("SELECT hashes FROM tiles WHERE level = 0 AND idx = 1 AND width = 256").fetchone()[0])
+        blob = bytearray(
+            db.execute(
+                "SELECT hashes FROM tiles WHERE level = 0 AND idx = 1 AND width = 256"
+            ).fetchone()[0]
+        )
         blob[32 * 5] ^= 0xFF
-        db.execute("UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 1 AND width = 256", (bytes(blob),))
+        db.execute(
+            "UPDATE tiles SET hashes = ? WHERE level = 0 AND idx = 1 AND width = 256",
+            (bytes(blob),),
+        )
 
     report = verify_ledger(copy_and_tamper(base, tmp_path, tamper))
     kinds = {f.kind for f in report.faults}
@@ -296,9 +365,15 @@ def test_wrong_key_given(base: Path, tmp_path: Path, other_signer: NoteSigner) -
     assert fault_of(report, "bad-signature").height == 0  # no block is signed by that key
 
 
-def test_wrong_key_in_the_file(base: Path, tmp_path: Path, signer: NoteSigner, other_signer: NoteSigner) -> None:
+def test_wrong_key_in_the_file(
+    base: Path, tmp_path: Path, signer: NoteSigner, other_signer: NoteSigner
+) -> None:
     """Replacing the stored key does not help: the notes are not signed by it."""
     other = other_signer.verifier().key_string()
-    path = copy_and_tamper(base, tmp_path, lambda db: db.execute("UPDATE meta SET value = ? WHERE key = 'verifier'", (other,)))
+    path = copy_and_tamper(
+        base,
+        tmp_path,
+        lambda db: db.execute("UPDATE meta SET value = ? WHERE key = 'verifier'", (other,)),
+    )
     assert_named(path, "bad-signature", height=0)
     assert_named(path, "wrong-key", key=signer.verifier().key_string())

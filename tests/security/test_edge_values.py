@@ -20,11 +20,14 @@ async def test_cosignature_of_a_huge_size_is_422(shared_world, problem, size):
     assert w.sizes() == before
 
 
-@pytest.mark.parametrize("path,params", [
-    ("/v1/proofs/inclusion", {"index": 0, "size": 2**64}),
-    ("/v1/proofs/consistency", {"old": 2**64}),
-    ("/v1/entries", {"start": 2**64, "end": 2**65}),
-])
+@pytest.mark.parametrize(
+    "path,params",
+    [
+        ("/v1/proofs/inclusion", {"index": 0, "size": 2**64}),
+        ("/v1/proofs/consistency", {"old": 2**64}),
+        ("/v1/entries", {"start": 2**64, "end": 2**65}),
+    ],
+)
 async def test_huge_query_integers_are_422(shared_world, problem, path, params):
     async with shared_world.net.operator("sh-1") as c:
         r = await c.get(f"http://hz-1{path}", params=params)

@@ -76,15 +76,23 @@ async def test_query_history_is_for_nodes_and_authorized_institutions(world, pro
     problem(r, 401, "unknown-key")
 
 
-@pytest.mark.parametrize("window,allowed", [
-    (("2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"), False),  # expired
-    (("2090-01-01T00:00:00Z", "2099-01-01T00:00:00Z"), False),  # not yet valid
-    (("2021-01-01T00:00:00Z", "2099-01-01T00:00:00Z"), True),
-])
+@pytest.mark.parametrize(
+    "window,allowed",
+    [
+        (("2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"), False),  # expired
+        (("2090-01-01T00:00:00Z", "2099-01-01T00:00:00Z"), False),  # not yet valid
+        (("2021-01-01T00:00:00Z", "2099-01-01T00:00:00Z"), True),
+    ],
+)
 async def test_query_history_needs_an_authorization_valid_now(world, problem, window, allowed):
     w = world
-    await w.authorize("nj-window", uscc=w.other_uscc, institution_id="njbank", not_before=window[0],
-                      not_after=window[1])
+    await w.authorize(
+        "nj-window",
+        uscc=w.other_uscc,
+        institution_id="njbank",
+        not_before=window[0],
+        not_after=window[1],
+    )
     r = await _history(w, w.inst(w.other_key, "inst:njbank"), w.other_uscc)
     if allowed:
         assert r.status_code == 200, r.text
@@ -97,9 +105,15 @@ async def test_query_history_closes_when_the_authorization_is_revoked(world, pro
     await w.authorize("nj-live", uscc=w.other_uscc, institution_id="njbank")
     assert (await _history(w, w.inst(w.other_key, "inst:njbank"), w.other_uscc)).status_code == 200
     async with w.inst(w.other_key, "inst:njbank") as c:
-        r = await c.post("http://hz-1/v1/authorizations/nj-live/revocation", json={"reason": "consent withdrawn"})
+        r = await c.post(
+            "http://hz-1/v1/authorizations/nj-live/revocation", json={"reason": "consent withdrawn"}
+        )
     assert r.status_code == 201, r.text
-    problem(await _history(w, w.inst(w.other_key, "inst:njbank"), w.other_uscc), 403, "authorization-invalid")
+    problem(
+        await _history(w, w.inst(w.other_key, "inst:njbank"), w.other_uscc),
+        403,
+        "authorization-invalid",
+    )
 
 
 async def test_query_history_refuses_a_refused_node(world, problem):
@@ -112,6 +126,7 @@ async def test_query_history_refuses_a_refused_node(world, problem):
 
 # --- signed size refusals ---------------------------------------------------------------------
 
+
 def _signed(world, method: str, url: str, **kw) -> httpx.Request:
     request = httpx.Request(method, url, **kw)
     httpsig.RequestSigner("inst:hzbank", world.inst_key).sign(request)
@@ -121,8 +136,12 @@ def _signed(world, method: str, url: str, **kw) -> httpx.Request:
 def _assert_signed_by(world, r: httpx.Response, node_id: str) -> None:
     sent = r.request.headers
     keys = {f"node:{node_id}": world.manifest.node(node_id).key()}
-    assert httpsig.verify_response(r.status_code, r.headers, r.content, sent["signature-input"],
-                                   sent["signature"], keys) == f"node:{node_id}"
+    assert (
+        httpsig.verify_response(
+            r.status_code, r.headers, r.content, sent["signature-input"], sent["signature"], keys
+        )
+        == f"node:{node_id}"
+    )
 
 
 @pytest.mark.asyncio(loop_scope="module")
@@ -130,8 +149,13 @@ async def test_413_to_a_signed_request_is_signed_and_bound(shared_world, problem
     w = shared_world
     before = w.sizes()
     limit = w.state("hz-1").settings.max_body_bytes
-    request = _signed(w, "POST", "http://hz-1/v1/reports", content=b"[" + b" " * limit + b"]",
-                      headers={"content-type": "application/json"})
+    request = _signed(
+        w,
+        "POST",
+        "http://hz-1/v1/reports",
+        content=b"[" + b" " * limit + b"]",
+        headers={"content-type": "application/json"},
+    )
     async with httpx.AsyncClient(transport=w.net.transport) as c:
         r = await c.send(request)
     problem(r, 413, "too-large", node_id="hz-1")
@@ -160,11 +184,14 @@ async def test_oversized_heads_are_problems_and_signed(shared_world, problem, ca
 
 
 @pytest.mark.asyncio(loop_scope="module")
-@pytest.mark.parametrize("fields", [
-    {"signature-input": "garbage((", "signature": "x"},
-    {"signature-input": 'sig1=("@method");created=1', "signature": "sig1=:AAAA:"},
-    {"signature-input": 'other=("@method")', "signature": "other=:AAAA:"},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"signature-input": "garbage((", "signature": "x"},
+        {"signature-input": 'sig1=("@method");created=1', "signature": "sig1=:AAAA:"},
+        {"signature-input": 'other=("@method")', "signature": "other=:AAAA:"},
+    ],
+)
 async def test_garbage_signature_fields_never_break_an_answer(shared_world, problem, fields):
     """Before the fix, binding the response to an unusable request signature raised (a 500)."""
     w = shared_world
@@ -191,10 +218,20 @@ async def test_non_numeric_content_length_is_400(shared_world, problem):
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": "/v1/reports", "raw_path": b"/v1/reports", "query_string": b"",
-             "root_path": "", "headers": [(b"host", b"hz-1"), (b"content-length", b"12abc")],
-             "server": ("hz-1", 80), "client": ("127.0.0.1", 1)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/reports",
+        "raw_path": b"/v1/reports",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"hz-1"), (b"content-length", b"12abc")],
+        "server": ("hz-1", 80),
+        "client": ("127.0.0.1", 1),
+    }
     await app(scope, receive, send)
     assert sent[0]["status"] == 400
     assert (b"content-type", b"application/problem+json") in sent[0]["headers"]

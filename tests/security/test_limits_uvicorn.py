@@ -49,7 +49,9 @@ def served() -> Iterator[Served]:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+        server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        )
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         deadline = time.monotonic() + 60
@@ -87,7 +89,9 @@ def test_too_many_header_fields_is_431(served: Served, signed: bool) -> None:
     if signed:
         sent = r.request.headers
         keys = {f"node:{served.node_id}": served.state.manifest.node(served.node_id).key()}
-        httpsig.verify_response(r.status_code, r.headers, r.content, sent["signature-input"], sent["signature"], keys)
+        httpsig.verify_response(
+            r.status_code, r.headers, r.content, sent["signature-input"], sent["signature"], keys
+        )
     assert served.state.ledger.size == size
 
 
@@ -107,7 +111,11 @@ def test_oversized_bodies_are_413(served: Served) -> None:
     size = served.state.ledger.size
     limit = served.state.settings.max_body_bytes
     with _client(served, signed=True) as c:
-        r = c.post("/v1/ingest", content=b"[" + b" " * limit + b"]", headers={"content-type": "application/json"})
+        r = c.post(
+            "/v1/ingest",
+            content=b"[" + b" " * limit + b"]",
+            headers={"content-type": "application/json"},
+        )
         _problem(r, 413, "too-large")
         assert "signature" in r.headers
 
@@ -135,7 +143,9 @@ def test_a_head_past_the_server_guard_is_refused(served: Served, filler: int) ->
         if r is not None and r.status_code == 431:
             _problem(r, 431, "headers-too-large")
         elif r is not None:
-            assert r.status_code == 400 and r.headers["content-type"].startswith("text/plain"), r.text
+            assert r.status_code == 400 and r.headers["content-type"].startswith("text/plain"), (
+                r.text
+            )
     with _client(served) as c:
         assert c.get("/v1/health").status_code == 200  # the node serves on
     assert served.state.ledger.size == size

@@ -56,12 +56,18 @@ TARGET = "hz-1"
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "node_id"}
 STATE_TABLES = {
     "peers": "node_id, size, root, height, note, mirrored, peaks",
-    "catalogue": "key, node_id", "revoked": "node_id, authorization_id",
+    "catalogue": "key, node_id",
+    "revoked": "node_id, authorization_id",
     "alarms": "id, node_id, fault, detail, ledger_index, raised_at, resolved_at",
     "cosignatures": "size, witness, line",
 }
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          negative_data_rejection]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    negative_data_rejection,
+]
 
 
 @dataclass
@@ -73,7 +79,11 @@ class FuzzNet:
 
     def signers(self) -> list[tuple[str, Any]]:
         keys = self.world.net.keys
-        return [(f"node:{TARGET}", keys[TARGET]), ("node:sh-1", keys["sh-1"]), ("inst:hzbank", self.world.inst_key)]
+        return [
+            (f"node:{TARGET}", keys[TARGET]),
+            ("node:sh-1", keys["sh-1"]),
+            ("inst:hzbank", self.world.inst_key),
+        ]
 
 
 def _signed_operations(app: Any) -> set[tuple[str, str]]:
@@ -91,6 +101,7 @@ def _signed_operations(app: Any) -> set[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def fuzz_net() -> Iterator[FuzzNet]:
     with start_blocking_portal() as portal, tempfile.TemporaryDirectory(prefix="yrd-fuzz-") as tmp:
+
         async def build() -> World:
             return await seed_world(make_net(Path(tmp) / "net", NODES))
 
@@ -101,8 +112,10 @@ def fuzz_net() -> Iterator[FuzzNet]:
         finally:
             portal.call(world.net.close)
             total = sum(fuzz.sent.values())
-            print(f"\nschemathesis: {total} requests sent to {TARGET} "
-                  f"({', '.join(f'{k} {v}' for k, v in sorted(fuzz.sent.items()))})")
+            print(
+                f"\nschemathesis: {total} requests sent to {TARGET} "
+                f"({', '.join(f'{k} {v}' for k, v in sorted(fuzz.sent.items()))})"
+            )
 
 
 def _node_openapi() -> dict[str, Any]:
@@ -116,8 +129,11 @@ def _node_openapi() -> dict[str, Any]:
 
 
 schema = schemathesis.openapi.from_dict(_node_openapi())
-schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
-                                max_examples=MAX_EXAMPLES, database="none")
+schema.config.generation.update(
+    modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+    max_examples=MAX_EXAMPLES,
+    database="none",
+)
 
 
 def _state(world: World) -> dict[str, Any]:
@@ -138,7 +154,11 @@ def _audit_only(world: World, before: dict[str, Any], after: dict[str, Any]) -> 
         old, new = before[node_id][0], after[node_id][0]
         for _, data in st.ledger.entries(old, new):
             entry = parse_entry(data)
-            if not (isinstance(entry, ReceiptEntry) and entry.outcome == "denied" or isinstance(entry, AlarmEntry)):
+            if not (
+                isinstance(entry, ReceiptEntry)
+                and entry.outcome == "denied"
+                or isinstance(entry, AlarmEntry)
+            ):
                 return False
         if before[node_id][1] != after[node_id][1] and not st.views.alarms():
             return False
@@ -153,7 +173,9 @@ def _request(case: Any) -> httpx.Request | None:
         prepared = requests.Request(**{k: v for k, v in kwargs.items() if k in allowed}).prepare()
         body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body or b""
         assert prepared.method is not None and prepared.url is not None
-        return httpx.Request(prepared.method, prepared.url, headers=list(prepared.headers.items()), content=body)
+        return httpx.Request(
+            prepared.method, prepared.url, headers=list(prepared.headers.items()), content=body
+        )
     except (ValueError, requests.RequestException, httpx.InvalidURL, UnicodeError):
         return None
 
@@ -164,7 +186,9 @@ async def _send(fuzz: FuzzNet, request: httpx.Request) -> httpx.Response:
 
 
 def _check_problem(response: httpx.Response) -> None:
-    assert response.headers.get("content-type", "").startswith("application/problem+json"), response.headers
+    assert response.headers.get("content-type", "").startswith("application/problem+json"), (
+        response.headers
+    )
     body = response.json()
     assert set(body) >= PROBLEM_FIELDS, body
     assert body["status"] == response.status_code and body["type"].startswith(URN), body
@@ -194,11 +218,22 @@ def test_every_operation(case: Any, fuzz_net: FuzzNet) -> None:
             _check_problem(response)
             after = _state(world)
             if after != before:
-                assert response.json()["type"] == URN + "authorization-invalid" and _audit_only(world, before, after), (
+                assert response.json()["type"] == URN + "authorization-invalid" and _audit_only(
+                    world, before, after
+                ), (
                     f"refused request changed state: {key_id} {request.method} {request.url} -> "
-                    f"{response.status_code} {response.text[:300]}; {before} -> {after}")
+                    f"{response.status_code} {response.text[:300]}; {before} -> {after}"
+                )
         if key_id is None and needs_signature:
             if positive:
-                assert response.status_code == 401, (request.method, request.url, response.status_code, response.text)
+                assert response.status_code == 401, (
+                    request.method,
+                    request.url,
+                    response.status_code,
+                    response.text,
+                )
             else:
-                assert response.status_code in (400, 401, 404, 405, 413, 415, 422), (response.status_code, response.text)
+                assert response.status_code in (400, 401, 404, 405, 413, 415, 422), (
+                    response.status_code,
+                    response.text,
+                )

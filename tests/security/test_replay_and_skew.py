@@ -35,30 +35,54 @@ async def _send(w, request: httpx.Request) -> httpx.Response:
 
 async def test_a_nonce_reused_on_another_request_is_refused(shared_world, problem, monkeypatch):
     w = shared_world
-    first = await _send(w, _signed(w, "/v1/reports", {"uscc": w.uscc, "purpose": "post_loan",
-                                                     "authorization_id": "a1"}, monkeypatch=monkeypatch))
+    first = await _send(
+        w,
+        _signed(
+            w,
+            "/v1/reports",
+            {"uscc": w.uscc, "purpose": "post_loan", "authorization_id": "a1"},
+            monkeypatch=monkeypatch,
+        ),
+    )
     assert first.status_code == 200, first.text
     before = w.sizes()
     audit = await w.queries("hz-1")
     # Another body, another signature, the same nonce: refused before anything happens.
-    second = await _send(w, _signed(w, "/v1/reports", {"uscc": w.uscc, "purpose": "pre_loan",
-                                                      "authorization_id": "a1"}, monkeypatch=monkeypatch))
+    second = await _send(
+        w,
+        _signed(
+            w,
+            "/v1/reports",
+            {"uscc": w.uscc, "purpose": "pre_loan", "authorization_id": "a1"},
+            monkeypatch=monkeypatch,
+        ),
+    )
     body = problem(second, 401, "replayed-nonce", reason="replayed-nonce")
     assert FIXED_NONCE in body["detail"]
     assert w.sizes() == before
     assert await w.queries("hz-1") == audit
 
 
-@pytest.mark.parametrize("beyond_s,accepted", [
-    (0, True),  # created exactly `window` seconds ahead: inside (the verifier's clock only moves toward it)
-    (2, False),  # two seconds past the window (one for the clock's tick)
-])
+@pytest.mark.parametrize(
+    "beyond_s,accepted",
+    [
+        (
+            0,
+            True,
+        ),  # created exactly `window` seconds ahead: inside (the verifier's clock only moves toward it)
+        (2, False),  # two seconds past the window (one for the clock's tick)
+    ],
+)
 async def test_skew_at_and_just_beyond_the_window(shared_world, problem, beyond_s, accepted):
     w = shared_world
     window = w.state("hz-1").settings.window_s
     before = w.sizes()
-    request = _signed(w, "/v1/authorizations/no-such/revocation", {"reason": "x"},
-                      clock=lambda: int(time.time()) + window + beyond_s)
+    request = _signed(
+        w,
+        "/v1/authorizations/no-such/revocation",
+        {"reason": "x"},
+        clock=lambda: int(time.time()) + window + beyond_s,
+    )
     r = await _send(w, request)
     if accepted:
         problem(r, 404, "not-found")  # past the signature checks, to the handler

@@ -40,12 +40,15 @@ cities:
 
 
 def _encodings(key: Ed25519PrivateKey) -> dict[str, bytes]:
-    raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                            serialization.NoEncryption())
-    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    raw = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    der = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return {
         "pem-body": pem.splitlines()[1],
         "pkcs8-base64": base64.b64encode(der),
@@ -58,8 +61,12 @@ def _encodings(key: Ed25519PrivateKey) -> dict[str, bytes]:
 
 def _leaks(blob: bytes, secrets: dict[str, dict[str, bytes]]) -> list[str]:
     lowered = blob.lower()
-    found = [f"{name}: {kind}" for name, forms in secrets.items() for kind, value in forms.items()
-             if (value.lower() in lowered if kind == "raw-hex" else value in blob)]
+    found = [
+        f"{name}: {kind}"
+        for name, forms in secrets.items()
+        for kind, value in forms.items()
+        if (value.lower() in lowered if kind == "raw-hex" else value in blob)
+    ]
     if b"PRIVATE KEY" in blob:
         found.append("a PEM private key header")
     return found
@@ -88,7 +95,9 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[net.Cons
     messages: list[str] = []
     net.init_consortium(directory, str(topology), base_port=net.find_free_base_port(2))
     try:
-        result = net.up(directory, enterprises=200, seed=3, progress=False, timeout_s=150, echo=messages.append)
+        result = net.up(
+            directory, enterprises=200, seed=3, progress=False, timeout_s=150, echo=messages.append
+        )
         yield result.cons, messages
     finally:
         net.down(directory)
@@ -97,7 +106,9 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[net.Cons
 def test_keys_are_0600_never_logged_never_served(network: tuple[net.Consortium, list[str]]) -> None:
     cons, messages = network
     key_files = sorted((cons.dir / "keys").rglob("*.key"))
-    assert len(key_files) >= 1 + len(cons.node_ids) + len(cons.institutions)  # root, nodes, institutions
+    assert len(key_files) >= 1 + len(cons.node_ids) + len(
+        cons.institutions
+    )  # root, nodes, institutions
     modes = {str(p.relative_to(cons.dir)): oct(stat.S_IMODE(p.stat().st_mode)) for p in key_files}
     assert set(modes.values()) == {"0o600"}, modes
     secrets = {str(p.relative_to(cons.dir)): _encodings(load_private_key(p)) for p in key_files}
@@ -107,7 +118,9 @@ def test_keys_are_0600_never_logged_never_served(network: tuple[net.Consortium, 
     inst = cons.institutions[0]
     uscc = data.enterprise(cons.topology.cities[0].code, 0).uscc
     blobs: list[tuple[str, bytes]] = []
-    result = net.query_report(cons, inst.institution_id, uscc, inst.purposes[0], out=cons.dir / "bundle.json")
+    result = net.query_report(
+        cons, inst.institution_id, uscc, inst.purposes[0], out=cons.dir / "bundle.json"
+    )
     blobs.append(("report bundle", (cons.dir / "bundle.json").read_bytes()))
     assert result is not None
     with httpx.Client(timeout=30) as plain:
@@ -128,14 +141,28 @@ def test_keys_are_0600_never_logged_never_served(network: tuple[net.Consortium, 
         for auth in signers:
             with httpx.Client(timeout=30, auth=auth) as c:
                 responses = [c.get(base + p) for p in gets]
-                responses += [c.get(base + "/v1/enterprises/91330100XXXXXXXXXX/queries"),
-                              c.post(base + "/v1/reports", json={"uscc": "bad", "purpose": "x", "authorization_id": "y"}),
-                              c.post(base + "/v1/ingest", content=b"{not json", headers={"content-type": "application/json"}),
-                              c.get(base + "/v1/proofs/inclusion", params={"index": 10**9})]
+                responses += [
+                    c.get(base + "/v1/enterprises/91330100XXXXXXXXXX/queries"),
+                    c.post(
+                        base + "/v1/reports",
+                        json={"uscc": "bad", "purpose": "x", "authorization_id": "y"},
+                    ),
+                    c.post(
+                        base + "/v1/ingest",
+                        content=b"{not json",
+                        headers={"content-type": "application/json"},
+                    ),
+                    c.get(base + "/v1/proofs/inclusion", params={"index": 10**9}),
+                ]
             for r in responses:
                 statuses.add(r.status_code)
                 head = "".join(f"{k}: {v}\n" for k, v in r.headers.items()).encode()
-                blobs.append((f"{node_id} {r.request.method} {r.request.url} -> {r.status_code}", head + r.content))
+                blobs.append(
+                    (
+                        f"{node_id} {r.request.method} {r.request.url} -> {r.status_code}",
+                        head + r.content,
+                    )
+                )
     assert {200, 401, 422} <= statuses  # answers, refusals and problems were all looked at
 
     logs = {node_id: cons.log_path(node_id).read_bytes() for node_id in cons.node_ids}
@@ -153,4 +180,6 @@ def test_the_scan_would_see_a_leak(tmp_path: Path) -> None:
     for kind, value in secrets["k"].items():
         assert _leaks(b"log line " + value + b" end", secrets), kind
     assert _leaks((tmp_path / "k.key").read_bytes(), secrets)
-    assert not _leaks(b'{"public_key": "' + base64.b64encode(key.public_key().public_bytes_raw()) + b'"}', secrets)
+    assert not _leaks(
+        b'{"public_key": "' + base64.b64encode(key.public_key().public_bytes_raw()) + b'"}', secrets
+    )

@@ -98,7 +98,12 @@ def test_pymerkle_agrees_and_checks_pass(result: dict[str, Any]) -> None:
 
 
 def test_result_records_the_run(result: dict[str, Any]) -> None:
-    assert (result["n"], result["batch"], result["proofs"], result["algorithm"]) == (3000, 500, 100, "sha256")
+    assert (result["n"], result["batch"], result["proofs"], result["algorithm"]) == (
+        3000,
+        500,
+        100,
+        "sha256",
+    )
     assert result["machine"]["cpu_count"] >= 1
     assert result["machine"]["python"] == sys.version.split()[0]
     assert result["details"]["isolated_append_phases"] is True
@@ -148,13 +153,17 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
 
 def test_bench_module_does_not_import_pymerkle() -> None:
     code = "import sys, scenarios.bench.ledger, scenarios.cli, ledger; print('pymerkle' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "False"
 
 
 def test_cli_bench_ledger(tmp_path: Path) -> None:
     out = tmp_path / "results"
-    res = CliRunner().invoke(cli, ["bench", "ledger", "-n", "600", "--batch", "100", "--proofs", "20", "--out", str(out)])
+    res = CliRunner().invoke(
+        cli, ["bench", "ledger", "-n", "600", "--batch", "100", "--proofs", "20", "--out", str(out)]
+    )
     assert res.exit_code == 0, res.output
     assert "roots agree" in res.output
     assert "append" in res.output and "ratio" in res.output
@@ -164,7 +173,21 @@ def test_cli_bench_ledger(tmp_path: Path) -> None:
 
 def test_cli_bench_ledger_sm3_skips_pymerkle(tmp_path: Path) -> None:
     res = CliRunner().invoke(
-        cli, ["bench", "ledger", "-n", "300", "--batch", "64", "--proofs", "10", "--algorithm", "sm3", "--out", str(tmp_path)]
+        cli,
+        [
+            "bench",
+            "ledger",
+            "-n",
+            "300",
+            "--batch",
+            "64",
+            "--proofs",
+            "10",
+            "--algorithm",
+            "sm3",
+            "--out",
+            str(tmp_path),
+        ],
     )
     assert res.exit_code == 0, res.output
     assert "pymerkle 7 has no sm3" in res.output

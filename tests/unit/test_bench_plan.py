@@ -26,27 +26,33 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # --- parsing --------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "expected"), [
-    ("1,2,4,8,11,14", (1, 2, 4, 8, 11, 14)),
-    ("14, 1 ,4,1", (1, 4, 14)),
-    ("10_000,100k,1M", (10_000, 100_000, 1_000_000)),
-    ("16.82M", (16_820_000,)),
-    ("200", (200,)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1,2,4,8,11,14", (1, 2, 4, 8, 11, 14)),
+        ("14, 1 ,4,1", (1, 4, 14)),
+        ("10_000,100k,1M", (10_000, 100_000, 1_000_000)),
+        ("16.82M", (16_820_000,)),
+        ("200", (200,)),
+    ],
+)
 def test_parse_count_list(text: str, expected: tuple[int, ...]) -> None:
     assert bm.parse_count_list(text, "--nodes") == expected
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("", "comma-separated list"),
-    ("1,,2", "comma-separated list"),
-    ("1,x", "'x' is not a whole number"),
-    ("1.5", "'1.5' is not a whole number"),
-    ("1.0001k", "not a whole number"),
-    ("0", "must be at least 1"),
-    ("-3", "must be at least 1"),
-    ("nan", "not a whole number"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "comma-separated list"),
+        ("1,,2", "comma-separated list"),
+        ("1,x", "'x' is not a whole number"),
+        ("1.5", "'1.5' is not a whole number"),
+        ("1.0001k", "not a whole number"),
+        ("0", "must be at least 1"),
+        ("-3", "must be at least 1"),
+        ("nan", "not a whole number"),
+    ],
+)
 def test_parse_count_list_refuses(text: str, message: str) -> None:
     with pytest.raises(bm.BenchError, match=message) as info:
         bm.parse_count_list(text, "--enterprises")
@@ -56,8 +62,22 @@ def test_parse_count_list_refuses(text: str, message: str) -> None:
 # --- node subsets -----------------------------------------------------------------------
 def test_spread_order_of_oct_2021_takes_every_city_before_any_second_node() -> None:
     order = bm.spread_order(load_topology("oct-2021"))
-    assert order == ["sh-1", "sz-1", "hz-1", "nj-1", "hf-1", "tz-1", "cz-1", "sq-1",
-                     "sh-2", "sz-2", "hz-2", "nj-2", "hf-2", "cz-2"]
+    assert order == [
+        "sh-1",
+        "sz-1",
+        "hz-1",
+        "nj-1",
+        "hf-1",
+        "tz-1",
+        "cz-1",
+        "sq-1",
+        "sh-2",
+        "sz-2",
+        "hz-2",
+        "nj-2",
+        "hf-2",
+        "cz-2",
+    ]
 
 
 def test_first_eleven_of_oct_2021_are_launch_2020() -> None:
@@ -125,7 +145,14 @@ def test_explicit_node_count_above_the_preset_is_refused() -> None:
 
 def test_cell_ids_are_distinct_and_sortable() -> None:
     cells = bm.plan_cells((1, 2, 14), (200, 400), 14)
-    assert [c.id for c in cells] == ["n01-e200", "n02-e200", "n14-e200", "n01-e400", "n02-e400", "n14-e400"]
+    assert [c.id for c in cells] == [
+        "n01-e200",
+        "n02-e200",
+        "n14-e200",
+        "n01-e400",
+        "n02-e400",
+        "n14-e400",
+    ]
 
 
 # --- ratios ---------------------------------------------------------------------------
@@ -202,13 +229,33 @@ def test_open_loop_counts_failures_as_errors() -> None:
 def test_bundle_proof_bytes_counts_proof_hashes_and_checkpoints() -> None:
     h = base64.b64encode(bytes(32)).decode()
     note = "yrd/sh-1\n5\nabc=\n\n— sh-1 sig\n"
-    bundle = {"signature": "c2ln", "report": {
-        "authorization": {"entry": "ZW50cnk=", "index": 3, "proof": [h, h, h], "checkpoint": note},
-        "holders": [{"node_id": "sz-1", "checkpoint": note,
-                     "records": [{"index": 1, "entry": "eA==", "body": {"proof": "not a list"}, "proof": [h]},
-                                 {"index": 2, "entry": "eA==", "body": {}, "proof": []}]}],
-        "home_receipt": {"entry": "eA==", "index": 9, "proof": [h, h], "checkpoint": note},
-    }}
+    bundle = {
+        "signature": "c2ln",
+        "report": {
+            "authorization": {
+                "entry": "ZW50cnk=",
+                "index": 3,
+                "proof": [h, h, h],
+                "checkpoint": note,
+            },
+            "holders": [
+                {
+                    "node_id": "sz-1",
+                    "checkpoint": note,
+                    "records": [
+                        {
+                            "index": 1,
+                            "entry": "eA==",
+                            "body": {"proof": "not a list"},
+                            "proof": [h],
+                        },
+                        {"index": 2, "entry": "eA==", "body": {}, "proof": []},
+                    ],
+                }
+            ],
+            "home_receipt": {"entry": "eA==", "index": 9, "proof": [h, h], "checkpoint": note},
+        },
+    }
     assert bundle_proof_bytes(bundle) == 32 * 6 + 3 * len(note.encode())
     assert bundle_proof_bytes({"report": {"holders": []}}) == 0
 
@@ -235,9 +282,16 @@ def test_proc_sampler_skips_a_process_that_does_not_exist() -> None:
 
 # --- rows, CSV and the report ------------------------------------------------------------
 def _row(nodes: int, enterprises: int) -> dict[str, object]:
-    row: dict[str, object] = {"cell": bm.Cell(enterprises, nodes).id, "nodes": nodes, "enterprises": enterprises,
-                              "preset": "oct-2021", "node_ids": "sh-1", "command": "creditchain bench, \"x\"",
-                              "cross_city": nodes > 1, "detail": {"phases": []}}
+    row: dict[str, object] = {
+        "cell": bm.Cell(enterprises, nodes).id,
+        "nodes": nodes,
+        "enterprises": enterprises,
+        "preset": "oct-2021",
+        "node_ids": "sh-1",
+        "command": 'creditchain bench, "x"',
+        "cross_city": nodes > 1,
+        "detail": {"phases": []},
+    }
     for i, f in enumerate(bm.FIGURES):
         row[f.key] = (i + 1) * nodes * 1.1 + enterprises / 1000
         if f.baseline is not None:
@@ -278,7 +332,12 @@ def test_run_matrix_refuses_a_foreign_directory_before_running_anything(tmp_path
     (tmp_path / "notes.txt").write_text("mine")
     for resume in (False, True):
         with pytest.raises(bm.BenchError, match="is not empty and holds no bench matrix"):
-            bm.run_matrix(tmp_path, bm.MatrixConfig(nodes=(1,), enterprises=(200,)), resume=resume, progress=False)
+            bm.run_matrix(
+                tmp_path,
+                bm.MatrixConfig(nodes=(1,), enterprises=(200,)),
+                resume=resume,
+                progress=False,
+            )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
@@ -296,12 +355,27 @@ def test_load_cell_result_refuses_another_cells_result(tmp_path: Path) -> None:
 
 def test_write_report_names_every_figure_and_draws_png_charts(tmp_path: Path) -> None:
     rows = [_row(1, 200), _row(2, 200), _row(1, 400)]
-    results = {"rows": rows, "figures": [bm.asdict(f) for f in bm.FIGURES], "command": "creditchain bench",
-               "config": {"preset": "oct-2021", "duration_s": 2.0, "load": 0.5, "capacity_s": 2.0, "concurrency": 4,
-                          "targets": 4, "seed": 2020},
-               "machine": {"cpu_count": 2}, "versions": {"python": "3.11"}, "interrupted": True,
-               "cells_missing": ["n02-e400"], "cells_failed": {"n04-e400": "mirroring made no progress"},
-               "written_at": "2021-10-31T00:00:00Z", "started_at": "2021-10-31T00:00:00Z"}
+    results = {
+        "rows": rows,
+        "figures": [bm.asdict(f) for f in bm.FIGURES],
+        "command": "creditchain bench",
+        "config": {
+            "preset": "oct-2021",
+            "duration_s": 2.0,
+            "load": 0.5,
+            "capacity_s": 2.0,
+            "concurrency": 4,
+            "targets": 4,
+            "seed": 2020,
+        },
+        "machine": {"cpu_count": 2},
+        "versions": {"python": "3.11"},
+        "interrupted": True,
+        "cells_missing": ["n02-e400"],
+        "cells_failed": {"n04-e400": "mirroring made no progress"},
+        "written_at": "2021-10-31T00:00:00Z",
+        "started_at": "2021-10-31T00:00:00Z",
+    }
     written = write_report(tmp_path, results)
     md = (tmp_path / "report.md").read_text()
     page = (tmp_path / "report.html").read_text()
@@ -312,13 +386,27 @@ def test_write_report_names_every_figure_and_draws_png_charts(tmp_path: Path) ->
         assert png.startswith(PNG_MAGIC) and len(png) > 5000
     assert "Interrupted" in md and "n02-e400" in md and "mirroring made no progress" in md
     r = rows[1]
-    assert f"{fmt(r['p99_ms'])} (baseline {fmt(r['p99_ms_baseline'])}, {fmt(r['p99_ms_ratio'])}x)" in md
+    assert (
+        f"{fmt(r['p99_ms'])} (baseline {fmt(r['p99_ms_baseline'])}, {fmt(r['p99_ms_ratio'])}x)"
+        in md
+    )
     assert len([p for p in written if p.suffix == ".png"]) == len(bm.FIGURES)
 
 
-@pytest.mark.parametrize(("value", "text"), [
-    (None, "-"), (0, "0"), (12, "12"), (12345, "12,345"), (0.012345, "0.0123"), (1.5, "1.50"), (123.4, "123"),
-    (4567.8, "4,568"), (float("nan"), "-"), (True, "True"),
-])
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "-"),
+        (0, "0"),
+        (12, "12"),
+        (12345, "12,345"),
+        (0.012345, "0.0123"),
+        (1.5, "1.50"),
+        (123.4, "123"),
+        (4567.8, "4,568"),
+        (float("nan"), "-"),
+        (True, "True"),
+    ],
+)
 def test_fmt(value: object, text: str) -> None:
     assert fmt(value) == text

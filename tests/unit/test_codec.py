@@ -56,4 +56,7 @@ def test_decode_refuses_non_canonical(data: bytes) -> None:
 
 def test_rfc8785_key_ordering_example() -> None:
     # RFC 8785 §3.2.3 sorts by UTF-16 code units; for ASCII keys that is byte order.
-    assert canonical_bytes({"b": 1, "a": {"d": True, "c": None}, "A": "x"}) == b'{"A":"x","a":{"c":null,"d":true},"b":1}'
+    assert (
+        canonical_bytes({"b": 1, "a": {"d": True, "c": None}, "A": "x"})
+        == b'{"A":"x","a":{"c":null,"d":true},"b":1}'
+    )

@@ -121,7 +121,9 @@ BAD_VALUES = [
 
 
 @pytest.mark.parametrize(
-    ("kind", "field", "value", "named"), BAD_VALUES, ids=[f"{k}-{f}-{i}" for i, (k, f, _, _) in enumerate(BAD_VALUES)]
+    ("kind", "field", "value", "named"),
+    BAD_VALUES,
+    ids=[f"{k}-{f}-{i}" for i, (k, f, _, _) in enumerate(BAD_VALUES)],
 )
 def test_bad_value_is_refused_naming_the_field(
     entries: list[Entry], kind: str, field: str, value: object, named: str
@@ -192,8 +194,12 @@ def non_canonical_variants(data: bytes) -> dict[str, bytes]:
     d = json.loads(data)
     return {
         "spaces": json.dumps(d, sort_keys=True, ensure_ascii=False).encode(),
-        "unsorted": json.dumps(dict(reversed(list(d.items()))), separators=(",", ":"), ensure_ascii=False).encode(),
-        "ascii-escapes": json.dumps(d, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode(),
+        "unsorted": json.dumps(
+            dict(reversed(list(d.items()))), separators=(",", ":"), ensure_ascii=False
+        ).encode(),
+        "ascii-escapes": json.dumps(
+            d, sort_keys=True, separators=(",", ":"), ensure_ascii=True
+        ).encode(),
         "trailing-newline": data + b"\n",
         "leading-space": b" " + data,
         "bom": b"\xef\xbb\xbf" + data,
@@ -228,7 +234,10 @@ def test_parse_entry_refuses_unknown_kind_version_and_shape(entries: list[Entry]
         "no version": {k: v for k, v in record.items() if k != "v"},
         "extra field": {**record, "score": 700},
         "missing field": {k: v for k, v in record.items() if k != "source"},
-        "field of another kind": {**{k: v for k, v in record.items() if k != "source"}, "reason": "x"},
+        "field of another kind": {
+            **{k: v for k, v in record.items() if k != "source"},
+            "reason": "x",
+        },
         "list": [record],
         "string": "record",
         "null": None,
@@ -250,7 +259,12 @@ def test_parse_entry_refuses_unknown_kind_version_and_shape(entries: list[Entry]
 
 def test_parse_entry_refuses_wrong_types_from_json(entries: list[Entry]) -> None:
     institution = entry_to_dict(by_kind(entries)["institution"])
-    for field, value in (("purposes", "pre_loan"), ("name", ["x"]), ("registered_at", None), ("public_key", 5)):
+    for field, value in (
+        ("purposes", "pre_loan"),
+        ("name", ["x"]),
+        ("registered_at", None),
+        ("public_key", 5),
+    ):
         with pytest.raises(DecodeError, match=field):
             parse_entry(canonical_bytes({**institution, field: value}))
 
@@ -258,11 +272,17 @@ def test_parse_entry_refuses_wrong_types_from_json(entries: list[Entry]) -> None
 # --- property: RecordEntry round trip ----------------------------------------------
 
 ADMIN_CODES = ("310000", "320100", "320500", "320400", "321300", "330100", "331000", "340100")
-ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", fullmatch=True).filter(lambda s: "\n" not in s)
+ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}", fullmatch=True).filter(
+    lambda s: "\n" not in s
+)
 times = st.datetimes(
     min_value=datetime(1970, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)
 ).map(lambda d: d.replace(tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-usccs = st.builds(lambda a, s: make_uscc(a, s).code, st.sampled_from(ADMIN_CODES), st.integers(0, SERIAL_LIMIT - 1))
+usccs = st.builds(
+    lambda a, s: make_uscc(a, s).code,
+    st.sampled_from(ADMIN_CODES),
+    st.integers(0, SERIAL_LIMIT - 1),
+)
 records = st.builds(
     RecordEntry,
     uscc=usccs,
@@ -286,7 +306,9 @@ def test_record_entry_round_trips(entry: RecordEntry) -> None:
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(records, st.data())
-def test_changed_record_bytes_never_parse_to_the_same_entry(entry: RecordEntry, data: st.DataObject) -> None:
+def test_changed_record_bytes_never_parse_to_the_same_entry(
+    entry: RecordEntry, data: st.DataObject
+) -> None:
     raw = bytearray(entry_bytes(entry))
     pos = data.draw(st.integers(0, len(raw) - 1))
     raw[pos] = data.draw(st.integers(0, 255).filter(lambda b: b != raw[pos]))

@@ -15,7 +15,18 @@ def test_all_names_exist_and_are_public() -> None:
 
 def test_no_private_module_leaks() -> None:
     public = {n for n in dir(ledger) if not n.startswith("_")}
-    modules = {"codec", "entries", "errors", "log", "merkle", "note", "store", "uscc", "fsck", "annotations"}
+    modules = {
+        "codec",
+        "entries",
+        "errors",
+        "log",
+        "merkle",
+        "note",
+        "store",
+        "uscc",
+        "fsck",
+        "annotations",
+    }
     assert public - modules == set(ledger.__all__)
 
 
@@ -24,5 +35,7 @@ def test_ledger_imports_no_web_framework() -> None:
     import sys
 
     code = "import sys, ledger, ledger.fsck; bad = [m for m in ('fastapi','httpx','starlette','node','scenarios') if m in sys.modules]; print(bad)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"

@@ -46,7 +46,9 @@ BATCHES = (1, 7, 255, 256, 257, 1000)  # 1776 entries; crosses tiles 0/0..0/6 an
 PURE_SAMPLE = 0.25  # share of proofs also compared byte for byte with the pure functions
 
 
-def grow(ledger: Ledger, items: Sequence[object], batches: Sequence[int], start: int = 0) -> list[Block]:
+def grow(
+    ledger: Ledger, items: Sequence[object], batches: Sequence[int], start: int = 0
+) -> list[Block]:
     blocks = []
     pos = start
     for n in batches:
@@ -71,7 +73,10 @@ def bodyless(entries: Sequence[Entry]) -> list[Entry]:
 
 def alarms(n: int, start: int = 0) -> list[Entry]:
     """``n`` distinct entries without bodies or refs."""
-    return [AlarmEntry("sz-1", "equivocation", f"case {i}", (f"note-{i}",), "2021-10-31T08:00:00Z") for i in range(start, start + n)]
+    return [
+        AlarmEntry("sz-1", "equivocation", f"case {i}", (f"note-{i}",), "2021-10-31T08:00:00Z")
+        for i in range(start, start + n)
+    ]
 
 
 def raw(path: Path) -> sqlite3.Connection:
@@ -88,17 +93,23 @@ def count_rows(path: Path, table: str) -> int:
 
 def interesting_sizes(n: int) -> list[int]:
     around = [k * TILE_WIDTH + d for k in range(1, n // TILE_WIDTH + 1) for d in (-1, 0, 1)]
-    return sorted({s for s in [1, 2, 3, 7, 8, 9, 63, 64, 65, 128, *around, n - 1, n] if 1 <= s <= n})
+    return sorted(
+        {s for s in [1, 2, 3, 7, 8, 9, 63, 64, 65, 128, *around, n - 1, n] if 1 <= s <= n}
+    )
 
 
-def check_consistency(old: int, new: int, old_root: bytes, new_root: bytes, proof: list[bytes], algorithm: str) -> None:
+def check_consistency(
+    old: int, new: int, old_root: bytes, new_root: bytes, proof: list[bytes], algorithm: str
+) -> None:
     if old == 0:  # every tree extends the empty one: nothing to prove
         assert proof == []
     else:
         merkle.verify_consistency(old, new, old_root, new_root, proof, algorithm)
 
 
-def check_against_pure(ledger: Ledger, leaves: list[bytes], blocks: Sequence[Block], seed: int) -> None:
+def check_against_pure(
+    ledger: Ledger, leaves: list[bytes], blocks: Sequence[Block], seed: int
+) -> None:
     """Store-backed roots and proofs equal the pure ones and verify against block roots."""
     algorithm = ledger.algorithm
     n = ledger.size
@@ -155,7 +166,10 @@ def check_against_pure(ledger: Ledger, leaves: list[bytes], blocks: Sequence[Blo
 
 
 def test_proofs_match_pure_functions_across_tile_boundaries(
-    tmp_ledger: Ledger, drafts: list[RecordDraft | CorrectionDraft], signer: NoteSigner, ledger_path: Path
+    tmp_ledger: Ledger,
+    drafts: list[RecordDraft | CorrectionDraft],
+    signer: NoteSigner,
+    ledger_path: Path,
 ) -> None:
     blocks = [tmp_ledger.block(0)] + grow(tmp_ledger, drafts, BATCHES)
     assert [b.size for b in blocks] == [0, 1, 8, 263, 519, 776, 1776]
@@ -200,9 +214,14 @@ def test_proofs_survive_tile_cache_eviction(
         assert widths[-1] == 1 and all(w == prev // 2 for prev, w in itertools.pairwise(widths))
 
 
-@pytest.mark.parametrize("split", [(256,), (255, 1), (1, 255), (256, 256), (511, 1, 1), (300, 212, 1)])
+@pytest.mark.parametrize(
+    "split", [(256,), (255, 1), (1, 255), (256, 256), (511, 1, 1), (300, 212, 1)]
+)
 def test_reopen_at_every_kind_of_edge(
-    make_ledger: Callable[..., Ledger], drafts: list[RecordDraft | CorrectionDraft], signer: NoteSigner, split: tuple[int, ...]
+    make_ledger: Callable[..., Ledger],
+    drafts: list[RecordDraft | CorrectionDraft],
+    signer: NoteSigner,
+    split: tuple[int, ...],
 ) -> None:
     """Reopen after each batch, so the edge is reloaded at full, partial and empty tiles."""
     ledger = make_ledger()
@@ -267,9 +286,13 @@ def test_block_hash_links_and_notes(
         tmp_ledger.block_for_size(309)
 
 
-def test_note_of_another_key_is_refused(tmp_ledger: Ledger, other_signer: NoteSigner, entries: list[Entry]) -> None:
+def test_note_of_another_key_is_refused(
+    tmp_ledger: Ledger, other_signer: NoteSigner, entries: list[Entry]
+) -> None:
     tmp_ledger.append(bodyless(entries))
-    forged = Ledger.create(tmp_ledger.store.path.with_name("forged.db"), origin=tmp_ledger.origin, signer=other_signer)
+    forged = Ledger.create(
+        tmp_ledger.store.path.with_name("forged.db"), origin=tmp_ledger.origin, signer=other_signer
+    )
     try:
         forged.append(bodyless(entries))
         with pytest.raises(SignatureError):
@@ -278,7 +301,9 @@ def test_note_of_another_key_is_refused(tmp_ledger: Ledger, other_signer: NoteSi
         forged.close()
 
 
-def test_sm3_ledger_works_and_differs(make_ledger: Callable[..., Ledger], entries: list[Entry]) -> None:
+def test_sm3_ledger_works_and_differs(
+    make_ledger: Callable[..., Ledger], entries: list[Entry]
+) -> None:
     sha = make_ledger("sha.db")
     sm3 = make_ledger("sm3.db", algorithm="sm3")
     assert (sha.algorithm, sm3.algorithm) == ("sha256", "sm3")
@@ -291,7 +316,11 @@ def test_sm3_ledger_works_and_differs(make_ledger: Callable[..., Ledger], entrie
             if ledger is sm3:
                 blocks.append(block)
     data = [entry_bytes(e) for e in items]
-    assert [sm3.entry_data(i) for i in range(sm3.size)] == data == [sha.entry_data(i) for i in range(sha.size)]
+    assert (
+        [sm3.entry_data(i) for i in range(sm3.size)]
+        == data
+        == [sha.entry_data(i) for i in range(sha.size)]
+    )
     sm3_leaves = [merkle.leaf_hash(d, "sm3") for d in data]
     assert sm3.head.root == merkle.root(sm3_leaves, "sm3")
     assert sha.head.root == merkle.root([merkle.leaf_hash(d) for d in data])
@@ -301,7 +330,10 @@ def test_sm3_ledger_works_and_differs(make_ledger: Callable[..., Ledger], entrie
 
 
 def test_body_round_trips_and_detects_tampering(
-    tmp_ledger: Ledger, drafts: list[RecordDraft | CorrectionDraft], ledger_path: Path, entries: list[Entry]
+    tmp_ledger: Ledger,
+    drafts: list[RecordDraft | CorrectionDraft],
+    ledger_path: Path,
+    entries: list[Entry],
 ) -> None:
     batch = drafts[:20]
     tmp_ledger.append(batch)
@@ -336,7 +368,9 @@ def test_body_round_trips_and_detects_tampering(
 
 
 @pytest.fixture
-def full_ledger(tmp_ledger: Ledger, drafts: list[RecordDraft | CorrectionDraft], entries: list[Entry]) -> Ledger:
+def full_ledger(
+    tmp_ledger: Ledger, drafts: list[RecordDraft | CorrectionDraft], entries: list[Entry]
+) -> Ledger:
     """A ledger with a row in every table (refs come from the institution and authorization)."""
     tmp_ledger.append(drafts[:300])
     tmp_ledger.append(bodyless(entries))
@@ -345,18 +379,33 @@ def full_ledger(tmp_ledger: Ledger, drafts: list[RecordDraft | CorrectionDraft],
 
 @pytest.mark.parametrize("table", LEDGER_TABLES)
 @pytest.mark.parametrize("op", ["UPDATE", "DELETE"])
-def test_triggers_refuse_update_and_delete(full_ledger: Ledger, ledger_path: Path, table: str, op: str) -> None:
+def test_triggers_refuse_update_and_delete(
+    full_ledger: Ledger, ledger_path: Path, table: str, op: str
+) -> None:
     assert set(LEDGER_TABLES) == {"entries", "bodies", "tiles", "blocks", "refs", "meta"}
-    column = {"entries": "data", "bodies": "body", "tiles": "hashes", "blocks": "note", "refs": "ref", "meta": "value"}[table]
+    column = {
+        "entries": "data",
+        "bodies": "body",
+        "tiles": "hashes",
+        "blocks": "note",
+        "refs": "ref",
+        "meta": "value",
+    }[table]
     before = count_rows(ledger_path, table)
     assert before > 0
     db = raw(ledger_path)
     try:
         dump = db.execute(f"SELECT * FROM {table}").fetchall()
-        sql = f"UPDATE {table} SET {column} = {column} || 'x'" if op == "UPDATE" else f"DELETE FROM {table}"
+        sql = (
+            f"UPDATE {table} SET {column} = {column} || 'x'"
+            if op == "UPDATE"
+            else f"DELETE FROM {table}"
+        )
         with pytest.raises(sqlite3.IntegrityError, match=f"append-only: {op} on {table} refused"):
             db.execute(sql)
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):  # one row in a transaction too
+        with pytest.raises(
+            sqlite3.DatabaseError, match="append-only"
+        ):  # one row in a transaction too
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.execute(f"{sql} WHERE {column} = (SELECT max({column}) FROM {table})")
@@ -373,7 +422,9 @@ def test_insert_or_replace_is_refused(full_ledger: Ledger, ledger_path: Path) ->
     db = raw(ledger_path)
     try:
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            db.execute("INSERT OR REPLACE INTO entries (idx, kind, subject, data) VALUES (0, 'record', NULL, x'00')")
+            db.execute(
+                "INSERT OR REPLACE INTO entries (idx, kind, subject, data) VALUES (0, 'record', NULL, x'00')"
+            )
     finally:
         db.close()
 
@@ -386,14 +437,29 @@ def snapshot(ledger: Ledger) -> tuple[object, ...]:
     return (ledger.size, ledger.height, ledger.head, *(count_rows(path, t) for t in LEDGER_TABLES))
 
 
-def bad_batches(drafts: list[RecordDraft | CorrectionDraft], entries: list[Entry]) -> dict[str, list[object]]:
+def bad_batches(
+    drafts: list[RecordDraft | CorrectionDraft], entries: list[Entry]
+) -> dict[str, list[object]]:
     good = drafts[0]
     assert isinstance(good, RecordDraft)
     return {
-        "bad-uscc": [good, RecordDraft("not-a-uscc", good.record_type, "r1", good.source, good.observed_at, {})],
-        "bad-type": [*drafts[1:5], RecordDraft(good.uscc, "gossip", "r1", good.source, good.observed_at, {})],
-        "bad-time": [RecordDraft(good.uscc, good.record_type, "r1", good.source, "2021-10-31 08:00:00", {})],
-        "float-body": [*bodyless(entries), RecordDraft(good.uscc, good.record_type, "r1", good.source, good.observed_at, {"x": 1.5})],
+        "bad-uscc": [
+            good,
+            RecordDraft("not-a-uscc", good.record_type, "r1", good.source, good.observed_at, {}),
+        ],
+        "bad-type": [
+            *drafts[1:5],
+            RecordDraft(good.uscc, "gossip", "r1", good.source, good.observed_at, {}),
+        ],
+        "bad-time": [
+            RecordDraft(good.uscc, good.record_type, "r1", good.source, "2021-10-31 08:00:00", {})
+        ],
+        "float-body": [
+            *bodyless(entries),
+            RecordDraft(
+                good.uscc, good.record_type, "r1", good.source, good.observed_at, {"x": 1.5}
+            ),
+        ],
         "self-superseding": [
             good,
             CorrectionDraft(good.uscc, "r1", "r1", "resolved", good.source, good.observed_at, {}),
@@ -401,7 +467,9 @@ def bad_batches(drafts: list[RecordDraft | CorrectionDraft], entries: list[Entry
     }
 
 
-@pytest.mark.parametrize("case", ["bad-uscc", "bad-type", "bad-time", "float-body", "self-superseding"])
+@pytest.mark.parametrize(
+    "case", ["bad-uscc", "bad-type", "bad-time", "float-body", "self-superseding"]
+)
 def test_invalid_batch_writes_nothing(
     tmp_ledger: Ledger, drafts: list[RecordDraft | CorrectionDraft], entries: list[Entry], case: str
 ) -> None:
@@ -424,7 +492,9 @@ def test_empty_batch_writes_nothing(tmp_ledger: Ledger) -> None:
 
 
 def test_duplicate_ref_is_refused_by_the_store(tmp_ledger: Ledger, entries: list[Entry]) -> None:
-    institution, alarm = (next(e for e in entries if isinstance(e, t)) for t in (InstitutionEntry, AlarmEntry))
+    institution, alarm = (
+        next(e for e in entries if isinstance(e, t)) for t in (InstitutionEntry, AlarmEntry)
+    )
     tmp_ledger.append([institution])
     before = snapshot(tmp_ledger)
     with pytest.raises(StoreError):
@@ -440,7 +510,9 @@ def test_duplicate_ref_is_refused_by_the_store(tmp_ledger: Ledger, entries: list
 # --- keys ------------------------------------------------------------------
 
 
-def test_open_with_wrong_signer_is_refused(tmp_ledger: Ledger, ledger_path: Path, other_signer: NoteSigner) -> None:
+def test_open_with_wrong_signer_is_refused(
+    tmp_ledger: Ledger, ledger_path: Path, other_signer: NoteSigner
+) -> None:
     with pytest.raises(LedgerError, match="signing key does not match"):
         Ledger.open(ledger_path, signer=other_signer)
 
@@ -474,11 +546,18 @@ def test_create_refuses_existing_and_open_refuses_missing(
 def test_correction_is_stored_and_found_by_subject(
     tmp_ledger: Ledger, drafts: list[RecordDraft | CorrectionDraft]
 ) -> None:
-    original = next(d for d in drafts if isinstance(d, RecordDraft) and d.record_type == "admin_penalty")
+    original = next(
+        d for d in drafts if isinstance(d, RecordDraft) and d.record_type == "admin_penalty"
+    )
     others = [d for d in drafts[:50] if d.uscc != original.uscc]
     fix = CorrectionDraft(
-        original.uscc, f"{original.record_id}:c9", original.record_id, "amended", original.source,
-        "2021-12-01T00:00:00Z", {"status": "amended"},
+        original.uscc,
+        f"{original.record_id}:c9",
+        original.record_id,
+        "amended",
+        original.source,
+        "2021-12-01T00:00:00Z",
+        {"status": "amended"},
     )
     tmp_ledger.append([original, *others[:10]])
     tmp_ledger.append([*others[10:20], fix])

@@ -21,7 +21,9 @@ def naive_root(leaves: list[bytes], algorithm: str = "sha256") -> bytes:
     if n == 1:
         return leaves[0]
     k = 1 << ((n - 1).bit_length() - 1)
-    return merkle.node_hash(naive_root(leaves[:k], algorithm), naive_root(leaves[k:], algorithm), algorithm)
+    return merkle.node_hash(
+        naive_root(leaves[:k], algorithm), naive_root(leaves[k:], algorithm), algorithm
+    )
 
 
 def leaves_of(n: int, algorithm: str = "sha256") -> list[bytes]:

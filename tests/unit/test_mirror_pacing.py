@@ -31,7 +31,9 @@ def test_the_budget_and_the_rest_cap_agree() -> None:
 @pytest.mark.parametrize("round_s", [60.0, 600.0])
 def test_rest_is_capped_so_witnessing_never_stalls(round_s: float) -> None:
     assert pause_after(round_s, 2.0, demand=True) == MAX_REST_S
-    assert pause_after(round_s, 120.0, demand=True) == pytest.approx(max(0.05, 120.0 - round_s, MAX_REST_S))
+    assert pause_after(round_s, 120.0, demand=True) == pytest.approx(
+        max(0.05, 120.0 - round_s, MAX_REST_S)
+    )
 
 
 @pytest.mark.parametrize("round_s", [3.0, 10.0, 600.0])

@@ -63,15 +63,27 @@ from scenarios.scenario.spec import ScenarioError, parse_scenario
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 NOTE_ERRORS = (NoteFormatError, SignatureError)
 SIGNER = NoteSigner("hz-1.yrd.example", Ed25519PrivateKey.from_private_bytes(bytes(range(32))))
-COSIGNER = CosignatureSigner("sh-1.yrd.example", Ed25519PrivateKey.from_private_bytes(bytes(range(32, 64))))
+COSIGNER = CosignatureSigner(
+    "sh-1.yrd.example", Ed25519PrivateKey.from_private_bytes(bytes(range(32, 64)))
+)
 SCENARIOS = sorted((Path(__file__).resolve().parents[2] / "scenarios" / "files").glob("*.yaml"))
 
 any_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=300)
 note_like = st.lists(
     st.one_of(
         any_text.filter(lambda s: "\n" not in s),
-        st.sampled_from(["", "— hz-1.yrd.example AAAA", "— x " + "A" * 88, "yrd.example/hz-1", "12", "height 1",
-                         "prev " + "A" * 43 + "=", "time 2021-10-31T08:00:00Z"]),
+        st.sampled_from(
+            [
+                "",
+                "— hz-1.yrd.example AAAA",
+                "— x " + "A" * 88,
+                "yrd.example/hz-1",
+                "12",
+                "height 1",
+                "prev " + "A" * 43 + "=",
+                "time 2021-10-31T08:00:00Z",
+            ]
+        ),
     ),
     max_size=10,
 ).map(lambda lines: "\n".join(lines) + "\n")
@@ -89,27 +101,44 @@ def _mutate(data: bytes, rnd: random.Random, n: int) -> bytes:
         elif op == 2 and out:
             del out[min(pos, len(out) - 1)]
         else:
-            out[pos:pos] = out[pos:pos + rnd.randrange(1, 8)]
+            out[pos:pos] = out[pos : pos + rnd.randrange(1, 8)]
     return bytes(out)
 
 
 def _block_note(height: int, size: int, seed: int) -> tuple[BlockHeader, bytes]:
     rnd = random.Random(seed)
-    header = BlockHeader("yrd.example/hz-1", height, size, rnd.randbytes(32), "2021-10-31T08:00:00Z",
-                         rnd.randbytes(32))
+    header = BlockHeader(
+        "yrd.example/hz-1",
+        height,
+        size,
+        rnd.randbytes(32),
+        "2021-10-31T08:00:00Z",
+        rnd.randbytes(32),
+    )
     return header, sign_note(header.text(), [SIGNER])
 
 
 # --- USCC ---------------------------------------------------------------------------------------
 
+
 @SETTINGS
-@given(st.one_of(any_text, st.text(st.sampled_from(USCC_ALPHABET + "IOSVZ0a"), min_size=16, max_size=20)))
+@given(
+    st.one_of(
+        any_text, st.text(st.sampled_from(USCC_ALPHABET + "IOSVZ0a"), min_size=16, max_size=20)
+    )
+)
 def test_uscc_parses_or_names_a_rule(code: str) -> None:
     try:
         parsed = parse_uscc(code)
     except InvalidUsccError as exc:
-        assert exc.rule in {"length", "alphabet", "registration-type", "admin-code", "organization-code-check",
-                            "check-character"}
+        assert exc.rule in {
+            "length",
+            "alphabet",
+            "registration-type",
+            "admin-code",
+            "organization-code-check",
+            "check-character",
+        }
         return
     assert parsed.code == code and parse_uscc(parsed.code) == parsed
 
@@ -123,6 +152,7 @@ def test_uscc_round_trips(admin: str, serial: int) -> None:
 
 
 # --- signed notes, checkpoints, cosignatures ---------------------------------------------------
+
 
 @SETTINGS
 @given(st.one_of(st.binary(max_size=400), note_like.map(str.encode)))
@@ -142,10 +172,16 @@ def test_note_bytes_open_or_raise_note_errors(data: bytes) -> None:
 
 
 @SETTINGS
-@given(st.integers(0, 2**40), st.integers(0, 2**40), st.integers(0, 2**32), st.randoms(use_true_random=False),
-       st.integers(1, 6))
-def test_mutated_checkpoint_notes_never_escape(height: int, size: int, seed: int, rnd: random.Random,
-                                               n: int) -> None:
+@given(
+    st.integers(0, 2**40),
+    st.integers(0, 2**40),
+    st.integers(0, 2**32),
+    st.randoms(use_true_random=False),
+    st.integers(1, 6),
+)
+def test_mutated_checkpoint_notes_never_escape(
+    height: int, size: int, seed: int, rnd: random.Random, n: int
+) -> None:
     header, note = _block_note(height, size, seed)
     mutated = _mutate(note, rnd, n)
     try:
@@ -179,8 +215,16 @@ def test_checkpoint_text_parses_or_raises(text: str) -> None:
 
 
 @SETTINGS
-@given(st.one_of(any_text, st.builds(lambda n, b: f"— {n} {b}", any_text, st.binary(max_size=90).map(
-    lambda raw: base64.b64encode(raw).decode()))))
+@given(
+    st.one_of(
+        any_text,
+        st.builds(
+            lambda n, b: f"— {n} {b}",
+            any_text,
+            st.binary(max_size=90).map(lambda raw: base64.b64encode(raw).decode()),
+        ),
+    )
+)
 def test_signature_line_parses_or_raises(line: str) -> None:
     try:
         sig = NoteSignature.from_line(line)
@@ -194,16 +238,27 @@ def test_signature_line_parses_or_raises(line: str) -> None:
 @SETTINGS
 @given(any_text)
 def test_key_strings_parse_or_raise(text: str) -> None:
-    for parse in (NoteVerifier.from_key_string, NoteSigner.from_key_string, CosignatureVerifier.from_key_string):
+    for parse in (
+        NoteVerifier.from_key_string,
+        NoteSigner.from_key_string,
+        CosignatureVerifier.from_key_string,
+    ):
         with contextlib.suppress(NoteFormatError):
             parse(text)
 
 
 @SETTINGS
-@given(st.integers(0, 2**40), st.integers(0, 2**40), st.integers(0, 2**32), any_text,
-       st.integers(0, 2**63), st.randoms(use_true_random=False))
-def test_cosignature_lines_verify_or_raise(height: int, size: int, seed: int, junk: str, timestamp: int,
-                                           rnd: random.Random) -> None:
+@given(
+    st.integers(0, 2**40),
+    st.integers(0, 2**40),
+    st.integers(0, 2**32),
+    any_text,
+    st.integers(0, 2**63),
+    st.randoms(use_true_random=False),
+)
+def test_cosignature_lines_verify_or_raise(
+    height: int, size: int, seed: int, junk: str, timestamp: int, rnd: random.Random
+) -> None:
     header, _ = _block_note(height, size, seed)
     text = header.text()
     verifier = COSIGNER.verifier()
@@ -227,8 +282,9 @@ sizes = st.one_of(st.integers(-3, 70), st.integers(-(2**70), 2**70))
 
 @SETTINGS
 @given(hashes, sizes, sizes, st.lists(hashes, max_size=12), hashes)
-def test_inclusion_verifier_returns_or_raises_proof_error(leaf: bytes, index: int, size: int, proof: list[bytes],
-                                                          root_hash: bytes) -> None:
+def test_inclusion_verifier_returns_or_raises_proof_error(
+    leaf: bytes, index: int, size: int, proof: list[bytes], root_hash: bytes
+) -> None:
     try:
         verify_inclusion(leaf, index, size, proof, root_hash)
     except ProofError:
@@ -238,14 +294,17 @@ def test_inclusion_verifier_returns_or_raises_proof_error(leaf: bytes, index: in
 
 @SETTINGS
 @given(sizes, sizes, hashes, hashes, st.lists(hashes, max_size=12))
-def test_consistency_verifier_returns_or_raises_proof_error(old: int, new: int, old_root: bytes, new_root: bytes,
-                                                            proof: list[bytes]) -> None:
+def test_consistency_verifier_returns_or_raises_proof_error(
+    old: int, new: int, old_root: bytes, new_root: bytes, proof: list[bytes]
+) -> None:
     try:
         verify_consistency(old, new, old_root, new_root, proof)
     except ProofError:
         assert True
     else:
-        assert old == new and old_root == new_root and not proof  # the only proof that needs no hashes
+        assert (
+            old == new and old_root == new_root and not proof
+        )  # the only proof that needs no hashes
 
 
 @SETTINGS
@@ -267,11 +326,37 @@ json_values = st.recursive(
     max_leaves=20,
 )
 entry_like = st.fixed_dictionaries(
-    {"kind": st.sampled_from(["record", "correction", "institution", "authorization", "revocation", "receipt",
-                              "alarm", "other"]),
-     "v": st.sampled_from([1, 2, "1"])},
-    optional={k: json_values for k in ("uscc", "record_id", "record_type", "source", "observed_at", "commitment",
-                                       "institution_id", "purposes", "authorization_id", "peer", "evidence")},
+    {
+        "kind": st.sampled_from(
+            [
+                "record",
+                "correction",
+                "institution",
+                "authorization",
+                "revocation",
+                "receipt",
+                "alarm",
+                "other",
+            ]
+        ),
+        "v": st.sampled_from([1, 2, "1"]),
+    },
+    optional={
+        k: json_values
+        for k in (
+            "uscc",
+            "record_id",
+            "record_type",
+            "source",
+            "observed_at",
+            "commitment",
+            "institution_id",
+            "purposes",
+            "authorization_id",
+            "peer",
+            "evidence",
+        )
+    },
 )
 
 
@@ -296,10 +381,13 @@ def test_entry_shaped_json_parses_or_raises_decode_error(value: dict) -> None:
     with contextlib.suppress(InvalidRecordError):  # the encoder refuses values outside its domain
         _check_entry(canonical_bytes(value))
     _check_entry(json.dumps(value).encode())
-    _check_entry(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode())
+    _check_entry(
+        json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    )
 
 
 # --- scenario files -----------------------------------------------------------------------------
+
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(any_text)
@@ -310,7 +398,9 @@ def test_scenario_text_parses_or_raises_scenario_error(text: str) -> None:
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(SCENARIOS), st.randoms(use_true_random=False), st.integers(1, 4))
-def test_mutated_scenario_files_parse_or_raise_scenario_error(path: Path, rnd: random.Random, n: int) -> None:
+def test_mutated_scenario_files_parse_or_raise_scenario_error(
+    path: Path, rnd: random.Random, n: int
+) -> None:
     lines = path.read_text("utf-8").splitlines(keepends=True)
     for _ in range(n):
         i = rnd.randrange(len(lines))
@@ -324,8 +414,26 @@ def test_mutated_scenario_files_parse_or_raise_scenario_error(path: Path, rnd: r
         else:
             line = lines[i]
             cut = rnd.randrange(len(line) + 1)
-            lines[i] = line[:cut] + rnd.choice(["'", "[", "{", " -", "&a", "*a", "!!python/object ", "\t", "9" * 30,
-                                                  "1e400", "-1", ": x"]) + line[cut:]
+            lines[i] = (
+                line[:cut]
+                + rnd.choice(
+                    [
+                        "'",
+                        "[",
+                        "{",
+                        " -",
+                        "&a",
+                        "*a",
+                        "!!python/object ",
+                        "\t",
+                        "9" * 30,
+                        "1e400",
+                        "-1",
+                        ": x",
+                    ]
+                )
+                + line[cut:]
+            )
         if not lines:
             lines = ["\n"]
     text = "".join(lines)

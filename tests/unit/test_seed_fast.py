@@ -26,8 +26,13 @@ def _fixed_salt(n: int) -> bytes:
 
 
 def _make(path: Path, *, bulk: bool) -> Ledger:
-    ledger = Ledger.create(path, origin=ORIGIN, signer=NoteSigner(ORIGIN, KEY), clock=lambda: "2021-10-31T00:00:00Z",
-                           bulk=bulk)
+    ledger = Ledger.create(
+        path,
+        origin=ORIGIN,
+        signer=NoteSigner(ORIGIN, KEY),
+        clock=lambda: "2021-10-31T00:00:00Z",
+        bulk=bulk,
+    )
     ledger._salt = _fixed_salt  # same salts in both ledgers, so the same commitments
     return ledger
 
@@ -43,8 +48,8 @@ def drafts() -> list[RecordDraft]:
 def test_bulk_load_writes_the_same_ledger(tmp_path, drafts):
     slow, fast = _make(tmp_path / "slow.db", bulk=False), _make(tmp_path / "fast.db", bulk=True)
     for i in range(0, len(drafts), 256):
-        slow.append(drafts[i:i + 256])
-        fast.append(drafts[i:i + 256])
+        slow.append(drafts[i : i + 256])
+        fast.append(drafts[i : i + 256])
     fast.finish_bulk()
     assert fast.head == slow.head and fast.size == len(drafts)
     fast.append(drafts[:1])  # a bulk-loaded ledger appends like any other afterwards
@@ -59,8 +64,12 @@ def test_bulk_load_writes_the_same_ledger(tmp_path, drafts):
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
         assert "entries_subject" in indexes
-        plan = " ".join(str(r) for r in db.execute(
-            "EXPLAIN QUERY PLAN SELECT idx FROM entries WHERE subject = ?", (drafts[0].uscc,)))
+        plan = " ".join(
+            str(r)
+            for r in db.execute(
+                "EXPLAIN QUERY PLAN SELECT idx FROM entries WHERE subject = ?", (drafts[0].uscc,)
+            )
+        )
         assert "entries_subject" in plan
     finally:
         db.close()
@@ -80,8 +89,10 @@ def test_counts_come_from_meta_plus_what_was_appended_since(tmp_path, drafts):
     assert int(meta["counts_size"]) == 500
     assert fast.store.record_counts() == fast.store.scan_record_counts()
     # New enterprises and new records of known ones, appended after the load.
-    more = [RecordDraft(d.uscc, d.record_type, d.record_id + "-again", d.source, d.observed_at, d.body)
-            for d in drafts[:3]] + list(drafts[500:])
+    more = [
+        RecordDraft(d.uscc, d.record_type, d.record_id + "-again", d.source, d.observed_at, d.body)
+        for d in drafts[:3]
+    ] + list(drafts[500:])
     fast.append(more)
     got = fast.store.record_counts()
     assert got == fast.store.scan_record_counts()
@@ -102,10 +113,21 @@ def test_branches_are_exactly_the_scalar_choice():
     data = SyntheticData(topology, 4000, 11)
     for node_id in ("sq-1", "hz-2"):
         city = topology.city_of_node(node_id).code
-        got = {d.uscc for d in data.records_for_node(node_id) if d.uscc[2:8] != topology.city(city).admin_code}
-        want = {data.enterprise(c.code, i).uscc for c in topology.cities if c.code != city
-                for i in range(data.counts[c.code]) if data.branch_node(c.code, i) == node_id
-                and any(data._h(c.code, i, 3 + 4 * n) % 1000 < pm for n, (_, pm) in enumerate(BRANCH_MIX))}
+        got = {
+            d.uscc
+            for d in data.records_for_node(node_id)
+            if d.uscc[2:8] != topology.city(city).admin_code
+        }
+        want = {
+            data.enterprise(c.code, i).uscc
+            for c in topology.cities
+            if c.code != city
+            for i in range(data.counts[c.code])
+            if data.branch_node(c.code, i) == node_id
+            and any(
+                data._h(c.code, i, 3 + 4 * n) % 1000 < pm for n, (_, pm) in enumerate(BRANCH_MIX)
+            )
+        }
         assert got == want and want
 
 
@@ -114,9 +136,15 @@ def test_seeded_file_verifies_and_counts_are_recorded(tmp_path):
     topology = cons.topology
     from node.consortium import load_manifest
 
-    result = network.seed_ledger_file(cons.ledger_path("sq-1"), topology=topology,
-                                      manifest=load_manifest(cons.manifest_path), node_id="sq-1",
-                                      key=cons.node_key("sq-1"), enterprises=3000, seed=5)
+    result = network.seed_ledger_file(
+        cons.ledger_path("sq-1"),
+        topology=topology,
+        manifest=load_manifest(cons.manifest_path),
+        node_id="sq-1",
+        key=cons.node_key("sq-1"),
+        enterprises=3000,
+        seed=5,
+    )
     path = cons.ledger_path("sq-1")
     assert not path.with_name("ledger.db.seeding").exists()
     assert verify_ledger(path).ok
@@ -137,6 +165,8 @@ def test_catalogue_mode_by_volume_or_explicit(tmp_path):
 
     settings = NodeSettings.from_env({"NODE_CONFIG": str(cons.settings_path("sh-1"))})
     assert settings.catalogue == "compact"
-    assert NodeSettings.from_env({"NODE_CONFIG": str(cons.settings_path("sh-2"))}).catalogue == "full"
+    assert (
+        NodeSettings.from_env({"NODE_CONFIG": str(cons.settings_path("sh-2"))}).catalogue == "full"
+    )
     with pytest.raises(network.NetworkError, match="catalogue mode must be one of"):
         network.set_catalogue_mode(cons, ["sh-1"], "sparse")
