@@ -7,7 +7,8 @@
     ├── NetworkError               the local network cannot do what was asked
     │   └── MirrorStalledError     mirroring made no progress for the whole timeout
     ├── ComposeError               a compose file or container configuration cannot be written
-    ├── ScenarioError              a scenario file is invalid: every problem with its line (also ValueError)
+    ├── ScenarioError              a scenario file is invalid, each problem with its line
+    │                              (also ValueError)
     ├── RunnerError                a scenario cannot run (network, target, setup)
     │   └── StepFailedError        one step's action failed
     ├── BenchError                 a benchmark cannot run as asked
@@ -85,7 +86,10 @@ class RunnerError(ScenariosError):
 
 
 class StepFailedError(RunnerError):
-    """A step's action failed; the message says why (the step is recorded as failed, the run goes on)."""
+    """A step's action failed; the message says why.
+
+    The step is recorded as failed and the run goes on.
+    """
 
 
 class BenchError(ScenariosError):

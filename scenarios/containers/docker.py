@@ -152,7 +152,10 @@ class DockerNetwork:
 
     # --- the network ----------------------------------------------------------------------
     def up(self, timeout_s: float = 300.0) -> float:
-        """``up -d``, then wait until every node answers and registers its institutions; returns seconds."""
+        """``up -d``, then wait until every node answers and registers its institutions.
+
+        Returns the seconds it took.
+        """
         t0 = time.monotonic()
         self.compose("up", "-d", timeout_s=timeout_s)
         self.wait_answering(self.cons.node_ids, max(1.0, timeout_s - (time.monotonic() - t0)))
@@ -247,7 +250,7 @@ class DockerNetwork:
 
     # --- the ledger in the volume ---------------------------------------------------------
     def copy_ledger_out(self, node_id: str, dest: Path) -> Path:
-        """Copy a stopped node's ledger files to ``dest`` (a directory); returns ``dest/ledger.db``."""
+        """Copy a stopped node's ledger files into ``dest``; returns ``dest/ledger.db``."""
         if self.state(node_id)["running"]:
             raise net.NetworkError(f"{node_id} is running; stop it before copying its ledger")
         dest.mkdir(parents=True, exist_ok=True)

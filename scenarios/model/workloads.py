@@ -207,11 +207,14 @@ class SyntheticData:
 
     def _date(self, h: int, start_year: int = 2012) -> str:
         year = start_year + h % max(1, 2021 - start_year)
-        return f"{year:04d}-{1 + (h >> 8) % 12:02d}-{1 + (h >> 12) % 28:02d}T{(h >> 17) % 24:02d}:{(h >> 22) % 60:02d}:00Z"
+        month, day = 1 + (h >> 8) % 12, 1 + (h >> 12) % 28
+        hour, minute = (h >> 17) % 24, (h >> 22) % 60
+        return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:00Z"
 
     def _name(self, city: City, h: int) -> str:
         w = _WORDS
-        return f"{city.name_zh}{w[h % len(w)]}{w[(h >> 5) % len(w)]}{('科技', '实业', '贸易', '制造')[(h >> 10) % 4]}有限公司"
+        trade = ("科技", "实业", "贸易", "制造")[(h >> 10) % 4]
+        return f"{city.name_zh}{w[h % len(w)]}{w[(h >> 5) % len(w)]}{trade}有限公司"
 
     def _home_records(
         self, city: City, i: int, node_id: str, h: int, hk: list[int]
@@ -226,7 +229,9 @@ class SyntheticData:
             self._date(h, 1995),
             {
                 "name": self._name(city, h),
-                "legal_representative": f"{_WORDS[(h >> 3) % len(_WORDS)]}{_WORDS[(h >> 7) % len(_WORDS)]}",
+                "legal_representative": (
+                    f"{_WORDS[(h >> 3) % len(_WORDS)]}{_WORDS[(h >> 7) % len(_WORDS)]}"
+                ),
                 "registered_capital_minor": (1 + (h >> 14) % 5000) * 1_000_000,
                 "industry": _INDUSTRIES[(h >> 27) % len(_INDUSTRIES)],
                 "admin_code": city.admin_code,
