@@ -23,6 +23,7 @@ from ledger.entries import (
     RevocationEntry,
     check_time,
     commitment,
+    current_view,
     entry_bytes,
     entry_from_dict,
     entry_to_dict,
@@ -43,7 +44,7 @@ from ledger.errors import (
     VerificationError,
 )
 from ledger.fsck import Fault, VerifyReport, verify_ledger
-from ledger.log import Block, BlockHeader, CorrectionDraft, Ledger, RecordDraft, utc_now
+from ledger.log import Block, BlockHeader, CorrectionDraft, Item, Ledger, RecordDraft, utc_now
 from ledger.merkle import (
     CompactRange,
     consistency_proof,
@@ -88,6 +89,7 @@ __all__ = [
     "InstitutionEntry",
     "InvalidRecordError",
     "InvalidUsccError",
+    "Item",
     "Ledger",
     "LedgerError",
     "NoteFormatError",
@@ -107,6 +109,7 @@ __all__ = [
     "canonical_bytes",
     "check_time",
     "commitment",
+    "current_view",
     "consistency_proof",
     "decode_canonical",
     "entry_bytes",

@@ -79,6 +79,30 @@ class VerifyReport:
             self._kinds.add(fault.kind)
             self.faults.append(fault)
 
+    def suspect(self, fault: Fault, tile: str) -> None:
+        """Hold an entry fault that a changed ``tile`` could explain, until the roots decide."""
+        self._suspects.append((fault, tile))
+
+    def bad_root(self, size: int) -> None:
+        """Note that the recomputed root of tree size ``size`` differs from the signed one."""
+        self._bad_root_sizes.append(size)
+
+    def settle_suspects(self) -> None:
+        """Blame each suspect on its entry if a later signed root disagrees, else on the tile."""
+        for fault, tile in self._suspects:
+            assert fault.index is not None
+            if any(n > fault.index for n in self._bad_root_sizes):
+                self.add(fault)
+            else:  # the signed roots agree with the entries: the stored tile was changed
+                self.add(
+                    Fault(
+                        "tile-mismatch",
+                        f"{tile} differs from the entries, which match the signed roots",
+                        index=fault.index,
+                    )
+                )
+        self._suspects.clear()
+
 
 def _rows(db: sqlite3.Connection, sql: str, last: int) -> Iterator[tuple[Any, ...]]:
     start = 0
@@ -183,7 +207,8 @@ def _verify(
         report.add(
             Fault(
                 "entry-count",
-                f"the last block covers {last_size} entries, the table holds {report.entries} (highest index {last_idx})",
+                f"the last block covers {last_size} entries, the table holds {report.entries} "
+                f"(highest index {last_idx})",
             )
         )
 
@@ -246,7 +271,7 @@ def _verify(
         expected = idx + 1
         for height, root in sizes.get(compact.size, ()):
             if compact.root() != root:
-                report._bad_root_sizes.append(compact.size)
+                report.bad_root(compact.size)
                 report.add(
                     Fault(
                         "root-mismatch",
@@ -282,18 +307,7 @@ def _verify(
                         )
                     )
         report.tiles += 1
-    for fault, tile in report._suspects:
-        assert fault.index is not None
-        if any(n > fault.index for n in report._bad_root_sizes):
-            report.add(fault)
-        else:  # the signed roots agree with the entries: the stored tile was changed
-            report.add(
-                Fault(
-                    "tile-mismatch",
-                    f"{tile} differs from the entries, which match the signed roots",
-                    index=fault.index,
-                )
-            )
+    report.settle_suspects()
 
 
 def _suspect_entry(
@@ -303,11 +317,8 @@ def _suspect_entry(
     first = next((i for i in range(n) if stored[32 * i : 32 * i + 32] != tile[i]), 0)
     moved = any(stored[32 * j : 32 * j + 32] == tile[first] for j in range(n) if j != first)
     kind = "reordered-entries" if moved else "edited-entry"
-    report._suspects.append(
-        (
-            Fault(kind, "entry does not match the stored tree", index=index * TILE_WIDTH + first),
-            desc,
-        )
+    report.suspect(
+        Fault(kind, "entry does not match the stored tree", index=index * TILE_WIDTH + first), desc
     )
 
 

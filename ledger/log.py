@@ -420,7 +420,8 @@ class Ledger:
                 body_rows.append((idx, salt, body))
             elif t is RecordEntry or t is CorrectionEntry:
                 raise InvalidRecordError(
-                    f"item {offset}: records and corrections are appended as drafts with their body, not as bare entries"
+                    f"item {offset}: records and corrections are appended as drafts with their "
+                    "body, not as bare entries"
                 )
             elif t not in _ENTRY_TYPES:
                 raise InvalidRecordError(

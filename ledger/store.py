@@ -265,10 +265,11 @@ class Store:
     def kinds_in_range(
         self, start: int, end: int, kinds: Sequence[str]
     ) -> list[tuple[int, str, str | None]]:
-        """(index, kind, subject) of the entries of ``kinds`` in ``[start, end)``, by index; no entry bytes."""
+        """(index, kind, subject) of the ``kinds`` entries in ``[start, end)``, by index; no bytes."""
         marks = ",".join("?" * len(kinds))
         rows = self._query(
-            f"SELECT idx, kind, subject FROM entries WHERE idx >= ? AND idx < ? AND kind IN ({marks}) ORDER BY idx",
+            "SELECT idx, kind, subject FROM entries WHERE idx >= ? AND idx < ? AND kind IN "
+            f"({marks}) ORDER BY idx",
             (start, end, *kinds),
         )
         return [(int(i), str(k), None if s is None else str(s)) for i, k, s in rows]
@@ -320,14 +321,16 @@ class Store:
                     n_rec = (
                         int(meta["counts_records"])
                         + db.execute(
-                            "SELECT count(*) FROM entries WHERE idx >= ? AND kind IN ('record', 'correction')",
+                            "SELECT count(*) FROM entries WHERE idx >= ? AND kind IN ('record', "
+                            "'correction')",
                             (since,),
                         ).fetchone()[0]
                     )
                     n_ent = (
                         int(meta["counts_enterprises"])
                         + db.execute(
-                            "SELECT count(DISTINCT subject) FROM entries AS e WHERE idx >= ? AND kind = 'record' "
+                            "SELECT count(DISTINCT subject) FROM entries AS e WHERE idx >= ? AND "
+                            "kind = 'record' "
                             "AND NOT EXISTS (SELECT 1 FROM entries AS o WHERE o.subject = e.subject "
                             "AND o.kind = 'record' AND o.idx < ?)",
                             (since, since),

@@ -37,10 +37,10 @@ from ledger import (
     RecordDraft,
     RecordEntry,
     RevocationEntry,
+    current_view,
     parse_uscc,
     utc_now,
 )
-from ledger.entries import current_view
 from node.api.problems import install_problem_handlers, problem, problem_for
 from node.catalogue import catalogue_router
 from node.consortium import load_manifest
@@ -1074,5 +1074,6 @@ def _check_unique_record_ids(st: NodeState, items: list[RecordDraft | Correction
             raise DuplicateEntryError(f"record {it.record_id}")
         if isinstance(it, CorrectionDraft) and it.supersedes not in by_uscc[it.uscc] | set(ids):
             raise InvalidRecordError(
-                f"correction {it.record_id} supersedes {it.supersedes}, which {st.node_id} does not hold for {it.uscc}"
+                f"correction {it.record_id} supersedes {it.supersedes}, which {st.node_id} does "
+                f"not hold for {it.uscc}"
             )

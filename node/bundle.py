@@ -26,12 +26,12 @@ from ledger import (
     RecordEntry,
     canonical_bytes,
     commitment,
+    current_view,
     leaf_hash,
     open_note,
     parse_entry,
     verify_inclusion,
 )
-from ledger.entries import current_view
 from node.consortium import Manifest
 from node.errors import BundleError, UnknownPeerError
 

@@ -18,8 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ledger import CorrectionDraft, LedgerError, RecordDraft, parse_uscc
-from ledger.errors import InvalidRecordError
+from ledger import CorrectionDraft, InvalidRecordError, LedgerError, RecordDraft, parse_uscc
 from node.state import NodeState
 
 __all__ = ["parse_record_line", "start_file_ingest"]

@@ -24,7 +24,10 @@ from typing import Any
 from ledger import (
     PURPOSES,
     AuthorizationEntry,
+    CommitmentError,
+    InvalidRecordError,
     LedgerError,
+    ProofError,
     ReceiptEntry,
     RevocationEntry,
     canonical_bytes,
@@ -35,7 +38,6 @@ from ledger import (
     utc_now,
     verify_inclusion,
 )
-from ledger.errors import CommitmentError, InvalidRecordError, ProofError
 from node.bundle import verify_checkpoint_note, verify_record_item
 from node.errors import (
     AuthorizationError,

@@ -17,8 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from ledger import Block, Ledger
-from ledger.log import Item
+from ledger import Block, Item, Ledger
 from node.errors import PushbackError
 
 __all__ = ["Sequencer"]

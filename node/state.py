@@ -13,8 +13,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from starlette.requests import Request
 
-from ledger import InstitutionEntry, Ledger, NoteSigner, utc_now
-from ledger.entries import AlarmEntry
+from ledger import AlarmEntry, InstitutionEntry, Ledger, NoteSigner, utc_now
 from node.consortium import Manifest, NodeInfo
 from node.errors import UnknownPeerError
 from node.http import httpsig

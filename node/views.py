@@ -21,8 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ledger import BlockHeader, Checkpoint, NoteVerifier, ProofError, open_note, verify_consistency
-from ledger.errors import StoreError
+from ledger import (
+    BlockHeader,
+    Checkpoint,
+    NoteVerifier,
+    ProofError,
+    StoreError,
+    open_note,
+    verify_consistency,
+)
 
 __all__ = ["Alarm", "PeerView", "PeerViews", "uscc_key"]
 

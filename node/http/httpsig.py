@@ -571,7 +571,8 @@ def _library_verify(
     except HTTPMessageSignaturesException as exc:
         reason = str(exc) or "the signature does not verify over the covered components"
         raise BadSignatureError(
-            f"{reason} (keyid {parsed.key_id!r}; a request signed for another @authority than this node's public URL fails here)"
+            f"{reason} (keyid {parsed.key_id!r}; a request signed for another @authority than this "
+            "node's public URL fails here)"
         ) from exc
 
 

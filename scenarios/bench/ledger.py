@@ -273,7 +273,10 @@ def _baseline_phase(path: Path, n: int, batch: int, seed: int, progress: bool) -
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA cache_size=-65536")
     db.executescript(BASELINE_SCHEMA)
-    sql = "INSERT INTO credit_records (id, uscc, record_type, record_id, source, observed_at, body) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    sql = (
+        "INSERT INTO credit_records (id, uscc, record_type, record_id, source, observed_at, body) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    )
     gen = [0.0]
     insert_s = 0.0
     done = 0
@@ -819,7 +822,10 @@ def run_ledger_bench(
     else:
         r = pm["roots"]
         differential = {
-            "message": f"root mismatch: ours {r['ours']}, SqliteTree {r['sqlitetree']}, InmemoryTree {r['inmemorytree']}",
+            "message": (
+                f"root mismatch: ours {r['ours']}, SqliteTree {r['sqlitetree']}, "
+                f"InmemoryTree {r['inmemorytree']}"
+            ),
             "roots_agree": False,
         }
     if pm is not None:
@@ -892,8 +898,10 @@ def format_table(result: dict[str, Any]) -> str:
         pm_note = f"pymerkle {pm['skipped']}"
     else:
         pm_note = (
-            f"pymerkle {pm['version']}: {pm['sqlite_inclusion_count']}/{pm['sqlite_consistency_count']} SqliteTree and "
-            f"{pm['inmemory_inclusion_count']}/{pm['inmemory_consistency_count']} InmemoryTree inclusion/consistency proofs "
+            f"pymerkle {pm['version']}: "
+            f"{pm['sqlite_inclusion_count']}/{pm['sqlite_consistency_count']} SqliteTree and "
+            f"{pm['inmemory_inclusion_count']}/{pm['inmemory_consistency_count']} InmemoryTree "
+            "inclusion/consistency proofs "
             f"(of {pm['proofs_requested']} asked, {pm['budget_s']:.0f} s budget each)"
         )
     m = result["machine"]
@@ -930,16 +938,19 @@ def format_table(result: dict[str, Any]) -> str:
     if "inclusion_paths_agree" in d:
         lines.append(
             f"  inclusion paths equal ours: {_yes(d['inclusion_paths_agree'])}; "
-            f"pymerkle consistency proofs reach our old and new roots: {_yes(d['consistency_proofs_reach_our_roots'])}"
+            "pymerkle consistency proofs reach our old and new roots: "
+            f"{_yes(d['consistency_proofs_reach_our_roots'])}"
         )
     lines.append(
-        f"verify_ledger: {'ok' if checks['verify_ledger_ok'] else 'FAULTS ' + '; '.join(checks['verify_ledger_faults'])}; "
+        "verify_ledger: "
+        f"{'ok' if checks['verify_ledger_ok'] else 'FAULTS ' + '; '.join(checks['verify_ledger_faults'])}; "
         f"root recompute {'ok' if checks['root_recompute_ok'] else 'MISMATCH'}"
     )
     det = result["details"]
     lines.append(
         f"append {det['ledger']['append_s']:.1f} s over {det['ledger']['blocks']:,} blocks "
-        f"(generation {det['ledger']['generate_s']:.1f} s, excluded); baseline inserts {det['baseline']['insert_s']:.1f} s; "
+        f"(generation {det['ledger']['generate_s']:.1f} s, excluded); baseline inserts "
+        f"{det['baseline']['insert_s']:.1f} s; "
         f"wall {result['wall_s']:.0f} s"
     )
     if "json_path" in result:

@@ -430,7 +430,10 @@ def _plain_seed_node(
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
     db.executescript(_PLAIN_SCHEMA)
-    sql = "INSERT INTO credit_records (uscc, record_type, record_id, source, observed_at, body) VALUES (?, ?, ?, ?, ?, ?)"
+    sql = (
+        "INSERT INTO credit_records (uscc, record_type, record_id, source, observed_at, body) "
+        "VALUES (?, ?, ?, ?, ?, ?)"
+    )
     rows: list[tuple[str, str, str, str, str, str]] = []
     records = 0
 

@@ -185,18 +185,26 @@ def _html_table(header: list[str], body: list[list[str]]) -> str:
 _METHOD = [
     "Each cell is a fresh network of N node processes on 127.0.0.1 (the preset's first N nodes in an order "
     "that spreads cities), seeded with E synthetic enterprises through the ledger library.",
-    "Ingest: records and enterprises per second of seeding (wall time, all ledgers), beside plain SQLite inserts "
+    "Ingest: records and enterprises per second of seeding (wall time, all ledgers), beside plain "
+    "SQLite inserts "
     "of the same records with the same pragmas and worker processes, run after the network is stopped.",
     "Mirroring catch-up: seconds from all nodes healthy until every node has mirrored every peer.",
-    "Capacity: verified cross-city reports per second with a closed loop of workers; baseline: a plain FastAPI "
+    "Capacity: verified cross-city reports per second with a closed loop of workers; baseline: a "
+    "plain FastAPI "
     "home and holder (no signatures, proofs or receipts) over the same records.",
-    "Throughput and latency: an open loop at a constant arrival rate (load x capacity); latency counts from the "
-    "scheduled send time, so queueing behind slow responses is not hidden; the baseline runs at the same rate.",
-    "Proof bytes: inclusion and consistency proof hashes plus signed checkpoint notes in a bundle; ratio to the "
+    "Throughput and latency: an open loop at a constant arrival rate (load x capacity); latency "
+    "counts from the "
+    "scheduled send time, so queueing behind slow responses is not hidden; the baseline runs at "
+    "the same rate.",
+    "Proof bytes: inclusion and consistency proof hashes plus signed checkpoint notes in a bundle; "
+    "ratio to the "
     "baseline's whole response, i.e. proof overhead per byte of data.",
-    "Storage: bytes of every node's ledger and state files per enterprise, after mirroring, before the queries.",
-    "CPU and RSS: psutil samples of every node process during the query phases; baseline: the two plain processes.",
-    "Ratios are figure / baseline from the same run; read them rather than absolute numbers on a shared machine.",
+    "Storage: bytes of every node's ledger and state files per enterprise, after mirroring, before "
+    "the queries.",
+    "CPU and RSS: psutil samples of every node process during the query phases; baseline: the two "
+    "plain processes.",
+    "Ratios are figure / baseline from the same run; read them rather than absolute numbers on a "
+    "shared machine.",
 ]
 
 
@@ -218,7 +226,8 @@ def write_report(out: Path, results: dict[str, Any]) -> list[Path]:
     machine = results["machine"]
     mline = (
         f"{machine.get('cpu_count')} CPUs ({machine.get('cpu_model')}), "
-        f"{machine.get('memory_total_mib')} MiB, Python {machine.get('python')}, SQLite {machine.get('sqlite')}; "
+        f"{machine.get('memory_total_mib')} MiB, Python {machine.get('python')}, SQLite "
+        f"{machine.get('sqlite')}; "
         f"load average at the end {machine.get('load_average')}"
     )
     versions = ", ".join(f"{k} {v}" for k, v in results["versions"].items())
@@ -231,7 +240,8 @@ def write_report(out: Path, results: dict[str, Any]) -> list[Path]:
         status.append(f"Cell {cell} failed: {err}")
     params = (
         f"open loop {cfg['duration_s']} s at {cfg['load']} x capacity, capacity {cfg['capacity_s']} s "
-        f"with {cfg['concurrency']} workers, {cfg['targets']} enterprise/institution pairs, seed {cfg['seed']}"
+        f"with {cfg['concurrency']} workers, {cfg['targets']} enterprise/institution pairs, seed "
+        f"{cfg['seed']}"
     )
 
     md = [

@@ -461,7 +461,8 @@ def bench_query(
         f"at {result['open_loop_rate']:.1f}/s)"
     )
     click.echo(
-        f"{result['verified_offline']} bundles verified offline; {result['mean_cities_per_report']:.2f} cities "
+        f"{result['verified_offline']} bundles verified offline; "
+        f"{result['mean_cities_per_report']:.2f} cities "
         f"and {result['mean_proof_bytes_per_report']:.0f} proof bytes per report; "
         f"{result['partial_reports']} partial"
     )

@@ -135,14 +135,15 @@ def consortium_group() -> None:
     help="Replace an existing consortium in --dir (deletes its keys and ledgers).",
 )
 def consortium_init(preset: str, directory: Path, base_port: int, force: bool) -> None:
-    """Create the root key, one key per node and per institution (0600), the signed manifest and node settings."""
+    """Create the root key, a key per node and institution (0600), the signed manifest, node settings."""
 
     def go() -> None:
         cons = net.init_consortium(directory, preset, base_port=base_port, force=force)
         ports = sorted(cons.ports.values())
         click.echo(
             f"created the {cons.topology.name} consortium in {directory}: {len(cons.node_ids)} nodes "
-            f"(ports {ports[0]}-{ports[-1]}), {len(cons.institutions)} institutions, manifest {cons.manifest_path}"
+            f"(ports {ports[0]}-{ports[-1]}), {len(cons.institutions)} institutions, manifest "
+            f"{cons.manifest_path}"
         )
         click.echo(f"start it with: creditchain up{_dir_flag(directory)}")
 
@@ -231,7 +232,8 @@ def up_cmd(
         click.echo(_status_table(res.statuses, detail=False))
         click.echo(f"try: {_example_query(res.cons, d)}")
         click.echo(
-            f"     (creditchain enterprises{d} lists more codes, creditchain institutions{d} the institutions;"
+            f"     (creditchain enterprises{d} lists more codes, creditchain institutions{d} the "
+            "institutions;"
             f" creditchain down{d} stops the network, keeping its data)"
         )
 
@@ -272,7 +274,8 @@ def status_cmd(directory: Path) -> None:
         for s in statuses:
             for alarm in (s.info or {}).get("alarms", []):
                 click.echo(
-                    f"ALARM at {s.node_id} against {alarm.get('node_id')}: {alarm.get('fault')} — {alarm.get('detail')}"
+                    f"ALARM at {s.node_id} against {alarm.get('node_id')}: {alarm.get('fault')} — "
+                    f"{alarm.get('detail')}"
                 )
             refused = [p["node_id"] for p in (s.info or {}).get("peers", []) if p.get("refused")]
             if refused:

@@ -344,11 +344,13 @@ def soak_cmd(
     rc, mem = result["receipts"], result["memory"]
     click.echo(
         f"soak: {result['preset']} ({result['nodes']} nodes), {result['duration_s']:.0f} s at "
-        f"{result['load']:.0%} of {result['capacity_per_s']:.1f} reports/s = {result['open_loop_rate_per_s']}/s"
+        f"{result['load']:.0%} of {result['capacity_per_s']:.1f} reports/s = "
+        f"{result['open_loop_rate_per_s']}/s"
     )
     soak = result["phases"][1]
     click.echo(
-        f"latency in the soak: p50 {soak['p50_ms']:.0f} ms, p99 {soak['p99_ms']:.0f} ms, max {soak['max_ms']:.0f} ms"
+        f"latency in the soak: p50 {soak['p50_ms']:.0f} ms, p99 {soak['p99_ms']:.0f} ms, max "
+        f"{soak['max_ms']:.0f} ms"
     )
     click.echo(
         f"requests sent {rc['requests_sent']:,}, reports ok {rc['reports_ok']:,}, errors {result['errors']}, "
@@ -377,7 +379,8 @@ def soak_cmd(
         )
     top = mem["max_fitted_slope_mib_per_min"]
     click.echo(
-        f"max slope {'-' if top is None else f'{top:.3f}'} MiB/min (flagged above {mem['max_slope_mib_per_min']} "
+        f"max slope {'-' if top is None else f'{top:.3f}'} MiB/min (flagged above "
+        f"{mem['max_slope_mib_per_min']} "
         f"MiB/min with more than {mem['min_growth_mib']} MiB of fitted growth, and as much beyond "
         f"{PAGE_CACHE_FACTOR}x the growth of its database files)"
     )

@@ -107,7 +107,8 @@ def render_verification(summary: BundleSummary) -> str:
     n = sum(summary.holders.values())
     return (
         f"verified offline against the manifest: the home node's signature, the authorization's inclusion, "
-        f"{len(summary.holders)} holder checkpoint{'s' if len(summary.holders) != 1 else ''}, {n} record{'s' if n != 1 else ''} "
+        f"{len(summary.holders)} holder checkpoint{'s' if len(summary.holders) != 1 else ''}, {n} "
+        f"record{'s' if n != 1 else ''} "
         "(inclusion proofs and body commitments), "
         "the home receipt"
     )
@@ -157,7 +158,8 @@ def render_report(
             for m in summary.missing
         )
         lines.append(
-            f"  PARTIAL REPORT — {len(summary.missing)} holder{'s' if len(summary.missing) != 1 else ''} missing: {gone}"
+            f"  PARTIAL REPORT — {len(summary.missing)} "
+            f"holder{'s' if len(summary.missing) != 1 else ''} missing: {gone}"
         )
     else:
         lines.append("  complete: every holder answered")
@@ -193,7 +195,8 @@ def render_report(
     if superseded:
         lines.append("")
         lines.append(
-            f"History: {len(superseded)} superseded record{'s' if len(superseded) != 1 else ''}, kept on the ledgers"
+            f"History: {len(superseded)} superseded record{'s' if len(superseded) != 1 else ''}, "
+            "kept on the ledgers"
         )
         later = {d.get("supersedes"): d for d in summary.history if d.get("kind") == "correction"}
         for d in sorted(superseded, key=lambda d: (d["observed_at"], d["node_id"])):

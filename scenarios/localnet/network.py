@@ -1274,7 +1274,8 @@ def up(
             cons, to_seed, int(seeding["enterprises"]), int(seeding["seed"]), progress=progress
         )
         echo(
-            f"seeded {result.seeded.records:,} records into {len(to_seed)} ledgers in {result.seeded.seconds:.1f} s "
+            f"seeded {result.seeded.records:,} records into {len(to_seed)} ledgers in "
+            f"{result.seeded.seconds:.1f} s "
             f"({result.seeded.rate:,.0f} records/s)"
         )
 

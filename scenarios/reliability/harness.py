@@ -253,7 +253,8 @@ def check_served(
     problems = []
     if head.size > ledger.size:
         return [
-            f"{node_id} serves a checkpoint of size {head.size}, beyond the {ledger.size} entries of its ledger file"
+            f"{node_id} serves a checkpoint of size {head.size}, beyond the {ledger.size} entries "
+            "of its ledger file"
         ]
     if ledger.root_at(head.size) != head.root:
         problems.append(
@@ -421,7 +422,10 @@ def local_network(
 
 
 def _base_port(count: int) -> int:
-    """Free ports below the kernel's ephemeral range, so no outgoing connection takes one before a node binds it."""
+    """Free ports below the kernel's ephemeral range.
+
+    So no outgoing connection takes one before a node binds it.
+    """
     low = 32768
     with suppress(OSError, ValueError):
         low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
@@ -437,7 +441,7 @@ def _verifier_keys(cons: net.Consortium) -> dict[str, str]:
 def _cross_city_targets(
     cons: net.Consortium, rng: random.Random, n: int
 ) -> list[tuple[net.Institution, str]]:
-    """(institution, enterprise) pairs with the enterprise held in two cities, none of them the institution's."""
+    """(institution, enterprise) pairs, the enterprise held in two cities other than the institution's."""
     samples = net.sample_enterprises(cons, None, limit=max(2, n), min_cities=2)
     if not samples:
         raise ReliabilityError(

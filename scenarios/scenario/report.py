@@ -129,11 +129,14 @@ def summary_markdown(result: RunResult, data: dict[str, Any]) -> str:
         spec.description.strip() if spec.description else "",
         "",
         f"- file: `{spec.source}`",
-        f"- network: {spec.topology.name}, {len(spec.topology.node_ids)} nodes, {net.get('enterprises', '?')} synthetic "
-        f"enterprises (seed {net.get('seed', '?')}), {'reused' if net.get('reused') else 'started'} in `{net.get('dir')}`",
+        f"- network: {spec.topology.name}, {len(spec.topology.node_ids)} nodes, "
+        f"{net.get('enterprises', '?')} synthetic "
+        f"enterprises (seed {net.get('seed', '?')}), "
+        f"{'reused' if net.get('reused') else 'started'} in `{net.get('dir')}`",
         f"- run {result.run_tag}, started {result.started_at}, {result.seconds:.1f} s "
         f"(network setup {net.get('seconds', 0):.1f} s)",
-        f"- steps: {c['steps']} ({c['steps_failed']} failed); expectations: {c['passed']}/{c['expectations']} passed",
+        f"- steps: {c['steps']} ({c['steps_failed']} failed); expectations: "
+        f"{c['passed']}/{c['expectations']} passed",
         "",
         "## Steps",
         "",
@@ -157,7 +160,8 @@ def summary_markdown(result: RunResult, data: dict[str, Any]) -> str:
     for s in data["steps"]:
         for e in s["expectations"]:
             lines.append(
-                f"| {s['id']} | {e['key']} | {e['line'] or ''} | {_cell(e['expected'])} | {_cell(e['actual'])} | "
+                f"| {s['id']} | {e['key']} | {e['line'] or ''} | {_cell(e['expected'])} | "
+                f"{_cell(e['actual'])} | "
                 f"{'pass' if e['ok'] else '**FAIL**: ' + _cell(e['message'])} |"
             )
     if data["queries"]:

@@ -102,7 +102,8 @@ class Check:
 
     def sentence(self) -> str:
         where = f" (line {self.line})" if self.line else ""
-        return f"step {self.step}: {self.key}{where}: {self.message or f'expected {self.expected!r}, got {self.actual!r}'}"
+        what = self.message or f"expected {self.expected!r}, got {self.actual!r}"
+        return f"step {self.step}: {self.key}{where}: {what}"
 
 
 @dataclass
@@ -347,7 +348,8 @@ def ensure_network(
         cons = _create(spec, directory, force=True)
         info["created"] = True
         echo(
-            f"re-created the {spec.topology.name} consortium in {directory} (ports from {min(cons.ports.values())})"
+            f"re-created the {spec.topology.name} consortium in {directory} (ports from "
+            f"{min(cons.ports.values())})"
         )
     elif exists:
         try:
@@ -363,7 +365,8 @@ def ensure_network(
         cons = _create(spec, directory, force=False)
         info["created"] = True
         echo(
-            f"created the {spec.topology.name} consortium in {directory} (ports from {min(cons.ports.values())})"
+            f"created the {spec.topology.name} consortium in {directory} (ports from "
+            f"{min(cons.ports.values())})"
         )
     changed = _apply_latency(cons, spec)
     info["latency_changed"] = changed
@@ -379,7 +382,8 @@ def ensure_network(
         echo(f"reusing the {cons.topology.name} network running in {directory}")
     elif not seeding:
         echo(
-            f"starting the {cons.topology.name} network in {directory}: seeding {spec.enterprises} enterprises, "
+            f"starting the {cons.topology.name} network in {directory}: seeding {spec.enterprises} "
+            "enterprises, "
             f"{len(cons.node_ids)} nodes"
         )
         try:
@@ -778,10 +782,10 @@ class _Run:
         self.queries: dict[str, QueryOutcome] = {}
         self.disturbed: set[str] = set()  # nodes this run stopped and has not restarted
         self.rogues: list[str] = []
-        self._http = httpx.Client(timeout=10.0)
+        self.http = httpx.Client(timeout=10.0)
 
     def close(self) -> None:
-        self._http.close()
+        self.http.close()
 
     def _trusted_manifest(self) -> Manifest:
         try:
@@ -853,11 +857,11 @@ class _Run:
     def uscc(self, ref: str) -> str:
         if ref in self.usccs:
             return self.usccs[ref]
-        self.homes.setdefault(ref, self._city_home(ref))
+        self.homes.setdefault(ref, self.city_home(ref))
         self.holders.setdefault(ref, set())
         return ref
 
-    def _city_home(self, uscc: str) -> str:
+    def city_home(self, uscc: str) -> str:
         admin = uscc[2:8]
         for c in self.cons.topology.cities:
             if c.admin_code == admin:
@@ -898,7 +902,7 @@ class _Run:
 
     def checkpoint(self, node: str) -> str:
         try:
-            r = self._http.get(self.cons.url(node) + "/v1/checkpoint")
+            r = self.http.get(self.cons.url(node) + "/v1/checkpoint")
         except httpx.HTTPError as exc:
             raise StepFailedError(f"{node} does not answer: {type(exc).__name__}") from exc
         if r.status_code != 200:
@@ -909,7 +913,7 @@ class _Run:
         import base64
 
         try:
-            r = self._http.get(self.cons.url(node) + path, params=params)
+            r = self.http.get(self.cons.url(node) + path, params=params)
         except httpx.HTTPError as exc:
             raise StepFailedError(f"{node} does not answer: {type(exc).__name__}") from exc
         if r.status_code != 200:
@@ -1432,7 +1436,7 @@ def _check_query(run: _Run, step: Step, key: str, want: Any, q: QueryOutcome) ->
         if not q.query_id:
             return result(False, None, f"the query has no query id ({not_granted})")
         nodes = (
-            list(want) if key == "receipts_on" else [run.homes.get(q.uscc, run._city_home(q.uscc))]
+            list(want) if key == "receipts_on" else [run.homes.get(q.uscc, run.city_home(q.uscc))]
         )
         if key == "in_query_history" and not want:
             return result(True, None)
@@ -1598,7 +1602,7 @@ def _check_general(run: _Run, step: Step, key: str, want: Any) -> Check:
         )
     if key == "query_history":
         uscc = run.uscc(want["enterprise"])
-        node = want.get("node") or run.homes.get(uscc) or run._city_home(uscc)
+        node = want.get("node") or run.homes.get(uscc) or run.city_home(uscc)
         rows = run.receipts(node, uscc)
         by_id: dict[str, list[str]] = {}
         for r in rows:
@@ -1632,7 +1636,7 @@ def _check_general(run: _Run, step: Step, key: str, want: Any) -> Check:
             # calling the institution unregistered.
             for attempt in range(3):
                 try:
-                    r = run._http.get(
+                    r = run.http.get(
                         f"{cons.url(inst.home_node)}/v1/institutions/{inst.institution_id}",
                         timeout=30,
                     )
@@ -1719,7 +1723,8 @@ def _check_bundle(
                 failed.append(index)
         ok = not failed
         why = (
-            f"all {len(sections[0]['records'])} records of {node} are in its current tree (size {header.size})"
+            f"all {len(sections[0]['records'])} records of {node} are in its current tree (size "
+            f"{header.size})"
             if ok
             else f"records at {failed} of {node} are not in its current tree (size {header.size})"
         )
@@ -1944,7 +1949,9 @@ def _step_summary(step: Step, res: StepResult, run: _Run) -> str:
         return f"{step.action} {len(res.detail.get('records', []))} record(s) at {res.detail.get('node')}"
     if step.action == "rogue":
         return (
-            f"{res.detail.get('node')} rewrote its history: {res.detail.get('old_size')} → {res.detail.get('new_size')} "
-            f"entries, altered {len(res.detail.get('altered', []))}, removed {len(res.detail.get('removed', []))}"
+            f"{res.detail.get('node')} rewrote its history: {res.detail.get('old_size')} → "
+            f"{res.detail.get('new_size')} "
+            f"entries, altered {len(res.detail.get('altered', []))}, removed "
+            f"{len(res.detail.get('removed', []))}"
         )
     return step.action

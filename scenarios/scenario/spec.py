@@ -296,7 +296,8 @@ def c_id(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
     if text is not None and not _ID.fullmatch(text):
         doc.error(
             path,
-            f"must be letters, digits and . _ : - (at most 100, starting with a letter or digit), got {text!r}",
+            "must be letters, digits and . _ : - (at most 100, starting with a letter or digit), "
+            f"got {text!r}",
         )
         return None
     return text
@@ -595,7 +596,8 @@ def c_query_ref(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
     if text not in ctx.queries:
         doc.error(
             path,
-            f"query {text!r} is not defined by an earlier query step (defined: {', '.join(ctx.queries) or 'none'})",
+            f"query {text!r} is not defined by an earlier query step (defined: "
+            f"{', '.join(ctx.queries) or 'none'})",
         )
         return None
     return text
@@ -668,7 +670,10 @@ ACTIONS: dict[str, dict[str, F]] = {
         "authorization": F(
             c_auth_ref,
             default="auto",
-            docs="an authorize alias, 'auto' (file one for this query), 'none' (no authorization), or {id: ...}",
+            docs=(
+                "an authorize alias, 'auto' (file one for this query), 'none' (no authorization), "
+                "or {id: ...}"
+            ),
         ),
     },
     "register": {

@@ -37,8 +37,10 @@ name: swarm-lab
 algorithm: sha256
 institutions: 4
 cities:
-  - {code: sh, name: Shanghai, name_zh: 上海, admin_code: "310000", nodes: 1, share: 0.6, lat: 31.23, lon: 121.47}
-  - {code: hz, name: Hangzhou, name_zh: 杭州, admin_code: "330100", nodes: 1, share: 0.4, lat: 30.27, lon: 120.16}
+  - {code: sh, name: Shanghai, name_zh: 上海, admin_code: "310000", nodes: 1, share: 0.6,
+     lat: 31.23, lon: 121.47}
+  - {code: hz, name: Hangzhou, name_zh: 杭州, admin_code: "330100", nodes: 1, share: 0.4,
+     lat: 30.27, lon: 120.16}
 """
 STACK = "yrd-swarm-e2e"
 DEPLOY_TIMEOUT_S = 240

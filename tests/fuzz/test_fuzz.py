@@ -57,7 +57,8 @@ def _fuzz(harness: Path, tmp_path: Path, runs: int) -> tuple[subprocess.Complete
 def _crash_report(proc: subprocess.CompletedProcess[str], tmp_path: Path) -> str:
     saved = sorted(tmp_path.glob("crash-*"))
     inputs = "; ".join(f"{p.name}: {p.read_bytes()[:300]!r}" for p in saved)
-    return f"libFuzzer exit {proc.returncode}; saved inputs: {inputs or 'none'}\n{(proc.stdout + proc.stderr)[-4000:]}"
+    tail = (proc.stdout + proc.stderr)[-4000:]
+    return f"libFuzzer exit {proc.returncode}; saved inputs: {inputs or 'none'}\n{tail}"
 
 
 @pytest.mark.parametrize("name", ["fuzz_note.py", "fuzz_proof.py"])
@@ -73,7 +74,8 @@ def test_a_crash_fails_the_run(tmp_path: Path) -> None:
     harness = tmp_path / "fuzz_broken.py"
     harness.write_text(
         "import sys\nfrom pathlib import Path\nimport atheris\n\n"
-        "def one(data):\n    if data.startswith(b'boom'):\n        raise KeyError('not a documented error')\n\n"
+        "def one(data):\n    if data.startswith(b'boom'):\n        raise KeyError('not a "
+        "documented error')\n\n"
         "if sys.argv[1] == '--write-seeds':\n    (Path(sys.argv[2]) / 'seed').write_bytes(b'boom')\n"
         "else:\n    atheris.Setup(sys.argv, one)\n    atheris.Fuzz()\n"
     )

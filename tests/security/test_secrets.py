@@ -34,8 +34,10 @@ origin_prefix: yrd-credit-chain
 algorithm: sha256
 institutions: 2
 cities:
-  - {code: hz, name: Hangzhou, name_zh: 杭州, admin_code: "330100", nodes: 1, share: 0.5, lat: 30.27, lon: 120.16}
-  - {code: hf, name: Hefei, name_zh: 合肥, admin_code: "340100", nodes: 1, share: 0.5, lat: 31.82, lon: 117.23}
+  - {code: hz, name: Hangzhou, name_zh: 杭州, admin_code: "330100", nodes: 1, share: 0.5,
+     lat: 30.27, lon: 120.16}
+  - {code: hf, name: Hefei, name_zh: 合肥, admin_code: "340100", nodes: 1, share: 0.5,
+     lat: 31.82, lon: 117.23}
 """
 
 

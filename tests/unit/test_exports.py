@@ -34,7 +34,11 @@ def test_ledger_imports_no_web_framework() -> None:
     import subprocess
     import sys
 
-    code = "import sys, ledger, ledger.fsck; bad = [m for m in ('fastapi','httpx','starlette','node','scenarios') if m in sys.modules]; print(bad)"
+    code = (
+        "import sys, ledger, ledger.fsck; "
+        "bad = [m for m in ('fastapi','httpx','starlette','node','scenarios') if m in sys.modules]; "
+        "print(bad)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
