@@ -11,20 +11,55 @@ from pathlib import Path
 
 import click
 
-from ledger.errors import LedgerError
-from scenarios.cli.reliability import reliability_group
+from scenarios.cli.base import CommandError, LazyCommand, LazyGroup
 
-__all__ = ["main"]
+__all__ = ["cli", "main"]
+
+# Commands whose modules import the node, the network launcher or the harnesses: loaded
+# only when used. Each summary is the first sentence of the command's own help.
+_NETWORK = "scenarios.cli.consortium"
+LAZY_COMMANDS = {
+    "consortium": LazyCommand(
+        f"{_NETWORK}:consortium_group",
+        "Create and inspect the consortium: keys, manifest, institutions, node settings.",
+    ),
+    "down": LazyCommand(
+        f"{_NETWORK}:down_cmd",
+        "Stop the node processes (SIGTERM, then SIGKILL after a timeout); ledgers are kept.",
+    ),
+    "enterprises": LazyCommand(
+        f"{_NETWORK}:enterprises_cmd",
+        "List sample enterprises of the seeded synthetic data, with the records each holder "
+        "keeps on them.",
+    ),
+    "institutions": LazyCommand(
+        f"{_NETWORK}:institutions_cmd",
+        "List the simulated query institutions, their home nodes and purposes.",
+    ),
+    "query": LazyCommand(
+        f"{_NETWORK}:query_cmd",
+        "Get a verified cross-node credit report as an institution, and save its bundle.",
+    ),
+    "reliability": LazyCommand(
+        "scenarios.cli.reliability:reliability_group",
+        "Crash safety and bounded soak: faults injected into a local network of its own, "
+        "nothing lost.",
+    ),
+    "report": LazyCommand(f"{_NETWORK}:report_group", "Work with saved report bundles."),
+    "status": LazyCommand(
+        f"{_NETWORK}:status_cmd",
+        "Show every node from its live /v1/info: height, entries, peers mirrored, alarms, "
+        "down nodes.",
+    ),
+    "up": LazyCommand(
+        f"{_NETWORK}:up_cmd",
+        "Start the network: create the consortium if needed, seed empty ledgers, start one "
+        "process per node.",
+    ),
+}
 
 
-class Fail(click.ClickException):
-    """A user-facing error: one sentence, exit code 1."""
-
-    def show(self, file: object = None) -> None:  # noqa: ARG002 - click's signature
-        click.echo(f"error: {self.message}", err=True)
-
-
-@click.group()
+@click.group(cls=LazyGroup, lazy_commands=LAZY_COMMANDS)
 @click.version_option(package_name="yrd-credit-chain")
 def cli() -> None:
     """Simulator of the Yangtze River Delta credit chain."""
@@ -44,14 +79,14 @@ def ledger() -> None:
 )
 def ledger_verify(path: Path, verifier_key: str | None) -> None:
     """Recompute everything in the ledger at PATH and name the first bad entry or block of each kind."""
-    from ledger.fsck import verify_ledger
+    from ledger import LedgerError, verify_ledger
 
     if not path.exists():
-        raise Fail(f"{path} does not exist")
+        raise CommandError(f"{path} does not exist")
     try:
         report = verify_ledger(path, verifier_key=verifier_key)
     except LedgerError as exc:
-        raise Fail(str(exc)) from exc
+        raise CommandError(str(exc)) from exc
     click.echo(
         f"{path}: origin {report.origin}, {report.entries} entries, {report.blocks} blocks, "
         f"{report.bodies} bodies, {report.tiles} tiles checked"
@@ -183,10 +218,10 @@ def bench(
             else None
         )
     except BenchError as exc:
-        raise Fail(str(exc)) from exc
+        raise CommandError(str(exc)) from exc
     if out is None:
         if resume:
-            raise Fail("--resume needs the --out directory of the matrix to continue")
+            raise CommandError("--resume needs the --out directory of the matrix to continue")
         out = Path("bench-results") / f"matrix-{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}"
     config = MatrixConfig(
         preset=preset,
@@ -205,7 +240,7 @@ def bench(
             out, config, resume=resume, progress=True, echo=lambda m: click.echo(m, err=True)
         )
     except BenchError as exc:
-        raise Fail(str(exc)) from exc
+        raise CommandError(str(exc)) from exc
     except BenchInterrupted as exc:
         done = exc.outcome
         click.echo(
@@ -266,24 +301,18 @@ def bench_ledger(
     n: int, batch: int, proofs: int, out: Path, algorithm: str, skip_pymerkle: bool
 ) -> None:
     """Append, proof and verification rates of one ledger against plain SQLite and pymerkle."""
+    from ledger import LedgerError
     from scenarios.bench.ledger import BenchError, cli_run
 
     try:
         cli_run(n, batch, proofs, out, algorithm, skip_pymerkle, click.echo)
     except (BenchError, LedgerError) as exc:
-        raise Fail(str(exc)) from exc
+        raise CommandError(str(exc)) from exc
 
 
-# --- the local network: consortium init, up, status, down, query, enterprises, institutions,
-# report verify (defined in scenarios/consortium_cli.py) --------------------------------------
-def _add_network_commands() -> None:
-    from scenarios.cli.consortium import register
-
-    register(cli)
-
-
-_add_network_commands()
-cli.add_command(reliability_group)  # crash harness and soak (scenarios/reliability_cli.py)
+# The local network (consortium init, up, status, down, query, enterprises, institutions,
+# report verify: scenarios/cli/consortium.py) and the reliability harnesses
+# (scenarios/cli/reliability.py) are the lazy commands above.
 
 
 # --- containers: compose file and node configuration (scenarios/compose.py) -------------------
@@ -364,7 +393,7 @@ def compose_cmd(
             seed=seed,
         )
     except (ComposeError, TopologyError, NodeError) as exc:
-        raise Fail(str(exc)) from exc
+        raise CommandError(str(exc)) from exc
     n = len(result.node_ids)
     click.echo(f"wrote {result.compose_file} ({n} services)")
     click.echo(
@@ -441,7 +470,7 @@ def bench_query(
             progress=lambda m: click.echo(f"… {m}", err=True),
         )
     except NetworkError as exc:
-        raise Fail(str(exc)) from exc
+        raise CommandError(str(exc)) from exc
     click.echo(
         f"{'phase':<20}{'ok':>7}{'err':>6}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
     )
@@ -544,7 +573,7 @@ def scenario_run(
             fresh=fresh,
         )
     except RunnerError as exc:
-        raise Fail(str(exc)) from exc
+        raise CommandError(str(exc)) from exc
     checks = result.checks
     passed = sum(c.ok for c in checks)
     click.echo(

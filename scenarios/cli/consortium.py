@@ -16,16 +16,19 @@ import click
 
 from ledger import PURPOSES
 from scenarios import localnet as net
+from scenarios.cli.base import CommandError
 from scenarios.cli.report_view import render_report, render_verification
 
-__all__ = ["register"]
-
-
-class NetworkFail(click.ClickException):
-    """A user-facing error: one sentence on stderr, exit code 1."""
-
-    def show(self, file: object = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
+__all__ = [
+    "consortium_group",
+    "down_cmd",
+    "enterprises_cmd",
+    "institutions_cmd",
+    "query_cmd",
+    "report_group",
+    "status_cmd",
+    "up_cmd",
+]
 
 
 def _dir_option(f: click.decorators.FC) -> click.decorators.FC:
@@ -105,7 +108,7 @@ def _run(fn: object) -> None:
     try:
         fn()  # type: ignore[operator]
     except net.NetworkError as exc:
-        raise NetworkFail(str(exc)) from exc
+        raise CommandError(str(exc)) from exc
 
 
 # --- consortium init ---------------------------------------------------------------
@@ -477,18 +480,3 @@ def report_verify(
             click.echo(f"  partial: missing {', '.join(str(m.get('node_id')) for m in s.missing)}")
 
     _run(go)
-
-
-def register(cli: click.Group) -> None:
-    """Add the network commands to the ``creditchain`` group."""
-    for command in (
-        consortium_group,
-        up_cmd,
-        status_cmd,
-        down_cmd,
-        query_cmd,
-        enterprises_cmd,
-        institutions_cmd,
-        report_group,
-    ):
-        cli.add_command(command)

@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 
+from scenarios.cli.base import CommandError
 from scenarios.reliability import (
     PAGE_CACHE_FACTOR,
     CrashConfig,
@@ -29,13 +30,6 @@ from scenarios.reliability import (
 )
 
 __all__ = ["reliability_group"]
-
-
-class ReliabilityFail(click.ClickException):
-    """A user-facing error: one sentence on stderr, exit code 1."""
-
-    def show(self, file: object = None) -> None:  # noqa: ARG002 - click's signature
-        click.echo(f"error: {self.message}", err=True)
 
 
 class Duration(click.ParamType):  # type: ignore[type-arg]
@@ -63,7 +57,7 @@ def _workdir(workdir: Path | None, prefix: str) -> tuple[Path, bool]:
     """The work directory and whether it is a temporary one of ours."""
     if workdir is not None:
         if (workdir / "network").exists():
-            raise ReliabilityFail(f"{workdir / 'network'} already exists; give an empty --workdir")
+            raise CommandError(f"{workdir / 'network'} already exists; give an empty --workdir")
         workdir.mkdir(parents=True, exist_ok=True)
         return workdir, False
     return Path(tempfile.mkdtemp(prefix=prefix)), True
@@ -176,7 +170,7 @@ def crash_cmd(
     except ReliabilityError as exc:
         if temporary and not keep:
             remove_workdir(where)
-        raise ReliabilityFail(str(exc)) from exc
+        raise CommandError(str(exc)) from exc
     path = write_results(result, out, "crash")
     a = result["acknowledged"]
     outage = sum(result["unanswered_during_outage"].values())
@@ -339,7 +333,7 @@ def soak_cmd(
     except ReliabilityError as exc:
         if temporary and not keep:
             remove_workdir(where)
-        raise ReliabilityFail(str(exc)) from exc
+        raise CommandError(str(exc)) from exc
     path = write_results(result, out, "soak")
     rc, mem = result["receipts"], result["memory"]
     click.echo(
