@@ -582,6 +582,10 @@ def scenario_run(
     )
     for note in result.cleanup:
         click.echo(f"note: {note}")
+    if target == "local" and not down_after:
+        still = still_running(Path(str(result.network.get("dir", directory or "."))))
+        if still:
+            click.echo(f"note: {still}")
     if not result.ok:
         for check in result.failures:
             click.echo(f"FAIL {check.sentence()}")
@@ -608,6 +612,26 @@ def scenario_validate(files: tuple[str, ...]) -> None:
         )
     if bad:
         sys.exit(2)
+
+
+def still_running(directory: Path) -> str | None:
+    """The sentence saying that the network in ``directory`` is still up, or None when it is not.
+
+    ``scenario run`` reuses a running network with the same topology (seeding is the slow part),
+    so it leaves the nodes up unless ``--down`` is given, and says so.
+    """
+    from scenarios import localnet as net
+
+    if not net.consortium_exists(directory):
+        return None
+    pids = net.running_nodes(directory)
+    if not pids:
+        return None
+    return (
+        f"{len(pids)} node process{'es' if len(pids) != 1 else ''} of the network in {directory} "
+        f"{'are' if len(pids) != 1 else 'is'} still running (the next run reuses them); "
+        f"stop them with: creditchain down --dir {directory}"
+    )
 
 
 def main() -> None:

@@ -75,3 +75,48 @@ def test_shipped_scenario_passes(
         assert png.startswith(PNG_MAGIC) and len(png) > 2000, chart
     if not shared:
         assert not net.running_nodes(directory)
+
+
+def test_cli_run_says_the_network_is_still_up_and_down_stops_it(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from scenarios.cli import cli
+
+    directory = tmp_path / "net"
+    try:
+        first = CliRunner().invoke(
+            cli,
+            [
+                "scenario",
+                "run",
+                "unauthorized-query",
+                "--dir",
+                str(directory),
+                "--out",
+                str(tmp_path / "r1"),
+            ],
+        )
+        assert first.exit_code == 0, first.output
+        running = net.running_nodes(directory)
+        assert running
+        assert f"stop them with: creditchain down --dir {directory.resolve()}" in first.output
+        assert f"{len(running)} node processes" in first.output
+        second = CliRunner().invoke(
+            cli,
+            [
+                "scenario",
+                "run",
+                "unauthorized-query",
+                "--dir",
+                str(directory),
+                "--out",
+                str(tmp_path / "r2"),
+                "--down",
+            ],
+        )
+        assert second.exit_code == 0, second.output
+        assert "still running" not in second.output
+        assert not net.running_nodes(directory)
+    finally:
+        if net.consortium_exists(directory) and net.running_nodes(directory):
+            net.down(directory)
