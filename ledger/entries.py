@@ -38,8 +38,8 @@ __all__ = [
     "current_view",
     "entry_bytes",
     "entry_from_dict",
-    "entry_to_dict",
     "entry_subject",
+    "entry_to_dict",
     "parse_entry",
 ]
 

@@ -64,11 +64,11 @@ from scenarios.reliability.harness import (
 )
 
 __all__ = [
-    "Ack",
-    "CrashConfig",
     "INCLUSION_SAMPLE",
     "PAGE_CACHE_FACTOR",
     "PAGE_CACHE_MIB",
+    "Ack",
+    "CrashConfig",
     "ReliabilityError",
     "SoakConfig",
     "body_digest",

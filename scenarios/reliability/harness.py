@@ -86,19 +86,19 @@ from scenarios.model.topology import PRESETS, Topology, load_topology
 from scenarios.model.workloads import SyntheticData
 
 __all__ = [
+    "PAGE_CACHE_FACTOR",
+    "PAGE_CACHE_MIB",
     "Ack",
-    "body_digest",
     "CrashConfig",
     "ReliabilityError",
     "SoakConfig",
+    "body_digest",
     "check_acks",
     "check_mirrors",
     "check_served",
+    "data_files_mib",
     "fit_slope",
     "local_network",
-    "PAGE_CACHE_FACTOR",
-    "PAGE_CACHE_MIB",
-    "data_files_mib",
     "memory_figures",
     "remove_workdir",
     "run_crash",

@@ -85,8 +85,8 @@ __all__ = [
     "load_scenario",
     "parse_scenario",
     "parse_time_offset",
-    "shipped_scenarios",
     "resolve_scenario_path",
+    "shipped_scenarios",
 ]
 
 CORRECTION_OUTCOMES = ("amended", "withdrawn", "resolved")
