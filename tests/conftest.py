@@ -28,8 +28,6 @@ from ledger import (
     RevocationEntry,
     make_uscc,
 )
-from scenarios.model.topology import load_topology
-from scenarios.model.workloads import SyntheticData
 
 # Fixed seeds: never change them, vectors and tests depend on the key IDs.
 NODE_SEED = bytes(range(32))
@@ -95,9 +93,14 @@ def tmp_ledger(make_ledger: Callable[..., Ledger], ledger_path: Path) -> Ledger:
 
 @pytest.fixture(scope="session")
 def drafts() -> list[RecordDraft | CorrectionDraft]:
-    """Deterministic record and correction drafts held by node hz-1."""
-    data = SyntheticData(load_topology("launch-2020"), ENTERPRISES)
-    return list(data.records_for_node("hz-1"))
+    """Deterministic record and correction drafts held by node hz-1.
+
+    They come from the simulator's workload model (``tests/support/synthetic.py``), imported
+    only by the tests that ask for them: the rest of the ledger's tests need no ``scenarios``.
+    """
+    from support.synthetic import node_drafts
+
+    return node_drafts("hz-1", ENTERPRISES)
 
 
 def sample_entries() -> list[Entry]:

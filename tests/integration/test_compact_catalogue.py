@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from inproc_world import HOME, World, seed_world
+from support.inproc_world import HOME, World, seed_world
 
 from ledger import AlarmEntry, make_uscc
 from node.app import build_state, create_app

@@ -7,7 +7,7 @@ import time
 
 import httpx
 import pytest
-from inproc import seeded_key
+from support.inproc import seeded_key
 
 from node.http import httpsig
 

@@ -13,7 +13,7 @@ import time
 
 import httpx
 import pytest
-from inproc import seeded_key
+from support.inproc import seeded_key
 
 from ledger import CosignatureSigner
 from node.app import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES

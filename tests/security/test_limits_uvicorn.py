@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from inproc_world import NODES, make_net
+from support.inproc_world import NODES, make_net
 
 from node.app import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES
 from node.http import httpsig

@@ -37,7 +37,6 @@ import requests
 import schemathesis
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from hypothesis import HealthCheck, settings
-from inproc_world import NODES, World, make_net, seed_world
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -46,6 +45,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from support.inproc_world import NODES, World, make_net, seed_world
 
 from ledger import AlarmEntry, ReceiptEntry, parse_entry
 from node.api.problems import URN

@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from inproc import Net, make_net
-from inproc_world import NODES, World, assert_problem, net_dir, seed_world
+
+from support.inproc import Net, make_net
+from support.inproc_world import NODES, World, assert_problem, net_dir, seed_world
 
 __all__ = ["make_world", "net3", "problem", "shared_world", "world"]
 

@@ -18,12 +18,12 @@ from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from inproc import Net, b64key, make_net, seeded_key
 
 from ledger import make_uscc
 from node.api.problems import URN
 from node.consortium import Manifest, load_manifest
 from node.peers.mirror import mirror_once
+from support.inproc import Net, b64key, make_net, seeded_key
 
 __all__ = [
     "DIGEST",
