@@ -17,10 +17,9 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from scenarios.scenario.runner import RunResult
+from scenarios.scenario.results import RunResult
 
 __all__ = ["CITY_LEVELS", "results_dict", "write_report"]
 
