@@ -22,8 +22,158 @@ from node.bundle import verify_bundle, verify_checkpoint_note
 from node.errors import BundleError
 from scenarios import localnet as net
 from scenarios.errors import StepFailedError
+from scenarios.scenario.fields import (
+    F,
+    SpecContext,
+    c_bool,
+    c_choice,
+    c_city,
+    c_enterprise,
+    c_institution,
+    c_int,
+    c_list,
+    c_node,
+    c_nodes_or_all,
+    c_number,
+    c_query_ref,
+    c_record_ref,
+    c_str,
+    check_mapping,
+)
+from scenarios.scenario.marks import MarkedDoc, Path_
 from scenarios.scenario.results import Check, QueryOutcome
-from scenarios.scenario.spec import Step
+
+
+# --- what each expectation accepts: the schema the scenario file is checked against ---
+def _x_records(value: Any, path: Path_, doc: MarkedDoc, ctx: SpecContext) -> dict[str, Any] | None:
+    return check_mapping(
+        value,
+        path,
+        doc,
+        ctx,
+        {
+            "node": F(c_node, True),
+            "enterprise": F(c_enterprise, True),
+            "view": F(c_choice("current", "history"), default="current"),
+            "present": F(c_list(c_record_ref, min_items=0)),
+            "absent": F(c_list(c_record_ref, min_items=0)),
+        },
+    )
+
+
+def _x_query_history(
+    value: Any, path: Path_, doc: MarkedDoc, ctx: SpecContext
+) -> dict[str, Any] | None:
+    return check_mapping(
+        value,
+        path,
+        doc,
+        ctx,
+        {
+            "enterprise": F(c_enterprise, True),
+            "node": F(c_node, docs="default: the enterprise's home node"),
+            "includes": F(c_list(c_query_ref), True),
+            "outcome": F(c_choice("granted", "denied")),
+        },
+    )
+
+
+def _x_alarms(value: Any, path: Path_, doc: MarkedDoc, ctx: SpecContext) -> dict[str, Any] | None:
+    return check_mapping(
+        value, path, doc, ctx, {"against": F(c_node, True), "witnesses_min": F(c_int(1), default=1)}
+    )
+
+
+def _x_refused(value: Any, path: Path_, doc: MarkedDoc, ctx: SpecContext) -> dict[str, Any] | None:
+    return check_mapping(
+        value, path, doc, ctx, {"node": F(c_node, True), "by_min": F(c_int(1), default=1)}
+    )
+
+
+def _x_institutions(
+    value: Any, path: Path_, doc: MarkedDoc, ctx: SpecContext
+) -> dict[str, Any] | None:
+    def registered(v: Any, p: Path_, d: MarkedDoc, c: SpecContext) -> Any:
+        return "all" if v == "all" else c_int(0)(v, p, d, c)
+
+    return check_mapping(
+        value,
+        path,
+        doc,
+        ctx,
+        {
+            "registered": F(registered, docs="'all' or a minimum count"),
+            "include": F(c_list(c_institution)),
+        },
+    )
+
+
+def _x_bundle(value: Any, path: Path_, doc: MarkedDoc, ctx: SpecContext) -> dict[str, Any] | None:
+    return check_mapping(
+        value,
+        path,
+        doc,
+        ctx,
+        {
+            "query": F(c_query_ref, True),
+            "verifies": F(c_bool, True),
+            "with_current_checkpoint_of": F(
+                c_node, docs="replace that holder's checkpoint by the one it serves now"
+            ),
+        },
+    )
+
+
+def _x_conflict(value: Any, path: Path_, doc: MarkedDoc, ctx: SpecContext) -> dict[str, Any] | None:
+    return check_mapping(
+        value, path, doc, ctx, {"node": F(c_node, True), "bundle": F(c_query_ref, True)}
+    )
+
+
+QUERY_EXPECTATIONS: dict[str, F] = {
+    "status": F(c_choice("granted", "denied", "error")),
+    "reason": F(
+        c_str, docs="the denial reason slug, e.g. expired, unknown, other-purpose, revoked"
+    ),
+    "partial": F(c_bool),
+    "missing": F(c_list(c_node, min_items=0), docs="exactly these holders are missing"),
+    "missing_reason": F(
+        c_str, docs="a word every missing holder's reason contains, e.g. unavailable, refused"
+    ),
+    "holders_include": F(c_list(c_node), docs="these holders answered"),
+    "all_holders": F(c_bool, docs="every node known to hold the enterprise's records answered"),
+    "cities_touched": F(
+        c_list(c_city), docs="the query touched at least these cities (home node and holders asked)"
+    ),
+    "records_present": F(c_list(c_record_ref), docs="in the report's current view"),
+    "records_absent": F(c_list(c_record_ref), docs="not in the report's current view"),
+    "superseded": F(c_list(c_record_ref), docs="in the report's history but not its current view"),
+    "history_includes": F(c_list(c_record_ref), docs="in the report's history"),
+    "records_min": F(c_int(0)),
+    "bundle_verifies": F(c_bool),
+    "receipts_on": F(
+        c_list(c_node), docs="a receipt of this query is on each of these nodes' ledgers"
+    ),
+    "in_query_history": F(c_bool, docs="the enterprise's home node lists this query"),
+    "max_seconds": F(c_number(0.0)),
+}
+
+
+GENERAL_EXPECTATIONS: dict[str, F] = {
+    "nodes_up": F(c_nodes_or_all, docs="'all' or a list of nodes answering"),
+    "nodes_down": F(c_list(c_node, min_items=0)),
+    "no_alarms": F(c_bool),
+    "alarms": F(_x_alarms, docs="{against: node, witnesses_min: N}"),
+    "refused": F(_x_refused, docs="{node: node, by_min: N}"),
+    "records": F(_x_records),
+    "query_history": F(_x_query_history),
+    "institutions": F(_x_institutions),
+    "bundle": F(_x_bundle),
+    "checkpoint_conflict": F(
+        _x_conflict,
+        docs="{node, bundle}: the node's current checkpoint conflicts with the one in the bundle",
+    ),
+}
 
 
 # --- expectations -----------------------------------------------------------------------------------
@@ -159,6 +309,7 @@ def check_query(run: ScenarioRun, step: Step, key: str, want: Any, q: QueryOutco
 
 if TYPE_CHECKING:
     from scenarios.scenario.runner import ScenarioRun
+    from scenarios.scenario.spec import Step
 
 
 def check_general(run: ScenarioRun, step: Step, key: str, want: Any) -> Check:

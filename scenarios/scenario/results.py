@@ -1,12 +1,13 @@
-"""What a scenario run produced: each expectation's check, each query's outcome, each step, the run."""
+"""What a scenario run produced: each expectation's check, each query's outcome, each step."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scenarios.scenario.spec import Scenario
+if TYPE_CHECKING:
+    from scenarios.scenario.spec import Scenario
 
 
 # --- results ---------------------------------------------------------------------------------

@@ -44,8 +44,11 @@ On any step: ``nodes_up``, ``nodes_down``, ``no_alarms``, ``alarms`` ({against, 
 gives; literal ids may use ``{uscc}`` and ``{node}`` placeholders (synthetic records are
 ``<node>:<uscc>:<kind>``).
 
-The tables below (``ACTIONS``, ``QUERY_EXPECTATIONS``, ``GENERAL_EXPECTATIONS``) are the
-schema; the ``docs`` of a field is what an error about it quotes.
+``ACTIONS`` below is the schema of the steps' actions; what each expectation accepts
+(``QUERY_EXPECTATIONS``, ``GENERAL_EXPECTATIONS``) lives in
+:mod:`scenarios.scenario.expectations`, beside the check that decides it. The field checks
+are in :mod:`scenarios.scenario.fields`, the YAML reader with line marks in
+:mod:`scenarios.scenario.marks`; the ``docs`` of a field is what an error about it quotes.
 
 Invariants: a file that loads is fully checked: every node id, city code,
 institution id (of a preset's plan or declared), enterprise name, authorization
@@ -59,7 +62,6 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -67,9 +69,39 @@ from typing import Any
 
 import yaml
 
-from ledger import PURPOSES, RECORD_TYPES, InvalidUsccError, parse_uscc
+from ledger import RECORD_TYPES, InvalidUsccError, parse_uscc
 from scenarios.errors import Problem, ScenarioError, TopologyError
 from scenarios.model.topology import PRESETS, Topology, load_topology, parse_topology
+from scenarios.scenario.expectations import GENERAL_EXPECTATIONS, QUERY_EXPECTATIONS
+from scenarios.scenario.fields import (
+    ALIAS_RE,
+    F,
+    SpecContext,
+    c_alias,
+    c_auth_ref,
+    c_body,
+    c_bool,
+    c_choice,
+    c_city,
+    c_enterprise,
+    c_id,
+    c_institution,
+    c_int,
+    c_list,
+    c_new_record_id,
+    c_node,
+    c_node_or_city,
+    c_number,
+    c_purpose,
+    c_record_ref,
+    c_record_type,
+    c_str,
+    c_time,
+    check_mapping,
+    parse_time_offset,
+    typename,
+)
+from scenarios.scenario.marks import MarkedDoc, MarkedLoader, Path_, compose_marked
 
 __all__ = [
     "ACTIONS",
@@ -94,526 +126,11 @@ DEFAULT_ENTERPRISES = 3000
 DEFAULT_SEED = 2020
 DEFAULT_TIMEOUTS = {"startup": 300.0, "mirror": 120.0, "query": 60.0}
 
-_TIME = re.compile(
-    r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]Z"
-)
-_OFFSET = re.compile(r"([+-])([0-9]{1,6})([smhd])")
-_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:{}-]{0,100}")
-_ALIAS = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
-_NODE = re.compile(r"[a-z0-9]+-[0-9]+")
 
-
-# --- problems ------------------------------------------------------------------------
-Path_ = tuple[str | int, ...]
-
-
-def dotted(path: Path_) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-# --- YAML with marks -------------------------------------------------------------------
-class _Loader(yaml.SafeLoader):
-    """SafeLoader without the timestamp resolver: times stay the strings the user wrote."""
-
-
-_Loader.yaml_implicit_resolvers = {
+MarkedLoader.yaml_implicit_resolvers = {
     k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
     for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-
-
-@dataclass
-class _Doc:
-    source: str
-    lines: dict[Path_, int] = field(default_factory=dict)  # value node line (1-based)
-    key_lines: dict[Path_, int] = field(default_factory=dict)  # line of the key naming the value
-    problems: list[Problem] = field(default_factory=list)
-
-    def line(self, path: Path_, key: bool = False) -> int | None:
-        if key and path in self.key_lines:
-            return self.key_lines[path]
-        p = path
-        while True:
-            if p in self.lines:
-                return self.lines[p]
-            if not p:
-                return None
-            p = p[:-1]
-
-    def error(self, path: Path_, message: str, *, key: bool = False) -> None:
-        self.problems.append(Problem(self.source, self.line(path, key), dotted(path), message))
-
-
-def _build(loader: _Loader, node: yaml.Node, path: Path_, doc: _Doc, depth: int = 0) -> Any:
-    if depth > 50:
-        doc.error(path, "nesting is too deep (recursive alias?)")
-        return None
-    doc.lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.ScalarNode):
-        return loader.construct_object(node, deep=True)
-    if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(loader, item, path + (i,), doc, depth + 1) for i, item in enumerate(node.value)
-        ]
-    if isinstance(node, yaml.MappingNode):
-        loader.flatten_mapping(node)
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int | bool | float) or isinstance(key, bool):
-                doc.problems.append(
-                    Problem(
-                        doc.source,
-                        key_node.start_mark.line + 1,
-                        dotted(path),
-                        f"mapping keys must be plain words, got {key!r}",
-                    )
-                )
-                continue
-            key = str(key)
-            if key in out:
-                doc.problems.append(
-                    Problem(
-                        doc.source,
-                        key_node.start_mark.line + 1,
-                        dotted(path + (key,)),
-                        f"duplicate key (first given on line {doc.key_lines[path + (key,)]})",
-                    )
-                )
-                continue
-            doc.key_lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _build(loader, value_node, path + (key,), doc, depth + 1)
-        return out
-    return None
-
-
-def _compose(text: str, source: str) -> tuple[Any, _Doc]:
-    doc = _Doc(source)
-    try:
-        loader = _Loader(text)  # the reader refuses control characters up front
-    except yaml.YAMLError as exc:
-        doc.problems.append(Problem(source, None, "", f"not valid YAML: {exc}"))
-        return None, doc
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            doc.problems.append(
-                Problem(
-                    source, 1, "", "the file is empty; a scenario is a mapping with name and steps"
-                )
-            )
-            return None, doc
-        return _build(loader, node, (), doc), doc
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        what = "; ".join(s for s in (exc.context, exc.problem) if s)
-        doc.problems.append(
-            Problem(source, mark.line + 1 if mark else None, "", f"not valid YAML: {what}")
-        )
-        return None, doc
-    except yaml.YAMLError as exc:
-        doc.problems.append(Problem(source, None, "", f"not valid YAML: {exc}"))
-        return None, doc
-    finally:
-        loader.dispose()
-
-
-# --- field checks ------------------------------------------------------------------------
-# A checker takes (value, path, doc, ctx) and returns the normalised value or None after
-# reporting a problem. ``ctx`` holds what earlier parts of the file defined.
-Checker = Callable[[Any, Path_, _Doc, "_Ctx"], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class F:
-    """One field of a mapping: its checker, whether it is required, its default, its description."""
-
-    check: Checker
-    required: bool = False
-    default: Any = None
-    docs: str = ""
-
-
-def _typename(v: Any) -> str:
-    if v is None:
-        return "nothing"
-    return {
-        bool: "a boolean",
-        int: "an integer",
-        float: "a number",
-        str: "text",
-        list: "a list",
-        dict: "a mapping",
-    }.get(type(v), type(v).__name__)
-
-
-def _mapping(
-    value: Any, path: Path_, doc: _Doc, ctx: _Ctx, fields: Mapping[str, F], what: str = ""
-) -> dict[str, Any] | None:
-    if not isinstance(value, dict):
-        doc.error(path, f"must be a mapping{f' ({what})' if what else ''}, got {_typename(value)}")
-        return None
-    out: dict[str, Any] = {}
-    for key in value:
-        if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=1)
-            hint = (
-                f"; did you mean {close[0]!r}?" if close else f"; known fields: {', '.join(fields)}"
-            )
-            doc.error(path + (key,), f"unknown field{hint}", key=True)
-    for name, f in fields.items():
-        if name not in value or value[name] is None:
-            if f.required:
-                doc.error(
-                    path, f"missing required field {name!r}" + (f" ({f.docs})" if f.docs else "")
-                )
-            elif f.default is not None:
-                out[name] = f.default
-            continue
-        checked = f.check(value[name], path + (name,), doc, ctx)
-        if checked is not None:
-            out[name] = checked
-    # Keep the order the file gives (defaults last): reports list expectations as written.
-    return {k: out[k] for k in dict.fromkeys([*value, *fields]) if k in out}
-
-
-def c_str(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        doc.error(path, f"must be text, got {_typename(value)}")
-        return None
-    text = str(value)
-    if not text.strip() or len(text) > 2000:
-        doc.error(path, "must be non-empty text of at most 2000 characters")
-        return None
-    return text
-
-
-def c_id(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    text = c_str(value, path, doc, ctx)
-    if text is not None and not _ID.fullmatch(text):
-        doc.error(
-            path,
-            "must be letters, digits and . _ : - (at most 100, starting with a letter or digit), "
-            f"got {text!r}",
-        )
-        return None
-    return text
-
-
-def c_new_record_id(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    """The id of a record a step writes: no placeholders (the runner appends ``.r<run tag>``)."""
-    text = c_id(value, path, doc, ctx)
-    if text is not None and ("{" in text or "}" in text):
-        doc.error(path, f"a new record's id cannot hold placeholders, got {text!r}")
-        return None
-    return text
-
-
-def c_alias(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    text = c_str(value, path, doc, ctx)
-    if text is not None and not _ALIAS.fullmatch(text):
-        doc.error(path, f"must be a name: a letter, then letters, digits, '_' or '-', got {text!r}")
-        return None
-    return text
-
-
-def c_int(lo: int | None = None, hi: int | None = None) -> Checker:
-    def check(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            doc.error(path, f"must be an integer, got {_typename(value)}")
-            return None
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            rng = f">= {lo}" if hi is None else f"between {lo} and {hi}"
-            doc.error(path, f"must be {rng}, got {value}")
-            return None
-        return value
-
-    return check
-
-
-def c_number(lo: float = 0.0, hi: float | None = None) -> Checker:
-    def check(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            doc.error(path, f"must be a number, got {_typename(value)}")
-            return None
-        if value < lo or (hi is not None and value > hi):
-            doc.error(
-                path,
-                f"must be >= {lo}" + (f" and <= {hi}" if hi is not None else "") + f", got {value}",
-            )
-            return None
-        return float(value)
-
-    return check
-
-
-def c_bool(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> bool | None:
-    if not isinstance(value, bool):
-        doc.error(path, f"must be true or false, got {_typename(value)}")
-        return None
-    return value
-
-
-def c_choice(*choices: str) -> Checker:
-    def check(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-        if not isinstance(value, str) or value not in choices:
-            close = difflib.get_close_matches(str(value), choices, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            doc.error(path, f"must be one of {', '.join(choices)}, got {value!r}{hint}")
-            return None
-        return value
-
-    return check
-
-
-def c_list(item: Checker, min_items: int = 1, unique: bool = True) -> Checker:
-    def check(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> list[Any] | None:
-        if isinstance(value, str | int) and not isinstance(value, bool) and min_items <= 1:
-            value = [value]  # a single item may be written without brackets
-        if not isinstance(value, list):
-            doc.error(path, f"must be a list, got {_typename(value)}")
-            return None
-        if len(value) < min_items:
-            doc.error(path, f"must list at least {min_items} item{'s' if min_items != 1 else ''}")
-            return None
-        out = []
-        bad = False
-        for i, v in enumerate(value):
-            c = item(v, path + (i,), doc, ctx)
-            bad = bad or c is None
-            out.append(c)
-        if bad:
-            return None
-        if unique:
-            seen = [repr(x) for x in out]
-            dups = sorted({s for s in seen if seen.count(s) > 1})
-            if dups:
-                doc.error(path, f"lists {', '.join(dups)} more than once")
-                return None
-        return out
-
-    return check
-
-
-def c_body(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    """A record body: a JSON object without floats (money is integer minor units)."""
-    if not isinstance(value, dict):
-        doc.error(path, f"must be a mapping (the record's JSON body), got {_typename(value)}")
-        return None
-
-    def walk(v: Any, p: Path_) -> bool:
-        if isinstance(v, float):
-            doc.error(
-                p, f"floats are not allowed in record bodies (use integer minor units), got {v}"
-            )
-            return False
-        if isinstance(v, dict):
-            return all([walk(x, p + (k,)) for k, x in v.items()])
-        if isinstance(v, list):
-            return all([walk(x, p + (i,)) for i, x in enumerate(v)])
-        if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 2**53 - 1:
-            doc.error(p, f"integers in record bodies must fit in 53 bits, got {v}")
-            return False
-        return True
-
-    return value if walk(value, path) else None
-
-
-def parse_time_offset(text: str) -> tuple[str, int] | None:
-    """``now`` → ("offset", 0); ``-30d`` → ("offset", -2592000); RFC 3339 → ("time", 0); else None."""
-    if text == "now":
-        return "offset", 0
-    m = _OFFSET.fullmatch(text)
-    if m:
-        n = int(m.group(2)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(3)]
-        return "offset", -n if m.group(1) == "-" else n
-    if _TIME.fullmatch(text):
-        return "time", 0
-    return None
-
-
-def c_time(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    if not isinstance(value, str) or parse_time_offset(value) is None:
-        doc.error(
-            path,
-            "must be 'now', an offset like -30d, +365d, -2h, +10m, or a UTC time "
-            f"like 2021-10-31T08:00:00Z, got {value!r}",
-        )
-        return None
-    return value
-
-
-def c_purpose(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    got = c_choice(*PURPOSES)(value, path, doc, ctx)
-    return None if got is None else str(got)
-
-
-def c_record_type(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    got = c_choice(*RECORD_TYPES)(value, path, doc, ctx)
-    return None if got is None else str(got)
-
-
-# --- what the file defines, for reference checks --------------------------------------------
-@dataclass
-class _Ctx:
-    topology: Topology | None = None
-    institutions: dict[str, tuple[str, str, tuple[str, ...]]] = field(
-        default_factory=dict
-    )  # id → (city, node, purposes)
-    plan_known: bool = False  # whether the consortium's own institution ids are known
-    enterprises: dict[str, Any] = field(default_factory=dict)
-    auths: dict[str, int] = field(default_factory=dict)  # alias → step index defining it
-    queries: dict[str, int] = field(default_factory=dict)
-    records: dict[str, str] = field(default_factory=dict)  # logical record id → enterprise name
-    step_ids: set[str] = field(default_factory=set)
-    step_index: int = 0
-
-    def nodes(self) -> tuple[str, ...]:
-        return self.topology.node_ids if self.topology else ()
-
-    def cities(self) -> tuple[str, ...]:
-        return tuple(c.code for c in self.topology.cities) if self.topology else ()
-
-
-def c_node(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    text = c_str(value, path, doc, ctx)
-    if text is None:
-        return None
-    if ctx.topology is None:
-        if not _NODE.fullmatch(text):
-            doc.error(path, f"must be a node id like hz-1, got {text!r}")
-            return None
-        return text
-    if text not in ctx.nodes():
-        close = difflib.get_close_matches(text, ctx.nodes(), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        doc.error(
-            path,
-            f"no node {text!r} in topology {ctx.topology.name}; nodes are {', '.join(ctx.nodes())}{hint}",
-        )
-        return None
-    return text
-
-
-def c_city(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    text = c_str(value, path, doc, ctx)
-    if text is None:
-        return None
-    if ctx.topology is not None and text not in ctx.cities():
-        doc.error(
-            path,
-            f"no city {text!r} in topology {ctx.topology.name}; cities are {', '.join(ctx.cities())}",
-        )
-        return None
-    return text
-
-
-def c_node_or_city(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    text = c_str(value, path, doc, ctx)
-    if text is None:
-        return None
-    if ctx.topology is not None and text not in ctx.nodes() and text not in ctx.cities():
-        doc.error(
-            path, f"{text!r} is neither a node nor a city code of topology {ctx.topology.name}"
-        )
-        return None
-    return text
-
-
-def c_enterprise(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    text = c_str(value, path, doc, ctx)
-    if text is None:
-        return None
-    if text in ctx.enterprises:
-        return text
-    if len(text) == 18 and text.upper() == text:
-        try:
-            parse_uscc(text)
-            return text
-        except InvalidUsccError as exc:
-            doc.error(path, f"{text!r} is not a valid USCC: {exc}")
-            return None
-    names = list(ctx.enterprises)
-    close = difflib.get_close_matches(text, names, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    doc.error(
-        path,
-        f"unknown enterprise {text!r}: name one under enterprises.named "
-        f"({', '.join(names) or 'none defined'}) or give an 18-character USCC{hint}",
-    )
-    return None
-
-
-def c_institution(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    text = c_id(value, path, doc, ctx)
-    if text is None:
-        return None
-    if ctx.plan_known and text not in ctx.institutions:
-        close = difflib.get_close_matches(text, list(ctx.institutions), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        doc.error(
-            path,
-            f"unknown institution {text!r}: the topology's institutions are "
-            f"{_sample(ctx.institutions)}; declare others under institutions or register them first{hint}",
-        )
-        return None
-    return text
-
-
-def _sample(ids: Mapping[str, Any]) -> str:
-    keys = list(ids)
-    return ", ".join(keys[:4]) + (f", … ({len(keys)} in all)" if len(keys) > 4 else "")
-
-
-def c_auth_ref(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | dict[str, str] | None:
-    if isinstance(value, dict):
-        got = _mapping(
-            value, path, doc, ctx, {"id": F(c_id, True, docs="a literal authorization id")}
-        )
-        return {"id": got["id"]} if got and "id" in got else None
-    text = c_str(value, path, doc, ctx)
-    if text is None:
-        return None
-    if text in ("auto", "none"):
-        return text
-    if text not in ctx.auths:
-        doc.error(
-            path,
-            f"authorization {text!r} is not defined by an earlier authorize step "
-            f"(defined: {', '.join(ctx.auths) or 'none'}); use 'auto', 'none' or {{id: literal}}",
-        )
-        return None
-    return text
-
-
-def c_query_ref(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    text = c_str(value, path, doc, ctx)
-    if text is None:
-        return None
-    if text not in ctx.queries:
-        doc.error(
-            path,
-            f"query {text!r} is not defined by an earlier query step (defined: "
-            f"{', '.join(ctx.queries) or 'none'})",
-        )
-        return None
-    return text
-
-
-def c_record_ref(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> str | None:
-    """A record id: a logical id defined by an earlier ingest/correct step, or a literal id
-    (placeholders ``{uscc}`` and ``{node}`` are filled in by the runner)."""
-    return c_id(value, path, doc, ctx)
-
-
-def c_nodes_or_all(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> list[str] | str | None:
-    if value == "all":
-        return "all"
-    got = c_list(c_node, min_items=0)(value, path, doc, ctx)
-    return None if got is None else [str(n) for n in got]
 
 
 # --- sections ---------------------------------------------------------------------------------
@@ -630,7 +147,7 @@ ACTIONS: dict[str, dict[str, F]] = {
     "ingest": {
         "node": F(c_node, True, docs="the node whose operator ingests"),
         "records": F(
-            c_list(lambda v, p, d, c: _mapping(v, p, d, c, RECORD_FIELDS, "a record")), True
+            c_list(lambda v, p, d, c: check_mapping(v, p, d, c, RECORD_FIELDS, "a record")), True
         ),
         "mirror": F(
             c_bool, default=True, docs="wait until every peer has mirrored the new entries"
@@ -692,7 +209,7 @@ ACTIONS: dict[str, dict[str, F]] = {
         "node": F(c_node, True, docs="the node that rewrites its history"),
         "alter": F(
             c_list(
-                lambda v, p, d, c: _mapping(
+                lambda v, p, d, c: check_mapping(
                     v,
                     p,
                     d,
@@ -723,132 +240,6 @@ _SHORTHAND = {
     "restart": "node",
     "wait": "seconds",
     "wait_mirrored": None,
-}
-
-
-def _x_records(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    return _mapping(
-        value,
-        path,
-        doc,
-        ctx,
-        {
-            "node": F(c_node, True),
-            "enterprise": F(c_enterprise, True),
-            "view": F(c_choice("current", "history"), default="current"),
-            "present": F(c_list(c_record_ref, min_items=0)),
-            "absent": F(c_list(c_record_ref, min_items=0)),
-        },
-    )
-
-
-def _x_query_history(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    return _mapping(
-        value,
-        path,
-        doc,
-        ctx,
-        {
-            "enterprise": F(c_enterprise, True),
-            "node": F(c_node, docs="default: the enterprise's home node"),
-            "includes": F(c_list(c_query_ref), True),
-            "outcome": F(c_choice("granted", "denied")),
-        },
-    )
-
-
-def _x_alarms(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    return _mapping(
-        value, path, doc, ctx, {"against": F(c_node, True), "witnesses_min": F(c_int(1), default=1)}
-    )
-
-
-def _x_refused(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    return _mapping(
-        value, path, doc, ctx, {"node": F(c_node, True), "by_min": F(c_int(1), default=1)}
-    )
-
-
-def _x_institutions(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    def registered(v: Any, p: Path_, d: _Doc, c: _Ctx) -> Any:
-        return "all" if v == "all" else c_int(0)(v, p, d, c)
-
-    return _mapping(
-        value,
-        path,
-        doc,
-        ctx,
-        {
-            "registered": F(registered, docs="'all' or a minimum count"),
-            "include": F(c_list(c_institution)),
-        },
-    )
-
-
-def _x_bundle(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    return _mapping(
-        value,
-        path,
-        doc,
-        ctx,
-        {
-            "query": F(c_query_ref, True),
-            "verifies": F(c_bool, True),
-            "with_current_checkpoint_of": F(
-                c_node, docs="replace that holder's checkpoint by the one it serves now"
-            ),
-        },
-    )
-
-
-def _x_conflict(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, Any] | None:
-    return _mapping(
-        value, path, doc, ctx, {"node": F(c_node, True), "bundle": F(c_query_ref, True)}
-    )
-
-
-QUERY_EXPECTATIONS: dict[str, F] = {
-    "status": F(c_choice("granted", "denied", "error")),
-    "reason": F(
-        c_str, docs="the denial reason slug, e.g. expired, unknown, other-purpose, revoked"
-    ),
-    "partial": F(c_bool),
-    "missing": F(c_list(c_node, min_items=0), docs="exactly these holders are missing"),
-    "missing_reason": F(
-        c_str, docs="a word every missing holder's reason contains, e.g. unavailable, refused"
-    ),
-    "holders_include": F(c_list(c_node), docs="these holders answered"),
-    "all_holders": F(c_bool, docs="every node known to hold the enterprise's records answered"),
-    "cities_touched": F(
-        c_list(c_city), docs="the query touched at least these cities (home node and holders asked)"
-    ),
-    "records_present": F(c_list(c_record_ref), docs="in the report's current view"),
-    "records_absent": F(c_list(c_record_ref), docs="not in the report's current view"),
-    "superseded": F(c_list(c_record_ref), docs="in the report's history but not its current view"),
-    "history_includes": F(c_list(c_record_ref), docs="in the report's history"),
-    "records_min": F(c_int(0)),
-    "bundle_verifies": F(c_bool),
-    "receipts_on": F(
-        c_list(c_node), docs="a receipt of this query is on each of these nodes' ledgers"
-    ),
-    "in_query_history": F(c_bool, docs="the enterprise's home node lists this query"),
-    "max_seconds": F(c_number(0.0)),
-}
-
-GENERAL_EXPECTATIONS: dict[str, F] = {
-    "nodes_up": F(c_nodes_or_all, docs="'all' or a list of nodes answering"),
-    "nodes_down": F(c_list(c_node, min_items=0)),
-    "no_alarms": F(c_bool),
-    "alarms": F(_x_alarms, docs="{against: node, witnesses_min: N}"),
-    "refused": F(_x_refused, docs="{node: node, by_min: N}"),
-    "records": F(_x_records),
-    "query_history": F(_x_query_history),
-    "institutions": F(_x_institutions),
-    "bundle": F(_x_bundle),
-    "checkpoint_conflict": F(
-        _x_conflict,
-        docs="{node, bundle}: the node's current checkpoint conflicts with the one in the bundle",
-    ),
 }
 
 
@@ -921,7 +312,7 @@ class Scenario:
 
 
 def _topology(
-    value: Any, path: Path_, doc: _Doc
+    value: Any, path: Path_, doc: MarkedDoc
 ) -> tuple[Topology | None, str | None, dict[str, Any] | None]:
     if isinstance(value, str):
         if value not in PRESETS:
@@ -934,7 +325,7 @@ def _topology(
     if not isinstance(value, dict):
         doc.error(
             path,
-            f"must be a preset name ({', '.join(PRESETS)}) or a mapping with cities, got {_typename(value)}",
+            f"must be a preset name ({', '.join(PRESETS)}) or a mapping with cities, got {typename(value)}",
         )
         return None, None, None
     try:
@@ -969,23 +360,23 @@ def _institution_plan(topology: Topology) -> dict[str, tuple[str, str, tuple[str
     }
 
 
-def _named(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, NamedEnterprise]:
+def _named(value: Any, path: Path_, doc: MarkedDoc, ctx: SpecContext) -> dict[str, NamedEnterprise]:
     out: dict[str, NamedEnterprise] = {}
     if value is None:
         return out
     if not isinstance(value, dict):
-        doc.error(path, f"must be a mapping of names to enterprises, got {_typename(value)}")
+        doc.error(path, f"must be a mapping of names to enterprises, got {typename(value)}")
         return out
     for name, spec in value.items():
         p = path + (name,)
-        if not _ALIAS.fullmatch(name):
+        if not ALIAS_RE.fullmatch(name):
             doc.error(
                 p,
                 "enterprise names must start with a letter and use letters, digits, '_' or '-'",
                 key=True,
             )
             continue
-        got = _mapping(
+        got = check_mapping(
             spec,
             p,
             doc,
@@ -1057,13 +448,13 @@ def _named(value: Any, path: Path_, doc: _Doc, ctx: _Ctx) -> dict[str, NamedEnte
     return out
 
 
-def _step(raw: Any, i: int, doc: _Doc, ctx: _Ctx) -> Step | None:
+def _step(raw: Any, i: int, doc: MarkedDoc, ctx: SpecContext) -> Step | None:
     path: Path_ = ("steps", i)
     if not isinstance(raw, dict):
         doc.error(
             path,
             f"a step must be a mapping with one action ({', '.join(a for a in ACTIONS if a != 'check')}) "
-            f"or expect, got {_typename(raw)}",
+            f"or expect, got {typename(raw)}",
         )
         return None
     meta = {"id", "note", "expect", "within"}
@@ -1108,7 +499,7 @@ def _step(raw: Any, i: int, doc: _Doc, ctx: _Ctx) -> Step | None:
             value is None or value is True or (short and not isinstance(value, dict))
         ):
             value = {} if (value is None or value is True or short is None) else {short: value}
-        got = _mapping(
+        got = check_mapping(
             value, path + (action,), doc, ctx, ACTIONS[action], f"the {action} arguments"
         )
         if got is None:
@@ -1136,7 +527,7 @@ def _step(raw: Any, i: int, doc: _Doc, ctx: _Ctx) -> Step | None:
                 for k, v in value.items()
                 if not (k in QUERY_EXPECTATIONS and action != "query")
             }
-        got = _mapping(value, path + ("expect",), doc, ctx, allowed, "expectations")
+        got = check_mapping(value, path + ("expect",), doc, ctx, allowed, "expectations")
         if got is not None:
             expect = got
             expect_lines = {k: doc.line(path + ("expect", k), key=True) for k in got}
@@ -1146,7 +537,7 @@ def _step(raw: Any, i: int, doc: _Doc, ctx: _Ctx) -> Step | None:
 
 
 def _step_semantics(
-    action: str, args: dict[str, Any], path: Path_, doc: _Doc, ctx: _Ctx, step_id: str
+    action: str, args: dict[str, Any], path: Path_, doc: MarkedDoc, ctx: SpecContext, step_id: str
 ) -> None:
     """Cross-field checks and what the step defines for later steps."""
     if action == "authorize":
@@ -1243,14 +634,12 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     Raises:
         ScenarioError: every problem found, each naming its line and field.
     """
-    raw, doc = _compose(text, source)
+    raw, doc = compose_marked(text, source)
     if doc.problems:
         raise ScenarioError(doc.problems)
-    ctx = _Ctx()
+    ctx = SpecContext()
     if not isinstance(raw, dict):
-        doc.error(
-            (), f"a scenario is a mapping with name, topology and steps, got {_typename(raw)}"
-        )
+        doc.error((), f"a scenario is a mapping with name, topology and steps, got {typename(raw)}")
         raise ScenarioError(doc.problems)
     top = {
         "name",
@@ -1289,7 +678,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         ctx.plan_known = bool(ctx.institutions) or topology.institutions == 0
 
     ent = (
-        _mapping(
+        check_mapping(
             raw.get("enterprises", {}),
             ("enterprises",),
             doc,
@@ -1323,12 +712,12 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     if inst_raw is not None:
         if not isinstance(inst_raw, list):
             doc.error(
-                ("institutions",), f"must be a list of institutions, got {_typename(inst_raw)}"
+                ("institutions",), f"must be a list of institutions, got {typename(inst_raw)}"
             )
         else:
             for j, item in enumerate(inst_raw):
                 p: Path_ = ("institutions", j)
-                got = _mapping(
+                got = check_mapping(
                     item,
                     p,
                     doc,
@@ -1371,12 +760,12 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
         if not isinstance(lat_raw, list):
             doc.error(
                 ("latency",),
-                f"must be a list of {{between: [a, b], ms: N}}, got {_typename(lat_raw)}",
+                f"must be a list of {{between: [a, b], ms: N}}, got {typename(lat_raw)}",
             )
         else:
             for j, item in enumerate(lat_raw):
                 p = ("latency", j)
-                got = _mapping(
+                got = check_mapping(
                     item,
                     p,
                     doc,
@@ -1403,7 +792,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     timeouts = dict(DEFAULT_TIMEOUTS)
     if raw.get("timeouts") is not None:
         got = (
-            _mapping(
+            check_mapping(
                 raw["timeouts"],
                 ("timeouts",),
                 doc,
@@ -1423,7 +812,7 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
     if "steps" not in raw:
         doc.error((), "missing required field 'steps'")
     elif not isinstance(raw["steps"], list) or not raw["steps"]:
-        doc.error(("steps",), f"must be a non-empty list of steps, got {_typename(raw['steps'])}")
+        doc.error(("steps",), f"must be a non-empty list of steps, got {typename(raw['steps'])}")
     else:
         for i, item in enumerate(raw["steps"]):
             ctx.step_index = i
