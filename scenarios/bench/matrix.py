@@ -1,7 +1,7 @@
 """``creditchain bench``: the benchmark matrix, node counts × enterprise volumes.
 
 For every cell (a node count N and a volume E) the matrix builds a fresh
-network in its own directory through :mod:`scenarios.localnet.network` (the same
+network in its own directory through :mod:`scenarios.localnet` (the same
 ``init_consortium`` / ``up`` / ``down`` as ``creditchain up``, so any speed-up
 of seeding or mirroring shows here unchanged) and measures:
 

@@ -2,7 +2,7 @@
 query, enterprises, institutions and report verify.
 
 The commands only parse options and print; the work is in
-:mod:`scenarios.localnet.network`. Every expected failure prints one plain sentence
+:mod:`scenarios.localnet`. Every expected failure prints one plain sentence
 on stderr (``error: …``) and exits 1; ``report verify`` exits 1 when a bundle
 does not verify.
 """

@@ -423,7 +423,7 @@ def write_config(
 
 def _write_institutions(topology: Topology, config_dir: Path) -> None:
     """The preset's institutions, with keys kept on the host (``keys/institutions``), as
-    :func:`scenarios.localnet.network.init_consortium` makes them; existing keys are reused."""
+    :func:`scenarios.localnet.consortium.init_consortium` makes them; existing keys are reused."""
     from scenarios.localnet import institution_plan
 
     keys = config_dir / "keys" / "institutions"

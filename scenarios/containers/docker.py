@@ -10,7 +10,7 @@ stopped node's ledger out of its volume (``docker cp``) and back (a one-off
 container as the node's user), which is
 how a rogue node rewrites its history.
 
-Every failure is a :class:`scenarios.localnet.network.NetworkError` with one sentence.
+Every failure is a :class:`scenarios.errors.NetworkError` with one sentence.
 """
 
 from __future__ import annotations

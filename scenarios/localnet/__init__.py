@@ -1,171 +1,76 @@
-"""The local network: consortium directory, seeding, node processes, waits and the institution client."""
+"""The local network: one process per node on 127.0.0.1, from a consortium directory.
+
+Modules, bottom up (each imports only those above it)::
+
+    consortium  the directory: keys, signed manifest, institutions, node settings, run state
+    seeding     each ledger filled with its synthetic enterprises before the nodes start
+    processes   node processes spawned detached; waits until healthy and until mirrored
+    client      the signed client an operator or institution uses against one node
+    queries     authorizations, reports, offline bundle verification, enterprise samples
+    network     up, status, kill and down of the whole network
+"""
 
 from __future__ import annotations
 
-from scenarios.localnet.network import (
-    COMPACT_CATALOGUE_FROM as COMPACT_CATALOGUE_FROM,
+from scenarios.errors import MirrorStalledError, NetworkError
+from scenarios.localnet.client import (
+    NodeClient,
+    operator_client,
+    problem_sentence,
+    register_institutions,
+)
+from scenarios.localnet.consortium import (
+    DEFAULT_BASE_PORT,
+    DEFAULT_DIR,
+    MIRROR_INTERVAL_S,
+    SAME_CITY_LATENCY_MS,
+    Consortium,
+    Institution,
+    PublishedPortTransport,
+    consortium_exists,
+    find_free_base_port,
+    init_consortium,
+    institution_plan,
+    load_consortium,
+    port_free,
+    read_state,
+    running_nodes,
+    write_state,
 )
 from scenarios.localnet.network import (
-    DEFAULT_BASE_PORT as DEFAULT_BASE_PORT,
+    DEFAULT_ENTERPRISES,
+    DEFAULT_SEED,
+    NodeStatus,
+    UpResult,
+    down,
+    kill_node,
+    network_status,
+    up,
 )
-from scenarios.localnet.network import (
-    DEFAULT_DIR as DEFAULT_DIR,
+from scenarios.localnet.processes import mirror_lag, node_infos, spawn, wait_healthy, wait_mirrored
+from scenarios.localnet.queries import (
+    NEGATIVE_TYPES,
+    EnterpriseSample,
+    QueryResult,
+    check_uscc,
+    consent_document,
+    file_authorization,
+    query_report,
+    sample_enterprises,
+    synthetic_data,
+    verify_bundle_file,
 )
-from scenarios.localnet.network import (
-    DEFAULT_ENTERPRISES as DEFAULT_ENTERPRISES,
-)
-from scenarios.localnet.network import (
-    DEFAULT_SEED as DEFAULT_SEED,
-)
-from scenarios.localnet.network import (
-    MIRROR_INTERVAL_S as MIRROR_INTERVAL_S,
-)
-from scenarios.localnet.network import (
-    NEGATIVE_TYPES as NEGATIVE_TYPES,
-)
-from scenarios.localnet.network import (
-    RECORDS_PER_ENTERPRISE as RECORDS_PER_ENTERPRISE,
-)
-from scenarios.localnet.network import (
-    SAME_CITY_LATENCY_MS as SAME_CITY_LATENCY_MS,
-)
-from scenarios.localnet.network import (
-    SEED_BATCH as SEED_BATCH,
-)
-from scenarios.localnet.network import (
-    SEED_WORKERS as SEED_WORKERS,
-)
-from scenarios.localnet.network import (
-    Consortium as Consortium,
-)
-from scenarios.localnet.network import (
-    EnterpriseSample as EnterpriseSample,
-)
-from scenarios.localnet.network import (
-    Institution as Institution,
-)
-from scenarios.localnet.network import (
-    MirrorStalledError as MirrorStalledError,
-)
-from scenarios.localnet.network import (
-    NetworkError as NetworkError,
-)
-from scenarios.localnet.network import (
-    NodeClient as NodeClient,
-)
-from scenarios.localnet.network import (
-    NodeStatus as NodeStatus,
-)
-from scenarios.localnet.network import (
-    PublishedPortTransport as PublishedPortTransport,
-)
-from scenarios.localnet.network import (
-    QueryResult as QueryResult,
-)
-from scenarios.localnet.network import (
-    SeedResult as SeedResult,
-)
-from scenarios.localnet.network import (
-    UpResult as UpResult,
-)
-from scenarios.localnet.network import (
-    catalogue_mode as catalogue_mode,
-)
-from scenarios.localnet.network import (
-    check_uscc as check_uscc,
-)
-from scenarios.localnet.network import (
-    consent_document as consent_document,
-)
-from scenarios.localnet.network import (
-    consortium_exists as consortium_exists,
-)
-from scenarios.localnet.network import (
-    down as down,
-)
-from scenarios.localnet.network import (
-    file_authorization as file_authorization,
-)
-from scenarios.localnet.network import (
-    find_free_base_port as find_free_base_port,
-)
-from scenarios.localnet.network import (
-    init_consortium as init_consortium,
-)
-from scenarios.localnet.network import (
-    institution_plan as institution_plan,
-)
-from scenarios.localnet.network import (
-    kill_node as kill_node,
-)
-from scenarios.localnet.network import (
-    load_consortium as load_consortium,
-)
-from scenarios.localnet.network import (
-    mirror_lag as mirror_lag,
-)
-from scenarios.localnet.network import (
-    needs_seed as needs_seed,
-)
-from scenarios.localnet.network import (
-    network_status as network_status,
-)
-from scenarios.localnet.network import (
-    node_infos as node_infos,
-)
-from scenarios.localnet.network import (
-    operator_client as operator_client,
-)
-from scenarios.localnet.network import (
-    port_free as port_free,
-)
-from scenarios.localnet.network import (
-    problem_sentence as problem_sentence,
-)
-from scenarios.localnet.network import (
-    query_report as query_report,
-)
-from scenarios.localnet.network import (
-    read_state as read_state,
-)
-from scenarios.localnet.network import (
-    register_institutions as register_institutions,
-)
-from scenarios.localnet.network import (
-    running_nodes as running_nodes,
-)
-from scenarios.localnet.network import (
-    sample_enterprises as sample_enterprises,
-)
-from scenarios.localnet.network import (
-    seed_ledger_file as seed_ledger_file,
-)
-from scenarios.localnet.network import (
-    seed_ledgers as seed_ledgers,
-)
-from scenarios.localnet.network import (
-    set_catalogue_mode as set_catalogue_mode,
-)
-from scenarios.localnet.network import (
-    spawn as spawn,
-)
-from scenarios.localnet.network import (
-    synthetic_data as synthetic_data,
-)
-from scenarios.localnet.network import (
-    up as up,
-)
-from scenarios.localnet.network import (
-    verify_bundle_file as verify_bundle_file,
-)
-from scenarios.localnet.network import (
-    wait_healthy as wait_healthy,
-)
-from scenarios.localnet.network import (
-    wait_mirrored as wait_mirrored,
-)
-from scenarios.localnet.network import (
-    write_state as write_state,
+from scenarios.localnet.seeding import (
+    COMPACT_CATALOGUE_FROM,
+    RECORDS_PER_ENTERPRISE,
+    SEED_BATCH,
+    SEED_WORKERS,
+    SeedResult,
+    catalogue_mode,
+    needs_seed,
+    seed_ledger_file,
+    seed_ledgers,
+    set_catalogue_mode,
 )
 
 __all__ = [

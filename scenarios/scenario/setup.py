@@ -96,7 +96,7 @@ def wait_links_mirrored(
 ) -> float:
     """Until each answering node has mirrored each answering peer it does not refuse; returns seconds.
 
-    Unlike :func:`scenarios.localnet.network.wait_mirrored`, links to a refused peer (an open alarm)
+    Unlike :func:`scenarios.localnet.processes.wait_mirrored`, links to a refused peer (an open alarm)
     and to nodes that are down are not waited for. With ``node`` and ``size``: until every
     peer has mirrored ``node`` up to ``size``.
 

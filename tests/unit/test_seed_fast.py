@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ledger import Ledger, NoteSigner, RecordDraft, verify_ledger
 from ledger.errors import StoreError
 from ledger.store import Store
-from scenarios.localnet import network
+from scenarios import localnet as network
 from scenarios.model.topology import load_topology
 from scenarios.model.workloads import BRANCH_MIX, SyntheticData
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from scenarios.localnet import network as net
+from scenarios.localnet import processes as net
 
 
 class FakeClock:
