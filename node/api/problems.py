@@ -27,6 +27,7 @@ from ledger import (
     SignatureError,
     StoreError,
 )
+from node.api.schemas import PROBLEM_SCHEMA
 from node.errors import (
     AuthorizationError,
     BundleError,
@@ -41,7 +42,13 @@ from node.errors import (
 )
 from node.http import httpsig
 
-__all__ = ["PROBLEM_TYPES", "install_problem_handlers", "problem", "problem_for"]
+__all__ = [
+    "PROBLEM_TYPES",
+    "document_problems",
+    "install_problem_handlers",
+    "problem",
+    "problem_for",
+]
 
 log = logging.getLogger("node.api.problems")
 
@@ -190,3 +197,21 @@ def install_problem_handlers(app: FastAPI, node_id: str) -> None:
     app.add_exception_handler(Exception, on_any)
     for cls, *_ in PROBLEM_TYPES:
         app.add_exception_handler(cls, on_any)  # type: ignore[arg-type]
+
+
+def document_problems(spec: dict[str, Any]) -> None:
+    """Every error is ``application/problem+json``: say so for every operation, 422 included."""
+    spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    answer = {
+        "description": "RFC 9457 problem details",
+        "content": {
+            "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+        },
+    }
+    for operations in spec.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            responses["422"] = answer
+            responses["default"] = answer
+    for name in ("HTTPValidationError", "ValidationError"):
+        spec["components"]["schemas"].pop(name, None)

@@ -312,7 +312,7 @@ async def test_an_unexpected_error_is_a_signed_problem_and_counted(world, proble
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr("node.app.make_report", boom)
+    monkeypatch.setattr("node.api.institution.make_report", boom)
     r = await world.report()
     problem(r, 500, "internal", node_id="hz-1")
     assert "secret internals" not in r.text and "Traceback" not in r.text

@@ -16,7 +16,7 @@ import pytest
 from support.inproc import seeded_key
 
 from ledger import CosignatureSigner
-from node.app import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES
+from node.http.middleware import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES
 from node.http import httpsig
 
 
