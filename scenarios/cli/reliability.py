@@ -1,7 +1,7 @@
 """``creditchain reliability crash`` and ``creditchain reliability soak``.
 
 The commands parse options, print a one-screen summary and write JSON; the
-work is in :mod:`scenarios.reliability.harness`. Each starts its own network in a work
+work is in :mod:`scenarios.reliability`. Each starts its own network in a work
 directory (a temporary one unless ``--workdir`` is given), stops it at the
 end, and exits 1 on any fault, naming each; an expected failure prints one
 plain sentence on stderr (``error: …``) and exits 1.

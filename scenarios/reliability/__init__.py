@@ -1,66 +1,35 @@
-"""Reliability harnesses: crash rounds and the soak."""
+"""Reliability harnesses: crash rounds and the bounded soak, each on a network of its own.
+
+Modules::
+
+    checks  what a client was promised is on the ledger, whole; served and mirrored trees agree
+    common  the harnesses' own local network, cross-city targets, results files
+    crash   SIGKILL-and-restart rounds under ingest and report load (``run_crash``)
+    soak    open-loop reports at a fraction of capacity, memory slope, receipts (``run_soak``)
+"""
 
 from __future__ import annotations
 
-from scenarios.reliability.harness import (
-    INCLUSION_SAMPLE as INCLUSION_SAMPLE,
+from scenarios.errors import ReliabilityError
+from scenarios.reliability.checks import (
+    INCLUSION_SAMPLE,
+    Ack,
+    body_digest,
+    check_acks,
+    check_mirrors,
+    check_served,
+    verify_file,
 )
-from scenarios.reliability.harness import (
-    PAGE_CACHE_FACTOR as PAGE_CACHE_FACTOR,
-)
-from scenarios.reliability.harness import (
-    PAGE_CACHE_MIB as PAGE_CACHE_MIB,
-)
-from scenarios.reliability.harness import (
-    Ack as Ack,
-)
-from scenarios.reliability.harness import (
-    CrashConfig as CrashConfig,
-)
-from scenarios.reliability.harness import (
-    ReliabilityError as ReliabilityError,
-)
-from scenarios.reliability.harness import (
-    SoakConfig as SoakConfig,
-)
-from scenarios.reliability.harness import (
-    body_digest as body_digest,
-)
-from scenarios.reliability.harness import (
-    check_acks as check_acks,
-)
-from scenarios.reliability.harness import (
-    check_mirrors as check_mirrors,
-)
-from scenarios.reliability.harness import (
-    check_served as check_served,
-)
-from scenarios.reliability.harness import (
-    data_files_mib as data_files_mib,
-)
-from scenarios.reliability.harness import (
-    fit_slope as fit_slope,
-)
-from scenarios.reliability.harness import (
-    local_network as local_network,
-)
-from scenarios.reliability.harness import (
-    memory_figures as memory_figures,
-)
-from scenarios.reliability.harness import (
-    remove_workdir as remove_workdir,
-)
-from scenarios.reliability.harness import (
-    run_crash as run_crash,
-)
-from scenarios.reliability.harness import (
-    run_soak as run_soak,
-)
-from scenarios.reliability.harness import (
-    verify_file as verify_file,
-)
-from scenarios.reliability.harness import (
-    write_results as write_results,
+from scenarios.reliability.common import local_network, remove_workdir, write_results
+from scenarios.reliability.crash import CrashConfig, run_crash
+from scenarios.reliability.soak import (
+    PAGE_CACHE_FACTOR,
+    PAGE_CACHE_MIB,
+    SoakConfig,
+    data_files_mib,
+    fit_slope,
+    memory_figures,
+    run_soak,
 )
 
 __all__ = [

@@ -16,8 +16,8 @@ import pytest
 from support.inproc import seeded_key
 
 from ledger import CosignatureSigner
-from node.http.middleware import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES
 from node.http import httpsig
+from node.http.middleware import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES
 
 
 def _cosignature(world, witness: str, of: str) -> tuple[int, str]:

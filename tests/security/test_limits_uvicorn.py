@@ -24,8 +24,8 @@ import pytest
 import uvicorn
 from support.inproc_world import NODES, make_net
 
-from node.http.middleware import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES
 from node.http import httpsig
+from node.http.middleware import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES
 
 H11_HEAD_LIMIT = 16 * 1024  # h11.DEFAULT_MAX_INCOMPLETE_EVENT_SIZE, which uvicorn keeps by default
 
