@@ -46,8 +46,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-import multiprocessing
 import os
 import shutil
 import signal
@@ -56,7 +54,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -64,10 +62,22 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import yaml
 
+from scenarios.bench.figures import CSV_COLUMNS, FIGURES, Figure, add_ratios, ratio
+from scenarios.bench.plain_ingest import files_bytes, plain_ingest
+from scenarios.bench.plan import (
+    DEFAULT_ENTERPRISES,
+    DEFAULT_NODES,
+    DEFAULT_SEED,
+    Cell,
+    parse_count_list,
+    plan_cells,
+    spread_order,
+    subset_topology,
+    topology_yaml,
+)
 from scenarios.errors import BenchError, TopologyError
-from scenarios.model.topology import City, Topology, load_topology
+from scenarios.model.topology import Topology, load_topology
 
 __all__ = [
     "CSV_COLUMNS",
@@ -89,9 +99,6 @@ __all__ = [
     "subset_topology",
 ]
 
-DEFAULT_NODES = (1, 2, 4, 8, 11, 14)
-DEFAULT_ENTERPRISES = (10_000, 100_000, 1_000_000)
-DEFAULT_SEED = 2020
 MIB = 1 << 20
 
 
@@ -101,438 +108,6 @@ class BenchInterrupted(Exception):  # noqa: N818 - not an error: the user asked 
     def __init__(self, outcome: MatrixOutcome) -> None:
         super().__init__("interrupted")
         self.outcome = outcome
-
-
-# --- parsing and planning --------------------------------------------------------------
-_SUFFIXES = {"k": 1_000, "m": 1_000_000}
-
-
-def parse_count_list(text: str, what: str) -> tuple[int, ...]:
-    """``"1,2,4"`` → ``(1, 2, 4)``: positive whole numbers, sorted, duplicates dropped.
-
-    Accepts ``_`` separators and a ``k``/``M`` suffix (``100k``, ``16.82M``).
-
-    Raises:
-        BenchError: an empty list, or an item that is not a positive whole number.
-    """
-    items = [t.strip() for t in text.split(",")]
-    if not text.strip() or any(not t for t in items):
-        raise BenchError(
-            f"{what} must be a comma-separated list of positive whole numbers, got {text!r}"
-        )
-    out = set()
-    for item in items:
-        raw = item.replace("_", "").lower()
-        mult = _SUFFIXES.get(raw[-1:], 1)
-        number = raw[:-1] if mult > 1 else raw
-        try:
-            value = float(number) * mult if mult > 1 else int(number)
-        except ValueError:
-            raise BenchError(f"{what}: {item!r} is not a whole number") from None
-        if not math.isfinite(value) or value != int(value):
-            raise BenchError(f"{what}: {item!r} is not a whole number")
-        if int(value) < 1:
-            raise BenchError(f"{what}: {item!r} must be at least 1")
-        out.add(int(value))
-    return tuple(sorted(out))
-
-
-def spread_order(topology: Topology) -> list[str]:
-    """The topology's node ids in the order node subsets take them (see the module docstring)."""
-    cities = sorted(enumerate(topology.cities), key=lambda ic: (-ic[1].share, ic[0]))
-    order: list[str] = []
-    for k in range(max(c.nodes for c in topology.cities)):
-        order.extend(c.node_ids[k] for _, c in cities if k < c.nodes)
-    return order
-
-
-def subset_topology(topology: Topology, n: int) -> Topology:
-    """The first ``n`` nodes of :func:`spread_order` as a topology of their own.
-
-    Raises:
-        BenchError: ``n`` is not between 1 and the topology's node count.
-    """
-    total = len(topology.node_ids)
-    if not 1 <= n <= total:
-        raise BenchError(f"--nodes {n} is not possible: {topology.name} has {total} nodes")
-    chosen = set(spread_order(topology)[:n])
-    counts = {c.code: sum(1 for nid in c.node_ids if nid in chosen) for c in topology.cities}
-    kept = [c for c in topology.cities if counts[c.code]]
-    share = sum(c.share for c in kept)
-    shares = [round(c.share / share, 6) for c in kept]
-    shares[0] = round(shares[0] + 1.0 - sum(shares), 6)  # sum exactly 1 after rounding
-    institutions = max(len(kept), round(topology.institutions * n / total))
-    return Topology(
-        name=topology.name if n == total else f"{topology.name}-{n}n",
-        cities=tuple(
-            City(c.code, c.name, c.name_zh, c.admin_code, counts[c.code], s, c.lat, c.lon)
-            for c, s in zip(kept, shares, strict=True)
-        ),
-        institutions=institutions,
-        algorithm=topology.algorithm,
-    )
-
-
-def topology_yaml(topology: Topology) -> str:
-    """The topology as a file :func:`scenarios.model.topology.load_topology` reads back unchanged."""
-    return yaml.safe_dump(
-        {
-            "name": topology.name,
-            "algorithm": topology.algorithm,
-            "institutions": topology.institutions,
-            "cities": [
-                {
-                    "code": c.code,
-                    "name": c.name,
-                    "name_zh": c.name_zh,
-                    "admin_code": c.admin_code,
-                    "nodes": c.nodes,
-                    "share": c.share,
-                    "lat": c.lat,
-                    "lon": c.lon,
-                }
-                for c in topology.cities
-            ],
-        },
-        allow_unicode=True,
-        sort_keys=False,
-    )
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Cell:
-    enterprises: int
-    nodes: int
-
-    @property
-    def id(self) -> str:
-        return f"n{self.nodes:02d}-e{self.enterprises}"
-
-
-def plan_cells(
-    nodes: Sequence[int] | None, enterprises: Sequence[int] | None, preset_nodes: int
-) -> list[Cell]:
-    """The cells to run, smallest volume first, then fewest nodes.
-
-    ``nodes=None`` means the defaults that fit the preset, or, when exactly one
-    volume is asked for, the whole preset (``--enterprises 16820000`` is one
-    full-scale cell). ``enterprises=None`` means the default volumes.
-
-    Raises:
-        BenchError: a node count above the preset's.
-    """
-    volumes = tuple(enterprises) if enterprises else DEFAULT_ENTERPRISES
-    if nodes:
-        too_big = [n for n in nodes if n > preset_nodes]
-        if too_big:
-            raise BenchError(f"--nodes {too_big[0]} is more than the preset's {preset_nodes} nodes")
-        counts = tuple(nodes)
-    elif enterprises and len(enterprises) == 1:
-        counts = (preset_nodes,)
-    else:
-        counts = tuple(n for n in DEFAULT_NODES if n <= preset_nodes)
-    return sorted(Cell(e, n) for e in volumes for n in counts)
-
-
-# --- figures ----------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Figure:
-    key: str
-    label: str
-    unit: str
-    baseline: str | None  # what the baseline is; None: no baseline exists for this figure
-    higher_is_better: bool
-
-
-FIGURES: tuple[Figure, ...] = (
-    Figure(
-        "ingest_records_per_s",
-        "ingest rate, records",
-        "records/s",
-        "plain SQLite inserts of the same records",
-        True,
-    ),
-    Figure(
-        "ingest_enterprises_per_s",
-        "ingest rate, enterprises",
-        "enterprises/s",
-        "plain SQLite inserts of the same records",
-        True,
-    ),
-    Figure("mirror_catchup_s", "mirroring catch-up after start", "s", None, False),
-    Figure(
-        "capacity_rps",
-        "report capacity (closed loop)",
-        "reports/s",
-        "plain FastAPI two-hop, closed loop",
-        True,
-    ),
-    Figure(
-        "throughput_rps",
-        "report throughput (open loop)",
-        "reports/s",
-        "plain FastAPI two-hop at the same arrival rate",
-        True,
-    ),
-    Figure(
-        "p50_ms",
-        "report latency p50 (open loop)",
-        "ms",
-        "plain FastAPI two-hop at the same arrival rate",
-        False,
-    ),
-    Figure(
-        "p95_ms",
-        "report latency p95 (open loop)",
-        "ms",
-        "plain FastAPI two-hop at the same arrival rate",
-        False,
-    ),
-    Figure(
-        "p99_ms",
-        "report latency p99 (open loop)",
-        "ms",
-        "plain FastAPI two-hop at the same arrival rate",
-        False,
-    ),
-    Figure(
-        "proof_bytes_per_report",
-        "proof bytes per report (proofs and checkpoints)",
-        "bytes",
-        "plain FastAPI response bytes (the data alone)",
-        False,
-    ),
-    Figure(
-        "bundle_bytes_per_report",
-        "bundle bytes per report",
-        "bytes",
-        "plain FastAPI response bytes (the data alone)",
-        False,
-    ),
-    Figure(
-        "storage_bytes_per_enterprise",
-        "storage per enterprise (ledger and state files)",
-        "bytes",
-        "plain SQLite databases of the same records",
-        False,
-    ),
-    Figure(
-        "cpu_ms_per_report",
-        "CPU per report (all node processes)",
-        "ms",
-        "plain FastAPI home and holder processes",
-        False,
-    ),
-    Figure(
-        "node_cpu_s",
-        "CPU seconds per node during the query phases",
-        "s",
-        "per plain FastAPI process, same phases",
-        False,
-    ),
-    Figure(
-        "node_rss_peak_mib",
-        "peak RSS per node (largest node)",
-        "MiB",
-        "largest plain FastAPI process",
-        False,
-    ),
-    Figure(
-        "node_rss_mean_mib",
-        "mean RSS per node",
-        "MiB",
-        "mean of the plain FastAPI processes",
-        False,
-    ),
-)
-
-# Every scalar of a row, in CSV column order (figures as value, baseline, ratio).
-_LEAD = (
-    "cell",
-    "nodes",
-    "enterprises",
-    "preset",
-    "node_ids",
-    "records",
-    "seed_s",
-    "baseline_seed_s",
-    "baseline_workers",
-    "start_s",
-    "register_s",
-    "open_loop_rate",
-    "capacity_sent",
-    "capacity_ok",
-    "capacity_errors",
-    "latency_sent",
-    "latency_ok",
-    "latency_errors",
-    "verified_offline",
-    "partial_reports",
-    "cities_per_report",
-    "cross_city",
-    "targets",
-    "node_cpu_s_lifetime",
-    "capacity_s",
-    "duration_s",
-    "load",
-    "concurrency",
-    "cell_seconds",
-    "finished_at",
-    "command",
-)
-CSV_COLUMNS: tuple[str, ...] = _LEAD + tuple(
-    k for f in FIGURES for k in (f.key, f"{f.key}_baseline", f"{f.key}_ratio")
-)
-
-
-def ratio(value: float | None, baseline: float | None) -> float | None:
-    """``value / baseline``; None when either is missing or the baseline is zero or not finite."""
-    if (
-        value is None
-        or baseline is None
-        or not math.isfinite(value)
-        or not math.isfinite(baseline)
-        or baseline == 0
-    ):
-        return None
-    return value / baseline
-
-
-def add_ratios(row: dict[str, Any]) -> dict[str, Any]:
-    """Set ``<figure>_ratio`` from ``<figure>`` and ``<figure>_baseline`` for every figure."""
-    for f in FIGURES:
-        row.setdefault(f"{f.key}_baseline", None)
-        row[f"{f.key}_ratio"] = ratio(row.get(f.key), row.get(f"{f.key}_baseline"))
-    return row
-
-
-# --- the plain SQLite ingest baseline --------------------------------------------------
-_PLAIN_SCHEMA = """
-CREATE TABLE credit_records (
-    id INTEGER PRIMARY KEY, uscc TEXT, record_type TEXT, record_id TEXT,
-    source TEXT, observed_at TEXT, body TEXT);
-CREATE INDEX credit_records_uscc ON credit_records (uscc);
-"""
-
-
-def _plain_worker_init() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides what an interrupt means
-
-
-def _plain_seed_node(
-    topology_file: str, node_id: str, enterprises: int, seed: int, db_path: str, batch: int
-) -> dict[str, Any]:
-    """Worker: the node's synthetic records into a plain table, the ledger's pragmas, one txn per batch."""
-    from scenarios.model.workloads import SyntheticData
-
-    data = SyntheticData(load_topology(topology_file), enterprises, seed)
-    db = sqlite3.connect(db_path, isolation_level=None)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.executescript(_PLAIN_SCHEMA)
-    sql = (
-        "INSERT INTO credit_records (uscc, record_type, record_id, source, observed_at, body) "
-        "VALUES (?, ?, ?, ?, ?, ?)"
-    )
-    rows: list[tuple[str, str, str, str, str, str]] = []
-    records = 0
-
-    def flush() -> None:
-        db.execute("BEGIN IMMEDIATE")
-        db.executemany(sql, rows)
-        db.execute("COMMIT")
-        rows.clear()
-
-    for d in data.records_for_node(node_id):
-        rows.append(
-            (
-                d.uscc,
-                getattr(d, "record_type", "correction"),
-                d.record_id,
-                d.source,
-                d.observed_at,
-                json.dumps(d.body, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
-            )
-        )
-        records += 1
-        if len(rows) >= batch:
-            flush()
-    if rows:
-        flush()
-    db.close()
-    return {"node_id": node_id, "records": records, "bytes": _files_bytes([Path(db_path).parent])}
-
-
-def plain_ingest(
-    topology_file: Path,
-    node_ids: Sequence[str],
-    enterprises: int,
-    seed: int,
-    workdir: Path,
-    *,
-    workers: int,
-    batch: int,
-    progress: bool,
-) -> dict[str, Any]:
-    """Insert every node's records into plain SQLite, one database per node, ``workers`` processes."""
-    from tqdm import tqdm
-
-    ctx = multiprocessing.get_context("spawn")
-    t0 = time.perf_counter()
-    results = []
-    bar = tqdm(
-        total=len(node_ids),
-        desc="plain SQLite ingest",
-        unit="db",
-        disable=not progress,
-        dynamic_ncols=True,
-        leave=False,
-    )
-    pool = ctx.Pool(processes=max(1, min(workers, len(node_ids))), initializer=_plain_worker_init)
-    ok = False
-    try:
-        tasks = []
-        for node_id in node_ids:
-            d = workdir / node_id
-            d.mkdir(parents=True, exist_ok=True)
-            tasks.append(
-                pool.apply_async(
-                    _plain_seed_node,
-                    (str(topology_file), node_id, enterprises, seed, str(d / "plain.db"), batch),
-                )
-            )
-        for task in tasks:
-            while not task.ready():
-                task.wait(0.2)
-            results.append(task.get())
-            bar.update(1)
-        ok = True
-    finally:
-        if ok:
-            pool.close()
-        else:
-            pool.terminate()
-        pool.join()
-        bar.close()
-    seconds = time.perf_counter() - t0
-    return {
-        "seconds": seconds,
-        "records": sum(r["records"] for r in results),
-        "bytes": sum(r["bytes"] for r in results),
-        "workers": max(1, min(workers, len(node_ids))),
-    }
-
-
-def _files_bytes(dirs: Iterable[Path]) -> int:
-    """Bytes of the regular files under ``dirs`` (SQLite ``-shm`` index files excluded)."""
-    total = 0
-    for d in dirs:
-        if not d.exists():
-            continue
-        for p in d.rglob("*"):
-            if p.is_file() and not p.name.endswith("-shm"):
-                total += p.stat().st_size
-    return total
 
 
 # --- the matrix -------------------------------------------------------------------------
@@ -771,7 +346,7 @@ def _run_cell(
             "start_s": result.start_seconds,
             "mirror_catchup_s": result.mirror_seconds,
             "register_s": result.register_seconds,
-            "storage_bytes_per_enterprise": _files_bytes(
+            "storage_bytes_per_enterprise": files_bytes(
                 cons.node_dir(n) / "data" for n in cons.node_ids
             )
             / cell.enterprises,

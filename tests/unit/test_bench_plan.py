@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -357,7 +358,7 @@ def test_write_report_names_every_figure_and_draws_png_charts(tmp_path: Path) ->
     rows = [_row(1, 200), _row(2, 200), _row(1, 400)]
     results = {
         "rows": rows,
-        "figures": [bm.asdict(f) for f in bm.FIGURES],
+        "figures": [dataclasses.asdict(f) for f in bm.FIGURES],
         "command": "creditchain bench",
         "config": {
             "preset": "oct-2021",

@@ -1,0 +1,182 @@
+"""What the matrix measures: each figure with its unit, its baseline and how its ratio reads."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+
+# --- figures ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Figure:
+    key: str
+    label: str
+    unit: str
+    baseline: str | None  # what the baseline is; None: no baseline exists for this figure
+    higher_is_better: bool
+
+
+FIGURES: tuple[Figure, ...] = (
+    Figure(
+        "ingest_records_per_s",
+        "ingest rate, records",
+        "records/s",
+        "plain SQLite inserts of the same records",
+        True,
+    ),
+    Figure(
+        "ingest_enterprises_per_s",
+        "ingest rate, enterprises",
+        "enterprises/s",
+        "plain SQLite inserts of the same records",
+        True,
+    ),
+    Figure("mirror_catchup_s", "mirroring catch-up after start", "s", None, False),
+    Figure(
+        "capacity_rps",
+        "report capacity (closed loop)",
+        "reports/s",
+        "plain FastAPI two-hop, closed loop",
+        True,
+    ),
+    Figure(
+        "throughput_rps",
+        "report throughput (open loop)",
+        "reports/s",
+        "plain FastAPI two-hop at the same arrival rate",
+        True,
+    ),
+    Figure(
+        "p50_ms",
+        "report latency p50 (open loop)",
+        "ms",
+        "plain FastAPI two-hop at the same arrival rate",
+        False,
+    ),
+    Figure(
+        "p95_ms",
+        "report latency p95 (open loop)",
+        "ms",
+        "plain FastAPI two-hop at the same arrival rate",
+        False,
+    ),
+    Figure(
+        "p99_ms",
+        "report latency p99 (open loop)",
+        "ms",
+        "plain FastAPI two-hop at the same arrival rate",
+        False,
+    ),
+    Figure(
+        "proof_bytes_per_report",
+        "proof bytes per report (proofs and checkpoints)",
+        "bytes",
+        "plain FastAPI response bytes (the data alone)",
+        False,
+    ),
+    Figure(
+        "bundle_bytes_per_report",
+        "bundle bytes per report",
+        "bytes",
+        "plain FastAPI response bytes (the data alone)",
+        False,
+    ),
+    Figure(
+        "storage_bytes_per_enterprise",
+        "storage per enterprise (ledger and state files)",
+        "bytes",
+        "plain SQLite databases of the same records",
+        False,
+    ),
+    Figure(
+        "cpu_ms_per_report",
+        "CPU per report (all node processes)",
+        "ms",
+        "plain FastAPI home and holder processes",
+        False,
+    ),
+    Figure(
+        "node_cpu_s",
+        "CPU seconds per node during the query phases",
+        "s",
+        "per plain FastAPI process, same phases",
+        False,
+    ),
+    Figure(
+        "node_rss_peak_mib",
+        "peak RSS per node (largest node)",
+        "MiB",
+        "largest plain FastAPI process",
+        False,
+    ),
+    Figure(
+        "node_rss_mean_mib",
+        "mean RSS per node",
+        "MiB",
+        "mean of the plain FastAPI processes",
+        False,
+    ),
+)
+
+
+# Every scalar of a row, in CSV column order (figures as value, baseline, ratio).
+_LEAD = (
+    "cell",
+    "nodes",
+    "enterprises",
+    "preset",
+    "node_ids",
+    "records",
+    "seed_s",
+    "baseline_seed_s",
+    "baseline_workers",
+    "start_s",
+    "register_s",
+    "open_loop_rate",
+    "capacity_sent",
+    "capacity_ok",
+    "capacity_errors",
+    "latency_sent",
+    "latency_ok",
+    "latency_errors",
+    "verified_offline",
+    "partial_reports",
+    "cities_per_report",
+    "cross_city",
+    "targets",
+    "node_cpu_s_lifetime",
+    "capacity_s",
+    "duration_s",
+    "load",
+    "concurrency",
+    "cell_seconds",
+    "finished_at",
+    "command",
+)
+
+
+CSV_COLUMNS: tuple[str, ...] = _LEAD + tuple(
+    k for f in FIGURES for k in (f.key, f"{f.key}_baseline", f"{f.key}_ratio")
+)
+
+
+def ratio(value: float | None, baseline: float | None) -> float | None:
+    """``value / baseline``; None when either is missing or the baseline is zero or not finite."""
+    if (
+        value is None
+        or baseline is None
+        or not math.isfinite(value)
+        or not math.isfinite(baseline)
+        or baseline == 0
+    ):
+        return None
+    return value / baseline
+
+
+def add_ratios(row: dict[str, Any]) -> dict[str, Any]:
+    """Set ``<figure>_ratio`` from ``<figure>`` and ``<figure>_baseline`` for every figure."""
+    for f in FIGURES:
+        row.setdefault(f"{f.key}_baseline", None)
+        row[f"{f.key}_ratio"] = ratio(row.get(f.key), row.get(f"{f.key}_baseline"))
+    return row
