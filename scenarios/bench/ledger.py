@@ -23,8 +23,8 @@ Invariants:
       with ``n`` (pymerkle's ``InmemoryTree`` does, by its design).
     * Generation is timed on its own and excluded from both append rates.
     * Each append phase runs in its own freshly spawned process, so the two
-      peak-RSS figures start from the same state (see :func:`_in_fresh_process`).
-    * pymerkle is GPL-3.0: it is imported only inside :func:`_pymerkle_phase`,
+      peak-RSS figures start from the same state (see :func:`in_fresh_process`).
+    * pymerkle is GPL-3.0: it is imported only inside :func:`pymerkle_phase`,
       never at module level and never by ``ledger/`` or ``node/``.
     * The same seed gives the same records, indices and old sizes; salts and
       keys are random, so roots differ between runs (not within one).
@@ -41,18 +41,14 @@ import shutil
 import sqlite3
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from itertools import islice
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from tqdm import tqdm
 
 from ledger import (
     CompactRange,
@@ -65,6 +61,16 @@ from ledger import (
     verify_inclusion,
     verify_ledger,
 )
+from scenarios.bench.ledger_table import failed_checks, format_table
+from scenarios.bench.measure import (
+    PeakRss,
+    db_bytes,
+    in_fresh_process,
+    per_second,
+    progress_bar,
+    to_mib,
+)
+from scenarios.bench.pymerkle_baseline import PYMERKLE_BUDGET_S, PYMERKLE_PROOFS, pymerkle_phase
 from scenarios.errors import BenchError
 from scenarios.model.topology import load_topology
 from scenarios.model.workloads import SyntheticData
@@ -86,8 +92,6 @@ TOPOLOGY = "launch-2020"
 # launch-2020 yields about 2.85 records per enterprise over all nodes' streams;
 # sizing a little under keeps every node's stream in the first N records.
 RECORDS_PER_ENTERPRISE = 2.75
-PYMERKLE_PROOFS = 200
-PYMERKLE_BUDGET_S = 60.0
 READ_CHUNK = 10_000
 
 Draft = RecordDraft | CorrectionDraft
@@ -139,76 +143,6 @@ def _timed_batches(n: int, batch: int, seed: int, clock: list[float]) -> Iterato
 # --------------------------------------------------------------------------- measuring
 
 
-class PeakRss:
-    """Peak resident set size of this process while the block runs, sampled by a thread."""
-
-    def __init__(self, interval_s: float = 0.02) -> None:
-        self._proc = psutil.Process()
-        self._interval = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="peak-rss", daemon=True)
-        self.start = 0
-        self.peak = 0
-
-    def _sample(self) -> None:
-        self.peak = max(self.peak, self._proc.memory_info().rss)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self._sample()
-
-    def __enter__(self) -> PeakRss:
-        self.start = self.peak = self._proc.memory_info().rss
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-
-
-def _in_fresh_process(
-    isolated: bool, fn: Callable[..., dict[str, Any]], *args: Any
-) -> dict[str, Any]:
-    """Run ``fn(*args)`` in a new interpreter (spawned) when ``isolated``, else here.
-
-    A fresh process per append phase makes the peak RSS of the ledger and of
-    the baseline comparable: freed memory of one phase (SQLite's page cache,
-    Python's arenas) is not counted in, or hidden by, the other.
-    """
-    if not isolated:
-        return fn(*args)
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(fn, *args).result()
-
-
-def _rate(count: int, seconds: float) -> float | None:
-    return count / seconds if count and seconds > 0 else None
-
-
-def _mib(n_bytes: int) -> float:
-    return n_bytes / (1 << 20)
-
-
-def _db_bytes(path: Path) -> int:
-    """The database file plus its WAL, if one is left."""
-    wal = path.with_name(path.name + "-wal")
-    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
-
-
-def _bar(progress: bool, total: int, desc: str, unit: str) -> tqdm[Any]:
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit=unit,
-        unit_scale=True,
-        disable=not progress,
-        leave=False,
-        file=sys.stderr,
-    )
-
-
 # --------------------------------------------------------------------------- phases
 
 
@@ -219,7 +153,7 @@ def _ledger_phase(
     ledger = Ledger.create(path, origin=ORIGIN, signer=signer, algorithm=algorithm)
     gen = [0.0]
     append_s = 0.0
-    with PeakRss() as rss, _bar(progress, n, "ledger append", "rec") as bar:
+    with PeakRss() as rss, progress_bar(progress, n, "ledger append", "rec") as bar:
         for chunk in _timed_batches(n, batch, seed, gen):
             t0 = time.perf_counter()
             ledger.append(chunk)
@@ -237,7 +171,7 @@ def _ledger_phase(
         "rss_start": rss.start,
         "rss_peak": rss.peak,
         "rss_ru_maxrss_mib": _ru_maxrss_mib(),
-        "bytes": _db_bytes(path),
+        "bytes": db_bytes(path),
     }
 
 
@@ -280,7 +214,7 @@ def _baseline_phase(path: Path, n: int, batch: int, seed: int, progress: bool) -
     gen = [0.0]
     insert_s = 0.0
     done = 0
-    with PeakRss() as rss, _bar(progress, n, "sqlite baseline", "rec") as bar:
+    with PeakRss() as rss, progress_bar(progress, n, "sqlite baseline", "rec") as bar:
         for chunk in _timed_batches(n, batch, seed, gen):
             t0 = time.perf_counter()
             rows = _baseline_rows(done, chunk)
@@ -297,7 +231,7 @@ def _baseline_phase(path: Path, n: int, batch: int, seed: int, progress: bool) -
         "rss_start": rss.start,
         "rss_peak": rss.peak,
         "rss_ru_maxrss_mib": _ru_maxrss_mib(),
-        "bytes": _db_bytes(path),
+        "bytes": db_bytes(path),
     }
 
 
@@ -307,7 +241,7 @@ def _timed_proofs(
     """Make one proof per argument; return the proofs, cumulative times after each, and the total."""
     out: list[list[bytes]] = []
     cumulative: list[float] = []
-    with _bar(progress, len(args), label, "proof") as bar:
+    with progress_bar(progress, len(args), label, "proof") as bar:
         t0 = time.perf_counter()
         for a in args:
             out.append(make(a))
@@ -388,7 +322,7 @@ def _verify_phase(path: Path, algorithm: str, progress: bool) -> dict[str, Any]:
     n, root = reader.size, reader.head.root
     h = hasher(algorithm)
     compact = CompactRange(h)
-    with _bar(progress, n, "root recompute", "entry") as bar:
+    with progress_bar(progress, n, "root recompute", "entry") as bar:
         t0 = time.perf_counter()
         for start in range(0, n, READ_CHUNK):
             rows = reader.entries(start, start + READ_CHUNK)
@@ -403,159 +337,6 @@ def _verify_phase(path: Path, algorithm: str, progress: bool) -> dict[str, Any]:
         "root_recompute_s": root_s,
         "root_recompute_ok": compact.root() == root,
     }
-
-
-def _entry_chunks(reader: Ledger, n: int, chunk: int) -> Iterator[list[bytes]]:
-    """The ledger's entry bytes in index order (the same bytes ``entry_data(i)`` returns)."""
-    for start in range(0, n, chunk):
-        yield [data for _, data in reader.entries(start, start + chunk)]
-
-
-def _time_boxed(
-    items: Sequence[Any], fn: Callable[[Any], Any], budget_s: float, bar: tqdm[Any]
-) -> tuple[list[Any], float]:
-    """Apply ``fn`` to items in order until done or ``budget_s`` has passed."""
-    out: list[Any] = []
-    t0 = time.perf_counter()
-    elapsed = 0.0
-    for item in items:
-        out.append(fn(item))
-        bar.update()
-        elapsed = time.perf_counter() - t0
-        if elapsed > budget_s:
-            break
-    return out, elapsed
-
-
-def _pymerkle_phase(
-    ledger_path: Path,
-    db_path: Path,
-    batch: int,
-    material: dict[str, Any],
-    count: int,
-    budget_s: float,
-    progress: bool,
-) -> dict[str, Any]:
-    """pymerkle 7 on the same entry bytes: build, roots, proofs, verification.
-
-    pymerkle is imported here and only here (GPL-3.0; see the module docstring).
-    Its indices and sizes are 1-based; leaf and node hashing are RFC 6962
-    (0x00/0x01 prefixes) by default, so its roots must equal ours.
-    """
-    try:
-        import pymerkle
-        from pymerkle import InmemoryTree, SqliteTree
-    except ImportError as exc:
-        raise BenchError(
-            "pymerkle is not installed (pip install 'pymerkle>=7,<8'), or pass --skip-pymerkle"
-        ) from exc
-
-    n, root = material["size"], material["root"]
-    indices, old_sizes = material["indices"][:count], material["old_sizes"][:count]
-    out: dict[str, Any] = {
-        "version": pymerkle.__version__,
-        "proofs_requested": count,
-        "budget_s": budget_s,
-    }
-
-    reader = Ledger.open(ledger_path, readonly=True)
-
-    def build(tree: Any, label: str) -> float:
-        """Feed ``tree`` every entry in chunks; the time spent in append_entries only."""
-        spent = 0.0
-        with _bar(progress, n, f"pymerkle {label} build", "leaf") as bar:
-            for entries in _entry_chunks(reader, n, batch):
-                t0 = time.perf_counter()
-                tree.append_entries(entries)
-                spent += time.perf_counter() - t0
-                bar.update(len(entries))
-        return spent
-
-    sqlite_tree = SqliteTree(str(db_path))
-    out["sqlite_build_s"] = build(sqlite_tree, "SqliteTree")
-    sqlite_tree.close()
-    inmem = InmemoryTree()
-    out["inmemory_build_s"] = build(inmem, "InmemoryTree")
-    reader.close()
-    out["sqlite_bytes"] = _db_bytes(db_path)
-
-    # Differential check of roots, on its own SqliteTree instance so the one
-    # that answers proofs starts with a cold subroot cache, as ours does.
-    with SqliteTree(str(db_path)) as check:
-        sqlite_root = check.get_root()
-    inmem_root = inmem.get_root()
-    out["roots"] = {
-        "ours": root.hex(),
-        "sqlitetree": sqlite_root.hex(),
-        "inmemorytree": inmem_root.hex(),
-    }
-    out["roots_agree"] = sqlite_root == root and inmem_root == root
-
-    timed: dict[str, tuple[list[Any], float]] = {}
-    with SqliteTree(str(db_path)) as tree:
-        for kind, items, fn in (
-            ("sqlite_inclusion", indices, lambda i: tree.prove_inclusion(i + 1)),
-            ("sqlite_consistency", old_sizes, lambda m: tree.prove_consistency(m)),
-        ):
-            with _bar(progress, len(items), f"pymerkle {kind.replace('_', ' ')}", "proof") as bar:
-                timed[kind] = _time_boxed(items, fn, budget_s, bar)
-    for kind, items, fn in (
-        ("inmemory_inclusion", indices, lambda i: inmem.prove_inclusion(i + 1)),
-        ("inmemory_consistency", old_sizes, lambda m: inmem.prove_consistency(m)),
-    ):
-        with _bar(progress, len(items), f"pymerkle {kind.replace('_', ' ')}", "proof") as bar:
-            timed[kind] = _time_boxed(items, fn, budget_s, bar)
-    for kind, (done, seconds) in timed.items():
-        out[f"{kind}_s"] = seconds
-        out[f"{kind}_count"] = len(done)
-
-    # Differential check of proofs. Inclusion: pymerkle's path is the leaf
-    # itself followed by exactly our RFC 9162 path. Consistency: pymerkle's
-    # path has another layout (it carries the old tree's subroots too), so its
-    # proofs are checked against our old and new roots instead.
-    ours_inc, leaves = material["inclusion"], material["leaves"]
-    ours_con, old_roots = material["consistency"], material["old_roots"]
-    inc_agree = con_agree = True
-    for kind in ("sqlite_inclusion", "inmemory_inclusion"):
-        for k, proof in enumerate(timed[kind][0]):
-            inc_agree &= proof.path[1:] == ours_inc[k] and proof.path[0] == leaves[k]
-    for kind in ("sqlite_consistency", "inmemory_consistency"):
-        for k, proof in enumerate(timed[kind][0]):
-            con_agree &= (
-                proof.retrieve_prior_state() == old_roots[k] and proof.compute_root() == root
-            )
-    out["inclusion_paths_agree"] = inc_agree
-    out["consistency_proofs_reach_our_roots"] = con_agree
-    out["consistency_hashes_mean"] = _mean([len(p.path) for p in timed["inmemory_consistency"][0]])
-    out["ours_consistency_hashes_mean_same_sizes"] = _mean(
-        [len(p) for p in ours_con[: len(timed["inmemory_consistency"][0])]]
-    )
-
-    # pymerkle's verifiers on its own (InmemoryTree) proofs, against our roots.
-    inc_proofs = timed["inmemory_inclusion"][0]
-    t0 = time.perf_counter()
-    for k, proof in enumerate(inc_proofs):
-        pymerkle.verify_inclusion(leaves[k], root, proof, index=indices[k] + 1, size=n)
-    out["verify_inclusion_s"] = time.perf_counter() - t0
-    out["verify_inclusion_count"] = len(inc_proofs)
-    con_proofs = timed["inmemory_consistency"][0]
-    t0 = time.perf_counter()
-    for k, proof in enumerate(con_proofs):
-        pymerkle.verify_consistency(
-            old_roots[k], root, proof, prior_size=old_sizes[k], later_size=n
-        )
-    out["verify_consistency_s"] = time.perf_counter() - t0
-    out["verify_consistency_count"] = len(con_proofs)
-    # Same proofs, our verifier, for a like-for-like count.
-    t0 = time.perf_counter()
-    for k in range(len(inc_proofs)):
-        verify_inclusion(leaves[k], indices[k], n, ours_inc[k], root)
-    out["ours_verify_inclusion_same_count_s"] = time.perf_counter() - t0
-    return out
-
-
-def _mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
 
 
 # --------------------------------------------------------------------------- result
@@ -589,7 +370,7 @@ def _machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpu_count_physical": psutil.cpu_count(logical=False),
         "cpu_model": model,
-        "memory_total_mib": round(_mib(psutil.virtual_memory().total)),
+        "memory_total_mib": round(to_mib(psutil.virtual_memory().total)),
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
@@ -655,10 +436,10 @@ def run_ledger_bench(
     started = time.time()
     try:
         ledger_path = run_dir / "ledger.db"
-        ours = _in_fresh_process(
+        ours = in_fresh_process(
             isolated, _ledger_phase, ledger_path, n, batch, seed, algorithm, progress
         )
-        base = _in_fresh_process(
+        base = in_fresh_process(
             isolated, _baseline_phase, run_dir / "baseline.db", n, batch, seed, progress
         )
         proof, material = _proof_phase(ledger_path, n, proofs, seed + 1, algorithm, progress)
@@ -666,7 +447,7 @@ def run_ledger_bench(
         pm: dict[str, Any] | None = None
         if pymerkle_skip_reason is None:
             count = min(proofs, pymerkle_proofs)
-            pm = _pymerkle_phase(
+            pm = pymerkle_phase(
                 ledger_path,
                 run_dir / "pymerkle.db",
                 batch,
@@ -680,7 +461,7 @@ def run_ledger_bench(
             shutil.rmtree(run_dir, ignore_errors=True)
 
     def pm_rate(kind: str) -> float | None:
-        return None if pm is None else _rate(pm[f"{kind}_count"], pm[f"{kind}_s"])
+        return None if pm is None else per_second(pm[f"{kind}_count"], pm[f"{kind}_s"])
 
     def first_k(pm_kind: str) -> int:
         """How many proofs pymerkle made of this kind (or would have, when skipped)."""
@@ -689,9 +470,9 @@ def run_ledger_bench(
     def ours_first(kind: str, pm_kind: str) -> float | None:
         """Our rate over our first k proofs: the same indices, from the same cold start."""
         k = first_k(pm_kind)
-        return _rate(k, material[f"{kind}_cum"][k - 1]) if k else None
+        return per_second(k, material[f"{kind}_cum"][k - 1]) if k else None
 
-    append_rate = _rate(n, ours["append_s"])
+    append_rate = per_second(n, ours["append_s"])
     inc_sqlite, inc_inmem = (
         f"first {first_k(k):,}" for k in ("sqlite_inclusion", "inmemory_inclusion")
     )
@@ -704,7 +485,7 @@ def run_ledger_bench(
             "append",
             "records/s",
             append_rate,
-            _rate(n, base["insert_s"]),
+            per_second(n, base["insert_s"]),
             "SQLite inserts (same pragmas, 1 txn/batch)",
         ),
         _figure(
@@ -712,14 +493,14 @@ def run_ledger_bench(
             "append vs pymerkle build",
             "records/s",
             append_rate,
-            None if pm is None else _rate(n, pm["sqlite_build_s"]),
+            None if pm is None else per_second(n, pm["sqlite_build_s"]),
             "pymerkle SqliteTree.append_entries",
         ),
         _figure(
             "generation",
             "record generation (excluded)",
             "records/s",
-            _rate(n, ours["generate_s"]),
+            per_second(n, ours["generate_s"]),
             None,
             "-",
         ),
@@ -727,7 +508,7 @@ def run_ledger_bench(
             "inclusion",
             f"inclusion proofs (all {proofs:,})",
             "proofs/s",
-            _rate(proofs, proof["inclusion_s"]),
+            per_second(proofs, proof["inclusion_s"]),
             None,
             "-",
         ),
@@ -751,7 +532,7 @@ def run_ledger_bench(
             "consistency",
             f"consistency proofs (all {proofs:,})",
             "proofs/s",
-            _rate(proofs, proof["consistency_s"]),
+            per_second(proofs, proof["consistency_s"]),
             None,
             "-",
         ),
@@ -775,7 +556,7 @@ def run_ledger_bench(
             "verify_inclusion",
             "verify inclusion",
             "proofs/s",
-            _rate(proofs, proof["verify_inclusion_s"]),
+            per_second(proofs, proof["verify_inclusion_s"]),
             pm_rate("verify_inclusion"),
             "pymerkle.verify_inclusion",
         ),
@@ -783,7 +564,7 @@ def run_ledger_bench(
             "verify_consistency",
             "verify consistency",
             "proofs/s",
-            _rate(proofs, proof["verify_consistency_s"]),
+            per_second(proofs, proof["verify_consistency_s"]),
             pm_rate("verify_consistency"),
             "pymerkle.verify_consistency",
         ),
@@ -791,8 +572,8 @@ def run_ledger_bench(
             "verify_ledger",
             "verify_ledger (full)",
             "entries/s",
-            _rate(n, verified["verify_s"]),
-            _rate(n, verified["root_recompute_s"]),
+            per_second(n, verified["verify_s"]),
+            per_second(n, verified["root_recompute_s"]),
             "root recompute only",
         ),
         _figure(
@@ -807,8 +588,8 @@ def run_ledger_bench(
             "peak_rss",
             "peak RSS while appending",
             "MiB",
-            _mib(ours["rss_peak"]),
-            _mib(base["rss_peak"]),
+            to_mib(ours["rss_peak"]),
+            to_mib(base["rss_peak"]),
             "SQLite inserts" + (" (each in a fresh process)" if isolated else ""),
         ),
     ]
@@ -872,7 +653,7 @@ def _ru_maxrss_mib() -> float | None:
     except ImportError:  # not on Windows
         return None
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kib / 1024 if sys.platform != "darwin" else _mib(kib)
+    return kib / 1024 if sys.platform != "darwin" else to_mib(kib)
 
 
 def write_result(result: dict[str, Any], out_dir: str | Path) -> Path:
@@ -881,85 +662,6 @@ def write_result(result: dict[str, Any], out_dir: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", "utf-8")
     return path
-
-
-def _fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit in ("MiB", "bytes") or value < 100:
-        return f"{value:,.1f}"
-    return f"{value:,.0f}"
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """The result as a plain-text table: figure, ours, baseline, ratio (ours / baseline)."""
-    pm = result["pymerkle"]
-    if "skipped" in pm:
-        pm_note = f"pymerkle {pm['skipped']}"
-    else:
-        pm_note = (
-            f"pymerkle {pm['version']}: "
-            f"{pm['sqlite_inclusion_count']}/{pm['sqlite_consistency_count']} SqliteTree and "
-            f"{pm['inmemory_inclusion_count']}/{pm['inmemory_consistency_count']} InmemoryTree "
-            "inclusion/consistency proofs "
-            f"(of {pm['proofs_requested']} asked, {pm['budget_s']:.0f} s budget each)"
-        )
-    m = result["machine"]
-    lines = [
-        f"bench ledger: n={result['n']:,} batch={result['batch']:,} proofs={result['proofs']:,} "
-        f"algorithm={result['algorithm']} seed={result['seed']}",
-        f"machine: {m['cpu_count']} CPUs ({m['cpu_model']}), Python {m['python']}, SQLite {m['sqlite']}",
-        pm_note,
-        "",
-    ]
-    header = ("figure", "unit", "ours", "baseline", "ratio", "baseline is")
-    rows = [header] + [
-        (
-            f["figure"],
-            f["unit"],
-            _fmt(f["ours"], f["unit"]),
-            _fmt(f["baseline"], f["unit"]),
-            "-" if f["ratio"] is None else f"{f['ratio']:.3g}",
-            f["baseline_name"],
-        )
-        for f in result["figures"]
-    ]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    right = {2, 3, 4}
-    for k, r in enumerate(rows):
-        cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(r)]
-        lines.append("  ".join(cells).rstrip())
-        if k == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    checks = result["checks"]
-    d = checks["differential"]
-    lines.append("")
-    lines.append(f"differential: {d['message']}")
-    if "inclusion_paths_agree" in d:
-        lines.append(
-            f"  inclusion paths equal ours: {_yes(d['inclusion_paths_agree'])}; "
-            "pymerkle consistency proofs reach our old and new roots: "
-            f"{_yes(d['consistency_proofs_reach_our_roots'])}"
-        )
-    lines.append(
-        "verify_ledger: "
-        f"{'ok' if checks['verify_ledger_ok'] else 'FAULTS ' + '; '.join(checks['verify_ledger_faults'])}; "
-        f"root recompute {'ok' if checks['root_recompute_ok'] else 'MISMATCH'}"
-    )
-    det = result["details"]
-    lines.append(
-        f"append {det['ledger']['append_s']:.1f} s over {det['ledger']['blocks']:,} blocks "
-        f"(generation {det['ledger']['generate_s']:.1f} s, excluded); baseline inserts "
-        f"{det['baseline']['insert_s']:.1f} s; "
-        f"wall {result['wall_s']:.0f} s"
-    )
-    if "json_path" in result:
-        lines.append(f"wrote {result['json_path']}")
-    return "\n".join(lines)
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "NO"
 
 
 def cli_run(
@@ -985,16 +687,3 @@ def cli_run(
     if failed:
         raise BenchError(f"the benchmark's checks failed: {', '.join(failed)}")
     return result
-
-
-def failed_checks(result: dict[str, Any]) -> list[str]:
-    """Names of the checks in ``result`` that did not pass (skipped ones are not failures)."""
-    checks = result["checks"]
-    failed = [name for name in ("verify_ledger_ok", "root_recompute_ok") if not checks[name]]
-    d = checks["differential"]
-    failed += [
-        name
-        for name in ("roots_agree", "inclusion_paths_agree", "consistency_proofs_reach_our_roots")
-        if d.get(name) is False
-    ]
-    return failed
