@@ -78,44 +78,24 @@ def test_shipped_scenario_passes(
 
 
 def test_cli_run_says_the_network_is_still_up_and_down_stops_it(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from scenarios.cli import cli
+    from support.cli import invoke
 
     directory = tmp_path / "net"
+
+    def run(out: str, *extra: str) -> str:
+        args = ["scenario", "run", "unauthorized-query", "--dir", str(directory)]
+        code, stdout, stderr = invoke([*args, "--out", str(tmp_path / out), *extra])
+        assert code == 0, stdout + stderr
+        return stdout
+
     try:
-        first = CliRunner().invoke(
-            cli,
-            [
-                "scenario",
-                "run",
-                "unauthorized-query",
-                "--dir",
-                str(directory),
-                "--out",
-                str(tmp_path / "r1"),
-            ],
-        )
-        assert first.exit_code == 0, first.output
+        first = run("r1")
         running = net.running_nodes(directory)
         assert running
-        assert f"stop them with: creditchain down --dir {directory.resolve()}" in first.output
-        assert f"{len(running)} node processes" in first.output
-        second = CliRunner().invoke(
-            cli,
-            [
-                "scenario",
-                "run",
-                "unauthorized-query",
-                "--dir",
-                str(directory),
-                "--out",
-                str(tmp_path / "r2"),
-                "--down",
-            ],
-        )
-        assert second.exit_code == 0, second.output
-        assert "still running" not in second.output
+        assert f"stop them with: creditchain down --dir {directory.resolve()}" in first
+        assert f"{len(running)} node processes" in first
+        second = run("r2", "--down")
+        assert "still running" not in second
         assert not net.running_nodes(directory)
     finally:
         if net.consortium_exists(directory) and net.running_nodes(directory):
