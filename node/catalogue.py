@@ -84,6 +84,7 @@ from ledger import (
     parse_entry,
     verify_inclusion,
 )
+from node.api.schemas import MAX_INDEX
 from node.errors import PeerMisbehavedError
 from node.state import NodeState, b64, require_node, signed_caller, unb64
 from node.views import PeerView, uscc_key
@@ -168,7 +169,9 @@ class Outbound:
     def page(self, start: int, end: int) -> dict[str, Any]:
         size = self.st.ledger.size
         end = max(start, min(end, start + PAGE, size))
-        self.ensure(end)
+        # Never scan past our own log: a ``start`` beyond it asks for an empty page, and must
+        # not walk the scanner to an index the ledger does not have (2^62 entries, say).
+        self.ensure(min(end, size))
         rows = self.st.views.outbound(start, end)
         first: dict[bytes, int] = {}
         for i, k, _ in rows:
@@ -205,7 +208,9 @@ def catalogue_router(st: NodeState) -> APIRouter:
         "cross-city records and revoked authorizations (nodes)",
     )
     async def catalogue(
-        request: Request, start: int = Query(ge=0), end: int = Query(ge=0)
+        request: Request,
+        start: int = Query(ge=0, le=MAX_INDEX),
+        end: int = Query(ge=0, le=MAX_INDEX),
     ) -> dict[str, Any]:
         require_node(await signed_caller(st, request))
         return await asyncio.get_running_loop().run_in_executor(

@@ -10,9 +10,12 @@
     ├── PushbackError           too busy: retry later (.retry_after_s)
     ├── PeerUnavailableError    a peer is down, slow or refused (.peer_id)
     ├── PeerMisbehavedError     a peer's answer failed verification (.peer_id)
-    └── BundleError             a report bundle does not verify (.reason)
+    ├── BundleError             a report bundle does not verify (.reason)
+    └── HttpSignatureError      an RFC 9421 signature or digest fails (.reason; node.http.httpsig)
 
-Ledger errors (``ledger.errors``) pass through and are mapped by ``node.api.problems``.
+Ledger errors (``ledger.errors``) pass through. ``node.api.problems`` maps every class to its
+problem details in one table (``PROBLEM_TYPES``): status, type slug, title and the attributes
+that become extension members.
 """
 
 from __future__ import annotations
@@ -41,24 +44,32 @@ class ConfigError(NodeError):
 
 
 class UnknownPeerError(NodeError):
+    """A key id or node id that is not in the consortium manifest (``peer_id``)."""
+
     def __init__(self, peer_id: str, detail: str | None = None) -> None:
         super().__init__(detail or f"{peer_id!r} is not a node of the consortium manifest")
         self.peer_id = peer_id
 
 
 class UnknownInstitutionError(NodeError):
+    """An institution that is not registered at this node (``institution_id``)."""
+
     def __init__(self, institution_id: str) -> None:
         super().__init__(f"institution {institution_id!r} is not registered at this node")
         self.institution_id = institution_id
 
 
 class AuthorizationError(NodeError):
+    """The cited authorization does not allow this query; ``reason`` is the denial code."""
+
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
 
 
 class DuplicateEntryError(NodeError):
+    """An id that is already on the ledger (``ref``)."""
+
     def __init__(self, ref: str) -> None:
         super().__init__(f"{ref} is already on the ledger")
         self.ref = ref
@@ -69,12 +80,16 @@ class NotFoundError(NodeError):
 
 
 class PushbackError(NodeError):
+    """Too busy to take the request now; retry after ``retry_after_s`` seconds."""
+
     def __init__(self, detail: str, retry_after_s: int = 1) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
 
 
 class PeerUnavailableError(NodeError):
+    """A peer is down, too slow or refused the request (``peer_id``, ``detail``)."""
+
     def __init__(self, peer_id: str, detail: str) -> None:
         super().__init__(f"peer {peer_id}: {detail}")
         self.peer_id = peer_id
@@ -82,6 +97,8 @@ class PeerUnavailableError(NodeError):
 
 
 class PeerMisbehavedError(NodeError):
+    """A peer's answer failed verification (``peer_id``, ``detail``)."""
+
     def __init__(self, peer_id: str, detail: str) -> None:
         super().__init__(f"peer {peer_id} misbehaved: {detail}")
         self.peer_id = peer_id
@@ -89,6 +106,8 @@ class PeerMisbehavedError(NodeError):
 
 
 class BundleError(NodeError):
+    """A report bundle does not verify offline; ``reason`` names the failed check."""
+
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{detail} ({reason})")
         self.reason = reason

@@ -9,6 +9,7 @@ Every non-2xx response body is ``application/problem+json``:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,6 +45,7 @@ from node.http import httpsig
 
 __all__ = [
     "PROBLEM_TYPES",
+    "ProblemType",
     "document_problems",
     "install_problem_handlers",
     "problem",
@@ -54,34 +56,111 @@ log = logging.getLogger("node.api.problems")
 
 URN = "urn:yrd-credit-chain:problem:"
 
-# (exception class, status, slug, title) — first match wins, so subclasses first.
-PROBLEM_TYPES: list[tuple[type[BaseException], int, str, str]] = [
-    (InvalidUsccError, 422, "invalid-uscc", "Invalid unified social credit code"),
-    (InvalidRecordError, 422, "invalid-record", "Invalid record"),
-    (DecodeError, 422, "invalid-record", "Undecodable input"),
-    (httpsig.NonceCacheFullError, 503, "pushback", "Too many requests in the replay window"),
-    (httpsig.UnknownKeyError, 401, "unknown-key", "Unknown signing key"),
-    (httpsig.ReplayedNonceError, 401, "replayed-nonce", "Replayed request"),
-    (httpsig.StaleSignatureError, 401, "stale-signature", "Signature outside the time window"),
-    (httpsig.BadDigestError, 401, "bad-digest", "Content-Digest does not match the body"),
-    (httpsig.HttpSignatureError, 401, "bad-signature", "Bad HTTP message signature"),
-    (SignatureError, 401, "bad-signature", "Bad signature"),
-    (UnknownPeerError, 403, "unknown-peer", "Not a member of the consortium"),
-    (UnknownInstitutionError, 403, "unknown-institution", "Unknown institution"),
-    (AuthorizationError, 403, "authorization-invalid", "Authorization does not allow this query"),
-    (DuplicateEntryError, 409, "duplicate-entry", "Already on the ledger"),
-    (NotFoundError, 404, "not-found", "Not found"),
-    (PushbackError, 503, "pushback", "Busy"),
-    (PeerUnavailableError, 502, "peer-unavailable", "Peer unavailable"),
-    (PeerMisbehavedError, 502, "peer-inconsistent", "Peer answer failed verification"),
-    (InconsistentLogError, 502, "peer-inconsistent", "Inconsistent log"),
-    (CommitmentError, 500, "commitment-mismatch", "Stored body does not match its commitment"),
-    (ProofError, 502, "bad-proof", "Proof does not verify"),
-    (BundleError, 422, "bad-bundle", "Report bundle does not verify"),
-    (ConfigError, 500, "config", "Node configuration error"),
-    (StoreError, 500, "store", "Storage error"),
-    (LedgerError, 500, "ledger", "Ledger error"),
-]
+
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    """How one error class answers: status, ``type`` slug, title, and extension members.
+
+    ``fields`` are attributes of the exception copied into the problem (``reason``,
+    ``peer_id``, ``rule``); ``retry_after`` adds a ``Retry-After`` header from the
+    exception's ``retry_after_s``; ``detail_attr`` names the attribute that holds the detail
+    when ``str(exc)`` carries more than the detail.
+    """
+
+    cls: type[BaseException]
+    status: int
+    slug: str
+    title: str
+    fields: tuple[str, ...] = ()
+    retry_after: bool = False
+    detail_attr: str | None = None
+
+
+_SIG = ("reason",)
+_PEER = ("peer_id",)
+# The one table of problem details. First match wins, so subclasses come first.
+PROBLEM_TYPES: tuple[ProblemType, ...] = (
+    ProblemType(
+        InvalidUsccError, 422, "invalid-uscc", "Invalid unified social credit code", ("rule",)
+    ),
+    ProblemType(InvalidRecordError, 422, "invalid-record", "Invalid record"),
+    ProblemType(DecodeError, 422, "invalid-record", "Undecodable input"),
+    ProblemType(
+        httpsig.NonceCacheFullError,
+        503,
+        "pushback",
+        "Too many requests in the replay window",
+        _SIG,
+        retry_after=True,
+        detail_attr="detail",
+    ),
+    ProblemType(
+        httpsig.UnknownKeyError,
+        401,
+        "unknown-key",
+        "Unknown signing key",
+        _SIG,
+        detail_attr="detail",
+    ),
+    ProblemType(
+        httpsig.ReplayedNonceError,
+        401,
+        "replayed-nonce",
+        "Replayed request",
+        _SIG,
+        detail_attr="detail",
+    ),
+    ProblemType(
+        httpsig.StaleSignatureError,
+        401,
+        "stale-signature",
+        "Signature outside the time window",
+        _SIG,
+        detail_attr="detail",
+    ),
+    ProblemType(
+        httpsig.BadDigestError,
+        401,
+        "bad-digest",
+        "Content-Digest does not match the body",
+        _SIG,
+        detail_attr="detail",
+    ),
+    ProblemType(
+        httpsig.HttpSignatureError,
+        401,
+        "bad-signature",
+        "Bad HTTP message signature",
+        _SIG,
+        detail_attr="detail",
+    ),
+    ProblemType(SignatureError, 401, "bad-signature", "Bad signature"),
+    ProblemType(UnknownPeerError, 403, "unknown-peer", "Not a member of the consortium", _PEER),
+    ProblemType(UnknownInstitutionError, 403, "unknown-institution", "Unknown institution"),
+    ProblemType(
+        AuthorizationError,
+        403,
+        "authorization-invalid",
+        "Authorization does not allow this query",
+        ("reason",),
+    ),
+    ProblemType(DuplicateEntryError, 409, "duplicate-entry", "Already on the ledger"),
+    ProblemType(NotFoundError, 404, "not-found", "Not found"),
+    ProblemType(PushbackError, 503, "pushback", "Busy", retry_after=True),
+    ProblemType(PeerUnavailableError, 502, "peer-unavailable", "Peer unavailable", _PEER),
+    ProblemType(
+        PeerMisbehavedError, 502, "peer-inconsistent", "Peer answer failed verification", _PEER
+    ),
+    ProblemType(InconsistentLogError, 502, "peer-inconsistent", "Inconsistent log"),
+    ProblemType(
+        CommitmentError, 500, "commitment-mismatch", "Stored body does not match its commitment"
+    ),
+    ProblemType(ProofError, 502, "bad-proof", "Proof does not verify"),
+    ProblemType(BundleError, 422, "bad-bundle", "Report bundle does not verify"),
+    ProblemType(ConfigError, 500, "config", "Node configuration error"),
+    ProblemType(StoreError, 500, "store", "Storage error"),
+    ProblemType(LedgerError, 500, "ledger", "Ledger error"),
+)
 
 _HTTP_SLUGS = {
     400: "bad-request",
@@ -121,31 +200,19 @@ def problem(
 
 
 def problem_for(exc: BaseException, instance: str, node_id: str) -> JSONResponse:
-    for cls, status, slug, title in PROBLEM_TYPES:
-        if isinstance(exc, cls):
+    for t in PROBLEM_TYPES:
+        if isinstance(exc, t.cls):
             headers: dict[str, str] = {}
-            extra: dict[str, Any] = {}
-            if status == 401:
+            if t.status == 401:
                 headers["WWW-Authenticate"] = 'Signature realm="yrd-credit-chain"'
-            if isinstance(exc, PushbackError | httpsig.NonceCacheFullError):
+            if t.retry_after:
                 headers["Retry-After"] = str(getattr(exc, "retry_after_s", 1))
-            if isinstance(exc, httpsig.HttpSignatureError):
-                extra["reason"] = exc.reason
-            if isinstance(exc, AuthorizationError):
-                extra["reason"] = exc.reason
-            if isinstance(exc, InvalidUsccError):
-                extra["rule"] = exc.rule
-            if isinstance(exc, PeerUnavailableError | PeerMisbehavedError | UnknownPeerError):
-                extra["peer_id"] = exc.peer_id
-            if status >= 500 and slug in ("store", "ledger", "config", "commitment-mismatch"):
+            extra = {name: getattr(exc, name) for name in t.fields}
+            if t.status >= 500 and t.slug in ("store", "ledger", "config", "commitment-mismatch"):
                 log.error("internal error on %s", instance, exc_info=exc)
-            detail = (
-                getattr(exc, "detail", None)
-                if isinstance(exc, httpsig.HttpSignatureError)
-                else None
-            )
+            detail = getattr(exc, t.detail_attr, None) if t.detail_attr else None
             return problem(
-                status, slug, title, str(detail or exc), instance, node_id, headers, **extra
+                t.status, t.slug, t.title, str(detail or exc), instance, node_id, headers, **extra
             )
     log.error("unhandled error on %s", instance, exc_info=exc)
     return problem(
@@ -195,8 +262,8 @@ def install_problem_handlers(app: FastAPI, node_id: str) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, on_validation)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, on_any)
-    for cls, *_ in PROBLEM_TYPES:
-        app.add_exception_handler(cls, on_any)  # type: ignore[arg-type]
+    for t in PROBLEM_TYPES:
+        app.add_exception_handler(t.cls, on_any)  # type: ignore[arg-type]
 
 
 def document_problems(spec: dict[str, Any]) -> None:

@@ -91,6 +91,8 @@ from http_message_signatures import (
 )
 from http_message_signatures.algorithms import ED25519
 
+from node.errors import NodeError
+
 __all__ = [
     "ALGORITHM",
     "DEFAULT_WINDOW_S",
@@ -148,8 +150,8 @@ _ComponentId = tuple[str, frozenset[tuple[str, Any]]]
 # --------------------------------------------------------------------------- errors
 
 
-class HttpSignatureError(Exception):
-    """Root of every error this module raises about a message.
+class HttpSignatureError(NodeError):
+    """Root of every error this module raises about a message (a :class:`NodeError`).
 
     Attributes:
         reason: stable slug naming the failed check (``"bad-signature"`` …),

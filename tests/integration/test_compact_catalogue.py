@@ -262,6 +262,29 @@ async def test_catalogue_route_is_for_nodes_only(compact_world, problem):
     assert {i for i, _ in page["records"]} <= set(range(page["end"]))
 
 
+async def test_a_page_beyond_the_log_scans_nothing_past_it(compact_world):
+    """A ``start`` past the log's end is an empty page; the scanner stops at the log's end.
+
+    It used to walk the scan counter up to ``start`` (SCAN_CHUNK entries per query), so a
+    page at 2^62 kept the catalogue's one scanner thread busy for ever.
+    """
+    from node.catalogue import SCAN_CHUNK
+
+    w, _ = compact_world
+    sh = w.state("sh-1")
+    size = sh.ledger.size
+    async with w.net.operator("hz-1") as c:
+        for start in (size + 3 * SCAN_CHUNK, 2**62):
+            r = await c.get("http://sh-1/v1/catalogue", params={"start": start, "end": start + 5})
+            assert r.status_code == 200, r.text
+            page = r.json()
+            assert page["records"] == [] and page["revoked"] == [] and page["end"] == start
+    assert sh.views.counter("outbound_scanned") <= size
+    async with w.net.operator("hz-1") as c:  # beyond a log index at all: refused, not a 500
+        r = await c.get("http://sh-1/v1/catalogue", params={"start": 2**63, "end": 2**63})
+    assert r.status_code == 422, r.text
+
+
 def test_catalogue_setting_is_validated(net3):
     st = next(iter(net3.states.values()))
     with pytest.raises(ConfigError, match="catalogue must be one of full, compact"):
