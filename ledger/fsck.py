@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger.entries import CorrectionEntry, RecordEntry, entry_subject, parse_entry
+from ledger.entries import (
+    CorrectionEntry,
+    ReceiptEntry,
+    RecordEntry,
+    RevocationEntry,
+    entry_subject,
+    parse_entry,
+)
 from ledger.errors import DecodeError, LedgerError, SignatureError, StoreError
 from ledger.log import BlockHeader
 from ledger.merkle import CompactRange, Hasher, hasher
@@ -222,6 +229,7 @@ def _verify(
     edge: list[list[bytes]] = []
     expected = 0
     body_seen = 0
+    revoked: set[str] = set()  # authorization ids revoked so far, in ledger order
     sql = (
         "SELECT e.idx, e.kind, e.subject, e.data, b.salt, b.body FROM entries e "
         "LEFT JOIN bodies b ON b.idx = e.idx WHERE e.idx >= ? AND e.idx < ? ORDER BY e.idx"
@@ -265,6 +273,22 @@ def _verify(
             elif salt is not None:
                 report.add(
                     Fault("stray-body", f"a {entry.kind} entry has a stored body", index=idx)
+                )
+            if isinstance(entry, RevocationEntry):
+                revoked.add(entry.authorization_id)
+            elif (
+                isinstance(entry, ReceiptEntry)
+                and entry.role == "home"
+                and entry.outcome == "granted"
+                and entry.authorization_id in revoked
+            ):
+                report.add(
+                    Fault(
+                        "grant-after-revocation",
+                        f"query {entry.query_id} was granted under authorization "
+                        f"{entry.authorization_id} after its revocation",
+                        index=idx,
+                    )
                 )
         _push_tile(db, report, h, edge, 0, leaf, idx, stored_tiles)
         compact.append(leaf)

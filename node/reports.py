@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from ledger import (
@@ -26,6 +27,7 @@ from ledger import (
     AuthorizationEntry,
     CommitmentError,
     InvalidRecordError,
+    Item,
     LedgerError,
     ProofError,
     ReceiptEntry,
@@ -47,6 +49,7 @@ from node.errors import (
     UnknownInstitutionError,
     UnknownPeerError,
 )
+from node.sequencer import Guard
 from node.state import NodeState, b64, unb64
 
 __all__ = ["answer_peer", "check_authorization", "make_report", "record_denial_notice", "route"]
@@ -88,12 +91,10 @@ def check_authorization(
             "expired", f"authorization {auth.authorization_id} expired at {auth.not_after}"
         )
     if home_node == state.node_id:
+        # A revocation is final from its ledger position, whatever the clock says
+        # now (a clock stepped back must not revive a consent).
         found = state.ledger.by_ref(f"revocation:{auth.authorization_id}")
-        if (
-            found is not None
-            and isinstance(found[1], RevocationEntry)
-            and found[1].revoked_at <= now
-        ):
+        if found is not None and isinstance(found[1], RevocationEntry):
             raise AuthorizationError(
                 "revoked",
                 f"authorization {auth.authorization_id} was revoked at {found[1].revoked_at}",
@@ -154,6 +155,7 @@ async def _receipt(
     outcome: str,
     reason: str,
     records: int,
+    guard: Guard | None = None,
 ) -> dict[str, Any]:
     entry = ReceiptEntry(
         query_id=query_id,
@@ -169,7 +171,7 @@ async def _receipt(
         records=records,
         at=utc_now(),
     )
-    index, block = await state.sequencer.add([entry])
+    index, block = await state.sequencer.add([entry], guard)
     state.metrics[f"receipts_{outcome}"] = state.metrics.get(f"receipts_{outcome}", 0) + 1
     return {
         "index": index,
@@ -214,7 +216,7 @@ async def make_report(
     query_id = uuid.uuid4().hex
     now = utc_now()
     holders = route(state, uscc)
-    common = dict(
+    common: dict[str, Any] = dict(
         query_id=query_id,
         uscc=uscc,
         institution_id=institution_id,
@@ -338,15 +340,46 @@ async def make_report(
     ]
     missing = [{"node_id": h, "reason": why} for h, a, why in results if a is None]
     n_records = sum(len(s["records"]) for s in sections)
-    receipt = await _receipt(
-        state,
-        holder=state.node_id,
-        role="home",
-        outcome="granted",
-        reason="partial: " + ", ".join(m["node_id"] for m in missing) if missing else "complete",
-        records=n_records,
-        **common,
-    )
+
+    def still_not_revoked(ahead: Sequence[Item]) -> None:
+        # Run by the sequencer right before the granted receipt is placed: a
+        # revocation committed (or queued ahead in the same block) since the
+        # check above denies the report.
+        revoked = state.ledger.by_ref(f"revocation:{authorization_id}") is not None or any(
+            isinstance(e, RevocationEntry) and e.authorization_id == authorization_id for e in ahead
+        )
+        if revoked:
+            raise AuthorizationError(
+                "revoked",
+                f"authorization {authorization_id} was revoked while the report was assembled",
+            )
+
+    try:
+        receipt = await _receipt(
+            state,
+            holder=state.node_id,
+            role="home",
+            outcome="granted",
+            reason="partial: " + ", ".join(m["node_id"] for m in missing)
+            if missing
+            else "complete",
+            records=n_records,
+            guard=still_not_revoked,
+            **common,
+        )
+    except AuthorizationError as exc:
+        await _receipt(
+            state,
+            holder=state.node_id,
+            role="home",
+            outcome="denied",
+            reason=f"{exc.reason}: {exc}",
+            records=0,
+            **common,
+        )
+        raise AuthorizationError(
+            exc.reason, f"{exc} (query {query_id} recorded as denied)"
+        ) from exc
     report = {
         "version": 1,
         **{k: v for k, v in request.items()},
@@ -418,7 +451,7 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRecordError(f"peer record request is malformed: {exc}") from exc
     parse_uscc(uscc)
-    common = dict(
+    common: dict[str, Any] = dict(
         query_id=query_id,
         uscc=uscc,
         institution_id=institution_id,

@@ -10,17 +10,28 @@ Invariants: a caller's future resolves only after its block is committed
 (so an acknowledged entry is durable); if the batch fails, every caller in
 it gets the exception and nothing of the batch is on the ledger. At most
 ``max_pending`` entries wait; beyond that callers get PushbackError.
+
+A caller may pass a ``guard``: a check run under the sequencing lock right
+before its entries join a batch, given the entries queued ahead of them in
+that batch (everything earlier is committed). If the guard raises, that
+caller gets the exception and its entries are not written. A report's
+granted receipt is guarded by "the authorization is still not revoked", so a
+revocation acknowledged before the receipt's position always wins the race.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ledger import Block, Item, Ledger
 from node.errors import PushbackError
 
 __all__ = ["Sequencer"]
+
+
+Guard = Callable[[Sequence[Item]], None]
+_Pending = tuple[Sequence[Item], "asyncio.Future[tuple[int, Block]]", "Guard | None"]
 
 
 class Sequencer:
@@ -36,19 +47,24 @@ class Sequencer:
         self.max_delay_s = max_delay_s
         self.max_batch = max_batch
         self.max_pending = max_pending
-        self._pending: list[tuple[Sequence[Item], asyncio.Future[tuple[int, Block]]]] = []
+        self._pending: list[_Pending] = []
         self._count = 0
         self._flusher: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
 
-    async def add(self, items: Sequence[Item]) -> tuple[int, Block]:
-        """Append ``items`` in the next block; returns (index of the first, the block)."""
+    async def add(self, items: Sequence[Item], guard: Guard | None = None) -> tuple[int, Block]:
+        """Append ``items`` in the next block; returns (index of the first, the block).
+
+        Raises:
+            PushbackError: too many entries are waiting.
+            Exception: whatever ``guard`` raised (nothing of ``items`` is written).
+        """
         if self._count + len(items) > self.max_pending:
             raise PushbackError(
                 f"{self._count} entries are waiting to be sequenced", retry_after_s=1
             )
         fut: asyncio.Future[tuple[int, Block]] = asyncio.get_running_loop().create_future()
-        self._pending.append((items, fut))
+        self._pending.append((items, fut, guard))
         self._count += len(items)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_soon())
@@ -57,18 +73,30 @@ class Sequencer:
     async def _flush_soon(self) -> None:
         await asyncio.sleep(self.max_delay_s)
         while self._pending:
-            batch: list[tuple[Sequence[Item], asyncio.Future[tuple[int, Block]]]] = []
+            taken: list[_Pending] = []
             n = 0
             while self._pending and (n == 0 or n + len(self._pending[0][0]) <= self.max_batch):
-                items, fut = self._pending.pop(0)
-                batch.append((items, fut))
-                n += len(items)
+                taken.append(self._pending.pop(0))
+                n += len(taken[-1][0])
             self._count -= n
-            flat = [it for items, _ in batch for it in items]
             async with self._lock:
+                batch: list[tuple[Sequence[Item], asyncio.Future[tuple[int, Block]]]] = []
+                ahead: list[Item] = []
+                for items, fut, guard in taken:
+                    if guard is not None:
+                        try:
+                            guard(ahead)
+                        except Exception as exc:  # this caller alone is refused
+                            if not fut.done():
+                                fut.set_exception(exc)
+                            continue
+                    batch.append((items, fut))
+                    ahead.extend(items)
+                if not batch:
+                    continue
                 start = self.ledger.size
                 try:
-                    block = await asyncio.to_thread(self.ledger.append, flat)
+                    block = await asyncio.to_thread(self.ledger.append, ahead)
                 except Exception as exc:  # every caller of the failed batch learns why
                     for _, fut in batch:
                         if not fut.done():

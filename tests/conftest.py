@@ -104,7 +104,7 @@ def drafts() -> list[RecordDraft | CorrectionDraft]:
 
 
 def sample_entries() -> list[Entry]:
-    """One valid entry of every kind, in a fixed order."""
+    """One valid entry of every kind, in a fixed order (the grant comes before the revocation)."""
     inst_key = "Aa" * 21 + "A="  # 44 characters of base64, as a 32-byte key encodes
     return [
         RecordEntry(USCC_A, "tax_rating", "hz-1:tax:1", "hz-tax", T0, DIGEST),
@@ -113,7 +113,6 @@ def sample_entries() -> list[Entry]:
         AuthorizationEntry(
             "auth-001", USCC_A, "bank-001", ("pre_loan",), T0, "2022-10-31T08:00:00Z", DIGEST
         ),
-        RevocationEntry("auth-001", USCC_A, "2021-11-01T00:00:00Z", "enterprise withdrew consent"),
         ReceiptEntry(
             "q-001",
             USCC_B,
@@ -128,6 +127,7 @@ def sample_entries() -> list[Entry]:
             3,
             T0,
         ),
+        RevocationEntry("auth-001", USCC_A, "2021-11-01T00:00:00Z", "enterprise withdrew consent"),
         AlarmEntry("sz-1", "equivocation", "two roots for size 10", ("note-a", "note-b"), T0),
     ]
 

@@ -575,3 +575,28 @@ def test_correction_is_stored_and_found_by_subject(
     assert tmp_ledger.body(0)[1] == original.body  # the superseded record stays in history
     assert parse_entry(tmp_ledger.entry_data(21)) == correction
     assert verify_ledger(tmp_ledger.store.path).ok
+
+
+def test_verify_finds_a_grant_after_its_authorizations_revocation(make_ledger) -> None:
+    """A home receipt granting a query after the authorization's revocation is a fault."""
+    from ledger import AuthorizationEntry, ReceiptEntry, RevocationEntry, make_uscc
+
+    USCC, T0 = make_uscc("330100", 9).code, "2021-10-31T08:00:00Z"  # noqa: N806
+
+    ledger = make_ledger("grant.db")
+    auth = AuthorizationEntry(
+        "auth-9", USCC, "bank-001", ("pre_loan",), T0, "2099-01-01T00:00:00Z", "ab" * 32
+    )
+
+    def receipt(query_id: str) -> ReceiptEntry:
+        return ReceiptEntry(
+            query_id, USCC, "bank-001", "hz-1", "hz-1", "home", "pre_loan", "auth-9",
+            "granted", "complete", 0, T0,
+        )  # fmt: skip
+
+    ledger.append([auth, receipt("q-before")])
+    ledger.append([RevocationEntry("auth-9", USCC, T0, "withdrawn"), receipt("q-after")])
+    report = verify_ledger(ledger.store.path)
+    assert [f.kind for f in report.faults] == ["grant-after-revocation"], report.faults
+    assert report.faults[0].index == 3
+    assert "q-after" in report.faults[0].detail
