@@ -35,6 +35,7 @@ __all__ = [
     "RevocationEntry",
     "check_time",
     "commitment",
+    "consent_message",
     "current_view",
     "entry_bytes",
     "entry_from_dict",
@@ -221,6 +222,10 @@ class AuthorizationEntry:
     not_before: str
     not_after: str
     document_digest: str
+    # The enterprise's consent: base64 Ed25519 signature over consent_message(self)
+    # by the registry of the enterprise's city (the manifest names its key). Entries
+    # written before consents were signed have none, and authorize nothing.
+    consent: str = ""
 
     def __post_init__(self) -> None:
         _check_id("authorization_id", self.authorization_id)
@@ -234,6 +239,8 @@ class AuthorizationEntry:
                 f"not_after ({self.not_after}) must be later than not_before ({self.not_before})"
             )
         _check_hex("document_digest", self.document_digest)
+        if type(self.consent) is not str or len(self.consent) > 128:
+            raise InvalidRecordError("consent must be a base64 signature of at most 128 characters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,11 +347,41 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+# Fields added after format version 1 was fixed: absent from an entry's
+# dictionary when empty, so entries written before them keep their bytes.
+_OPTIONAL: dict[str, dict[str, JsonValue]] = {"authorization": {"consent": ""}}
+
+CONSENT_CONTEXT = "yrd-credit-chain/consent/v1"
+
+
+def consent_message(auth: AuthorizationEntry) -> bytes:
+    """What the enterprise (through its city's registry) signs to consent to ``auth``.
+
+    Canonical JSON of every field of the authorization but the signature itself,
+    under a context string so the signature means nothing anywhere else.
+    """
+    return canonical_bytes(
+        {
+            "context": CONSENT_CONTEXT,
+            "authorization_id": auth.authorization_id,
+            "uscc": auth.uscc,
+            "institution_id": auth.institution_id,
+            "purposes": list(auth.purposes),
+            "not_before": auth.not_before,
+            "not_after": auth.not_after,
+            "document_digest": auth.document_digest,
+        }
+    )
+
+
 def entry_to_dict(entry: Entry) -> dict[str, JsonValue]:
     """The dictionary form of an entry (tuples become lists)."""
     d: dict[str, JsonValue] = {"kind": entry.kind, "v": FORMAT_VERSION}
+    optional = _OPTIONAL.get(entry.kind, {})
     for name in _FIELDS[entry.kind]:
         value = getattr(entry, name)
+        if name in optional and value == optional[name]:
+            continue
         d[name] = list(value) if type(value) is tuple else value
     return d
 
@@ -373,13 +410,18 @@ def entry_from_dict(d: Mapping[str, JsonValue]) -> Entry:
             f"entry format version must be {FORMAT_VERSION}, got {d.get('v')!r}"
         )
     names = _FIELDS[cls.kind]
+    optional = _OPTIONAL.get(cls.kind, {})
+    if any(d.get(n) == v for n, v in optional.items()):
+        # Only the absent form is canonical: an explicit empty value would give one
+        # entry two encodings (two leaf hashes).
+        raise InvalidRecordError(f"{cls.kind} entry: an empty optional field must be absent")
     extra = set(d) - set(names) - {"kind", "v"}
-    missing = [n for n in names if n not in d]
+    missing = [n for n in names if n not in d and n not in optional]
     if extra or missing:
         raise InvalidRecordError(
             f"{cls.kind} entry: missing fields {missing}, unexpected fields {sorted(extra)}"
         )
-    args = {n: tuple(d[n]) if isinstance(d[n], list) else d[n] for n in names}
+    args = {n: tuple(d[n]) if isinstance(d[n], list) else d[n] for n in names if n in d}
     try:
         entry: Entry = cls(**args)
     except TypeError as exc:

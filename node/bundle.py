@@ -3,7 +3,8 @@
 A bundle is ``{"report": {...}, "signature": b64}``; the home node signs
 ``canonical_bytes(report)``. :func:`verify_bundle` checks, without any
 network: the home node's signature; for the authorization, the home node's
-signed checkpoint and the entry's inclusion proof; for every holder, its
+signed checkpoint, the entry's inclusion proof and the enterprise's consent
+signature on it (:mod:`node.consent`); for every holder, its
 signed checkpoint, every record's inclusion proof, that the body and salt
 match the record's commitment, and that each record is about the queried
 enterprise; the home receipt's inclusion. It returns the enterprise's
@@ -32,8 +33,9 @@ from ledger import (
     parse_entry,
     verify_inclusion,
 )
+from node.consent import verify_consent
 from node.consortium import Manifest
-from node.errors import BundleError, UnknownPeerError
+from node.errors import AuthorizationError, BundleError, UnknownPeerError
 
 __all__ = ["BundleSummary", "verify_bundle", "verify_checkpoint_note", "verify_record_item"]
 
@@ -167,6 +169,10 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
     ):
         raise BundleError("wrong-entry", "the authorization is for another institution or purpose")
     _included(auth_b, int(auth["index"]), auth["proof"], auth_header, algorithm, "authorization")
+    try:
+        verify_consent(manifest, auth_entry)
+    except AuthorizationError as exc:
+        raise BundleError("bad-consent", f"the authorization's consent: {exc}") from exc
 
     holders: dict[str, int] = {}
     history: list[tuple[str, int, RecordEntry | CorrectionEntry, Any]] = []

@@ -4,7 +4,11 @@ A manifest file is canonical JSON ``{"manifest": {...}, "signature": b64}``
 where the signature is the root key's Ed25519 signature over
 ``canonical_bytes(manifest)``. The manifest lists every node (id, city,
 administrative codes served, URL, origin, public key) and the root's public
-key. A node accepts peers only from its manifest.
+key. A node accepts peers only from its manifest. It also lists each city's
+enterprise registry (the market regulator's e-seal service) by the
+administrative codes it serves and its public key: a registry signs an
+enterprise's consent to an authorization on the enterprise's behalf
+(:mod:`node.consent`).
 
 Invariants: a :class:`Manifest` object exists only after its signature was
 checked; node ids, origins and keys are unique.
@@ -25,7 +29,7 @@ from ledger import NoteSigner, NoteVerifier, canonical_bytes, utc_now
 from node.errors import ConfigError, UnknownPeerError
 from node.keys import public_b64, public_from_b64
 
-__all__ = ["Manifest", "NodeInfo", "load_manifest", "sign_manifest"]
+__all__ = ["Manifest", "NodeInfo", "RegistryInfo", "load_manifest", "sign_manifest"]
 
 CONSORTIUM = "yrd-credit-chain"
 
@@ -62,6 +66,29 @@ class NodeInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class RegistryInfo:
+    """A city's enterprise registry: signs consents for the enterprises registered there."""
+
+    city: str
+    admin_codes: tuple[str, ...]
+    public_key: str  # base64 raw Ed25519
+
+    @property
+    def key_id(self) -> str:
+        return f"registry:{self.city}"
+
+    def key(self) -> Ed25519PublicKey:
+        return public_from_b64(self.public_key)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "city": self.city,
+            "admin_codes": list(self.admin_codes),
+            "public_key": self.public_key,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     name: str
     algorithm: str
@@ -69,6 +96,14 @@ class Manifest:
     root_key: str
     nodes: tuple[NodeInfo, ...]
     raw: bytes  # the signed file, as read
+    registries: tuple[RegistryInfo, ...] = ()
+
+    def registry_for_admin_code(self, admin_code: str) -> RegistryInfo | None:
+        """The registry that signs for enterprises registered under ``admin_code``."""
+        for r in self.registries:
+            if admin_code in r.admin_codes:
+                return r
+        return None
 
     def node(self, node_id: str) -> NodeInfo:
         for n in self.nodes:
@@ -87,7 +122,11 @@ class Manifest:
 
 
 def _manifest_body(
-    name: str, algorithm: str, root: Ed25519PrivateKey, nodes: Sequence[NodeInfo]
+    name: str,
+    algorithm: str,
+    root: Ed25519PrivateKey,
+    nodes: Sequence[NodeInfo],
+    registries: Sequence[RegistryInfo],
 ) -> dict[str, object]:
     return {
         "consortium": CONSORTIUM,
@@ -97,14 +136,19 @@ def _manifest_body(
         "issued_at": utc_now(),
         "root_key": public_b64(root),
         "nodes": [n.to_dict() for n in nodes],
+        "registries": [r.to_dict() for r in registries],
     }
 
 
 def sign_manifest(
-    name: str, algorithm: str, root: Ed25519PrivateKey, nodes: Sequence[NodeInfo]
+    name: str,
+    algorithm: str,
+    root: Ed25519PrivateKey,
+    nodes: Sequence[NodeInfo],
+    registries: Sequence[RegistryInfo] = (),
 ) -> bytes:
     """Build and sign a manifest; returns the file bytes."""
-    body = _manifest_body(name, algorithm, root, nodes)
+    body = _manifest_body(name, algorithm, root, nodes, registries)
     sig = root.sign(canonical_bytes(body))
     return canonical_bytes({"manifest": body, "signature": base64.b64encode(sig).decode()}) + b"\n"
 
@@ -139,6 +183,16 @@ def parse_manifest(
             )
             for n in body["nodes"]
         )
+        registries = tuple(
+            RegistryInfo(
+                city=str(r["city"]),
+                admin_codes=tuple(str(a) for a in r["admin_codes"]),
+                public_key=str(r["public_key"]),
+            )
+            for r in body.get("registries", [])
+        )
+        for r in registries:
+            r.key()  # a malformed key fails here, not at the first consent
     except InvalidSignature as exc:
         raise ConfigError(f"{source}: the root signature does not verify") from exc
     except (KeyError, TypeError, ValueError) as exc:
@@ -154,6 +208,7 @@ def parse_manifest(
         root_key=str(body["root_key"]),
         nodes=nodes,
         raw=data,
+        registries=registries,
     )
 
 

@@ -41,6 +41,7 @@ from ledger import (
     verify_inclusion,
 )
 from node.bundle import verify_checkpoint_note, verify_record_item
+from node.consent import verify_consent
 from node.errors import (
     AuthorizationError,
     BundleError,
@@ -52,7 +53,14 @@ from node.errors import (
 from node.sequencer import Guard
 from node.state import NodeState, b64, unb64
 
-__all__ = ["answer_peer", "check_authorization", "make_report", "record_denial_notice", "route"]
+__all__ = [
+    "answer_peer",
+    "check_authorization",
+    "make_report",
+    "record_denial_notice",
+    "require_consent",
+    "route",
+]
 
 
 def check_authorization(
@@ -103,6 +111,36 @@ def check_authorization(
         raise AuthorizationError(
             "revoked", f"authorization {auth.authorization_id} was revoked on {home_node}'s ledger"
         )
+    verify_consent(state.manifest, auth)
+
+
+async def require_consent(state: NodeState, auth: AuthorizationEntry) -> None:
+    """Refuse to file ``auth`` without the enterprise's consent, leaving a denied receipt.
+
+    Raises:
+        AuthorizationError: the consent is missing or does not verify (403).
+    """
+    try:
+        verify_consent(state.manifest, auth)
+    except AuthorizationError as exc:
+        query_id = uuid.uuid4().hex
+        await _receipt(
+            state,
+            query_id=query_id,
+            uscc=auth.uscc,
+            institution_id=auth.institution_id,
+            home=state.node_id,
+            holder=state.node_id,
+            role="home",
+            purpose=auth.purposes[0],
+            authorization_id=auth.authorization_id,
+            outcome="denied",
+            reason=f"{exc.reason}: filing refused: {exc}",
+            records=0,
+        )
+        raise AuthorizationError(
+            exc.reason, f"{exc} (the filing is recorded as denied, query {query_id})"
+        ) from exc
 
 
 def route(state: NodeState, uscc: str) -> list[str]:

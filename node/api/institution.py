@@ -29,7 +29,7 @@ from node.errors import (
     UnknownInstitutionError,
     UnknownPeerError,
 )
-from node.reports import make_report
+from node.reports import make_report, require_consent
 from node.state import Caller, NodeState
 
 
@@ -67,7 +67,9 @@ def institution_router(st: NodeState) -> APIRouter:
             body.not_before,
             body.not_after,
             body.document_digest,
+            body.consent,
         )
+        await require_consent(st, entry)
         index, block = await st.sequencer.add([entry])
         return {"index": index, "height": block.height, "authorization_id": body.authorization_id}
 

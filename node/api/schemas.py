@@ -39,6 +39,9 @@ class AuthorizationIn(_Strict):
     not_before: str
     not_after: str
     document_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
+    # The enterprise's consent: base64 Ed25519 signature by its city's registry over
+    # ledger.consent_message of the other fields (node.consent). Without it: 403.
+    consent: str = Field(default="", max_length=128)
 
 
 class RevocationIn(_Strict):

@@ -347,6 +347,10 @@ def query_cmd(
                 f"filed authorization {a['authorization_id']} at {a['node_id']} (valid {a['not_before']} to "
                 f"{a['not_after']}; consent document {a['document']}, sha256 {a['document_digest'][:16]}…)"
             )
+            click.echo(
+                f"the enterprise's consent is signed by {a['consent_signed_by']} on its behalf "
+                "(the institution cannot sign it; every holder checks it)"
+            )
 
         res = net.query_report(
             cons,

@@ -46,6 +46,7 @@ from node.consortium import NodeInfo, sign_manifest
 from node.keys import generate_key_file, load_private_key, public_b64
 from node.peers.client import default_latency_ms
 from scenarios.errors import ComposeError
+from scenarios.localnet.consortium import make_registries
 from scenarios.model.topology import PRESETS, Topology, load_topology
 
 __all__ = [
@@ -371,7 +372,8 @@ def write_config(
         )
         for n in topology.node_ids
     ]
-    manifest = sign_manifest(topology.name, topology.algorithm, root, nodes)
+    registries = make_registries(topology, config_dir)
+    manifest = sign_manifest(topology.name, topology.algorithm, root, nodes, registries)
     (config_dir / "manifest.json").write_bytes(manifest)
     in_preset = topology_ref in PRESETS
     plan = {

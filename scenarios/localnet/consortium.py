@@ -15,8 +15,9 @@ import httpx
 import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import utc_now
-from node.consortium import Manifest, NodeInfo, load_manifest, sign_manifest
+from ledger import AuthorizationEntry, InvalidRecordError, parse_uscc, utc_now
+from node.consent import sign_consent
+from node.consortium import Manifest, NodeInfo, RegistryInfo, load_manifest, sign_manifest
 from node.errors import ConfigError
 from node.keys import generate_key_file, load_private_key, public_b64
 from node.peers.client import default_latency_ms
@@ -154,6 +155,58 @@ class Consortium:
 
     def city_name(self, node_id: str) -> str:
         return self.topology.city_of_node(node_id).name
+
+    def consent(self, body: Mapping[str, Any]) -> tuple[str, str]:
+        """Sign an authorization request ``body`` as its enterprise, through its city's
+        registry (``node.consent``); returns (consent signature, the registry's key id).
+
+        Raises:
+            NetworkError: no registry of this consortium serves the enterprise's area,
+                or its key is missing.
+        """
+        admin = parse_uscc(str(body["uscc"])).admin_code
+        registry = self.manifest.registry_for_admin_code(admin)
+        if registry is None:
+            raise NetworkError(
+                f"no registry of this consortium signs for enterprises of area {admin} "
+                "(a consortium made before consents were signed: re-create it with "
+                "`creditchain consortium init --force`)"
+            )
+        path = registry_key_path(self.dir, registry.city)
+        try:
+            key = load_private_key(path)
+        except ConfigError as exc:
+            raise NetworkError(f"the key of {registry.key_id} is unusable: {exc}") from exc
+        try:
+            auth = AuthorizationEntry(
+                str(body["authorization_id"]),
+                str(body["uscc"]),
+                str(body["institution_id"]),
+                tuple(body["purposes"]),
+                str(body["not_before"]),
+                str(body["not_after"]),
+                str(body["document_digest"]),
+            )
+        except InvalidRecordError as exc:
+            raise NetworkError(f"the authorization to sign is invalid: {exc}") from exc
+        return sign_consent(key, auth), registry.key_id
+
+
+def registry_key_path(directory: Path, city: str) -> Path:
+    """Where a consortium directory keeps a city registry's private key."""
+    return directory / "keys" / "registries" / f"{city}.key"
+
+
+def make_registries(topology: Topology, directory: Path) -> list[RegistryInfo]:
+    """One enterprise registry per city: its key (made once, then reused) and manifest entry."""
+    _private_dir(directory / "keys")
+    _private_dir(directory / "keys" / "registries")
+    out = []
+    for city in topology.cities:
+        path = registry_key_path(directory, city.code)
+        key = load_private_key(path) if path.exists() else generate_key_file(path)
+        out.append(RegistryInfo(city.code, (city.admin_code,), public_b64(key)))
+    return out
 
 
 class PublishedPortTransport(httpx.BaseTransport):
@@ -350,7 +403,9 @@ def init_consortium(
             )
         )
     (directory / "manifest.json").write_bytes(
-        sign_manifest(topology.name, topology.algorithm, root, infos)
+        sign_manifest(
+            topology.name, topology.algorithm, root, infos, make_registries(topology, directory)
+        )
     )
 
     for i, node_id in enumerate(nodes):

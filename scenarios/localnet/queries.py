@@ -65,7 +65,8 @@ def consent_document(
 def file_authorization(
     cons: Consortium, inst: Institution, uscc: str, purposes: Sequence[str], *, days: int = 365
 ) -> dict[str, Any]:
-    """File an authorization for ``inst`` at its home node, signed by the institution's key."""
+    """File an authorization for ``inst`` at its home node: the enterprise's consent signed
+    by its city's registry, the request signed by the institution's key."""
     now = datetime.now(UTC).replace(microsecond=0)
     not_before = now.strftime("%Y-%m-%dT%H:%M:%SZ")
     not_after = (now + timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -79,21 +80,19 @@ def file_authorization(
     consent_path = cons.dir / "consents" / f"{authorization_id}.txt"
     consent_path.parent.mkdir(parents=True, exist_ok=True)
     consent_path.write_text(text, "utf-8")
+    body: dict[str, Any] = {
+        "authorization_id": authorization_id,
+        "uscc": uscc,
+        "institution_id": inst.institution_id,
+        "purposes": list(purposes),
+        "not_before": not_before,
+        "not_after": not_after,
+        "document_digest": digest,
+    }
+    # The enterprise consents through its city's registry; the institution only files it.
+    body["consent"], signer = cons.consent(body)
     with NodeClient(cons, f"inst:{inst.institution_id}", inst.key()) as client:
-        status, data = client.call(
-            inst.home_node,
-            "POST",
-            "/v1/authorizations",
-            {
-                "authorization_id": authorization_id,
-                "uscc": uscc,
-                "institution_id": inst.institution_id,
-                "purposes": list(purposes),
-                "not_before": not_before,
-                "not_after": not_after,
-                "document_digest": digest,
-            },
-        )
+        status, data = client.call(inst.home_node, "POST", "/v1/authorizations", body)
     if status != 201:
         raise NetworkError(
             f"filing the authorization failed: {problem_sentence(inst.home_node, status, data)}"
@@ -106,6 +105,7 @@ def file_authorization(
         "not_after": not_after,
         "index": data.get("index"),
         "node_id": inst.home_node,
+        "consent_signed_by": signer,
     }
 
 

@@ -231,21 +231,18 @@ def _report_worker(
                 (now + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 hashlib.sha256(f"consent {uscc} {inst.institution_id} {now}".encode()).hexdigest(),
             )
+            body: dict[str, Any] = {
+                "authorization_id": auth.authorization_id,
+                "uscc": uscc,
+                "institution_id": inst.institution_id,
+                "purposes": list(auth.purposes),
+                "not_before": auth.not_before,
+                "not_after": auth.not_after,
+                "document_digest": auth.document_digest,
+            }
+            body["consent"], _ = cons.consent(body)
             try:
-                status, answer = client.call(
-                    home,
-                    "POST",
-                    "/v1/authorizations",
-                    {
-                        "authorization_id": auth.authorization_id,
-                        "uscc": uscc,
-                        "institution_id": inst.institution_id,
-                        "purposes": list(auth.purposes),
-                        "not_before": auth.not_before,
-                        "not_after": auth.not_after,
-                        "document_digest": auth.document_digest,
-                    },
-                )
+                status, answer = client.call(home, "POST", "/v1/authorizations", body)
             except net.NetworkError:
                 load.count("authorization_unanswered")
                 time.sleep(0.05)

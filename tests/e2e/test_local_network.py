@@ -187,6 +187,7 @@ def test_report_spans_three_cities_and_verifies_offline(case: Case, tmp_path: Pa
     )
     assert q.exit_code == 0, q.output
     assert "filed authorization" in q.stdout
+    assert "consent is signed by registry:" in q.stdout
     assert "RESOLVED by correction" in q.stdout and "superseded by" in q.stdout
     assert (tmp_path / "q.json").is_file()
 

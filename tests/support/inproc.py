@@ -12,8 +12,10 @@ import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger import AuthorizationEntry
 from node.app import build_state, create_app
-from node.consortium import NodeInfo, sign_manifest
+from node.consent import sign_consent
+from node.consortium import NodeInfo, RegistryInfo, sign_manifest
 from node.http import httpsig
 from node.keys import public_b64
 from node.peers.client import RoutingTransport
@@ -22,6 +24,25 @@ from node.settings import NodeSettings
 
 def seeded_key(label: str) -> Ed25519PrivateKey:
     return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(label.encode()).digest())
+
+
+def registry_key(city: str) -> Ed25519PrivateKey:
+    """The test registry key of a city (the manifest of :func:`make_net` names it)."""
+    return seeded_key(f"registry/{city}")
+
+
+def consent_for(body: dict[str, Any], city: str) -> str:
+    """The consent signature ``city``'s registry gives an authorization request body."""
+    auth = AuthorizationEntry(
+        body["authorization_id"],
+        body["uscc"],
+        body["institution_id"],
+        tuple(body["purposes"]),
+        body["not_before"],
+        body["not_after"],
+        body["document_digest"],
+    )
+    return sign_consent(registry_key(city), auth)
 
 
 @dataclass
@@ -64,7 +85,14 @@ def make_net(
     rootkey = seeded_key("root")
     net.manifest_path = root / "manifest.json"
     root.mkdir(parents=True, exist_ok=True)
-    net.manifest_path.write_bytes(sign_manifest("test", algorithm, rootkey, infos))
+    registries = {}
+    for _, city, admin in nodes:
+        registries.setdefault(city, []).append(admin)
+    regs = [
+        RegistryInfo(city, tuple(admins), public_b64(registry_key(city)))
+        for city, admins in registries.items()
+    ]
+    net.manifest_path.write_bytes(sign_manifest("test", algorithm, rootkey, infos, regs))
     apps = {}
     for node_id, _, _ in nodes:
         kf = root / node_id / "node.key"

@@ -23,7 +23,7 @@ from ledger import make_uscc
 from node.api.problems import URN
 from node.consortium import Manifest, load_manifest
 from node.peers.mirror import mirror_once
-from support.inproc import Net, b64key, make_net, seeded_key
+from support.inproc import Net, b64key, consent_for, make_net, seeded_key
 
 __all__ = [
     "DIGEST",
@@ -34,6 +34,7 @@ __all__ = [
     "UHZ",
     "World",
     "assert_problem",
+    "authorization_body",
     "make_net",
     "net_dir",
     "records_for",
@@ -47,6 +48,34 @@ UHF = make_uscc("340100", 12345).code  # a Hefei enterprise with records in thre
 UHZ = make_uscc("330100", 777).code  # a Hangzhou enterprise (for other-enterprise cases)
 DIGEST = "a" * 64
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "node_id"}
+
+
+CITY_OF_ADMIN = {admin: city for _, city, admin in NODES}
+
+
+def authorization_body(
+    authorization_id: str,
+    uscc: str,
+    institution_id: str = "hzbank",
+    *,
+    purposes: tuple[str, ...] = ("post_loan",),
+    not_before: str = "2021-01-01T00:00:00Z",
+    not_after: str = "2099-01-01T00:00:00Z",
+    signed: bool = True,
+) -> dict[str, Any]:
+    """A ``POST /v1/authorizations`` body, with the consent of the enterprise's registry."""
+    body: dict[str, Any] = {
+        "authorization_id": authorization_id,
+        "uscc": uscc,
+        "institution_id": institution_id,
+        "purposes": list(purposes),
+        "not_before": not_before,
+        "not_after": not_after,
+        "document_digest": DIGEST,
+    }
+    if signed:
+        body["consent"] = consent_for(body, CITY_OF_ADMIN[uscc[2:8]])
+    return body
 
 
 def records_for(uscc: str) -> dict[str, list[dict[str, Any]]]:
@@ -137,19 +166,16 @@ class World:
         not_after: str = "2099-01-01T00:00:00Z",
     ) -> None:
         key = self.inst_key if institution_id == "hzbank" else self.other_key
+        body = authorization_body(
+            authorization_id,
+            uscc or self.uscc,
+            institution_id,
+            purposes=purposes,
+            not_before=not_before,
+            not_after=not_after,
+        )
         async with self.inst(key, f"inst:{institution_id}") as c:
-            r = await c.post(
-                f"http://{HOME}/v1/authorizations",
-                json={
-                    "authorization_id": authorization_id,
-                    "uscc": uscc or self.uscc,
-                    "institution_id": institution_id,
-                    "purposes": list(purposes),
-                    "not_before": not_before,
-                    "not_after": not_after,
-                    "document_digest": DIGEST,
-                },
-            )
+            r = await c.post(f"http://{HOME}/v1/authorizations", json=body)
         assert r.status_code == 201, r.text
 
     async def report(
