@@ -6,8 +6,10 @@ network: the home node's signature; for the authorization, the home node's
 signed checkpoint, the entry's inclusion proof and the enterprise's consent
 signature on it (:mod:`node.consent`); for every holder, its
 signed checkpoint, every record's inclusion proof, that the body and salt
-match the record's commitment, and that each record is about the queried
-enterprise; the home receipt's inclusion. It returns the enterprise's
+match the record's commitment, that each record is about the queried
+enterprise, and that the section's counts agree with the holder's signed
+receipt (a holder over its ``max_records_per_holder`` says so: ``truncated``,
+with ``records_total``); the home receipt's inclusion. It returns the enterprise's
 current view (corrections resolved) and history.
 """
 
@@ -50,6 +52,8 @@ class BundleSummary:
     partial: bool
     missing: list[dict[str, str]]
     holders: dict[str, int]  # node → records verified
+    # holders whose section is cut at their max_records_per_holder: node, total, included
+    truncated: list[dict[str, Any]] = field(default_factory=list)
     current: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -119,6 +123,45 @@ def verify_record_item(
     return entry
 
 
+def _check_counts(
+    manifest: Manifest, report: dict[str, Any], section: dict[str, Any], n: int, algorithm: str
+) -> None:
+    """A holder section's counts agree with its records and with the holder's own receipt.
+
+    The receipt (signed into the holder's ledger) says how many records the
+    holder served for this query, so a section cut short on the way is caught
+    offline; ``records_total`` and ``truncated`` say whether the holder itself cut it.
+    """
+    node_id = str(section["node_id"])
+    if "records_total" in section:
+        total = int(section["records_total"])
+        if total < n or bool(section.get("truncated")) != (n < total):
+            raise BundleError(
+                "inconsistent",
+                f"{node_id}'s section holds {n} records but says {total} in all, "
+                f"truncated={bool(section.get('truncated'))}",
+            )
+    receipt = section.get("receipt")
+    if receipt is None:
+        return
+    r_header = verify_checkpoint_note(manifest, node_id, receipt["checkpoint"], algorithm)
+    r_b = _b(receipt["entry"], f"receipt of {node_id}")
+    r_entry = parse_entry(r_b)
+    if (
+        not isinstance(r_entry, ReceiptEntry)
+        or r_entry.query_id != report["query_id"]
+        or r_entry.holder_node != node_id
+        or r_entry.outcome != "granted"
+    ):
+        raise BundleError("wrong-entry", f"{node_id}'s receipt is not its grant of this query")
+    if r_entry.records != n:
+        raise BundleError(
+            "inconsistent",
+            f"{node_id}'s receipt says it served {r_entry.records} records, the section holds {n}",
+        )
+    _included(r_b, int(receipt["index"]), receipt["proof"], r_header, algorithm, "receipt")
+
+
 def verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
     """Verify a report bundle offline. Raises BundleError naming the first problem."""
     try:
@@ -176,13 +219,18 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
 
     holders: dict[str, int] = {}
     history: list[tuple[str, int, RecordEntry | CorrectionEntry, Any]] = []
+    truncated: list[dict[str, Any]] = []
     for h in report["holders"]:
         node_id = str(h["node_id"])
         header = verify_checkpoint_note(manifest, node_id, h["checkpoint"], algorithm)
         for i, item in enumerate(h["records"]):
             entry = verify_record_item(item, uscc, header, algorithm, f"record {i} from {node_id}")
             history.append((node_id, int(item["index"]), entry, item["body"]))
-        holders[node_id] = len(h["records"])
+        n = len(h["records"])
+        holders[node_id] = n
+        _check_counts(manifest, report, h, n, algorithm)
+        if h.get("truncated"):
+            truncated.append({"node_id": node_id, "total": int(h["records_total"]), "included": n})
 
     receipt = report.get("home_receipt")
     if receipt is not None:
@@ -222,6 +270,7 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
         partial=bool(missing),
         missing=missing,
         holders=holders,
+        truncated=truncated,
         current=[d for d, (_, _, e, _) in zip(as_dicts, history, strict=True) if id(e) in keep],
         history=as_dicts,
     )

@@ -18,14 +18,20 @@ revoked; write the holder receipt; answer with bodies, salts and proofs.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ledger import (
     PURPOSES,
     AuthorizationEntry,
+    BlockHeader,
     CommitmentError,
+    CorrectionEntry,
+    Entry,
     InvalidRecordError,
     Item,
     LedgerError,
@@ -45,6 +51,7 @@ from node.consent import verify_consent
 from node.errors import (
     AuthorizationError,
     BundleError,
+    NotFoundError,
     PeerMisbehavedError,
     PeerUnavailableError,
     UnknownInstitutionError,
@@ -160,23 +167,77 @@ def route(state: NodeState, uscc: str) -> list[str]:
     return sorted(known)
 
 
-def _local_records(state: NodeState, uscc: str, size: int) -> list[dict[str, Any]]:
+PAGE_TTL_S = 120.0  # how long a holder keeps a paged answer for its home node
+MAX_OPEN_PAGES = 256  # paged answers kept at once (oldest dropped first)
+
+
+@dataclass
+class _Selection:
+    """What a holder serves for one query: indices below ``size``, and how many it had."""
+
+    size: int
+    indices: list[int]
+    total: int
+    auth: AuthorizationEntry | None = None
+    expires: float = 0.0
+
+    @property
+    def truncated(self) -> bool:
+        return len(self.indices) < self.total
+
+
+def _select(state: NodeState, uscc: str, size: int) -> _Selection:
+    """Every record and correction of ``uscc`` below ``size``, up to the holder's cap.
+
+    Over the cap, superseded records are dropped first, then current records,
+    corrections last (oldest first within each): a record never appears without
+    the correction that supersedes it.
+    """
+    found = [(i, e) for i, e in state.ledger.by_subject(uscc, ("record", "correction")) if i < size]
+    cap = state.settings.max_records_per_holder
+    if len(found) <= cap:
+        return _Selection(size, [i for i, _ in found], len(found))
+    superseded = {e.supersedes for _, e in found if isinstance(e, CorrectionEntry)}
+
+    def rank(ie: tuple[int, Entry]) -> tuple[int, int]:
+        i, e = ie
+        tier = (
+            2
+            if isinstance(e, CorrectionEntry)
+            else 0
+            if getattr(e, "record_id", None) in superseded
+            else 1
+        )
+        return tier, i
+
+    ranked = sorted(found, key=rank, reverse=True)
+    return _Selection(size, sorted(i for i, _ in ranked[:cap]), len(found))
+
+
+def _record_items(state: NodeState, indices: Sequence[int], size: int) -> list[dict[str, Any]]:
     out = []
-    limit = state.settings.max_records_per_report
-    for index, entry in state.ledger.by_subject(uscc, ("record", "correction"))[:limit]:
-        if index >= size:
-            continue
+    for index in indices:
         salt, body = state.ledger.body(index)
         out.append(
             {
                 "index": index,
-                "entry": b64(entry_bytes(entry)),
+                "entry": b64(state.ledger.entry_data(index)),
                 "salt": b64(salt),
                 "body": body,
                 "proof": [b64(p) for p in state.ledger.inclusion_proof(index, size)],
             }
         )
     return out
+
+
+def _counts(sel: _Selection) -> dict[str, Any]:
+    return {"records_total": sel.total, "truncated": sel.truncated}
+
+
+def _served_reason(sel: _Selection) -> str:
+    if sel.truncated:
+        return f"truncated: {len(sel.indices)} of {sel.total} records (max_records_per_holder)"
+    return "complete"
 
 
 async def _receipt(
@@ -332,9 +393,14 @@ async def make_report(
     async def ask(holder: str) -> tuple[str, dict[str, Any] | None, str]:
         if holder == state.node_id:
             h = state.ledger.head
+            sel = _select(state, uscc, h.size)
             return (
                 holder,
-                {"checkpoint": h.note.decode(), "records": _local_records(state, uscc, h.size)},
+                {
+                    "checkpoint": h.note.decode(),
+                    "records": _record_items(state, sel.indices, h.size),
+                    **_counts(sel),
+                },
                 "",
             )
         if state.views.refused(holder):
@@ -353,8 +419,43 @@ async def make_report(
             answer = await state.peers.call(holder, "POST", "/v1/peer/records", json_body=body)
             if isinstance(answer.get("view_of_home"), int):
                 state.seen_by[holder] = answer["view_of_home"]
-            await _verify_answer(state, holder, uscc, answer)
-            return holder, answer, ""
+            header = await _verify_answer(state, holder, uscc, answer)
+            first = answer
+            records = list(answer["records"])
+            page = 1
+            while answer.get("next") is not None:
+                # The rest of a long answer, page by page, every record proven against
+                # the checkpoint of the first page.
+                page += 1
+                answer = await state.peers.call(
+                    holder,
+                    "POST",
+                    "/v1/peer/records",
+                    json_body={**request, "page": {"after": int(answer["next"])}},
+                )
+                for i, item in enumerate(answer["records"]):
+                    verify_record_item(
+                        item, uscc, header, state.ledger.algorithm, f"page {page} record {i}"
+                    )
+                if answer["records"] and int(answer["records"][0]["index"]) <= int(
+                    records[-1]["index"]
+                ):
+                    raise BundleError("bad-page", f"page {page} does not follow page {page - 1}")
+                records.extend(answer["records"])
+            section = {
+                "checkpoint": first["checkpoint"],
+                "records": records,
+                "records_total": int(first.get("records_total", len(records))),
+                "truncated": bool(first.get("truncated", False)),
+            }
+            if len(records) != int(first.get("records_served", len(records))):
+                raise BundleError(
+                    "bad-page",
+                    f"{holder} announced {first.get('records_served')} records, sent {len(records)}",
+                )
+            if "receipt" in first:
+                section["receipt"] = first["receipt"]
+            return holder, section, ""
         except PeerUnavailableError as exc:
             return holder, None, f"unavailable: {exc.detail}"
         except (
@@ -371,11 +472,7 @@ async def make_report(
             return holder, None, f"failed verification: {exc}"
 
     results = await asyncio.gather(*(ask(h) for h in holders))
-    sections = [
-        {"node_id": h, "checkpoint": a["checkpoint"], "records": a["records"]}
-        for h, a, _ in results
-        if a
-    ]
+    sections = [{"node_id": h, **a} for h, a, _ in results if a]
     missing = [{"node_id": h, "reason": why} for h, a, why in results if a is None]
     n_records = sum(len(s["records"]) for s in sections)
 
@@ -419,7 +516,7 @@ async def make_report(
             exc.reason, f"{exc} (query {query_id} recorded as denied)"
         ) from exc
     report = {
-        "version": 1,
+        "version": 2,
         **{k: v for k, v in request.items()},
         "home_node": state.node_id,
         "asked_at": now,
@@ -433,7 +530,9 @@ async def make_report(
     return {"report": report, "signature": b64(signature)}
 
 
-async def _verify_answer(state: NodeState, holder: str, uscc: str, answer: dict[str, Any]) -> None:
+async def _verify_answer(
+    state: NodeState, holder: str, uscc: str, answer: dict[str, Any]
+) -> BlockHeader:
     """Everything a holder says is checked before it enters a report."""
     algorithm = state.ledger.algorithm
     note = str(answer["checkpoint"]).encode()
@@ -462,16 +561,65 @@ async def _verify_answer(state: NodeState, holder: str, uscc: str, answer: dict[
     verify_checkpoint_note(state.manifest, holder, note.decode(), algorithm)
     for i, item in enumerate(answer["records"]):
         verify_record_item(item, uscc, header, algorithm, f"record {i} from {holder}")
+    return header
+
+
+def _keep_pages(state: NodeState, caller: str, query_id: str, sel: _Selection) -> None:
+    now = time.monotonic()
+    for key in [k for k, v in state.pages.items() if v.expires < now]:
+        del state.pages[key]
+    while len(state.pages) >= MAX_OPEN_PAGES:
+        del state.pages[next(iter(state.pages))]
+    sel.expires = now + PAGE_TTL_S
+    state.pages[(caller, query_id)] = sel
+
+
+def _answer_page(state: NodeState, caller: str, body: dict[str, Any]) -> dict[str, Any]:
+    """A later page of an answer granted (and receipted) on the first page."""
+    try:
+        query_id = str(body["query_id"])
+        after = int(body["page"]["after"])
+        uscc = str(body["uscc"])
+        purpose = str(body["purpose"])
+        institution_id = str(body["institution_id"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidRecordError(f"peer page request is malformed: {exc}") from exc
+    sel = state.pages.get((caller, query_id))
+    if sel is None or sel.expires < time.monotonic() or sel.auth is None:
+        raise NotFoundError(
+            f"no paged answer for query {query_id} from {caller} is open here "
+            f"(pages are kept {PAGE_TTL_S:.0f} s after the first)"
+        )
+    # The grant was checked and receipted on the first page; a revocation mirrored
+    # since then still stops the rest.
+    check_authorization(
+        state,
+        sel.auth,
+        institution_id=institution_id,
+        uscc=uscc,
+        purpose=purpose,
+        now=utc_now(),
+        home_node=caller,
+    )
+    start = bisect.bisect_right(sel.indices, after)
+    chunk = sel.indices[start : start + state.settings.records_per_page]
+    records = _record_items(state, chunk, sel.size)
+    last = start + len(chunk) >= len(sel.indices)
+    if last:
+        state.pages.pop((caller, query_id), None)
+    return {"records": records, "next": None if last or not chunk else chunk[-1]}
 
 
 async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) -> dict[str, Any]:
-    """The holder's side of a report query."""
+    """The holder's side of a report query (or of a later page of its answer)."""
     if not state.manifest.has(caller_node):
         raise UnknownPeerError(caller_node)
     if state.views.refused(caller_node):
         raise UnknownPeerError(
             caller_node, f"{caller_node} is refused: an alarm against it is open"
         )
+    if isinstance(body, dict) and body.get("page") is not None:
+        return _answer_page(state, caller_node, body)
     try:
         query_id = str(body["query_id"])
         uscc = str(body["uscc"])
@@ -563,10 +711,12 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
             raise
         raise AuthorizationError(reason, str(exc)) from exc
     h = state.ledger.head
+    sel = _select(state, uscc, h.size)
+    per_page = state.settings.records_per_page
     try:
-        # Read (and check) the bodies before recording a grant: a receipt must
-        # not say "granted" for an answer that was never sent.
-        records = _local_records(state, uscc, h.size)
+        # Read (and check) the bodies of the first page before recording a grant: a
+        # receipt must not say "granted" for an answer that was never sent.
+        records = _record_items(state, sel.indices[:per_page], h.size)
     except CommitmentError as exc:
         await _receipt(
             state,
@@ -581,14 +731,21 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
         state,
         authorization_id=auth_entry.authorization_id,
         outcome="granted",
-        reason="complete",
-        records=len(records),
+        reason=_served_reason(sel),
+        records=len(sel.indices),
         **common,
     )
+    more = len(sel.indices) > per_page
+    if more:
+        sel.auth = auth_entry
+        _keep_pages(state, caller_node, query_id, sel)
     home_view = state.views.view(caller_node)
     out: dict[str, Any] = {
         "checkpoint": h.note.decode(),
         "records": records,
+        "records_served": len(sel.indices),
+        **_counts(sel),
+        "next": records[-1]["index"] if more else None,
         "receipt": receipt,
         "view_of_home": home_view.size if home_view else 0,
     }

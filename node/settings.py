@@ -35,7 +35,11 @@ class NodeSettings:
     peer_timeout_s: float = 5.0
     window_s: int = 300
     max_body_bytes: int = 1 << 20
-    max_records_per_report: int = 500
+    # A holder answers with at most records_per_page records per exchange and pages the
+    # rest; beyond max_records_per_holder the holder's section says it is truncated,
+    # with counts, keeping current records and corrections first (node.reports).
+    records_per_page: int = 500
+    max_records_per_holder: int = 100_000
     latency_ms: Mapping[str, float] = field(default_factory=dict)  # one-way delay to each peer
     loss: float = 0.0  # probability a peer exchange needs a retransmission
     synthetic: Mapping[str, Any] = field(
@@ -59,6 +63,8 @@ class NodeSettings:
             raise ConfigError(
                 "mirror_interval_s must be >= 0; peer_timeout_s and window_s must be > 0"
             )
+        if self.records_per_page < 1 or self.max_records_per_holder < 1:
+            raise ConfigError("records_per_page and max_records_per_holder must be >= 1")
         if self.catalogue not in CATALOGUE_MODES:
             raise ConfigError(
                 f"catalogue must be one of {', '.join(CATALOGUE_MODES)}, got {self.catalogue!r}"
@@ -105,6 +111,8 @@ class NodeSettings:
                 ("peer_timeout_s", float),
                 ("window_s", int),
                 ("max_body_bytes", int),
+                ("records_per_page", int),
+                ("max_records_per_holder", int),
                 ("loss", float),
             ):
                 if name in args:

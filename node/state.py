@@ -78,6 +78,8 @@ class NodeState:
     metrics: dict[str, Any] = field(default_factory=dict)
     ingest_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen_by: dict[str, int] = field(default_factory=dict)
+    # (home node, query id) → the answer a holder is paging out (node.reports)
+    pages: dict[tuple[str, str], Any] = field(default_factory=dict)
     cosigned: dict[str, tuple[int, float]] = field(
         default_factory=dict
     )  # peer → (size, monotonic time) last cosigned  # peer → size of our log it last said it holds

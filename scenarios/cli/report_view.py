@@ -163,12 +163,20 @@ def render_report(
         )
     else:
         lines.append("  complete: every holder answered")
+    for t in summary.truncated:
+        lines.append(
+            f"  TRUNCATED — {t['node_id']} ({_city(manifest, str(t['node_id']))}) holds "
+            f"{t['total']} records on this enterprise and sent {t['included']} (its cap); "
+            "superseded records were left out first, corrections last"
+        )
 
     lines.append("")
     lines.append("Holders")
     lines.append(f"  {'node':<8} {'city':<12} {'records':>7}")
+    cut = {str(t["node_id"]): t for t in summary.truncated}
     for node_id, count in sorted(summary.holders.items()):
-        lines.append(f"  {node_id:<8} {_city(manifest, node_id):<12} {count:>7}")
+        of = f" of {cut[node_id]['total']}" if node_id in cut else ""
+        lines.append(f"  {node_id:<8} {_city(manifest, node_id):<12} {count:>7}{of}")
     for m in summary.missing:
         lines.append(
             f"  {m.get('node_id', '?'):<8} {_city(manifest, str(m.get('node_id'))):<12} {'missing':>7}"
