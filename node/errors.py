@@ -8,6 +8,8 @@
     ├── DuplicateEntryError     an id that is already on the ledger (.ref)
     ├── NotFoundError           nothing at that id or index
     ├── PushbackError           too busy: retry later (.retry_after_s)
+    │   └── RateLimitedError    this caller sends too many of a kind of request (.retry_after_s)
+    ├── DenialNoticeError       a peer's notice of a denied query is not backed by its ledger
     ├── PeerUnavailableError    a peer is down, slow or refused (.peer_id)
     ├── PeerMisbehavedError     a peer's answer failed verification (.peer_id)
     ├── BundleError             a report bundle does not verify (.reason)
@@ -24,12 +26,14 @@ __all__ = [
     "AuthorizationError",
     "BundleError",
     "ConfigError",
+    "DenialNoticeError",
     "DuplicateEntryError",
     "NodeError",
     "NotFoundError",
     "PeerMisbehavedError",
     "PeerUnavailableError",
     "PushbackError",
+    "RateLimitedError",
     "UnknownInstitutionError",
     "UnknownPeerError",
 ]
@@ -85,6 +89,15 @@ class PushbackError(NodeError):
     def __init__(self, detail: str, retry_after_s: int = 1) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+
+class RateLimitedError(PushbackError):
+    """One caller sent more of a kind of request than its share; retry after ``retry_after_s``."""
+
+
+class DenialNoticeError(NodeError):
+    """A notice of a denied query that does not cite the sender's own denied receipt,
+    included in its signed checkpoint."""
 
 
 class PeerUnavailableError(NodeError):

@@ -51,9 +51,11 @@ from node.consent import verify_consent
 from node.errors import (
     AuthorizationError,
     BundleError,
+    DenialNoticeError,
     NotFoundError,
     PeerMisbehavedError,
     PeerUnavailableError,
+    RateLimitedError,
     UnknownInstitutionError,
     UnknownPeerError,
 )
@@ -280,27 +282,99 @@ async def _receipt(
     }
 
 
+NOTICES_PER_S = 5.0  # denial notices a peer may send, sustained ...
+NOTICE_BURST = 50.0  # ... and at once
+
+
+def _take_notice_token(state: NodeState, peer: str) -> None:
+    now = time.monotonic()
+    tokens, at = state.notice_buckets.get(peer, (NOTICE_BURST, now))
+    tokens = min(NOTICE_BURST, tokens + (now - at) * NOTICES_PER_S)
+    if tokens < 1.0:
+        state.notice_buckets[peer] = (tokens, now)
+        raise RateLimitedError(
+            f"{peer} sent more than {NOTICE_BURST:.0f} denial notices at once or "
+            f"{NOTICES_PER_S:g} per second",
+            retry_after_s=max(1, int((1.0 - tokens) / NOTICES_PER_S + 0.999)),
+        )
+    state.notice_buckets[peer] = (tokens - 1.0, now)
+
+
 async def record_denial_notice(
     state: NodeState, caller_node: str, body: dict[str, Any]
 ) -> dict[str, Any]:
-    """A home node tells a holder it denied a query: the holder keeps a receipt too."""
+    """A home node tells a holder it denied a query: the holder keeps a receipt too.
+
+    The notice must cite the home node's own denied receipt for that query,
+    included in the home node's signed checkpoint (consistent with what this
+    node has seen of it): a peer cannot fill another ledger with queries that
+    never happened. Notices are rate-limited per peer.
+
+    Raises:
+        RateLimitedError: the peer is over its share of notices (429).
+        DenialNoticeError: the notice cites no such receipt of the sender (403).
+        InvalidRecordError: the notice is malformed (422).
+    """
+    _take_notice_token(state, caller_node)
     try:
-        return await _receipt(
-            state,
-            query_id=str(body["query_id"]),
-            uscc=str(body["uscc"]),
-            institution_id=str(body["institution_id"]),
-            home=caller_node,
-            holder=state.node_id,
-            role="holder",
-            purpose=str(body["purpose"]),
-            authorization_id=str(body.get("authorization_id") or "-"),
-            outcome="denied",
-            reason=f"denied by home node {caller_node}: {body.get('reason', '')}",
-            records=0,
-        )
-    except (KeyError, TypeError) as exc:
+        query_id = str(body["query_id"])
+        cited = body["receipt"]
+        entry_b = unb64(cited["entry"])
+        index = int(cited["index"])
+        note = str(cited["checkpoint"]).encode()
+        proof = [unb64(p) for p in cited["proof"]]
+    except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRecordError(f"denial notice lacks {exc}") from exc
+    try:
+        receipt = parse_entry(entry_b)
+    except LedgerError as exc:
+        raise DenialNoticeError(f"the cited receipt does not decode: {exc}") from exc
+    if not (
+        isinstance(receipt, ReceiptEntry)
+        and receipt.query_id == query_id
+        and receipt.home_node == caller_node == receipt.holder_node
+        and receipt.role == "home"
+        and receipt.outcome == "denied"
+    ):
+        raise DenialNoticeError(
+            f"the cited entry is not {caller_node}'s own denied receipt for query {query_id}"
+        )
+    try:
+        header = await state.views.accept_checkpoint(
+            caller_node,
+            note,
+            state.verifier_for(caller_node),
+            state.peers.consistency_fetcher(caller_node),
+            advance=False,
+            latest=False,
+        )
+        verify_inclusion(
+            leaf_hash(entry_b, state.ledger.algorithm),
+            index,
+            header.size,
+            proof,
+            header.root,
+            state.ledger.algorithm,
+        )
+    except (LedgerError, PeerUnavailableError) as exc:
+        raise DenialNoticeError(
+            f"the receipt of query {query_id} is not shown included in {caller_node}'s "
+            f"signed checkpoint: {exc}"
+        ) from exc
+    return await _receipt(
+        state,
+        query_id=receipt.query_id,
+        uscc=receipt.uscc,
+        institution_id=receipt.institution_id,
+        home=caller_node,
+        holder=state.node_id,
+        role="holder",
+        purpose=receipt.purpose,
+        authorization_id=receipt.authorization_id,
+        outcome="denied",
+        reason=f"denied by home node {caller_node}: {receipt.reason}",
+        records=0,
+    )
 
 
 async def make_report(
@@ -345,7 +419,7 @@ async def make_report(
             home_node=state.node_id,
         )
     except AuthorizationError as exc:
-        await _receipt(
+        denied = await _receipt(
             state,
             holder=state.node_id,
             role="home",
@@ -361,6 +435,7 @@ async def make_report(
             "purpose": purpose,
             "authorization_id": authorization_id,
             "reason": f"{exc.reason}: {exc}",
+            "receipt": denied,  # the holders check it against our signed checkpoint
         }
         await asyncio.gather(
             *(

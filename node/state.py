@@ -80,6 +80,7 @@ class NodeState:
     seen_by: dict[str, int] = field(default_factory=dict)
     # (home node, query id) → the answer a holder is paging out (node.reports)
     pages: dict[tuple[str, str], Any] = field(default_factory=dict)
+    notice_buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # peer → tokens
     cosigned: dict[str, tuple[int, float]] = field(
         default_factory=dict
     )  # peer → (size, monotonic time) last cosigned  # peer → size of our log it last said it holds

@@ -33,11 +33,13 @@ from node.errors import (
     AuthorizationError,
     BundleError,
     ConfigError,
+    DenialNoticeError,
     DuplicateEntryError,
     NotFoundError,
     PeerMisbehavedError,
     PeerUnavailableError,
     PushbackError,
+    RateLimitedError,
     UnknownInstitutionError,
     UnknownPeerError,
 )
@@ -146,7 +148,11 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
     ),
     ProblemType(DuplicateEntryError, 409, "duplicate-entry", "Already on the ledger"),
     ProblemType(NotFoundError, 404, "not-found", "Not found"),
+    ProblemType(RateLimitedError, 429, "rate-limited", "Too many requests", retry_after=True),
     ProblemType(PushbackError, 503, "pushback", "Busy", retry_after=True),
+    ProblemType(
+        DenialNoticeError, 403, "denial-notice-refused", "Denial notice not backed by a receipt"
+    ),
     ProblemType(PeerUnavailableError, 502, "peer-unavailable", "Peer unavailable", _PEER),
     ProblemType(
         PeerMisbehavedError, 502, "peer-inconsistent", "Peer answer failed verification", _PEER

@@ -113,10 +113,23 @@ PEER_RECORDS_BODY: dict[str, Any] = {
 }
 PEER_RECEIPTS_BODY: dict[str, Any] = {
     "type": "object",
-    "required": ["query_id", "uscc", "institution_id", "purpose"],
+    "required": ["query_id", "receipt"],
     "properties": {
-        k: {"type": "string"}
-        for k in ("query_id", "uscc", "institution_id", "purpose", "authorization_id", "reason")
+        **{
+            k: {"type": "string"}
+            for k in ("query_id", "uscc", "institution_id", "purpose", "authorization_id", "reason")
+        },
+        "receipt": {
+            "type": "object",
+            "description": "the home node's denied receipt: entry, index, checkpoint, proof",
+            "required": ["entry", "index", "checkpoint", "proof"],
+            "properties": {
+                "entry": {"type": "string"},
+                "index": {"type": "integer", "minimum": 0},
+                "checkpoint": {"type": "string"},
+                "proof": {"type": "array", "items": {"type": "string"}},
+            },
+        },
     },
 }
 PROBLEM_SCHEMA: dict[str, Any] = {
