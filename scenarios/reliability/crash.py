@@ -37,6 +37,7 @@ stopped, whatever happens.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import os
 import random
@@ -241,6 +242,7 @@ def _report_worker(
                 "document_digest": auth.document_digest,
             }
             body["consent"], _ = cons.consent(body)
+            auth = dataclasses.replace(auth, consent=body["consent"])  # the entry as acknowledged
             try:
                 status, answer = client.call(home, "POST", "/v1/authorizations", body)
             except net.NetworkError:
