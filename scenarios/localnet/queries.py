@@ -62,6 +62,34 @@ def consent_document(
     )
 
 
+def authorization_request(
+    cons: Consortium,
+    authorization_id: str,
+    uscc: str,
+    institution_id: str,
+    purposes: Sequence[str],
+    not_before: str,
+    not_after: str,
+    document_digest: str,
+) -> tuple[dict[str, Any], str]:
+    """A ``POST /v1/authorizations`` body with the enterprise's consent, and who signed it.
+
+    The enterprise consents through its city's registry (``Consortium.consent``);
+    the institution only files the request.
+    """
+    body: dict[str, Any] = {
+        "authorization_id": authorization_id,
+        "uscc": uscc,
+        "institution_id": institution_id,
+        "purposes": list(purposes),
+        "not_before": not_before,
+        "not_after": not_after,
+        "document_digest": document_digest,
+    }
+    body["consent"], signer = cons.consent(body)
+    return body, signer
+
+
 def file_authorization(
     cons: Consortium, inst: Institution, uscc: str, purposes: Sequence[str], *, days: int = 365
 ) -> dict[str, Any]:
@@ -80,17 +108,9 @@ def file_authorization(
     consent_path = cons.dir / "consents" / f"{authorization_id}.txt"
     consent_path.parent.mkdir(parents=True, exist_ok=True)
     consent_path.write_text(text, "utf-8")
-    body: dict[str, Any] = {
-        "authorization_id": authorization_id,
-        "uscc": uscc,
-        "institution_id": inst.institution_id,
-        "purposes": list(purposes),
-        "not_before": not_before,
-        "not_after": not_after,
-        "document_digest": digest,
-    }
-    # The enterprise consents through its city's registry; the institution only files it.
-    body["consent"], signer = cons.consent(body)
+    body, signer = authorization_request(
+        cons, authorization_id, uscc, inst.institution_id, purposes, not_before, not_after, digest
+    )
     with NodeClient(cons, f"inst:{inst.institution_id}", inst.key()) as client:
         status, data = client.call(inst.home_node, "POST", "/v1/authorizations", body)
     if status != 201:

@@ -232,16 +232,16 @@ def _report_worker(
                 (now + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ"),
                 hashlib.sha256(f"consent {uscc} {inst.institution_id} {now}".encode()).hexdigest(),
             )
-            body: dict[str, Any] = {
-                "authorization_id": auth.authorization_id,
-                "uscc": uscc,
-                "institution_id": inst.institution_id,
-                "purposes": list(auth.purposes),
-                "not_before": auth.not_before,
-                "not_after": auth.not_after,
-                "document_digest": auth.document_digest,
-            }
-            body["consent"], _ = cons.consent(body)
+            body, _ = net.authorization_request(
+                cons,
+                auth.authorization_id,
+                uscc,
+                inst.institution_id,
+                auth.purposes,
+                auth.not_before,
+                auth.not_after,
+                auth.document_digest,
+            )
             auth = dataclasses.replace(auth, consent=body["consent"])  # the entry as acknowledged
             try:
                 status, answer = client.call(home, "POST", "/v1/authorizations", body)

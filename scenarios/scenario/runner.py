@@ -355,16 +355,9 @@ class ScenarioRun:
         consent = self.cons.dir / "consents" / f"{auth_id}.txt"
         consent.parent.mkdir(parents=True, exist_ok=True)
         consent.write_text(text, "utf-8")
-        body: dict[str, Any] = {
-            "authorization_id": auth_id,
-            "uscc": uscc,
-            "institution_id": inst.institution_id,
-            "purposes": list(purposes),
-            "not_before": not_before,
-            "not_after": not_after,
-            "document_digest": digest,
-        }
-        body["consent"], _ = self.cons.consent(body)  # the enterprise, through its registry
+        body, _ = net.authorization_request(
+            self.cons, auth_id, uscc, inst.institution_id, purposes, not_before, not_after, digest
+        )
         with net.NodeClient(self.cons, f"inst:{inst.institution_id}", inst.key()) as client:
             status, data = client.call(inst.home_node, "POST", "/v1/authorizations", body)
         if status != 201:
