@@ -35,6 +35,11 @@ class NodeSettings:
     peer_timeout_s: float = 5.0
     window_s: int = 300
     max_body_bytes: int = 1 << 20
+    # Slow clients (node.http.server): a whole request head must arrive within header_timeout_s
+    # of connecting (or of the first byte of the next request on a kept-alive connection); past
+    # max_connections open connections a new one is answered 503 and closed at once.
+    header_timeout_s: float = 10.0
+    max_connections: int = 512
     max_records_per_report: int = 500
     latency_ms: Mapping[str, float] = field(default_factory=dict)  # one-way delay to each peer
     loss: float = 0.0  # probability a peer exchange needs a retransmission
@@ -58,6 +63,11 @@ class NodeSettings:
         if self.mirror_interval_s < 0 or self.peer_timeout_s <= 0 or self.window_s <= 0:
             raise ConfigError(
                 "mirror_interval_s must be >= 0; peer_timeout_s and window_s must be > 0"
+            )
+        if not self.header_timeout_s > 0 or self.max_connections < 1:
+            raise ConfigError(
+                f"header_timeout_s must be > 0 and max_connections >= 1, got "
+                f"{self.header_timeout_s} and {self.max_connections}"
             )
         if self.catalogue not in CATALOGUE_MODES:
             raise ConfigError(
@@ -105,6 +115,8 @@ class NodeSettings:
                 ("peer_timeout_s", float),
                 ("window_s", int),
                 ("max_body_bytes", int),
+                ("header_timeout_s", float),
+                ("max_connections", int),
                 ("loss", float),
             ):
                 if name in args:

@@ -34,10 +34,12 @@ from node.errors import (
     BundleError,
     ConfigError,
     DuplicateEntryError,
+    HeadTimeoutError,
     NotFoundError,
     PeerMisbehavedError,
     PeerUnavailableError,
     PushbackError,
+    TooManyConnectionsError,
     UnknownInstitutionError,
     UnknownPeerError,
 )
@@ -147,6 +149,17 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
     ProblemType(DuplicateEntryError, 409, "duplicate-entry", "Already on the ledger"),
     ProblemType(NotFoundError, 404, "not-found", "Not found"),
     ProblemType(PushbackError, 503, "pushback", "Busy", retry_after=True),
+    # Connection-level refusals, written by the server's protocol (node.http.server) before
+    # any request reaches the application.
+    ProblemType(HeadTimeoutError, 408, "request-timeout", "Request head not received in time"),
+    ProblemType(
+        TooManyConnectionsError,
+        503,
+        "too-many-connections",
+        "Too many connections",
+        ("limit",),
+        retry_after=True,
+    ),
     ProblemType(PeerUnavailableError, 502, "peer-unavailable", "Peer unavailable", _PEER),
     ProblemType(
         PeerMisbehavedError, 502, "peer-inconsistent", "Peer answer failed verification", _PEER
