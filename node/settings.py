@@ -9,6 +9,7 @@ Invariants: frozen; validated on construction; holds paths, never key bytes.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -64,9 +65,11 @@ class NodeSettings:
             raise ConfigError(
                 "mirror_interval_s must be >= 0; peer_timeout_s and window_s must be > 0"
             )
-        if not self.header_timeout_s > 0 or self.max_connections < 1:
+        if not (math.isfinite(self.header_timeout_s) and self.header_timeout_s > 0) or (
+            self.max_connections < 1
+        ):
             raise ConfigError(
-                f"header_timeout_s must be > 0 and max_connections >= 1, got "
+                f"header_timeout_s must be a finite number > 0 and max_connections >= 1, got "
                 f"{self.header_timeout_s} and {self.max_connections}"
             )
         if self.catalogue not in CATALOGUE_MODES:
