@@ -36,11 +36,6 @@ class NodeSettings:
     peer_timeout_s: float = 5.0
     window_s: int = 300
     max_body_bytes: int = 1 << 20
-    # Slow clients (node.http.server): a whole request head must arrive within header_timeout_s
-    # of connecting (or of the first byte of the next request on a kept-alive connection); past
-    # max_connections open connections a new one is answered 503 and closed at once.
-    header_timeout_s: float = 10.0
-    max_connections: int = 512
     max_records_per_report: int = 500
     latency_ms: Mapping[str, float] = field(default_factory=dict)  # one-way delay to each peer
     loss: float = 0.0  # probability a peer exchange needs a retransmission
@@ -51,6 +46,11 @@ class NodeSettings:
     # How peers are mirrored (node.peers.mirror): "full" pulls and hashes every peer entry;
     # "compact" takes per-peer catalogue deltas with sampled proofs (node.catalogue).
     catalogue: str = "full"
+    # Slow clients (node.http.server): a whole request head must arrive within header_timeout_s
+    # of connecting (or of the first byte of the next request on a kept-alive connection); past
+    # max_connections open connections a new one is answered 503 and closed at once.
+    header_timeout_s: float = 10.0
+    max_connections: int = 512
 
     def __post_init__(self) -> None:
         if not self.node_id or not all(c.isalnum() or c in "-_." for c in self.node_id):
@@ -65,16 +65,16 @@ class NodeSettings:
             raise ConfigError(
                 "mirror_interval_s must be >= 0; peer_timeout_s and window_s must be > 0"
             )
+        if self.catalogue not in CATALOGUE_MODES:
+            raise ConfigError(
+                f"catalogue must be one of {', '.join(CATALOGUE_MODES)}, got {self.catalogue!r}"
+            )
         if not (math.isfinite(self.header_timeout_s) and self.header_timeout_s > 0) or (
             self.max_connections < 1
         ):
             raise ConfigError(
                 f"header_timeout_s must be a finite number > 0 and max_connections >= 1, got "
                 f"{self.header_timeout_s} and {self.max_connections}"
-            )
-        if self.catalogue not in CATALOGUE_MODES:
-            raise ConfigError(
-                f"catalogue must be one of {', '.join(CATALOGUE_MODES)}, got {self.catalogue!r}"
             )
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://{self.host}:{self.port}")
@@ -118,9 +118,9 @@ class NodeSettings:
                 ("peer_timeout_s", float),
                 ("window_s", int),
                 ("max_body_bytes", int),
+                ("loss", float),
                 ("header_timeout_s", float),
                 ("max_connections", int),
-                ("loss", float),
             ):
                 if name in args:
                     args[name] = conv(args[name])

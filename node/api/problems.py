@@ -149,6 +149,16 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
     ProblemType(DuplicateEntryError, 409, "duplicate-entry", "Already on the ledger"),
     ProblemType(NotFoundError, 404, "not-found", "Not found"),
     ProblemType(PushbackError, 503, "pushback", "Busy", retry_after=True),
+    ProblemType(PeerUnavailableError, 502, "peer-unavailable", "Peer unavailable", _PEER),
+    ProblemType(
+        PeerMisbehavedError, 502, "peer-inconsistent", "Peer answer failed verification", _PEER
+    ),
+    ProblemType(InconsistentLogError, 502, "peer-inconsistent", "Inconsistent log"),
+    ProblemType(
+        CommitmentError, 500, "commitment-mismatch", "Stored body does not match its commitment"
+    ),
+    ProblemType(ProofError, 502, "bad-proof", "Proof does not verify"),
+    ProblemType(BundleError, 422, "bad-bundle", "Report bundle does not verify"),
     # Connection-level refusals, written by the server's protocol (node.http.server) before
     # any request reaches the application.
     ProblemType(HeadTimeoutError, 408, "request-timeout", "Request head not received in time"),
@@ -160,16 +170,6 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
         ("limit",),
         retry_after=True,
     ),
-    ProblemType(PeerUnavailableError, 502, "peer-unavailable", "Peer unavailable", _PEER),
-    ProblemType(
-        PeerMisbehavedError, 502, "peer-inconsistent", "Peer answer failed verification", _PEER
-    ),
-    ProblemType(InconsistentLogError, 502, "peer-inconsistent", "Inconsistent log"),
-    ProblemType(
-        CommitmentError, 500, "commitment-mismatch", "Stored body does not match its commitment"
-    ),
-    ProblemType(ProofError, 502, "bad-proof", "Proof does not verify"),
-    ProblemType(BundleError, 422, "bad-bundle", "Report bundle does not verify"),
     ProblemType(ConfigError, 500, "config", "Node configuration error"),
     ProblemType(StoreError, 500, "store", "Storage error"),
     ProblemType(LedgerError, 500, "ledger", "Ledger error"),

@@ -49,7 +49,9 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[net.Consort
     root = tmp_path_factory.mktemp("one-node")
     (root / "topology.yaml").write_text(TOPOLOGY, encoding="utf-8")
     directory = root / "cc"
-    net.init_consortium(directory, str(root / "topology.yaml"), base_port=net.find_free_base_port(1))
+    net.init_consortium(
+        directory, str(root / "topology.yaml"), base_port=net.find_free_base_port(1)
+    )
     try:
         result = net.up(directory, enterprises=50, seed=5, progress=False, timeout_s=150)
         yield result.cons, result.cons.node_ids[0]
