@@ -130,7 +130,7 @@ class DataDirLock:
             holder = _read_pid(fd)
             os.close(fd)
             if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise DataDirLockedError(str(data_dir), holder) from exc
+                raise DataDirLockedError(os.path.abspath(data_dir), holder) from exc
             raise ConfigError(f"cannot lock {path}: {exc}") from exc
         try:
             os.fchmod(fd, 0o600)
