@@ -30,6 +30,7 @@ from node.api.problems import document_problems, install_problem_handlers
 from node.api.public import public_router
 from node.catalogue import catalogue_router
 from node.consortium import load_manifest
+from node.datadir import DataDirLock, make_private
 from node.errors import (
     ConfigError,
 )
@@ -59,27 +60,40 @@ def build_state(
         raise ConfigError(
             f"key file {settings.key_file} does not hold the key the manifest names for {info.node_id}"
         )
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     from ledger import NoteSigner
 
-    signer = NoteSigner(info.origin, key)
-    if settings.ledger_path.exists():
-        ledger = Ledger.open(settings.ledger_path, signer=signer)
-    else:
-        ledger = Ledger.create(
-            settings.ledger_path, origin=info.origin, signer=signer, algorithm=manifest.algorithm
+    # Held before the ledger is opened: a second process on this directory stops here. Until
+    # the state is built, a failure gives back what was opened (the lock last).
+    with contextlib.ExitStack() as undo:
+        lock = DataDirLock.acquire(settings.data_dir)
+        undo.callback(lock.release)
+        make_private(settings.data_dir)
+        signer = NoteSigner(info.origin, key)
+        if settings.ledger_path.exists():
+            ledger = Ledger.open(settings.ledger_path, signer=signer)
+        else:
+            ledger = Ledger.create(
+                settings.ledger_path,
+                origin=info.origin,
+                signer=signer,
+                algorithm=manifest.algorithm,
+            )
+        undo.callback(ledger.close)
+        views = PeerViews(settings.state_path, manifest.algorithm)
+        undo.callback(views.close)
+        # Again now that SQLite has made its files (-wal, -shm): 0600 whatever the umask.
+        make_private(settings.data_dir)
+        peers = PeerClient(
+            manifest,
+            info.node_id,
+            key,
+            transport=transport,
+            latency_ms=settings.latency_ms,
+            loss=settings.loss,
+            timeout_s=settings.peer_timeout_s,
+            urls=urls,
         )
-    views = PeerViews(settings.state_path, manifest.algorithm)
-    peers = PeerClient(
-        manifest,
-        info.node_id,
-        key,
-        transport=transport,
-        latency_ms=settings.latency_ms,
-        loss=settings.loss,
-        timeout_s=settings.peer_timeout_s,
-        urls=urls,
-    )
+        undo.pop_all()
     return NodeState(
         settings=settings,
         manifest=manifest,
@@ -89,6 +103,7 @@ def build_state(
         views=views,
         peers=peers,
         sequencer=Sequencer(ledger),
+        data_lock=lock,
     )
 
 

@@ -13,6 +13,9 @@
     ├── PeerUnavailableError    a peer is down, slow or refused (.peer_id)
     ├── PeerMisbehavedError     a peer's answer failed verification (.peer_id)
     ├── BundleError             a report bundle does not verify (.reason)
+    ├── DataDirLockedError      another process runs on this data directory (.path, .holder_pid)
+    ├── HeadTimeoutError        a request head not received within the deadline (.timeout_s)
+    ├── TooManyConnectionsError the server's connection cap is reached (.retry_after_s)
     └── HttpSignatureError      an RFC 9421 signature or digest fails (.reason; node.http.httpsig)
 
 Ledger errors (``ledger.errors``) pass through. ``node.api.problems`` maps every class to its
@@ -26,14 +29,17 @@ __all__ = [
     "AuthorizationError",
     "BundleError",
     "ConfigError",
+    "DataDirLockedError",
     "DenialNoticeError",
     "DuplicateEntryError",
+    "HeadTimeoutError",
     "NodeError",
     "NotFoundError",
     "PeerMisbehavedError",
     "PeerUnavailableError",
     "PushbackError",
     "RateLimitedError",
+    "TooManyConnectionsError",
     "UnknownInstitutionError",
     "UnknownPeerError",
 ]
@@ -125,3 +131,43 @@ class BundleError(NodeError):
         super().__init__(f"{detail} ({reason})")
         self.reason = reason
         self.detail = detail
+
+
+class DataDirLockedError(NodeError):
+    """Another process holds this node's data directory (``path``; ``holder_pid`` when known).
+
+    Two processes on one ledger would each serve their own checkpoint: witnesses would see a
+    log that shrinks, and every write of the second would fail. The second one stops instead.
+    """
+
+    def __init__(self, path: str, holder_pid: int | None) -> None:
+        holder = f"node process {holder_pid}" if holder_pid else "another node process"
+        super().__init__(
+            f"data directory {path} is in use by {holder}; stop it first, "
+            "or give this node its own data_dir"
+        )
+        self.path = path
+        self.holder_pid = holder_pid
+
+
+class HeadTimeoutError(NodeError):
+    """A client did not send a whole request head within ``timeout_s`` seconds of connecting
+    (or of starting its next request): the connection is answered 408 and closed."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(
+            f"the request head was not received within {timeout_s:g} s; the connection is closed"
+        )
+        self.timeout_s = timeout_s
+
+
+class TooManyConnectionsError(NodeError):
+    """The node already serves its maximum of ``limit`` connections: a new one is answered 503
+    with ``Retry-After`` and closed before any request is read."""
+
+    def __init__(self, limit: int, retry_after_s: int = 1) -> None:
+        super().__init__(
+            f"this node already serves its maximum of {limit} connections; retry later"
+        )
+        self.limit = limit
+        self.retry_after_s = retry_after_s

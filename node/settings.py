@@ -9,6 +9,7 @@ Invariants: frozen; validated on construction; holds paths, never key bytes.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -49,6 +50,11 @@ class NodeSettings:
     # How peers are mirrored (node.peers.mirror): "full" pulls and hashes every peer entry;
     # "compact" takes per-peer catalogue deltas with sampled proofs (node.catalogue).
     catalogue: str = "full"
+    # Slow clients (node.http.server): a whole request head must arrive within header_timeout_s
+    # of connecting (or of the first byte of the next request on a kept-alive connection); past
+    # max_connections open connections a new one is answered 503 and closed at once.
+    header_timeout_s: float = 10.0
+    max_connections: int = 512
 
     def __post_init__(self) -> None:
         if not self.node_id or not all(c.isalnum() or c in "-_." for c in self.node_id):
@@ -68,6 +74,13 @@ class NodeSettings:
         if self.catalogue not in CATALOGUE_MODES:
             raise ConfigError(
                 f"catalogue must be one of {', '.join(CATALOGUE_MODES)}, got {self.catalogue!r}"
+            )
+        if not (math.isfinite(self.header_timeout_s) and self.header_timeout_s > 0) or (
+            self.max_connections < 1
+        ):
+            raise ConfigError(
+                f"header_timeout_s must be a finite number > 0 and max_connections >= 1, got "
+                f"{self.header_timeout_s} and {self.max_connections}"
             )
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://{self.host}:{self.port}")
@@ -114,6 +127,8 @@ class NodeSettings:
                 ("records_per_page", int),
                 ("max_records_per_holder", int),
                 ("loss", float),
+                ("header_timeout_s", float),
+                ("max_connections", int),
             ):
                 if name in args:
                     args[name] = conv(args[name])

@@ -15,6 +15,7 @@ from starlette.requests import Request
 
 from ledger import AlarmEntry, InstitutionEntry, Ledger, NoteSigner, utc_now
 from node.consortium import Manifest, NodeInfo
+from node.datadir import DataDirLock
 from node.errors import UnknownPeerError
 from node.http import httpsig
 from node.keys import public_from_b64
@@ -74,6 +75,8 @@ class NodeState:
     views: PeerViews
     peers: PeerClient
     sequencer: Sequencer
+    # This process's hold on settings.data_dir (node.datadir), given back by close().
+    data_lock: DataDirLock | None = None
     verifier: httpsig.RequestVerifier = field(init=False)
     metrics: dict[str, Any] = field(default_factory=dict)
     ingest_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -125,9 +128,13 @@ class NodeState:
         return self.manifest.node(peer_id).note_verifier()
 
     async def close(self) -> None:
-        await self.peers.aclose()
-        self.views.close()
-        self.ledger.close()
+        try:
+            await self.peers.aclose()
+            self.views.close()
+            self.ledger.close()
+        finally:
+            if self.data_lock is not None:
+                self.data_lock.release()
 
 
 def b64(data: bytes) -> str:

@@ -1,4 +1,8 @@
-"""The operator's routes: ingest jobs and institution registration (this node's own key)."""
+"""The operator's routes: ingest jobs and institution registration (this node's own key).
+
+Everything here but an institution's public entry needs a request signed by this node's own
+key: starting an ingest, listing the jobs (their source files and errors), registering.
+"""
 
 from __future__ import annotations
 
@@ -83,8 +87,11 @@ def operator_router(st: NodeState) -> APIRouter:
             return start_file_ingest(st, body.source)
         raise InvalidRecordError("give either 'records' or 'source'")
 
-    @router.get("/v1/ingest", summary="Ingest jobs and their progress")
-    async def ingest_status() -> dict[str, Any]:
+    @router.get("/v1/ingest", summary="Ingest jobs and their progress (operator)")
+    async def ingest_status(c: Caller = Depends(caller)) -> dict[str, Any]:
+        # A job names its source file and the line that stopped it (record content in the
+        # error): for the operator alone, like starting one.
+        require_operator(c)
         return {"jobs": list(st.ingest_jobs.values())}
 
     @router.post(

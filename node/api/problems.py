@@ -35,11 +35,13 @@ from node.errors import (
     ConfigError,
     DenialNoticeError,
     DuplicateEntryError,
+    HeadTimeoutError,
     NotFoundError,
     PeerMisbehavedError,
     PeerUnavailableError,
     PushbackError,
     RateLimitedError,
+    TooManyConnectionsError,
     UnknownInstitutionError,
     UnknownPeerError,
 )
@@ -163,6 +165,17 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
     ),
     ProblemType(ProofError, 502, "bad-proof", "Proof does not verify"),
     ProblemType(BundleError, 422, "bad-bundle", "Report bundle does not verify"),
+    # Connection-level refusals, written by the server's protocol (node.http.server) before
+    # any request reaches the application.
+    ProblemType(HeadTimeoutError, 408, "request-timeout", "Request head not received in time"),
+    ProblemType(
+        TooManyConnectionsError,
+        503,
+        "too-many-connections",
+        "Too many connections",
+        ("limit",),
+        retry_after=True,
+    ),
     ProblemType(ConfigError, 500, "config", "Node configuration error"),
     ProblemType(StoreError, 500, "store", "Storage error"),
     ProblemType(LedgerError, 500, "ledger", "Ledger error"),

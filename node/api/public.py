@@ -65,7 +65,6 @@ def public_router(st: NodeState, gauges: NodeMetrics) -> APIRouter:
                 if n.node_id != st.node_id
             ],
             "alarms": [dataclasses.asdict(a) for a in st.views.alarms(open_only=True)],
-            "ingest": list(st.ingest_jobs.values()),
         }
 
     def _witnessed_note(head: Block) -> str:

@@ -23,6 +23,10 @@ uid 10001. Otherwise the invoking user keeps ownership and a POSIX ACL grants
 uid 10001 read access (``setfacl``); with neither, the command fails and
 says so, rather than widening the key to world-readable.
 
+Data: the ledger lives in the node's volume at ``/data``, which the image makes 0700 and
+owned by ``node``; the container's entrypoint runs under umask 0077, so the ledger, its
+SQLite ``-wal``/``-shm`` files and ``state.db`` are 0600 (``scenarios.containers.entrypoint``).
+
 Invariants: never writes a private key with a mode wider than 0600 nor into
 the compose file; the compose file names config paths relative to itself.
 """
@@ -43,6 +47,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import utc_now
 from node.consortium import NodeInfo, sign_manifest
+from node.datadir import private_umask
 from node.keys import generate_key_file, load_private_key, public_b64
 from node.peers.client import default_latency_ms
 from scenarios.errors import ComposeError
@@ -521,6 +526,9 @@ def compose_text(
     return topology, out, config_dir, project, text
 
 
+# Under a private umask (0077): a file this writes is its owner's alone unless given a wider
+# mode on purpose (the settings, manifest and seed plan the container user must read: 0644).
+@private_umask()
 def generate(
     name_or_path: str,
     *,
@@ -563,7 +571,7 @@ def generate(
             compose_file=out,
             host_port_base=host_port_base,
         )
-        out.write_text(text, encoding="utf-8")
+        _write_text(out, text, 0o644)  # no secret in it; meant to be committed
         urls = host_urls(topology, host_port_base)
         _write_text(config_dir / "host-urls.json", json.dumps(urls, indent=2) + "\n", 0o644)
     except OSError as exc:

@@ -13,6 +13,10 @@ half a ledger). Then it hands over to ``python -m node``.
 
 Without ``seed.json``, or with 0 enterprises, the node starts on whatever
 ledger it has (an empty one is created by the node itself).
+
+Everything runs under umask 0077 (the ledger and its SQLite files are 0600, ``/data`` 0700),
+and seeding holds the data directory's lock (``node.datadir``), so a second container on
+the same volume neither seeds nor serves it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 def seed_if_needed(settings_path: Path) -> str | None:
     """Seed the node's ledger if it has none; returns what was done, or None."""
     from node.consortium import load_manifest
+    from node.datadir import DataDirLock, make_private
     from node.keys import load_private_key
     from scenarios.localnet import seed_ledger_file
     from scenarios.model.topology import PRESETS, load_topology
@@ -45,16 +50,20 @@ def seed_if_needed(settings_path: Path) -> str | None:
     topology = load_topology(ref if ref in PRESETS else str(config / ref))
     manifest = load_manifest(config / Path(settings.get("manifest", "manifest.json")).name)
     key = load_private_key(config / Path(settings.get("key_file", "node.key")).name)
-    result = seed_ledger_file(
-        ledger,
-        topology=topology,
-        manifest=manifest,
-        node_id=str(settings["node_id"]),
-        key=key,
-        enterprises=enterprises,
-        seed=seed,
-    )
-    (data_dir / "seed.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    with DataDirLock.acquire(data_dir):
+        if ledger.exists():  # seeded by another process between the check above and the lock
+            return None
+        result = seed_ledger_file(
+            ledger,
+            topology=topology,
+            manifest=manifest,
+            node_id=str(settings["node_id"]),
+            key=key,
+            enterprises=enterprises,
+            seed=seed,
+        )
+        (data_dir / "seed.json").write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+        make_private(data_dir)
     return (
         f"seeded {result['records']} records of {result['enterprises']} enterprises "
         f"in {result['seconds']} s"
@@ -70,8 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         "--config", required=True, help="the node's settings.json (seed.json beside it)"
     )
     args = parser.parse_args(argv)
+    from node.datadir import set_private_umask
+    from node.errors import DataDirLockedError
+
+    set_private_umask()  # before seeding writes the ledger
     try:
         done = seed_if_needed(Path(args.config))
+    except DataDirLockedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # noqa: BLE001 - one sentence, then a non-zero exit
         print(f"error: seeding the ledger failed: {exc}", file=sys.stderr)
         return 2

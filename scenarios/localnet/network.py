@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ledger import utc_now
+from node.datadir import private_umask
 from scenarios.errors import NetworkError
 from scenarios.localnet.client import register_institutions
 from scenarios.localnet.consortium import (
@@ -96,6 +97,9 @@ DEFAULT_ENTERPRISES = 20000
 DEFAULT_SEED = 2020
 
 
+# Under a private umask (0077): the ledgers seeded here, the node logs and the saved state
+# are their owner's alone from the moment they exist, whatever umask the caller had.
+@private_umask()
 def up(
     directory: Path = DEFAULT_DIR,
     *,

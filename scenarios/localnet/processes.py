@@ -27,8 +27,12 @@ from scenarios.localnet.consortium import (
 def spawn(cons: Consortium, node_id: str) -> int:
     """Start ``python -m node`` for one node: its own session, output to its log file."""
     log = cons.log_path(node_id)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a", encoding="utf-8") as f:
+    # Logs are the node operator's alone (0700 directory, 0600 files), like its data.
+    log.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    log.parent.chmod(0o700)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "a", encoding="utf-8") as f:
         f.write(f"--- {utc_now()} starting {node_id} on port {cons.ports[node_id]}\n")
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("NODE_")
@@ -45,7 +49,7 @@ def spawn(cons: Consortium, node_id: str) -> int:
     ]
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-        (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+        (os.POSIX_SPAWN_OPEN, 1, str(log), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
         (os.POSIX_SPAWN_DUP2, 1, 2),
     ]
     # posix_spawn, not subprocess.Popen: the node outlives this process, and a

@@ -1,4 +1,5 @@
-"""Size limits over a real socket: a node served by uvicorn (h11), as ``python -m node`` runs it.
+"""Size limits over a real socket: a node served by uvicorn (h11) with the configuration
+``python -m node`` uses (``node.http.server.server_config``).
 
 The node refuses, with RFC 9457 problem details and before any handler runs,
 more than ``MAX_HEADER_FIELDS`` header fields or ``MAX_HEADER_BYTES`` of them
@@ -11,18 +12,15 @@ last case). Nothing is recorded.
 
 from __future__ import annotations
 
-import socket
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from support.inproc_world import NODES, make_net
+from support.served import serve
 
 from node.http import httpsig
 from node.http.middleware import MAX_HEADER_BYTES, MAX_HEADER_FIELDS, MAX_TARGET_BYTES
@@ -45,25 +43,9 @@ class Served:
 def served() -> Iterator[Served]:
     with tempfile.TemporaryDirectory(prefix="yrd-uvicorn-") as tmp:
         net = make_net(Path(tmp) / "net", NODES[:1])
-        app = net.nodes[NODES[0][0]]
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
-        )
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while not server.started and thread.is_alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert server.started, "uvicorn did not start"
-        try:
-            yield Served(net, sock.getsockname()[1])
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
-            sock.close()
+        node_id = NODES[0][0]
+        with serve(net.nodes[node_id], net.states[node_id].settings) as serving:
+            yield Served(net, serving.port)
 
 
 def _problem(r: httpx.Response, status: int, slug: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Private keys: written with mode 0600, never logged, never served.
+"""Private keys: written with mode 0600, never logged, never served; data files private.
 
 A two-city network is started the way ``creditchain up`` starts one (real node
 processes on free 127.0.0.1 ports, logs in files), a report is queried, every
@@ -6,7 +6,8 @@ GET endpoint of every node is fetched unsigned and signed, and some requests
 are refused on purpose. Then every key file's mode is checked, and the node
 logs, the startup messages and every response (bodies and headers, problem
 details included) are searched for each private key in every encoding the
-project uses or could leak: PEM, PKCS#8 DER (base64), raw bytes (base64, hex).
+project uses or could leak: PEM, PKCS#8 DER (base64), raw bytes (base64, hex). The
+nodes' data directories and logs are checked too: every file 0600, every directory 0700.
 """
 
 from __future__ import annotations
@@ -173,6 +174,31 @@ def test_keys_are_0600_never_logged_never_served(network: tuple[net.Consortium, 
     blobs.append(("startup messages", "\n".join(messages).encode()))
     leaks = {where: found for where, blob in blobs if (found := _leaks(blob, secrets))}
     assert leaks == {}
+
+
+def test_data_files_are_0600_in_0700_directories(
+    network: tuple[net.Consortium, list[str]],
+) -> None:
+    """Ledgers (every record body and salt), state.db, their SQLite -wal/-shm files and the
+    node logs: readable by their owner alone, as ``up`` and the nodes made them."""
+    cons, _ = network
+    assert net.running_nodes(cons.dir)
+    found: dict[str, str] = {}
+    for node_id in cons.node_ids:
+        data_dir = cons.ledger_path(node_id).parent
+        for p in [data_dir, *data_dir.rglob("*"), cons.log_path(node_id).parent]:
+            found[str(p.relative_to(cons.dir))] = oct(stat.S_IMODE(p.stat().st_mode))
+        found[str(cons.log_path(node_id).relative_to(cons.dir))] = oct(
+            stat.S_IMODE(cons.log_path(node_id).stat().st_mode)
+        )
+    names = {Path(k).name for k in found}
+    assert {"ledger.db", "ledger.db-wal", "ledger.db-shm", "state.db", "node.lock"} <= names
+    wrong = {
+        path: mode
+        for path, mode in found.items()
+        if mode != ("0o700" if (cons.dir / path).is_dir() else "0o600")
+    }
+    assert wrong == {}
 
 
 def test_the_scan_would_see_a_leak(tmp_path: Path) -> None:
