@@ -40,6 +40,7 @@ from ledger.errors import (
     NoteFormatError,
     ProofError,
     SignatureError,
+    StorageFullError,
     StoreError,
     VerificationError,
 )
@@ -65,6 +66,7 @@ from ledger.note import (
     open_note,
     sign_note,
 )
+from ledger.store import rollback_if_active, store_error
 from ledger.uscc import Uscc, is_valid_uscc, make_uscc, parse_uscc
 
 __all__ = [
@@ -101,6 +103,7 @@ __all__ = [
     "RecordEntry",
     "RevocationEntry",
     "SignatureError",
+    "StorageFullError",
     "StoreError",
     "Uscc",
     "VerificationError",
@@ -123,8 +126,10 @@ __all__ = [
     "open_note",
     "parse_entry",
     "parse_uscc",
+    "rollback_if_active",
     "root",
     "sign_note",
+    "store_error",
     "utc_now",
     "verify_consistency",
     "verify_inclusion",

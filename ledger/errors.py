@@ -13,7 +13,8 @@ messages::
     ├── ProofError                  an inclusion or consistency proof that does not verify
     │   └── InconsistentLogError    two tree heads that cannot both be honest
     ├── StoreError                  the database refused or failed (.cause)
-    │   └── AppendOnlyError         an attempt to change or remove ledger rows
+    │   ├── AppendOnlyError         an attempt to change or remove ledger rows
+    │   └── StorageFullError        the file system is full (.path); nothing was written
     ├── CommitmentError             a body that does not match its record's commitment
     └── VerificationError           `verify` found a fault (.fault: first bad item)
 """
@@ -33,6 +34,7 @@ __all__ = [
     "NoteFormatError",
     "ProofError",
     "SignatureError",
+    "StorageFullError",
     "StoreError",
     "VerificationError",
 ]
@@ -115,6 +117,23 @@ class StoreError(LedgerError):
 
 class AppendOnlyError(StoreError):
     """An UPDATE or DELETE on a ledger table was refused."""
+
+
+class StorageFullError(StoreError):
+    """The file system holding a database is full (SQLite's ``SQLITE_FULL``).
+
+    The transaction that hit it was rolled back whole: nothing of it is
+    stored, everything committed before it still is, and the same write
+    succeeds once space is freed.
+
+    Attributes:
+        path: the database file that could not grow.
+    """
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+        self.detail = detail
 
 
 class CommitmentError(LedgerError):
