@@ -6,7 +6,8 @@ messages::
 
     LedgerError
     ├── DecodeError                 bytes that are not what they claim to be
-    │   └── NoteFormatError         a signed note breaks a rule of the C2SP format (.rule)
+    │   ├── NoteFormatError         a signed note breaks a rule of the C2SP format (.rule)
+    │   └── JsonDepthError          JSON nested deeper than the limit (.max_depth, .offset)
     ├── InvalidRecordError          a value outside the model's domain
     │   └── InvalidUsccError        a USCC that breaks a GB 32100 / GB 11714 rule (.rule)
     ├── SignatureError              a signature that does not verify (.key_name)
@@ -30,6 +31,7 @@ __all__ = [
     "InconsistentLogError",
     "InvalidRecordError",
     "InvalidUsccError",
+    "JsonDepthError",
     "LedgerError",
     "NoteFormatError",
     "ProofError",
@@ -59,6 +61,28 @@ class NoteFormatError(DecodeError):
         super().__init__(f"{detail} (rule: {rule})")
         self.rule = rule
         self.detail = detail
+
+
+class JsonDepthError(DecodeError, ValueError):
+    """JSON whose arrays and objects nest deeper than the limit, refused before parsing.
+
+    A ``ValueError`` too, like the errors of ``json.loads``, so code that reads
+    JSON and handles ``ValueError`` handles this the same way.
+
+    Attributes:
+        what: what the JSON was (``"request body"``, a file name).
+        max_depth: the limit.
+        offset: where in the text the limit was passed (a byte or character index).
+    """
+
+    def __init__(self, what: str, max_depth: int, offset: int) -> None:
+        super().__init__(
+            f"{what} nests arrays and objects more than {max_depth} levels deep "
+            f"(passed at offset {offset})"
+        )
+        self.what = what
+        self.max_depth = max_depth
+        self.offset = offset
 
 
 class InvalidRecordError(LedgerError, ValueError):

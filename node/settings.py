@@ -8,13 +8,13 @@ Invariants: frozen; validated on construction; holds paths, never key bytes.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ledger import parse_json
 from node.errors import ConfigError
 
 __all__ = ["CATALOGUE_MODES", "NodeSettings"]
@@ -121,7 +121,7 @@ class NodeSettings:
         if "NODE_CONFIG" in env:
             path = Path(env["NODE_CONFIG"])
             try:
-                raw = json.loads(path.read_text("utf-8"))
+                raw = parse_json(path.read_text("utf-8"), str(path))
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot read settings file {path}: {exc}") from exc
             base = path.parent
@@ -131,7 +131,7 @@ class NodeSettings:
                 value: Any = env[key]
                 if f.name in ("latency_ms", "synthetic"):
                     try:
-                        value = json.loads(value)
+                        value = parse_json(value, key)
                     except ValueError as exc:
                         raise ConfigError(f"{key} must be JSON: {exc}") from exc
                 raw[f.name] = value

@@ -23,6 +23,7 @@ from ledger import (
     InconsistentLogError,
     InvalidRecordError,
     InvalidUsccError,
+    JsonDepthError,
     LedgerError,
     ProofError,
     SignatureError,
@@ -90,6 +91,7 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
         InvalidUsccError, 422, "invalid-uscc", "Invalid unified social credit code", ("rule",)
     ),
     ProblemType(InvalidRecordError, 422, "invalid-record", "Invalid record"),
+    ProblemType(JsonDepthError, 422, "json-too-deep", "JSON nested too deep", ("max_depth",)),
     ProblemType(DecodeError, 422, "invalid-record", "Undecodable input"),
     ProblemType(
         httpsig.NonceCacheFullError,

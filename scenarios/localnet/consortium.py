@@ -15,7 +15,7 @@ import httpx
 import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import utc_now
+from ledger import parse_json, utc_now
 from node.consortium import Manifest, NodeInfo, load_manifest, sign_manifest
 from node.errors import ConfigError
 from node.keys import generate_key_file, load_private_key, public_b64
@@ -190,7 +190,7 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text("utf-8"))
+        return parse_json(path.read_text("utf-8"), f"{what} {path}")
     except FileNotFoundError:
         raise NetworkError(f"{what} {path} is missing") from None
     except (OSError, ValueError) as exc:
