@@ -7,7 +7,9 @@ in the middleware, and a peer's answer nested that deep is a misbehaving peer.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
 import re
 
 import httpx
@@ -164,3 +166,38 @@ async def test_record_bodies_nest_at_most_max_body_depth(world, problem):
         for rec in holder["records"]
     }
     assert "hf-1:deepest" in ids
+
+
+async def test_a_source_file_line_nested_too_deep_stops_the_job_naming_the_line(world):
+    w = world
+    st = w.state("hf-1")
+    sources = st.settings.data_dir / "sources"
+    sources.mkdir(exist_ok=True)
+    good = {
+        "uscc": w.uscc,
+        "record_type": "registration",
+        "record_id": "hf-1:file-1",
+        "source": "hf-amr",
+        "observed_at": "2021-02-01T00:00:00Z",
+        "body": {"name": "ok"},
+    }
+    limit = st.settings.max_body_bytes
+    cases = {
+        "deep.jsonl": (
+            BOMB,
+            f"deep.jsonl line 2: the line nests arrays and objects more than {MAX_JSON_DEPTH}",
+        ),
+        "long.jsonl": (b" " * (limit + 1), f"long.jsonl line 2 is longer than {limit} characters"),
+    }
+    before = w.sizes()
+    for name, (line, expected) in cases.items():
+        (sources / name).write_bytes(json.dumps(good).encode() + b"\n" + line + b"\n")
+        async with w.net.operator("hf-1") as c:
+            r = await c.post("http://hf-1/v1/ingest", json={"source": name})
+            assert r.status_code == 202, r.text
+            await asyncio.gather(*st.metrics["_tasks"])
+            jobs = {j["job_id"]: j for j in (await c.get("http://hf-1/v1/ingest")).json()["jobs"]}
+        job = jobs[r.json()["job_id"]]
+        assert job["status"] == "failed"
+        assert job["error"].startswith(expected), job["error"]
+    assert w.sizes() == before
