@@ -61,9 +61,9 @@ class BoundedLoader(yaml.SafeLoader):
         self._values = 0
         self._expanded: dict[int, int] = {}  # id(node) -> values it stands for, once composed
 
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
         if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             target = self.anchors.get(event.anchor)
             if target is not None:  # an unknown alias is left to PyYAML's own error
                 size = self._expanded.get(id(target))
@@ -73,16 +73,19 @@ class BoundedLoader(yaml.SafeLoader):
                         event.start_mark,
                     )
                 self._count(size, event.start_mark, f"alias *{event.anchor} takes the document")
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         if self._depth >= MAX_YAML_DEPTH:
+            event = self.peek_event()  # type: ignore[no-untyped-call]
             raise YamlLimitError(
-                f"values nest more than {MAX_YAML_DEPTH} levels deep", self.peek_event().start_mark
+                f"values nest more than {MAX_YAML_DEPTH} levels deep", event.start_mark
             )
         self._depth += 1
         try:
-            node: yaml.Node = super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+        if node is None:
+            return None
         size = 1
         if isinstance(node, yaml.SequenceNode):
             size += sum(self._expanded[id(item)] for item in node.value)
