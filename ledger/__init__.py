@@ -9,7 +9,15 @@ names listed in ``__all__``.
 
 from __future__ import annotations
 
-from ledger.codec import canonical_bytes, decode_canonical
+from ledger.codec import (
+    MAX_BODY_DEPTH,
+    MAX_JSON_DEPTH,
+    canonical_bytes,
+    check_json_depth,
+    decode_canonical,
+    json_depth,
+    parse_json,
+)
 from ledger.entries import (
     PURPOSES,
     RECORD_TYPES,
@@ -37,10 +45,12 @@ from ledger.errors import (
     InconsistentLogError,
     InvalidRecordError,
     InvalidUsccError,
+    JsonDepthError,
     LedgerError,
     NoteFormatError,
     ProofError,
     SignatureError,
+    StorageFullError,
     StoreError,
     VerificationError,
 )
@@ -66,9 +76,12 @@ from ledger.note import (
     open_note,
     sign_note,
 )
+from ledger.store import rollback_if_active, store_error
 from ledger.uscc import Uscc, is_valid_uscc, make_uscc, parse_uscc
 
 __all__ = [
+    "MAX_BODY_DEPTH",
+    "MAX_JSON_DEPTH",
     "PURPOSES",
     "RECORD_TYPES",
     "AlarmEntry",
@@ -91,6 +104,7 @@ __all__ = [
     "InvalidRecordError",
     "InvalidUsccError",
     "Item",
+    "JsonDepthError",
     "Ledger",
     "LedgerError",
     "NoteFormatError",
@@ -102,12 +116,14 @@ __all__ = [
     "RecordEntry",
     "RevocationEntry",
     "SignatureError",
+    "StorageFullError",
     "StoreError",
     "Uscc",
     "VerificationError",
     "VerifyReport",
     "add_signatures",
     "canonical_bytes",
+    "check_json_depth",
     "check_time",
     "commitment",
     "consent_message",
@@ -120,13 +136,17 @@ __all__ = [
     "hasher",
     "inclusion_proof",
     "is_valid_uscc",
+    "json_depth",
     "leaf_hash",
     "make_uscc",
     "open_note",
     "parse_entry",
+    "parse_json",
     "parse_uscc",
+    "rollback_if_active",
     "root",
     "sign_note",
+    "store_error",
     "utc_now",
     "verify_consistency",
     "verify_inclusion",

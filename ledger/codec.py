@@ -20,20 +20,46 @@ Invariants:
       times slower, which matters at tens of millions of entries.
     * :func:`decode_canonical` accepts only bytes that re-encode to themselves,
       so two different byte strings never decode to the same entry.
+    * JSON from outside (a request body, a peer's answer, a file) is parsed with
+      :func:`parse_json`, which first checks with :func:`check_json_depth` that
+      its arrays and objects nest at most :data:`MAX_JSON_DEPTH` levels: the
+      standard library's parser recurses once per level, and 200,000 nested
+      ``[`` would end in ``RecursionError``. The check is one linear scan that
+      skips strings, and it stops where the limit is passed.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from json.encoder import c_make_encoder  # type: ignore[attr-defined]
 from typing import Any
 
-from ledger.errors import DecodeError, InvalidRecordError
+from ledger.errors import DecodeError, InvalidRecordError, JsonDepthError
 
-__all__ = ["MAX_SAFE_INTEGER", "JsonValue", "canonical_bytes", "decode_canonical"]
+__all__ = [
+    "MAX_BODY_DEPTH",
+    "MAX_JSON_DEPTH",
+    "MAX_SAFE_INTEGER",
+    "JsonValue",
+    "canonical_bytes",
+    "check_json_depth",
+    "decode_canonical",
+    "json_depth",
+    "parse_json",
+]
 
 MAX_SAFE_INTEGER = 2**53 - 1
+
+#: How deep arrays and objects may nest in JSON read from outside; the standard
+#: library's parser would fail near 1,000.
+MAX_JSON_DEPTH = 64
+
+#: How deep a record body may nest. The deepest document that carries a body (a
+#: report with its bundle) wraps it in 6 levels, so a body within this limit fits in
+#: every answer and file under :data:`MAX_JSON_DEPTH`, with room to spare.
+MAX_BODY_DEPTH = 32
 
 JsonValue = Any  # recursive JSON value; the domain is checked at run time
 
@@ -150,12 +176,85 @@ def _no_float(s: str) -> Any:
     raise ValueError(f"float {s} is not allowed")
 
 
+# Outside strings, the next bracket or quote; inside one, the rest of it up to and
+# including its closing quote (one match: a string is never scanned twice).
+_NEXT_TOKEN = re.compile(rb'["\[\]{}]').search
+_STRING_REST = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*"', re.S).match
+_QUOTE, _OPEN_ARRAY, _OPEN_OBJECT = ord('"'), ord("["), ord("{")
+
+
+def check_json_depth(
+    data: bytes | str, what: str = "JSON", max_depth: int = MAX_JSON_DEPTH
+) -> None:
+    """Refuse ``data`` if its arrays and objects nest more than ``max_depth`` levels.
+
+    A linear scan of the text, not a parse, so it can run before any recursive
+    parser sees the bytes: brackets inside strings do not count, and text that is
+    not JSON at all passes (the parser that follows refuses it). Text with no more
+    opening brackets than the limit passes without a scan.
+
+    Raises:
+        JsonDepthError: with the (UTF-8 byte) offset where nesting passes ``max_depth``.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+    if raw.count(b"[") + raw.count(b"{") <= max_depth:
+        return
+    depth = pos = 0
+    while (m := _NEXT_TOKEN(raw, pos)) is not None:
+        i = m.start()
+        c = raw[i]
+        if c == _QUOTE:
+            rest = _STRING_REST(raw, i + 1)
+            if rest is None:
+                return  # an unterminated string: not JSON, for the parser to refuse
+            pos = rest.end()
+            continue
+        if c in (_OPEN_ARRAY, _OPEN_OBJECT):
+            depth += 1
+            if depth > max_depth:
+                raise JsonDepthError(what, max_depth, i)
+        else:
+            depth -= 1
+        pos = i + 1
+
+
+def json_depth(value: JsonValue) -> int:
+    """How many levels of arrays and objects ``value`` nests (0 for a scalar); no recursion."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, Mapping):
+            items: Any = v.values()
+        elif type(v) is list or type(v) is tuple:
+            items = v
+        else:
+            continue
+        depth += 1
+        deepest = max(deepest, depth)
+        stack.extend((item, depth) for item in items)
+    return deepest
+
+
+def parse_json(data: bytes | str, what: str = "JSON", max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """``json.loads(data)`` for JSON from outside, after :func:`check_json_depth`.
+
+    Raises:
+        JsonDepthError: nested deeper than ``max_depth`` (nothing was parsed).
+        ValueError: not JSON (``json.JSONDecodeError``, or not UTF-8), as ``json.loads``.
+    """
+    check_json_depth(data, what, max_depth)
+    return json.loads(data)
+
+
 def decode_canonical(data: bytes, what: str = "value") -> JsonValue:
     """Decode canonical JSON bytes, refusing anything that is not canonical.
 
     Raises:
-        DecodeError: not UTF-8 JSON, duplicate keys, floats, or not canonical.
+        DecodeError: not UTF-8 JSON, duplicate keys, floats, nested deeper than
+            :data:`MAX_JSON_DEPTH`, or not canonical.
     """
+    check_json_depth(data, what)
     try:
         value = json.loads(
             data.decode("utf-8"),

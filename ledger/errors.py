@@ -6,14 +6,16 @@ messages::
 
     LedgerError
     ├── DecodeError                 bytes that are not what they claim to be
-    │   └── NoteFormatError         a signed note breaks a rule of the C2SP format (.rule)
+    │   ├── NoteFormatError         a signed note breaks a rule of the C2SP format (.rule)
+    │   └── JsonDepthError          JSON nested deeper than the limit (.max_depth, .offset)
     ├── InvalidRecordError          a value outside the model's domain
     │   └── InvalidUsccError        a USCC that breaks a GB 32100 / GB 11714 rule (.rule)
     ├── SignatureError              a signature that does not verify (.key_name)
     ├── ProofError                  an inclusion or consistency proof that does not verify
     │   └── InconsistentLogError    two tree heads that cannot both be honest
     ├── StoreError                  the database refused or failed (.cause)
-    │   └── AppendOnlyError         an attempt to change or remove ledger rows
+    │   ├── AppendOnlyError         an attempt to change or remove ledger rows
+    │   └── StorageFullError        the file system is full (.path); nothing was written
     ├── CommitmentError             a body that does not match its record's commitment
     └── VerificationError           `verify` found a fault (.fault: first bad item)
 """
@@ -29,10 +31,12 @@ __all__ = [
     "InconsistentLogError",
     "InvalidRecordError",
     "InvalidUsccError",
+    "JsonDepthError",
     "LedgerError",
     "NoteFormatError",
     "ProofError",
     "SignatureError",
+    "StorageFullError",
     "StoreError",
     "VerificationError",
 ]
@@ -57,6 +61,28 @@ class NoteFormatError(DecodeError):
         super().__init__(f"{detail} (rule: {rule})")
         self.rule = rule
         self.detail = detail
+
+
+class JsonDepthError(DecodeError, ValueError):
+    """JSON whose arrays and objects nest deeper than the limit, refused before parsing.
+
+    A ``ValueError`` too, like the errors of ``json.loads``, so code that reads
+    JSON and handles ``ValueError`` handles this the same way.
+
+    Attributes:
+        what: what the JSON was (``"request body"``, a file name).
+        max_depth: the limit.
+        offset: where in the text the limit was passed (a byte or character index).
+    """
+
+    def __init__(self, what: str, max_depth: int, offset: int) -> None:
+        super().__init__(
+            f"{what} nests arrays and objects more than {max_depth} levels deep "
+            f"(passed at offset {offset})"
+        )
+        self.what = what
+        self.max_depth = max_depth
+        self.offset = offset
 
 
 class InvalidRecordError(LedgerError, ValueError):
@@ -115,6 +141,23 @@ class StoreError(LedgerError):
 
 class AppendOnlyError(StoreError):
     """An UPDATE or DELETE on a ledger table was refused."""
+
+
+class StorageFullError(StoreError):
+    """The file system holding a database is full (SQLite's ``SQLITE_FULL``).
+
+    The transaction that hit it was rolled back whole: nothing of it is
+    stored, everything committed before it still is, and the same write
+    succeeds once space is freed.
+
+    Attributes:
+        path: the database file that could not grow.
+    """
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.path = path
+        self.detail = detail
 
 
 class CommitmentError(LedgerError):

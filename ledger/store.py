@@ -29,7 +29,11 @@ Invariants:
       anyone uses it. A crash during a bulk load leaves a file that must be
       thrown away (the seeder writes to a temporary name for that reason).
     * ``sqlite3.Error`` never leaves this module: it becomes
-      :class:`~ledger.errors.StoreError` (or :class:`AppendOnlyError`).
+      :class:`~ledger.errors.StoreError` (or :class:`AppendOnlyError`, or
+      :class:`StorageFullError` when the file system is full).
+    * A failed write transaction is rolled back only if SQLite has not already
+      done so itself (it does on ``SQLITE_FULL`` and some I/O errors), so the
+      error the caller sees is the one that made the write fail.
 """
 
 from __future__ import annotations
@@ -42,9 +46,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ledger.errors import AppendOnlyError, StoreError
+from ledger.errors import AppendOnlyError, StorageFullError, StoreError
 
-__all__ = ["SCHEMA_VERSION", "TILE_HEIGHT", "TILE_WIDTH", "Store", "fsync_path"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "TILE_HEIGHT",
+    "TILE_WIDTH",
+    "Store",
+    "fsync_path",
+    "rollback_if_active",
+    "store_error",
+]
 
 SCHEMA_VERSION = 1
 TILE_HEIGHT = 8
@@ -99,11 +111,36 @@ def _triggers() -> str:
     return "\n".join(out)
 
 
-def _translate(exc: sqlite3.Error) -> StoreError:
+def store_error(exc: sqlite3.Error, path: str | Path) -> StoreError:
+    """The :class:`StoreError` that says what ``exc`` (raised on the database at ``path``) means.
+
+    ``SQLITE_FULL`` (the file system, or SQLite's page limit, has no room) becomes
+    :class:`StorageFullError`; a refusal by an append-only trigger becomes
+    :class:`AppendOnlyError`; anything else a plain :class:`StoreError`.
+    """
     msg = str(exc)
     if "append-only" in msg:
         return AppendOnlyError(msg)
-    return StoreError(f"{type(exc).__name__}: {msg}")
+    if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == sqlite3.SQLITE_FULL:
+        return StorageFullError(
+            str(path), f"{msg}: nothing of this write was stored; it succeeds once space is freed"
+        )
+    return StoreError(f"{path}: {type(exc).__name__}: {msg}")
+
+
+def rollback_if_active(db: sqlite3.Connection, cause: BaseException) -> None:
+    """Roll back ``db``'s open transaction, if SQLite has not already rolled it back.
+
+    On ``SQLITE_FULL`` (and some I/O errors) SQLite ends the transaction itself, and
+    a second ``ROLLBACK`` fails with "no transaction is active", which would hide
+    ``cause``. A ``ROLLBACK`` that fails for another reason is noted on ``cause``.
+    """
+    if not db.in_transaction:
+        return
+    try:
+        db.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        cause.add_note(f"ROLLBACK after this error failed too: {exc}")
 
 
 class Store:
@@ -139,7 +176,7 @@ class Store:
                     self._db.executescript(_SCHEMA + _INDEXES + _triggers())
             self._db.execute(f"PRAGMA cache_size={-262144 if bulk else -65536}")
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise self._translate(exc) from exc
 
     def finish_bulk(self) -> None:
         """End a bulk load: build the indexes, switch to WAL + ``synchronous=FULL``, fsync.
@@ -160,7 +197,7 @@ class Store:
                 self._db.execute("SELECT count(*) FROM meta").fetchall()
                 self._db.execute("PRAGMA journal_mode=WAL")
             except sqlite3.Error as exc:
-                raise _translate(exc) from exc
+                raise self._translate(exc) from exc
             self.bulk = False
         fsync_path(self.path)
 
@@ -175,33 +212,36 @@ class Store:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise _translate(exc) from exc
+                raise self._translate(exc) from exc
             try:
                 yield
             except BaseException as exc:
-                self._db.execute("ROLLBACK")
+                rollback_if_active(self._db, exc)
                 if isinstance(exc, sqlite3.Error):
-                    raise _translate(exc) from exc
+                    raise self._translate(exc) from exc
                 raise
             else:
                 try:
                     self._db.execute("COMMIT")
                 except sqlite3.Error as exc:
-                    self._db.execute("ROLLBACK")
-                    raise _translate(exc) from exc
+                    rollback_if_active(self._db, exc)
+                    raise self._translate(exc) from exc
+
+    def _translate(self, exc: sqlite3.Error) -> StoreError:
+        return store_error(exc, self.path)
 
     def _query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._db.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
-                raise _translate(exc) from exc
+                raise self._translate(exc) from exc
 
     def _write_many(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         try:
             self._db.executemany(sql, rows)
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise self._translate(exc) from exc
 
     # --- meta -------------------------------------------------------------
     def meta(self) -> dict[str, str]:
@@ -341,7 +381,7 @@ class Store:
             finally:
                 db.close()
         except sqlite3.Error as exc:
-            raise _translate(exc) from exc
+            raise self._translate(exc) from exc
         return n_ent, n_rec
 
     def scan_record_counts(self) -> tuple[int, int]:
@@ -350,7 +390,7 @@ class Store:
             try:
                 return _scan_counts(self._db)
             except sqlite3.Error as exc:
-                raise _translate(exc) from exc
+                raise self._translate(exc) from exc
 
     def quick_check(self) -> list[str]:
         """SQLite's ``PRAGMA quick_check``: the problems found (empty when the file is sound)."""

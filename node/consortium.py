@@ -17,7 +17,6 @@ checked; node ids, origins and keys are unique.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +24,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ledger import NoteSigner, NoteVerifier, canonical_bytes, utc_now
+from ledger import NoteSigner, NoteVerifier, canonical_bytes, parse_json, utc_now
 from node.errors import ConfigError, UnknownPeerError
 from node.keys import public_b64, public_from_b64
 
@@ -163,7 +162,7 @@ def parse_manifest(
             inside the manifest (integrity only).
     """
     try:
-        doc = json.loads(data)
+        doc = parse_json(data, source)
         body = doc["manifest"]
         sig = base64.b64decode(doc["signature"], validate=True)
         key_text = root_key or body["root_key"]

@@ -7,29 +7,55 @@ named). Each line is one record ``{"uscc", "record_type", "record_id",
 1,000 — one block each — by a background task whose progress is listed by
 ``GET /v1/ingest``. A bad line stops the job and names the line; the batches
 before it stay on the ledger (each is a committed block), nothing after it
-is written.
+is written. A line is at most ``max_body_bytes`` long and nests at most
+:data:`ledger.MAX_JSON_DEPTH` levels; a record body (from a file or a request)
+nests at most :data:`ledger.MAX_BODY_DEPTH`, so that every answer and bundle
+that later carries it stays within the JSON depth limit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from pathlib import Path
 from typing import Any
 
-from ledger import CorrectionDraft, InvalidRecordError, LedgerError, RecordDraft, parse_uscc
+from ledger import (
+    MAX_BODY_DEPTH,
+    CorrectionDraft,
+    InvalidRecordError,
+    LedgerError,
+    RecordDraft,
+    json_depth,
+    parse_json,
+    parse_uscc,
+)
 from node.state import NodeState
 
-__all__ = ["parse_record_line", "start_file_ingest"]
+__all__ = ["check_body_depth", "parse_record_line", "start_file_ingest"]
 
 BATCH = 1000
 
 
+def check_body_depth(body: Any, where: str) -> None:
+    """Refuse a record body that nests deeper than :data:`ledger.MAX_BODY_DEPTH`.
+
+    Raises:
+        InvalidRecordError: naming ``where`` and both depths.
+    """
+    depth = json_depth(body)
+    if depth > MAX_BODY_DEPTH:
+        raise InvalidRecordError(
+            f"{where} nests {depth} levels of arrays and objects; a record body may nest "
+            f"at most {MAX_BODY_DEPTH}"
+        )
+
+
 def parse_record_line(line: str, where: str) -> RecordDraft | CorrectionDraft:
     try:
-        r = json.loads(line)
+        r = parse_json(line, "the line")
         parse_uscc(r["uscc"])
+        check_body_depth(r["body"], "body")
         if r.get("supersedes"):
             return CorrectionDraft(
                 r["uscc"],
@@ -70,9 +96,16 @@ def start_file_ingest(st: NodeState, source: str) -> dict[str, Any]:
 async def _run(st: NodeState, path: Path, job: dict[str, Any]) -> None:
     job.pop("task", None)
     batch: list[RecordDraft | CorrectionDraft] = []
+    limit = st.settings.max_body_bytes
     try:
         with path.open("r", encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
+            n = 0
+            while line := f.readline(limit + 1):
+                n += 1
+                if len(line.rstrip("\n")) > limit:
+                    raise InvalidRecordError(
+                        f"{path.name} line {n} is longer than {limit} characters"
+                    )
                 if not line.strip():
                     continue
                 batch.append(parse_record_line(line, f"{path.name} line {n}"))

@@ -8,7 +8,6 @@ Invariants: frozen; validated on construction; holds paths, never key bytes.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from ledger import parse_json
 from node.errors import ConfigError
 
 __all__ = ["CATALOGUE_MODES", "NodeSettings"]
@@ -144,7 +144,7 @@ class NodeSettings:
         if "NODE_CONFIG" in env:
             path = Path(env["NODE_CONFIG"])
             try:
-                raw = json.loads(path.read_text("utf-8"))
+                raw = parse_json(path.read_text("utf-8"), str(path))
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"cannot read settings file {path}: {exc}") from exc
             base = path.parent
@@ -154,7 +154,7 @@ class NodeSettings:
                 value: Any = env[key]
                 if f.name in ("latency_ms", "synthetic"):
                     try:
-                        value = json.loads(value)
+                        value = parse_json(value, key)
                     except ValueError as exc:
                         raise ConfigError(f"{key} must be JSON: {exc}") from exc
                 raw[f.name] = value

@@ -26,8 +26,9 @@ from ledger import (
     Checkpoint,
     NoteVerifier,
     ProofError,
-    StoreError,
     open_note,
+    rollback_if_active,
+    store_error,
     verify_consistency,
 )
 
@@ -86,13 +87,14 @@ class PeerViews:
         self.algorithm = algorithm
         self._lock = threading.RLock()
         self._catalogue_rows: int | None = None
+        self.path = path
         try:
             self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open node state {path}: {exc}") from exc
+            raise store_error(exc, path) from exc
 
     def close(self) -> None:
         self._db.close()
@@ -102,7 +104,7 @@ class PeerViews:
             try:
                 return self._db.execute(sql, args).fetchall()
             except sqlite3.Error as exc:
-                raise StoreError(f"node state: {exc}") from exc
+                raise store_error(exc, self.path) from exc
 
     def _x(self, sql: str, rows: Iterable[Sequence[object]]) -> None:
         with self._lock:
@@ -111,8 +113,8 @@ class PeerViews:
                 self._db.executemany(sql, rows)
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
-                raise StoreError(f"node state: {exc}") from exc
+                rollback_if_active(self._db, exc)
+                raise store_error(exc, self.path) from exc
 
     # --- views --------------------------------------------------------------
     def view(self, node_id: str) -> PeerView | None:
@@ -266,8 +268,8 @@ class PeerViews:
                 )
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
-                raise StoreError(f"node state: {exc}") from exc
+                rollback_if_active(self._db, exc)
+                raise store_error(exc, self.path) from exc
 
     def outbound(self, start: int, end: int) -> list[tuple[int, bytes | None, str | None]]:
         rows = self._q(

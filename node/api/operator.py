@@ -44,9 +44,12 @@ def operator_router(st: NodeState) -> APIRouter:
     async def ingest(body: IngestIn, c: Caller = Depends(caller)) -> dict[str, Any]:
         require_operator(c)
         if body.records:
+            from node.ingest import check_body_depth
+
             items: list[RecordDraft | CorrectionDraft] = []
-            for r in body.records:
+            for i, r in enumerate(body.records):
                 parse_uscc(r.uscc)
+                check_body_depth(r.body, f"records[{i}].body")
                 if r.supersedes:
                     items.append(
                         CorrectionDraft(

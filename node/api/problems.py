@@ -23,9 +23,11 @@ from ledger import (
     InconsistentLogError,
     InvalidRecordError,
     InvalidUsccError,
+    JsonDepthError,
     LedgerError,
     ProofError,
     SignatureError,
+    StorageFullError,
     StoreError,
 )
 from node.api.schemas import PROBLEM_SCHEMA
@@ -49,6 +51,7 @@ from node.http import httpsig
 
 __all__ = [
     "PROBLEM_TYPES",
+    "STORAGE_FULL_RETRY_S",
     "ProblemType",
     "document_problems",
     "install_problem_handlers",
@@ -67,8 +70,8 @@ class ProblemType:
 
     ``fields`` are attributes of the exception copied into the problem (``reason``,
     ``peer_id``, ``rule``); ``retry_after`` adds a ``Retry-After`` header from the
-    exception's ``retry_after_s``; ``detail_attr`` names the attribute that holds the detail
-    when ``str(exc)`` carries more than the detail.
+    exception's ``retry_after_s`` (``retry_after_s`` here when it has none); ``detail_attr``
+    names the attribute that holds the detail when ``str(exc)`` carries more than the detail.
     """
 
     cls: type[BaseException]
@@ -78,7 +81,11 @@ class ProblemType:
     fields: tuple[str, ...] = ()
     retry_after: bool = False
     detail_attr: str | None = None
+    retry_after_s: int = 1
 
+
+#: How long a client is told to wait when the disk is full: an operator has to free space.
+STORAGE_FULL_RETRY_S = 60
 
 _SIG = ("reason",)
 _PEER = ("peer_id",)
@@ -88,6 +95,7 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
         InvalidUsccError, 422, "invalid-uscc", "Invalid unified social credit code", ("rule",)
     ),
     ProblemType(InvalidRecordError, 422, "invalid-record", "Invalid record"),
+    ProblemType(JsonDepthError, 422, "json-too-deep", "JSON nested too deep", ("max_depth",)),
     ProblemType(DecodeError, 422, "invalid-record", "Undecodable input"),
     ProblemType(
         httpsig.NonceCacheFullError,
@@ -177,6 +185,15 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
         retry_after=True,
     ),
     ProblemType(ConfigError, 500, "config", "Node configuration error"),
+    ProblemType(
+        StorageFullError,
+        507,
+        "storage-full",
+        "Insufficient storage",
+        retry_after=True,
+        detail_attr="detail",  # str(exc) names the file, which is no client's business
+        retry_after_s=STORAGE_FULL_RETRY_S,
+    ),
     ProblemType(StoreError, 500, "store", "Storage error"),
     ProblemType(LedgerError, 500, "ledger", "Ledger error"),
 )
@@ -225,10 +242,12 @@ def problem_for(exc: BaseException, instance: str, node_id: str) -> JSONResponse
             if t.status == 401:
                 headers["WWW-Authenticate"] = 'Signature realm="yrd-credit-chain"'
             if t.retry_after:
-                headers["Retry-After"] = str(getattr(exc, "retry_after_s", 1))
+                headers["Retry-After"] = str(getattr(exc, "retry_after_s", t.retry_after_s))
             extra = {name: getattr(exc, name) for name in t.fields}
             if t.status >= 500 and t.slug in ("store", "ledger", "config", "commitment-mismatch"):
                 log.error("internal error on %s", instance, exc_info=exc)
+            elif t.status == 507:  # the cause, in one line: an operator's problem, not a bug
+                log.error("%s on %s: %s", t.title.lower(), instance, exc)
             detail = getattr(exc, t.detail_attr, None) if t.detail_attr else None
             return problem(
                 t.status, t.slug, t.title, str(detail or exc), instance, node_id, headers, **extra

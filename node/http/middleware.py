@@ -1,16 +1,23 @@
-"""The node's ASGI middleware: request limits, signed responses (RFC 9421) and request metrics."""
+"""The node's ASGI middleware: request limits, signed responses (RFC 9421) and request metrics.
+
+Invariant: no route sees a request body that is larger than ``max_body_bytes`` or whose
+JSON nests deeper than :data:`ledger.MAX_JSON_DEPTH`; both are refused here, before
+anything parses the body.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from prometheus_client import Counter, Histogram
 
+from ledger import JsonDepthError, check_json_depth
 from node.api.problems import problem, problem_for
 from node.http import httpsig
-from node.state import NodeState
+from node.state import INLINE_VERIFY_BYTES, NodeState
 
 ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
@@ -33,7 +40,7 @@ MAX_TARGET_BYTES = 4 * 1024
 
 
 class SignedResponses:
-    """Pure ASGI middleware: limit head and body size; sign responses to signed requests.
+    """Pure ASGI middleware: limit head, body size and JSON depth; sign responses to signed requests.
 
     Every response to a request that carries signature fields is signed and bound
     to that request, the size refusals (413, 414, 431) included. A request whose
@@ -107,30 +114,37 @@ class SignedResponses:
         if declared and int(declared) > limit:
             await too_large(scope, receive, send)
             return
-        if not declared:
-            # A chunked body declares no length: read it here, up to the limit,
-            # so the limit holds for it too, then replay it to the app.
-            parts: list[bytes] = []
-            total, more = 0, True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return  # the client went away
-                parts.append(message.get("body", b""))
-                total += len(parts[-1])
-                if total > limit:
-                    await too_large(scope, receive, send)
-                    return
-                more = message.get("more_body", False)
-            buffered: list[Any] = [
-                {"type": "http.request", "body": b"".join(parts), "more_body": False}
-            ]
-            upstream = receive
+        # Read the body here, up to the limit (a chunked body declares no length, so
+        # this is where the limit holds for it), check how deep its JSON nests before
+        # any parser sees it, then replay it to the app.
+        parts: list[bytes] = []
+        total, more = 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            parts.append(message.get("body", b""))
+            total += len(parts[-1])
+            if total > limit:
+                await too_large(scope, receive, send)
+                return
+            more = message.get("more_body", False)
+        body = b"".join(parts)
+        try:
+            if len(body) <= INLINE_VERIFY_BYTES:
+                check_json_depth(body, "request body")
+            else:  # a scan of a large body would hold up the event loop
+                await asyncio.to_thread(check_json_depth, body, "request body")
+        except JsonDepthError as exc:
+            await problem_for(exc, path, state.node_id)(scope, receive, send)
+            return
+        buffered: list[Any] = [{"type": "http.request", "body": body, "more_body": False}]
+        upstream = receive
 
-            async def replay() -> Any:
-                return buffered.pop() if buffered else await upstream()
+        async def replay() -> Any:
+            return buffered.pop() if buffered else await upstream()
 
-            receive = replay
+        receive = replay
         await self.app(scope, receive, send)
 
     @staticmethod

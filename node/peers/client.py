@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger import parse_json
 from node.consortium import Manifest
 from node.errors import PeerMisbehavedError, PeerUnavailableError, UnknownPeerError
 from node.http import httpsig
@@ -166,9 +167,9 @@ class PeerClient:
         if raw:
             return response.content
         try:
-            return response.json()
+            return parse_json(response.content, "response")
         except ValueError as exc:
-            raise PeerMisbehavedError(peer_id, "response is not JSON") from exc
+            raise PeerMisbehavedError(peer_id, f"response is not usable JSON: {exc}") from exc
 
     def url(self, peer_id: str) -> str:
         try:
@@ -233,9 +234,9 @@ class PeerClient:
         if raw and response.status_code < 400:
             return body
         try:
-            data = json.loads(body) if body else None
+            data = parse_json(body, "response") if body else None
         except ValueError as exc:
-            raise PeerMisbehavedError(peer_id, "response is not JSON") from exc
+            raise PeerMisbehavedError(peer_id, f"response is not usable JSON: {exc}") from exc
         if response.status_code >= 400:
             detail = data.get("detail") if isinstance(data, dict) else None
             raise PeerUnavailableError(

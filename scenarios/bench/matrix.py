@@ -63,6 +63,7 @@ from typing import Any
 
 import psutil
 
+from ledger import parse_json
 from scenarios.bench.figures import CSV_COLUMNS, FIGURES, Figure, add_ratios, ratio
 from scenarios.bench.plain_ingest import files_bytes, plain_ingest
 from scenarios.bench.plan import (
@@ -209,7 +210,7 @@ def load_cell_result(cell_dir: Path, cell_id: str) -> dict[str, Any] | None:
     """The stored result of a finished cell, or None (missing or unreadable: run it again)."""
     path = cell_dir / "result.json"
     try:
-        row = json.loads(path.read_text("utf-8"))
+        row = parse_json(path.read_text("utf-8"), str(path))
     except (OSError, ValueError):
         return None
     return row if isinstance(row, dict) and row.get("cell") == cell_id else None
@@ -484,7 +485,7 @@ def _check_out(out: Path, config: MatrixConfig, resume: bool) -> None:
             f"{out} already holds a bench matrix; pass --resume to finish it or choose another --out"
         )
     try:
-        meta = json.loads(meta_path.read_text("utf-8"))
+        meta = parse_json(meta_path.read_text("utf-8"), str(meta_path))
     except (OSError, ValueError) as exc:
         raise BenchError(f"{meta_path} cannot be read ({exc}); choose another --out") from exc
     for key in ("preset", "seed"):

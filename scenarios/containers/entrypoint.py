@@ -29,6 +29,7 @@ from pathlib import Path
 
 def seed_if_needed(settings_path: Path) -> str | None:
     """Seed the node's ledger if it has none; returns what was done, or None."""
+    from ledger import parse_json
     from node.consortium import load_manifest
     from node.datadir import DataDirLock, make_private
     from node.keys import load_private_key
@@ -39,8 +40,8 @@ def seed_if_needed(settings_path: Path) -> str | None:
     plan_path = config / "seed.json"
     if not plan_path.exists():
         return None
-    settings = json.loads(settings_path.read_text("utf-8"))
-    plan = json.loads(plan_path.read_text("utf-8"))
+    settings = parse_json(settings_path.read_text("utf-8"), str(settings_path))
+    plan = parse_json(plan_path.read_text("utf-8"), str(plan_path))
     enterprises, seed = int(plan.get("enterprises", 0)), int(plan.get("seed", 2020))
     data_dir = Path(settings.get("data_dir", "/data"))
     ledger = data_dir / "ledger.db"

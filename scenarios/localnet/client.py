@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from ledger import parse_json
 from node.http import httpsig
 from scenarios.errors import NetworkError
 from scenarios.localnet.consortium import (
@@ -78,10 +79,11 @@ class NodeClient:
                 f"the answer from {node_id} is signed by {key_id}, not by node:{node_id}"
             )
         try:
-            data = response.json() if response.content else None
-        except ValueError:
+            data = parse_json(response.content, "the body") if response.content else None
+        except ValueError as exc:
             raise NetworkError(
-                f"node {node_id} answered {response.status_code} with a body that is not JSON"
+                f"node {node_id} answered {response.status_code} with a body that is not usable "
+                f"JSON: {exc}"
             ) from None
         return response.status_code, data
 

@@ -15,7 +15,7 @@ import httpx
 import psutil
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from ledger import AuthorizationEntry, InvalidRecordError, parse_uscc, utc_now
+from ledger import AuthorizationEntry, InvalidRecordError, parse_json, parse_uscc, utc_now
 from node.consent import sign_consent
 from node.consortium import Manifest, NodeInfo, RegistryInfo, load_manifest, sign_manifest
 from node.errors import ConfigError
@@ -243,7 +243,7 @@ def write_json(path: Path, data: Any) -> None:
 
 def read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text("utf-8"))
+        return parse_json(path.read_text("utf-8"), f"{what} {path}")
     except FileNotFoundError:
         raise NetworkError(f"{what} {path} is missing") from None
     except (OSError, ValueError) as exc:

@@ -31,7 +31,6 @@ Every expected failure raises :class:`NetworkError` with one plain sentence.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
@@ -41,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ledger import utc_now
+from ledger import parse_json, utc_now
 from node.datadir import private_umask
 from scenarios.errors import NetworkError
 from scenarios.localnet.client import register_institutions
@@ -261,7 +260,7 @@ def network_status(cons: Consortium) -> list[NodeStatus]:
         seeded = None
         if cons.seed_path(node_id).exists():
             try:
-                seeded = json.loads(cons.seed_path(node_id).read_text("utf-8"))
+                seeded = parse_json(cons.seed_path(node_id).read_text("utf-8"), "seed")
             except (OSError, ValueError):
                 seeded = None
         out.append(

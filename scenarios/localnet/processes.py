@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from ledger import utc_now
+from ledger import parse_json, utc_now
 from scenarios.errors import MirrorStalledError, NetworkError
 from scenarios.localnet.consortium import (
     Consortium,
@@ -76,7 +76,7 @@ def _get(client: httpx.Client, url: str) -> dict[str, Any] | None:
     if r.status_code != 200:
         return None
     try:
-        data = r.json()
+        data = parse_json(r.content, "health")
     except ValueError:
         return None
     return data if isinstance(data, dict) else None

@@ -7,7 +7,6 @@ about.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -16,7 +15,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from ledger import PURPOSES, InvalidUsccError, Ledger, LedgerError, parse_uscc
+from ledger import (
+    PURPOSES,
+    InvalidUsccError,
+    JsonDepthError,
+    Ledger,
+    LedgerError,
+    parse_json,
+    parse_uscc,
+)
 from node.bundle import BundleSummary, verify_bundle
 from node.consortium import Manifest, load_manifest
 from node.errors import BundleError, ConfigError
@@ -205,11 +212,13 @@ def verify_bundle_file(
     except ConfigError as exc:
         raise NetworkError(f"the manifest cannot be used: {exc}") from exc
     try:
-        bundle = json.loads(Path(bundle_path).read_text("utf-8"))
+        bundle = parse_json(Path(bundle_path).read_text("utf-8"), str(bundle_path))
     except FileNotFoundError:
         raise NetworkError(f"{bundle_path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise NetworkError(f"{bundle_path} cannot be read: {exc}") from exc
+    except JsonDepthError as exc:
+        raise NetworkError(str(exc)) from exc
     except ValueError as exc:
         raise NetworkError(f"{bundle_path} is not JSON ({exc})") from exc
     if not isinstance(bundle, dict):

@@ -4,7 +4,8 @@ A topology file is YAML of the shape of ``scenarios/presets/*.yaml``. Node ids
 are ``<city code>-<n>``; every node of a city serves that city's
 administrative code.
 
-Invariants: city codes and admin codes are unique; shares sum to 1.
+Invariants: city codes and admin codes are unique; shares sum to 1. A file is read
+within the limits of :mod:`scenarios.yamlfile` (size, depth, aliases expanded).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from scenarios.errors import TopologyError
+from scenarios.yamlfile import YamlLimitError, load_bounded, read_yaml_text
 
 __all__ = ["PRESETS", "City", "Topology", "load_topology"]
 
@@ -160,9 +162,20 @@ def load_topology(name_or_path: str) -> Topology:
             raise TopologyError(
                 f"{name_or_path!r} is neither a preset ({', '.join(PRESETS)}) nor a file"
             )
-        text, source = path.read_text("utf-8"), str(path)
+        source = str(path)
+        try:
+            text = read_yaml_text(path)
+        except (OSError, ValueError) as exc:
+            raise TopologyError(f"{source} cannot be read: {exc}") from exc
     try:
-        raw = yaml.safe_load(text)
+        raw = load_bounded(text)
+    except YamlLimitError as exc:
+        raise TopologyError(f"{source}:{exc.line}: {exc.problem}") from exc
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        what = "; ".join(s for s in (exc.context, exc.problem) if s)
+        line = f":{mark.line + 1}" if mark else ""
+        raise TopologyError(f"{source}{line}: not valid YAML: {what}") from exc
     except yaml.YAMLError as exc:
         raise TopologyError(f"{source}: not valid YAML: {exc}") from exc
     return parse_topology(raw, source)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +14,7 @@ from ledger import (
     LedgerError,
     ProofError,
     leaf_hash,
+    parse_json,
     verify_consistency,
     verify_inclusion,
 )
@@ -468,7 +468,7 @@ def _load_bundle(run: ScenarioRun, alias: str) -> tuple[QueryOutcome, dict[str, 
         raise StepFailedError(
             f"query {alias} has no saved bundle ({q.status if q else 'it did not run'})"
         )
-    return q, json.loads(Path(q.bundle_path).read_text("utf-8"))
+    return q, parse_json(Path(q.bundle_path).read_text("utf-8"), q.bundle_path)
 
 
 def _check_bundle(

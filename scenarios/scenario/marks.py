@@ -1,6 +1,7 @@
 """YAML with marks: a scenario file composed into plain values.
 
-Every value's line is remembered; the document is bounded in size and depth.
+Every value's line is remembered; the document is bounded in depth and in the values it
+stands for with its aliases expanded (:mod:`scenarios.yamlfile`), and the file in size.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import yaml
 
 from scenarios.errors import Problem
+from scenarios.yamlfile import BoundedLoader, YamlLimitError
 
 # --- problems ------------------------------------------------------------------------
 Path_ = tuple[str | int, ...]
@@ -24,8 +26,8 @@ def dotted(path: Path_) -> str:
 
 
 # --- YAML with marks -------------------------------------------------------------------
-class MarkedLoader(yaml.SafeLoader):
-    """SafeLoader without the timestamp resolver: times stay the strings the user wrote."""
+class MarkedLoader(BoundedLoader):
+    """A bounded SafeLoader without the timestamp resolver: times stay the strings the user wrote."""
 
 
 @dataclass
@@ -112,6 +114,9 @@ def compose_marked(text: str, source: str) -> tuple[Any, MarkedDoc]:
             )
             return None, doc
         return _build(loader, node, (), doc), doc
+    except YamlLimitError as exc:
+        doc.problems.append(Problem(source, exc.line, "", str(exc.problem)))
+        return None, doc
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = "; ".join(s for s in (exc.context, exc.problem) if s)

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 
 from ledger import (
+    parse_json,
     utc_now,
 )
 from node.errors import ConfigError, NodeError
@@ -56,7 +57,7 @@ def _apply_latency(cons: net.Consortium, spec: Scenario) -> list[str]:
     changed = []
     for node_id, links in wanted.items():
         path = cons.settings_path(node_id)
-        settings = json.loads(path.read_text("utf-8"))
+        settings = parse_json(path.read_text("utf-8"), str(path))
         lat = settings.setdefault("latency_ms", {})
         if all(float(lat.get(p, -1)) == ms for p, ms in links.items()):
             continue

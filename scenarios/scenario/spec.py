@@ -102,6 +102,7 @@ from scenarios.scenario.fields import (
     typename,
 )
 from scenarios.scenario.marks import MarkedDoc, MarkedLoader, Path_, compose_marked
+from scenarios.yamlfile import read_yaml_text
 
 __all__ = [
     "ACTIONS",
@@ -873,7 +874,7 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file (or a shipped scenario by name)."""
     p = resolve_scenario_path(path)
     try:
-        text = p.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_yaml_text(p)
+    except (OSError, ValueError) as exc:
         raise ScenarioError([Problem(str(p), None, "", f"cannot be read: {exc}")]) from exc
     return parse_scenario(text, str(p))

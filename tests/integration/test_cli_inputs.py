@@ -202,6 +202,7 @@ def test_down_when_nothing_runs(consortium: Path) -> None:
     [
         (None, "does not exist"),
         ("not json", "is not JSON"),
+        ("[" * 200_000, "more than 64 levels deep"),
         ("[1, 2]", "not a report bundle"),
         ('{"report": {}, "signature": "AAAA"}', "does not verify"),
         ('{"report": {"home_node": "hz-1", "uscc": "x"}, "signature": "AAAA"}', "signature"),
