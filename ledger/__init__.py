@@ -33,6 +33,7 @@ from ledger.entries import (
 from ledger.errors import (
     AppendOnlyError,
     CommitmentError,
+    CorruptLedgerError,
     DecodeError,
     InconsistentLogError,
     InvalidRecordError,
@@ -81,6 +82,7 @@ __all__ = [
     "CompactRange",
     "CorrectionDraft",
     "CorrectionEntry",
+    "CorruptLedgerError",
     "CosignatureSigner",
     "CosignatureVerifier",
     "DecodeError",

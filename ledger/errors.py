@@ -13,7 +13,8 @@ messages::
     ├── ProofError                  an inclusion or consistency proof that does not verify
     │   └── InconsistentLogError    two tree heads that cannot both be honest
     ├── StoreError                  the database refused or failed (.cause)
-    │   └── AppendOnlyError         an attempt to change or remove ledger rows
+    │   ├── AppendOnlyError         an attempt to change or remove ledger rows
+    │   └── CorruptLedgerError      a ledger file fails its open-time check (.path, .reason)
     ├── CommitmentError             a body that does not match its record's commitment
     └── VerificationError           `verify` found a fault (.fault: first bad item)
 """
@@ -25,6 +26,7 @@ from typing import Any
 __all__ = [
     "AppendOnlyError",
     "CommitmentError",
+    "CorruptLedgerError",
     "DecodeError",
     "InconsistentLogError",
     "InvalidRecordError",
@@ -115,6 +117,21 @@ class StoreError(LedgerError):
 
 class AppendOnlyError(StoreError):
     """An UPDATE or DELETE on a ledger table was refused."""
+
+
+class CorruptLedgerError(StoreError):
+    """A ledger file is damaged: it fails the check made before anything builds on it.
+
+    Attributes:
+        path: the ledger file.
+        reason: what was found wrong (SQLite's ``quick_check`` report, a block
+            signature or root that does not match, entries missing at the tail).
+    """
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"ledger {path} is damaged: {reason}; refusing to use it")
+        self.path = str(path)
+        self.reason = reason
 
 
 class CommitmentError(LedgerError):

@@ -34,6 +34,7 @@ from node.errors import (
     BundleError,
     ConfigError,
     DuplicateEntryError,
+    LedgerBehindError,
     NotFoundError,
     PeerMisbehavedError,
     PeerUnavailableError,
@@ -158,6 +159,13 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
     ProblemType(ProofError, 502, "bad-proof", "Proof does not verify"),
     ProblemType(BundleError, 422, "bad-bundle", "Report bundle does not verify"),
     ProblemType(ConfigError, 500, "config", "Node configuration error"),
+    ProblemType(
+        LedgerBehindError,
+        500,
+        "ledger-behind",
+        "Ledger is smaller than what this node signed",
+        ("size", "signed_size"),
+    ),
     ProblemType(StoreError, 500, "store", "Storage error"),
     ProblemType(LedgerError, 500, "ledger", "Ledger error"),
 )
