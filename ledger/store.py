@@ -412,7 +412,9 @@ def quick_check_file(path: Path) -> list[str]:
         raise StoreError(f"cannot check {path}: {exc}") from exc
     finally:
         db.close()
-    return [str(r[0]) for r in rows if str(r[0]) != "ok"]
+    # A report row may span lines ("*** in database main ***" then the problem): one per line.
+    lines = (line.strip() for r in rows for line in str(r[0]).splitlines())
+    return [line for line in lines if line and line != "ok" and not line.startswith("***")]
 
 
 def fsync_path(path: Path) -> None:
