@@ -41,6 +41,7 @@ from ledger.entries import (
 from ledger.errors import (
     AppendOnlyError,
     CommitmentError,
+    CorruptLedgerError,
     DecodeError,
     InconsistentLogError,
     InvalidRecordError,
@@ -94,6 +95,7 @@ __all__ = [
     "CompactRange",
     "CorrectionDraft",
     "CorrectionEntry",
+    "CorruptLedgerError",
     "CosignatureSigner",
     "CosignatureVerifier",
     "DecodeError",

@@ -16,6 +16,7 @@ messages::
     ├── StoreError                  the database refused or failed (.cause)
     │   ├── AppendOnlyError         an attempt to change or remove ledger rows
     │   └── StorageFullError        the file system is full (.path); nothing was written
+    │   └── CorruptLedgerError      a ledger file fails its open-time check (.path, .reason)
     ├── CommitmentError             a body that does not match its record's commitment
     └── VerificationError           `verify` found a fault (.fault: first bad item)
 """
@@ -27,6 +28,7 @@ from typing import Any
 __all__ = [
     "AppendOnlyError",
     "CommitmentError",
+    "CorruptLedgerError",
     "DecodeError",
     "InconsistentLogError",
     "InvalidRecordError",
@@ -158,6 +160,21 @@ class StorageFullError(StoreError):
         super().__init__(f"{path}: {detail}")
         self.path = path
         self.detail = detail
+
+
+class CorruptLedgerError(StoreError):
+    """A ledger file is damaged: it fails the check made before anything builds on it.
+
+    Attributes:
+        path: the ledger file.
+        reason: what was found wrong (SQLite's ``quick_check`` report, a block
+            signature or root that does not match, entries missing at the tail).
+    """
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"ledger {path} is damaged: {reason}; refusing to use it")
+        self.path = str(path)
+        self.reason = reason
 
 
 class CommitmentError(LedgerError):

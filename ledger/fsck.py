@@ -3,7 +3,8 @@
 :func:`verify_ledger` streams the database (memory does not grow with the
 ledger) and recomputes everything: entry decoding, derived columns, body
 commitments, every stored tile, every block root, the hash links between
-block headers and every block signature. It never trusts a stored hash it
+block headers, every block signature, and that block times never go
+backwards. It never trusts a stored hash it
 can recompute. It reports the first fault of each kind, naming the entry
 index or block height, so one tampered row does not hide another kind of
 tampering further on.
@@ -25,10 +26,17 @@ from ledger.entries import (
     ReceiptEntry,
     RecordEntry,
     RevocationEntry,
+    check_time,
     entry_subject,
     parse_entry,
 )
-from ledger.errors import DecodeError, LedgerError, SignatureError, StoreError
+from ledger.errors import (
+    DecodeError,
+    InvalidRecordError,
+    LedgerError,
+    SignatureError,
+    StoreError,
+)
 from ledger.log import BlockHeader
 from ledger.merkle import CompactRange, Hasher, hasher
 from ledger.note import Checkpoint, NoteVerifier, open_note
@@ -177,8 +185,10 @@ def _verify(
     sizes: dict[int, list[tuple[int, bytes]]] = {}
     expected_height = 0
     last_size = 0
+    last_time: tuple[int, str] | None = None  # (height, time) of the previous block
     for height, size, root, time, prev, note in blocks:
         height, size = int(height), int(size)
+        last_time = _check_time(report, height, str(time), last_time)
         if height != expected_height:
             report.add(
                 Fault(
@@ -393,6 +403,30 @@ def _push_tile(
             h.node(level_root[i], level_root[i + 1]) for i in range(0, len(level_root), 2)
         ]
     _push_tile(db, report, h, edge, level + 1, level_root[0], index, partial)
+
+
+def _check_time(
+    report: VerifyReport, height: int, time: str, last: tuple[int, str] | None
+) -> tuple[int, str] | None:
+    """Fault a block time that is not RFC 3339 UTC, or earlier than the block before it.
+
+    Returns the (height, time) the next block is compared with.
+    """
+    try:
+        check_time("block time", time)
+    except InvalidRecordError as exc:
+        report.add(Fault("bad-time", str(exc), height=height))
+        return last
+    # RFC 3339 UTC to the second is fixed width: string order is time order.
+    if last is not None and time < last[1]:
+        report.add(
+            Fault(
+                "time-regression",
+                f"block {height} has time {time}, earlier than block {last[0]}'s time {last[1]}",
+                height=height,
+            )
+        )
+    return (height, time) if last is None or time >= last[1] else last
 
 
 def _check_note(

@@ -14,12 +14,17 @@ Invariants:
     * Proofs read O(log n) stored tiles; nothing is recomputed over the log.
     * The in-memory right edge is only the partial tiles (≤ 256 hashes per
       tile level), so memory does not grow with the ledger.
+    * Block times never go backwards: a clock that reads earlier than the
+      previous block's time (stepped back, or the file was written by a clock
+      running ahead) is held at that time until it passes it, and the step is
+      logged once, with both times.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import os
 import threading
 from collections import OrderedDict
@@ -39,12 +44,14 @@ from ledger.entries import (
     ReceiptEntry,
     RecordEntry,
     RevocationEntry,
+    check_time,
     entry_bytes,
     entry_subject,
     parse_entry,
 )
 from ledger.errors import (
     CommitmentError,
+    CorruptLedgerError,
     DecodeError,
     InvalidRecordError,
     LedgerError,
@@ -60,9 +67,11 @@ from ledger.merkle import (
     range_hash,
 )
 from ledger.note import Checkpoint, NoteSigner, NoteVerifier, open_note, sign_note
-from ledger.store import SCHEMA_VERSION, TILE_HEIGHT, TILE_WIDTH, Store
+from ledger.store import SCHEMA_VERSION, TILE_HEIGHT, TILE_WIDTH, Store, quick_check_file
 
 __all__ = ["Block", "BlockHeader", "CorrectionDraft", "Ledger", "RecordDraft", "utc_now"]
+
+log = logging.getLogger("ledger")
 
 ZERO_HASH = bytes(32)
 SALT_BYTES = 16
@@ -208,16 +217,20 @@ class Ledger:
         if meta.get("schema_version") != str(SCHEMA_VERSION):
             raise StoreError(f"{store.path}: not a ledger of schema version {SCHEMA_VERSION}")
         self.store = store
-        self.origin = meta["origin"]
-        self.algorithm = meta["algorithm"]
-        self.hasher = hasher(self.algorithm)
-        self.verifier = NoteVerifier.from_key_string(meta["verifier"])
+        try:
+            self.origin = meta["origin"]
+            self.algorithm = meta["algorithm"]
+            self.hasher = hasher(self.algorithm)
+            self.verifier = NoteVerifier.from_key_string(meta["verifier"])
+        except (KeyError, ValueError, LedgerError) as exc:
+            raise StoreError(f"{store.path}: the ledger's metadata is unusable ({exc!r})") from exc
         if signer is not None and signer.verifier().key_string() != self.verifier.key_string():
             raise LedgerError(
                 f"{store.path}: signing key does not match the ledger's key {self.verifier.name}"
             )
         self._signer = signer
         self._clock = clock
+        self._clock_held = False  # the clock read earlier than the last block: times held
         self._salt = salt
         self._write_lock = threading.Lock()
         # (level, index) → the tile's rows, bottom first, each one bytes object of 32-byte
@@ -269,12 +282,45 @@ class Ledger:
 
     @classmethod
     def open(
-        cls, path: str | Path, *, signer: NoteSigner | None = None, readonly: bool = False
+        cls,
+        path: str | Path,
+        *,
+        signer: NoteSigner | None = None,
+        readonly: bool = False,
+        clock: Callable[[], str] = utc_now,
+        check: bool = False,
     ) -> Ledger:
-        """Open an existing ledger; without a signer it is read-only in practice."""
-        if not Path(path).exists():
+        """Open an existing ledger; without a signer it is read-only in practice.
+
+        With ``check`` the file is checked before anything builds on it
+        (:meth:`check`): a writer should never sign blocks on top of a damaged file.
+
+        Raises:
+            StoreError: the file is missing or cannot be opened.
+            CorruptLedgerError: with ``check``, the file fails the check.
+        """
+        path = Path(path)
+        if not path.exists():
             raise StoreError(f"{path} does not exist")
-        return cls(Store(path, readonly=readonly), signer=signer)
+        if check:
+            problems = quick_check_file(path)
+            if problems:
+                raise CorruptLedgerError(path, f"SQLite quick_check: {'; '.join(problems[:3])}")
+        store = Store(path, readonly=readonly)
+        try:
+            ledger = cls(store, signer=signer, clock=clock)
+        except BaseException as exc:
+            store.close()
+            if check and isinstance(exc, StoreError) and not isinstance(exc, CorruptLedgerError):
+                raise CorruptLedgerError(path, str(exc).removeprefix(f"{path}: ")) from exc
+            raise
+        if check:
+            try:
+                ledger.check_tail()
+            except BaseException:
+                ledger.close()
+                raise
+        return ledger
 
     def close(self) -> None:
         self.store.close()
@@ -319,15 +365,77 @@ class Ledger:
                     f"{path}: last block on disk is {ro.height}/{ro.size}, "
                     f"expected {self.height}/{self.size}"
                 )
-            ro.open_note(ro.head.note)
-            if ro.root_at(ro.size) != self._head.root:
-                raise StoreError(f"{path}: tiles on disk do not hash to the signed root")
-            if ro.store.entry_count() != self.size:
-                raise StoreError(
-                    f"{path}: {ro.store.entry_count()} entries on disk, expected {self.size}"
-                )
+            ro.check_tail()
         finally:
             ro.close()
+
+    def check(self) -> None:
+        """Check the file before building on it: SQLite's ``quick_check``, then the tail.
+
+        ``quick_check`` (O(file), read ahead through a memory map: see
+        :func:`ledger.store.quick_check_file`) proves the pages hold well-formed B-trees;
+        :meth:`check_tail` proves the last block is ours and matches the stored tree. What
+        neither reads, the entries and bodies before the last tile, only a full
+        ``verify_ledger`` recomputes (O(entries) hashing).
+
+        Raises:
+            CorruptLedgerError: the file fails a check; the message names the file.
+        """
+        problems = quick_check_file(self.store.path)
+        if problems:
+            raise CorruptLedgerError(
+                self.store.path, f"SQLite quick_check: {'; '.join(problems[:3])}"
+            )
+        self.check_tail()
+
+    def check_tail(self) -> None:
+        """Check the last block against the stored tree, in O(log n) tile reads.
+
+        The last block's note verifies under the ledger's key and says what its columns
+        say; its hash link matches the block before; the root recomputed from the stored
+        tiles is its signed root; the entries table ends at its size; and the entries of
+        the last (up to 256) leaves hash to the stored leaf hashes.
+
+        Raises:
+            CorruptLedgerError: a check fails; the message names the file and the block.
+        """
+        path, head = self.store.path, self._head.header
+        where = f"block {head.height} (size {head.size})"
+        try:
+            signed = self.open_note(self._head.note)
+        except LedgerError as exc:
+            raise CorruptLedgerError(path, f"the note of {where} does not verify: {exc}") from exc
+        if signed != head:
+            raise CorruptLedgerError(path, f"the signed note of {where} differs from its columns")
+        if head.height > 0:
+            before = self.store.block(head.height - 1)
+            if before is None:
+                raise CorruptLedgerError(path, f"block {head.height - 1} is missing")
+            prev = BlockHeader(self.origin, *before[:5])
+            if prev.hash() != head.prev:
+                raise CorruptLedgerError(
+                    path, f"{where} does not link to block {prev.height} (hash link broken)"
+                )
+        try:
+            root = self.root_at(head.size)
+        except StoreError as exc:
+            raise CorruptLedgerError(path, f"the tree of {where} cannot be read: {exc}") from exc
+        if root != head.root:
+            raise CorruptLedgerError(
+                path, f"the tiles on disk do not hash to the signed root of {where}"
+            )
+        stored = self.store.entry_count()
+        if stored != head.size:
+            raise CorruptLedgerError(path, f"{stored} entries are stored, {where} has {head.size}")
+        start = head.size - (head.size % TILE_WIDTH or TILE_WIDTH) if head.size else 0
+        rows = self.store.entries(start, head.size)
+        if [i for i, _ in rows] != list(range(start, head.size)):
+            raise CorruptLedgerError(path, f"entries {start}..{head.size - 1} are not all stored")
+        for index, data in rows:
+            if self.hasher.leaf(data) != self.leaf_hash(index):
+                raise CorruptLedgerError(
+                    path, f"entry {index} does not hash to its leaf in the stored tree"
+                )
 
     # --- state -------------------------------------------------------------
     @property
@@ -440,7 +548,9 @@ class Ledger:
         size = start + len(leaves)
         root = self._root_from_edge(edge, size)
         prev = self._head.header
-        header = BlockHeader(self.origin, prev.height + 1, size, root, self._clock(), prev.hash())
+        header = BlockHeader(
+            self.origin, prev.height + 1, size, root, self._block_time(prev), prev.hash()
+        )
         note = sign_note(header.text(), [self._signer])
         with self.store.transaction():
             self.store.put_entries(entry_rows)
@@ -453,6 +563,41 @@ class Ledger:
         self._edge = edge
         self._head = Block(header, note)
         return self._head
+
+    def _block_time(self, prev: BlockHeader) -> str:
+        """The clock's time, or ``prev``'s when the clock reads earlier (block times never
+        go backwards). Logs once when the clock falls behind and once when it catches up.
+
+        Raises:
+            InvalidRecordError: the clock gave something that is not an RFC 3339 UTC time.
+        """
+        now = self._clock()
+        check_time("the ledger clock's time", now)
+        # Both are RFC 3339 UTC to the second, fixed width: string order is time order.
+        if now >= prev.time:
+            if self._clock_held:
+                self._clock_held = False
+                log.info(
+                    "%s: the clock (%s) has caught up with block %d's time %s; "
+                    "block times follow it again",
+                    self.store.path,
+                    now,
+                    prev.height,
+                    prev.time,
+                )
+            return now
+        if not self._clock_held:
+            self._clock_held = True
+            log.warning(
+                "%s: the clock reads %s, earlier than block %d's time %s (stepped back?); "
+                "new blocks keep the time %s until the clock passes it",
+                self.store.path,
+                now,
+                prev.height,
+                prev.time,
+                prev.time,
+            )
+        return prev.time
 
     def _integrate(
         self, edge: list[list[bytes]], start: int, leaves: list[bytes]

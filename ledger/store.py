@@ -54,6 +54,7 @@ __all__ = [
     "TILE_WIDTH",
     "Store",
     "fsync_path",
+    "quick_check_file",
     "rollback_if_active",
     "store_error",
 ]
@@ -418,6 +419,43 @@ def _scan_counts(db: sqlite3.Connection) -> tuple[int, int]:
         "SELECT count(*) FROM entries WHERE kind IN ('record', 'correction')"
     ).fetchone()[0]
     return int(n_ent), int(n_rec)
+
+
+def quick_check_file(path: Path) -> list[str]:
+    """SQLite's ``PRAGMA quick_check`` of the database at ``path`` (WAL included), through a
+    read-only connection of its own that maps the file into memory.
+
+    quick_check visits every page in b-tree order. Through ``read()`` that is one 4 KiB
+    request per page (about 35 s for a 2 GiB ledger from a cold page cache, measured);
+    through a memory map the kernel reads ahead (about 3.6 s), and SQLite caps the map at
+    2 GiB, past which pages are read one by one. Use it on a file no other process is
+    changing: an I/O error on a mapped page is a SIGBUS, not an exception.
+
+    Returns:
+        The problems found, empty when the file is sound. A file SQLite cannot read as a
+        database ("file is not a database", "malformed") is a problem, not an exception.
+
+    Raises:
+        StoreError: the file cannot be opened or read at all (missing, locked, I/O error).
+    """
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"cannot open {path} to check it: {exc}") from exc
+    try:
+        db.execute(f"PRAGMA mmap_size={max(0, path.stat().st_size)}")
+        rows = db.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.OperationalError as exc:  # locked, busy, I/O: not a verdict on the data
+        raise StoreError(f"cannot check {path}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:  # not a database, malformed
+        return [str(exc)]
+    except OSError as exc:
+        raise StoreError(f"cannot check {path}: {exc}") from exc
+    finally:
+        db.close()
+    # A report row may span lines ("*** in database main ***" then the problem): one per line.
+    lines = (line.strip() for r in rows for line in str(r[0]).splitlines())
+    return [line for line in lines if line and line != "ok" and not line.startswith("***")]
 
 
 def fsync_path(path: Path) -> None:

@@ -19,9 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ledger import (
-    Ledger,
-)
+from ledger import Ledger, NoteSigner
 from node.api.deps import NodeMetrics
 from node.api.institution import institution_router
 from node.api.operator import operator_router
@@ -39,10 +37,10 @@ from node.keys import load_private_key, public_b64
 from node.peers.client import PeerClient
 from node.sequencer import Sequencer
 from node.settings import NodeSettings
-from node.state import NodeState
+from node.state import NodeState, refuse_if_behind
 from node.views import PeerViews
 
-__all__ = ["build_state", "create_app"]
+__all__ = ["build_state", "create_app", "open_checked_ledger"]
 
 log = logging.getLogger("node")
 
@@ -69,18 +67,10 @@ def build_state(
         undo.callback(lock.release)
         make_private(settings.data_dir)
         signer = NoteSigner(info.origin, key)
-        if settings.ledger_path.exists():
-            ledger = Ledger.open(settings.ledger_path, signer=signer)
-        else:
-            ledger = Ledger.create(
-                settings.ledger_path,
-                origin=info.origin,
-                signer=signer,
-                algorithm=manifest.algorithm,
-            )
-        undo.callback(ledger.close)
         views = PeerViews(settings.state_path, manifest.algorithm)
         undo.callback(views.close)
+        ledger = open_checked_ledger(settings, signer, manifest.algorithm, views)
+        undo.callback(ledger.close)
         # Again now that SQLite has made its files (-wal, -shm): 0600 whatever the umask.
         make_private(settings.data_dir)
         peers = PeerClient(
@@ -102,9 +92,37 @@ def build_state(
         ledger=ledger,
         views=views,
         peers=peers,
-        sequencer=Sequencer(ledger),
+        sequencer=Sequencer(ledger, on_block=lambda block: views.mark_signed(block.size)),
         data_lock=lock,
     )
+
+
+def open_checked_ledger(
+    settings: NodeSettings, signer: NoteSigner, algorithm: str, views: PeerViews
+) -> Ledger:
+    """The node's ledger, checked before the node signs anything on it.
+
+    The file must pass :meth:`ledger.Ledger.check` (SQLite's quick_check, the last
+    block's signature and root against the stored tiles) and hold at least every size
+    this node has signed or had cosigned (:func:`node.state.refuse_if_behind`). A
+    missing ledger is created only if this node never signed one.
+
+    Raises:
+        CorruptLedgerError: the file is damaged.
+        LedgerBehindError: the file lost acknowledged entries (or is gone).
+    """
+    path = settings.ledger_path
+    if not path.exists():
+        refuse_if_behind(path, 0, views, settings.state_path)
+        return Ledger.create(path, origin=signer.name, signer=signer, algorithm=algorithm)
+    ledger = Ledger.open(path, signer=signer, check=True)
+    try:
+        refuse_if_behind(path, ledger.size, views, settings.state_path)
+        views.mark_signed(ledger.size)  # a state.db older than the mark starts from here
+    except BaseException:
+        ledger.close()
+        raise
+    return ledger
 
 
 def create_app(

@@ -16,6 +16,7 @@
     ├── DataDirLockedError      another process runs on this data directory (.path, .holder_pid)
     ├── HeadTimeoutError        a request head not received within the deadline (.timeout_s)
     ├── TooManyConnectionsError the server's connection cap is reached (.retry_after_s)
+    ├── LedgerBehindError       the ledger is smaller than a size this node signed (.size, .signed_size)
     └── HttpSignatureError      an RFC 9421 signature or digest fails (.reason; node.http.httpsig)
 
 Ledger errors (``ledger.errors``) pass through. ``node.api.problems`` maps every class to its
@@ -33,6 +34,7 @@ __all__ = [
     "DenialNoticeError",
     "DuplicateEntryError",
     "HeadTimeoutError",
+    "LedgerBehindError",
     "NodeError",
     "NotFoundError",
     "PeerMisbehavedError",
@@ -171,3 +173,28 @@ class TooManyConnectionsError(NodeError):
         )
         self.limit = limit
         self.retry_after_s = retry_after_s
+
+
+class LedgerBehindError(NodeError):
+    """The ledger holds fewer entries than a tree this node has already signed, or a
+    witness has cosigned: acknowledged entries were lost (a deleted WAL, a restored
+    backup). The node refuses to start rather than sign a second, shorter history.
+
+    Attributes:
+        path: the ledger file.
+        size: entries it holds.
+        signed_size: the largest size signed or cosigned before.
+        evidence: where ``signed_size`` comes from (the state file and which record).
+    """
+
+    def __init__(self, path: object, size: int, signed_size: int, evidence: str) -> None:
+        super().__init__(
+            f"ledger {path} holds {size} entries, fewer than the {signed_size} {evidence}, "
+            "so acknowledged entries are missing and the node will not start: restore the "
+            "ledger (from a backup, or the entries its peers mirror), or move the state file "
+            "aside to accept the loss"
+        )
+        self.path = str(path)
+        self.size = size
+        self.signed_size = signed_size
+        self.evidence = evidence

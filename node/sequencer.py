@@ -7,7 +7,8 @@ one fsync — and every caller learns its own index. The append runs in a
 worker thread so the event loop never waits on the disk.
 
 Invariants: a caller's future resolves only after its block is committed
-(so an acknowledged entry is durable); if the batch fails, every caller in
+(so an acknowledged entry is durable) and ``on_block`` has seen it (the node
+records the size it signed there); if the batch fails, every caller in
 it gets the exception and nothing of the batch is on the ledger. At most
 ``max_pending`` entries wait; beyond that callers get PushbackError.
 
@@ -22,12 +23,15 @@ revocation acknowledged before the receipt's position always wins the race.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Sequence
 
 from ledger import Block, Item, Ledger
 from node.errors import PushbackError
 
 __all__ = ["Sequencer"]
+
+log = logging.getLogger("node.sequencer")
 
 
 Guard = Callable[[Sequence[Item]], None]
@@ -42,8 +46,10 @@ class Sequencer:
         max_delay_s: float = 0.005,
         max_batch: int = 2000,
         max_pending: int = 50_000,
+        on_block: Callable[[Block], None] | None = None,
     ) -> None:
         self.ledger = ledger
+        self.on_block = on_block
         self.max_delay_s = max_delay_s
         self.max_batch = max_batch
         self.max_pending = max_pending
@@ -96,7 +102,7 @@ class Sequencer:
                     continue
                 start = self.ledger.size
                 try:
-                    block = await asyncio.to_thread(self.ledger.append, ahead)
+                    block = await asyncio.to_thread(self._append, ahead)
                 except Exception as exc:  # every caller of the failed batch learns why
                     for _, fut in batch:
                         if not fut.done():
@@ -111,4 +117,14 @@ class Sequencer:
     async def append_now(self, items: Sequence[Item]) -> Block:
         """Append a large batch directly (ingest), serialised with sequenced batches."""
         async with self._lock:
-            return await asyncio.to_thread(self.ledger.append, list(items))
+            return await asyncio.to_thread(self._append, list(items))
+
+    def _append(self, items: Sequence[Item]) -> Block:
+        """Append (in a worker thread), then tell ``on_block``, before any caller hears."""
+        block = self.ledger.append(items)
+        if self.on_block is not None:
+            try:
+                self.on_block(block)
+            except Exception:  # the block is committed: its callers must still hear so
+                log.exception("recording block %d (size %d) failed", block.height, block.size)
+        return block

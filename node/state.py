@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from ledger import AlarmEntry, InstitutionEntry, Ledger, NoteSigner, utc_now
 from node.consortium import Manifest, NodeInfo
 from node.datadir import DataDirLock
-from node.errors import UnknownPeerError
+from node.errors import LedgerBehindError, UnknownPeerError
 from node.http import httpsig
 from node.keys import public_from_b64
 from node.peers.client import PeerClient
@@ -24,7 +25,7 @@ from node.sequencer import Sequencer
 from node.settings import NodeSettings
 from node.views import PeerViews
 
-__all__ = ["Caller", "NodeState", "require_node", "signed_caller"]
+__all__ = ["Caller", "NodeState", "refuse_if_behind", "require_node", "signed_caller"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,23 @@ def require_node(c: Caller) -> str:
             c.id, f"{c.id} is an institution; this endpoint is for consortium nodes"
         )
     return c.id
+
+
+def refuse_if_behind(ledger_path: Path, size: int, views: PeerViews, state_path: Path) -> None:
+    """Refuse a ledger of ``size`` entries smaller than any size this node signed or had
+    cosigned, as recorded in ``state.db``.
+
+    Raises:
+        LedgerBehindError: the ledger lost entries that were acknowledged.
+    """
+    signed, cosigned = views.signed_size(), views.cosigned_size()
+    if size >= max(signed, cosigned):
+        return
+    if signed >= cosigned:
+        evidence = f"this node has signed (the signed_size counter in {state_path})"
+    else:
+        evidence = f"a witness has cosigned of this node's log (the cosignatures in {state_path})"
+    raise LedgerBehindError(ledger_path, size, max(signed, cosigned), evidence)
 
 
 @dataclass

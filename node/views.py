@@ -7,8 +7,14 @@ Kept in ``state.db`` beside the ledger: it is derived, re-buildable state,
 not ledger, so it may be updated. Every checkpoint it accepts has had its
 signature checked and its consistency with the previous one proved.
 
+It also keeps the largest tree size this node has signed (``counters``
+``signed_size``, raised after each block commits, before its callers are
+answered): with the cosignatures, the evidence the node checks its ledger
+against when it starts (``node.state.refuse_if_behind``).
+
 Invariants: a peer's stored view only moves forward along a proven-consistent
-path; a peer with an open alarm is refused until the alarm is resolved.
+path; a peer with an open alarm is refused until the alarm is resolved; the
+signed size never goes down.
 """
 
 from __future__ import annotations
@@ -280,6 +286,24 @@ class PeerViews:
             (int(r[0]), None if r[1] is None else bytes(r[1]), None if r[2] is None else str(r[2]))
             for r in rows
         ]
+
+    # --- what this node has signed -------------------------------------------------
+    def mark_signed(self, size: int) -> None:
+        """Raise the signed high-water mark to ``size`` (never lowers it)."""
+        self._x(
+            "INSERT INTO counters (name, value) VALUES ('signed_size', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = max(value, excluded.value)",
+            [(size,)],
+        )
+
+    def signed_size(self) -> int:
+        """The largest tree size this node has signed (0 before the first block)."""
+        return self.counter("signed_size")
+
+    def cosigned_size(self) -> int:
+        """The largest size of our log a witness has cosigned (0 if none has)."""
+        rows = self._q("SELECT max(size) FROM cosignatures")
+        return 0 if rows[0][0] is None else int(rows[0][0])
 
     def add_revoked(self, node_id: str, ids: Iterable[str]) -> None:
         self._x(

@@ -38,6 +38,7 @@ from node.errors import (
     DenialNoticeError,
     DuplicateEntryError,
     HeadTimeoutError,
+    LedgerBehindError,
     NotFoundError,
     PeerMisbehavedError,
     PeerUnavailableError,
@@ -193,6 +194,13 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
         retry_after=True,
         detail_attr="detail",  # str(exc) names the file, which is no client's business
         retry_after_s=STORAGE_FULL_RETRY_S,
+    ),
+    ProblemType(
+        LedgerBehindError,
+        500,
+        "ledger-behind",
+        "Ledger is smaller than what this node signed",
+        ("size", "signed_size"),
     ),
     ProblemType(StoreError, 500, "store", "Storage error"),
     ProblemType(LedgerError, 500, "ledger", "Ledger error"),

@@ -28,8 +28,10 @@ from ledger import (
     canonical_bytes,
     entry_bytes,
     parse_entry,
+    sign_note,
 )
 from ledger.fsck import Fault, VerifyReport, verify_ledger
+from ledger.log import BlockHeader
 from ledger.store import LEDGER_TABLES
 
 BATCHES = (300, 300, 300, 300, 300)  # + one institution in block 2: sizes 300, 601, 901, 1201, 1501
@@ -320,6 +322,39 @@ def test_edited_block_root(base: Path, tmp_path: Path) -> None:
     )
     report = assert_named(path, "edited-block", height=5)
     assert fault_of(report, "root-mismatch").height == 5
+
+
+def resign_last_block(signer: NoteSigner, time: str) -> Tamper:
+    """Rewrite block 5 (the last: no later hash link covers it) with ``time``, signed anew."""
+
+    def tamper(db: sqlite3.Connection) -> None:
+        height, size, root, prev = db.execute(
+            "SELECT height, size, root, prev FROM blocks WHERE height = 5"
+        ).fetchone()
+        header = BlockHeader("yrd.example/hz-1", height, size, bytes(root), time, bytes(prev))
+        note = sign_note(header.text(), [signer])
+        db.execute("UPDATE blocks SET time = ?, note = ? WHERE height = 5", (time, note))
+
+    return tamper
+
+
+def test_block_time_earlier_than_the_block_before(
+    base: Path, tmp_path: Path, signer: NoteSigner
+) -> None:
+    """A correctly signed block whose time goes backwards (a clock stepped back)."""
+    path = copy_and_tamper(base, tmp_path, resign_last_block(signer, "2000-01-01T00:00:00Z"))
+    report = assert_named(path, "time-regression", height=5)
+    assert [f.kind for f in report.faults] == ["time-regression"]  # signature and links hold
+    before = sqlite3.connect(str(base)).execute("SELECT time FROM blocks WHERE height = 4")
+    detail = report.faults[0].detail
+    assert f"block 4's time {before.fetchone()[0]}" in detail
+    assert "block 5 has time 2000-01-01T00:00:00Z" in detail
+
+
+def test_block_time_that_is_not_rfc_3339(base: Path, tmp_path: Path, signer: NoteSigner) -> None:
+    path = copy_and_tamper(base, tmp_path, resign_last_block(signer, "yesterday"))
+    report = assert_named(path, "bad-time", height=5)
+    assert [f.kind for f in report.faults] == ["bad-time"]
 
 
 def test_deleted_block(base: Path, tmp_path: Path) -> None:
