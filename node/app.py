@@ -82,6 +82,9 @@ def build_state(
             loss=settings.loss,
             timeout_s=settings.peer_timeout_s,
             urls=urls,
+            deadline_s=settings.peer_deadline_s,
+            max_bytes=settings.peer_max_bytes,
+            max_bytes_by_path={"/v1/peer/records": settings.peer_max_record_bytes},
         )
         undo.pop_all()
     return NodeState(

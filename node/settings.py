@@ -34,6 +34,11 @@ class NodeSettings:
     public_url: str = ""  # how peers reach this node; default http://host:port
     mirror_interval_s: float = 2.0
     peer_timeout_s: float = 5.0
+    # Every peer exchange is read under a byte cap and an overall deadline (node.peers.client):
+    # a holder that streams for ever or trickles a byte a second is named in `missing`.
+    peer_deadline_s: float = 30.0
+    peer_max_record_bytes: int = 8 << 20  # one page of a holder's answer (500 records ≈ 0.7 MiB)
+    peer_max_bytes: int = 2 << 20  # anything else: checkpoints, proofs, entries, catalogue
     window_s: int = 300
     max_body_bytes: int = 1 << 20
     # A holder answers with at most records_per_page records per exchange and pages the
@@ -69,6 +74,8 @@ class NodeSettings:
             raise ConfigError(
                 "mirror_interval_s must be >= 0; peer_timeout_s and window_s must be > 0"
             )
+        if self.peer_deadline_s <= 0 or self.peer_max_bytes < 1 or self.peer_max_record_bytes < 1:
+            raise ConfigError("peer_deadline_s, peer_max_bytes, peer_max_record_bytes must be > 0")
         if self.records_per_page < 1 or self.max_records_per_holder < 1:
             raise ConfigError("records_per_page and max_records_per_holder must be >= 1")
         if self.catalogue not in CATALOGUE_MODES:
@@ -122,6 +129,9 @@ class NodeSettings:
                 ("port", int),
                 ("mirror_interval_s", float),
                 ("peer_timeout_s", float),
+                ("peer_deadline_s", float),
+                ("peer_max_record_bytes", int),
+                ("peer_max_bytes", int),
                 ("window_s", int),
                 ("max_body_bytes", int),
                 ("records_per_page", int),

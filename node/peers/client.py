@@ -5,6 +5,12 @@ checks that every response is signed by the peer it asked and bound to the
 request, and translates transport failures into
 :class:`~node.errors.PeerUnavailableError` at this boundary.
 
+Every answer is read as a stream under a byte cap (per path: a page of a
+holder's records may be larger than a checkpoint) and within one deadline for
+the whole exchange (httpx's timeouts are per read, so a peer trickling a byte
+a second would never time out): a peer over either is unavailable, its
+connection closed, and what it sent so far dropped.
+
 Latency and loss are applied here, in the transport, because the kernels this
 runs on lack ``tc netem``: :class:`LatencyTransport` delays each exchange by
 the link's one-way delay twice (request and response) and, with probability
@@ -103,8 +109,14 @@ class PeerClient:
         loss: float = 0.0,
         timeout_s: float = 5.0,
         urls: Mapping[str, str] | None = None,
+        deadline_s: float = 30.0,
+        max_bytes: int = 2 << 20,
+        max_bytes_by_path: Mapping[str, int] | None = None,
     ) -> None:
         self.manifest = manifest
+        self.deadline_s = deadline_s
+        self.max_bytes = max_bytes
+        self.max_bytes_by_path = dict(max_bytes_by_path or {})
         self.node_id = node_id
         self.urls = dict(urls or {n.node_id: n.url for n in manifest.nodes})
         self._host_to_peer = {httpx.URL(u).host: p for p, u in self.urls.items()}
@@ -154,22 +166,59 @@ class PeerClient:
         Raises:
             PeerUnavailableError: transport failure, timeout, or a non-2xx answer.
         """
+        request = self._plain.build_request("GET", self.url(peer_id) + path, params=params)
+        response, body = await self._exchange(self._plain, peer_id, path, request)
+        if response.status_code >= 400:
+            raise PeerUnavailableError(peer_id, f"answered {response.status_code}")
+        if raw:
+            return body
         try:
-            response = await self._plain.get(self.url(peer_id) + path, params=params)
+            return parse_json(body, "response")
+        except ValueError as exc:
+            raise PeerMisbehavedError(peer_id, f"response is not usable JSON: {exc}") from exc
+
+    async def _exchange(
+        self, client: httpx.AsyncClient, peer_id: str, path: str, request: httpx.Request
+    ) -> tuple[httpx.Response, bytes]:
+        """Send ``request`` and read its answer under the path's byte cap and the deadline.
+
+        Raises:
+            PeerUnavailableError: transport failure, an answer over the cap, or no
+                complete answer within the deadline (the connection is closed).
+        """
+        cap = self.max_bytes_by_path.get(path, self.max_bytes)
+        response: httpx.Response | None = None
+        try:
+            async with asyncio.timeout(self.deadline_s):
+                response = await client.send(request, stream=True)
+                declared = response.headers.get("content-length", "")
+                if declared.isdigit() and int(declared) > cap:
+                    raise PeerUnavailableError(
+                        peer_id, f"answer of {declared} bytes is over the {cap}-byte cap"
+                    )
+                chunks: list[bytes] = []
+                got = 0
+                async for chunk in response.aiter_bytes():
+                    got += len(chunk)
+                    if got > cap:
+                        raise PeerUnavailableError(
+                            peer_id, f"answer over the {cap}-byte cap for {path}"
+                        )
+                    chunks.append(chunk)
+                return response, b"".join(chunks)
+        except TimeoutError as exc:
+            raise PeerUnavailableError(
+                peer_id, f"no complete answer within {self.deadline_s:g} s"
+            ) from exc
         except httpx.TimeoutException as exc:
             raise PeerUnavailableError(peer_id, f"timed out ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
             raise PeerUnavailableError(
                 peer_id, f"unreachable ({type(exc).__name__}: {exc})"
             ) from exc
-        if response.status_code >= 400:
-            raise PeerUnavailableError(peer_id, f"answered {response.status_code}")
-        if raw:
-            return response.content
-        try:
-            return parse_json(response.content, "response")
-        except ValueError as exc:
-            raise PeerMisbehavedError(peer_id, f"response is not usable JSON: {exc}") from exc
+        finally:
+            if response is not None:
+                await response.aclose()
 
     def url(self, peer_id: str) -> str:
         try:
@@ -206,15 +255,7 @@ class PeerClient:
             params=params,
             timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT,
         )
-        try:
-            response = await self._client.send(request)
-            body = await response.aread()
-        except httpx.TimeoutException as exc:
-            raise PeerUnavailableError(peer_id, f"timed out ({type(exc).__name__})") from exc
-        except httpx.HTTPError as exc:
-            raise PeerUnavailableError(
-                peer_id, f"unreachable ({type(exc).__name__}: {exc})"
-            ) from exc
+        response, body = await self._exchange(self._client, peer_id, path, request)
         sent = response.request
         try:
             key_id = httpsig.verify_response(
