@@ -104,6 +104,36 @@ def ledger_verify(path: Path, verifier_key: str | None) -> None:
     sys.exit(1)
 
 
+@ledger.command("check")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def ledger_check(path: Path) -> None:
+    """Run the check a node makes before it serves the ledger at PATH (quick, not a full verify).
+
+    SQLite's quick_check, then the last block: its signature under the stored key, its
+    hash link, its root against the stored tree, and the last leaves against their
+    entries. Exits 1 naming what is damaged; `creditchain ledger verify` recomputes all.
+    """
+    import time
+
+    from ledger import Ledger, LedgerError
+
+    if not path.exists():
+        raise CommandError(f"{path} does not exist")
+    started = time.perf_counter()
+    try:
+        opened = Ledger.open(path, readonly=True, check=True)
+    except LedgerError as exc:
+        click.echo(str(exc))
+        sys.exit(1)
+    try:
+        click.echo(
+            f"{path}: origin {opened.origin}, {opened.size} entries, block {opened.height}: "
+            f"ok in {time.perf_counter() - started:.1f} s (quick check and last block)"
+        )
+    finally:
+        opened.close()
+
+
 @cli.group(invoke_without_command=True)
 @click.option(
     "--preset",

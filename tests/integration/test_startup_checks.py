@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from support.inproc import Net, make_net
 from support.inproc_world import net_dir
 
@@ -43,6 +44,7 @@ from node.errors import LedgerBehindError
 from node.peers.mirror import mirror_once
 from node.settings import NodeSettings
 from node.views import PeerViews
+from scenarios.cli import cli
 
 HZ = ("hz-1", "hz", "330100")
 HF = ("hf-1", "hf", "340100")
@@ -317,6 +319,10 @@ def test_a_damaged_ledger_is_refused(
         seen_by_verify = True
     assert seen_by_verify
     before = digest(stopped.ledger)
+    checked = CliRunner().invoke(cli, ["ledger", "check", str(stopped.ledger)])
+    assert checked.exit_code == 1, checked.output
+    assert f"ledger {stopped.ledger} is damaged" in checked.output and found in checked.output
+    assert digest(stopped.ledger) == before
     with pytest.raises(CorruptLedgerError) as caught:
         build_state(stopped.settings)
     assert caught.value.path == str(stopped.ledger)
@@ -325,3 +331,14 @@ def test_a_damaged_ledger_is_refused(
         stopped, capsys, f"ledger {stopped.ledger} is damaged", found, "refusing to use it"
     )
     assert digest(stopped.ledger) == before
+
+
+def test_ledger_check_passes_an_undamaged_ledger(stopped: Stopped) -> None:
+    """`creditchain ledger check` is the node's open-time check, run by hand."""
+    before = digest(stopped.ledger)
+    checked = CliRunner().invoke(cli, ["ledger", "check", str(stopped.ledger)])
+    assert checked.exit_code == 0, checked.output
+    assert "300 entries" in checked.output and "ok in" in checked.output
+    assert digest(stopped.ledger) == before
+    missing = CliRunner().invoke(cli, ["ledger", "check", str(stopped.ledger) + ".gone"])
+    assert missing.exit_code != 0 and "does not exist" in missing.output
