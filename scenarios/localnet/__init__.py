@@ -35,7 +35,9 @@ from scenarios.localnet.consortium import (
     port_free,
     read_state,
     running_nodes,
+    write_json,
     write_state,
+    write_text_atomic,
 )
 from scenarios.localnet.network import (
     DEFAULT_ENTERPRISES,
@@ -130,5 +132,7 @@ __all__ = [
     "verify_bundle_file",
     "wait_healthy",
     "wait_mirrored",
+    "write_json",
     "write_state",
+    "write_text_atomic",
 ]

@@ -233,11 +233,26 @@ class PublishedPortTransport(httpx.BaseTransport):
         self._inner.close()
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
+def write_json(path: Path, data: Any, *, private: bool = False) -> None:
+    """Write JSON atomically (temporary file, then rename).
+
+    ``private`` files (report bundles: credit data) are created 0600 whatever the
+    umask, and a directory made for them 0700.
+    """
+    write_text_atomic(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n", private=private)
+
+
+def write_text_atomic(path: Path, text: str, *, private: bool = False) -> None:
+    """Write text atomically; ``private`` as in :func:`write_json`."""
+    if private and not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o666)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        if private:
+            os.fchmod(f.fileno(), 0o600)
+        f.write(text)
     os.replace(tmp, path)
 
 

@@ -35,6 +35,7 @@ from scenarios.localnet.consortium import (
     read_json,
     read_state,
     write_json,
+    write_text_atomic,
 )
 from scenarios.model.workloads import SyntheticData
 
@@ -113,8 +114,7 @@ def file_authorization(
     text = consent_document(uscc, inst, purposes, not_before, not_after, authorization_id)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     consent_path = cons.dir / "consents" / f"{authorization_id}.txt"
-    consent_path.parent.mkdir(parents=True, exist_ok=True)
-    consent_path.write_text(text, "utf-8")
+    write_text_atomic(consent_path, text, private=True)
     body, signer = authorization_request(
         cons, authorization_id, uscc, inst.institution_id, purposes, not_before, not_after, digest
     )
@@ -192,7 +192,7 @@ def query_report(
     except BundleError as exc:
         raise NetworkError(f"the report from {inst.home_node} does not verify: {exc}") from exc
     path = out or cons.dir / "reports" / f"{summary.query_id}.json"
-    write_json(Path(path), bundle)
+    write_json(Path(path), bundle, private=True)
     return QueryResult(bundle, summary, Path(path), filed, seconds)
 
 

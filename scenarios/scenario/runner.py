@@ -26,7 +26,6 @@ Invariants:
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import secrets
 import time
@@ -353,8 +352,7 @@ class ScenarioRun:
 
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
         consent = self.cons.dir / "consents" / f"{auth_id}.txt"
-        consent.parent.mkdir(parents=True, exist_ok=True)
-        consent.write_text(text, "utf-8")
+        net.write_text_atomic(consent, text, private=True)
         body, _ = net.authorization_request(
             self.cons, auth_id, uscc, inst.institution_id, purposes, not_before, not_after, digest
         )
@@ -479,8 +477,7 @@ class ScenarioRun:
 
     def _read_bundle(self, q: QueryOutcome, bundle: dict[str, Any]) -> None:
         path = self.out / "bundles" / f"{q.alias}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        net.write_json(path, bundle, private=True)
         q.bundle_path = str(path)
         report = bundle.get("report", {})
         q.query_id = str(report.get("query_id") or "") or None

@@ -179,8 +179,9 @@ def test_keys_are_0600_never_logged_never_served(network: tuple[net.Consortium, 
 def test_data_files_are_0600_in_0700_directories(
     network: tuple[net.Consortium, list[str]],
 ) -> None:
-    """Ledgers (every record body and salt), state.db, their SQLite -wal/-shm files and the
-    node logs: readable by their owner alone, as ``up`` and the nodes made them."""
+    """Ledgers (every record body and salt), state.db, their SQLite -wal/-shm files, the
+    node logs, the saved report bundle and the consent documents: readable by their owner
+    alone, as ``up``, the nodes and ``query`` made them (under the test's own umask)."""
     cons, _ = network
     assert net.running_nodes(cons.dir)
     found: dict[str, str] = {}
@@ -191,7 +192,17 @@ def test_data_files_are_0600_in_0700_directories(
         found[str(cons.log_path(node_id).relative_to(cons.dir))] = oct(
             stat.S_IMODE(cons.log_path(node_id).stat().st_mode)
         )
+    data = net.synthetic_data(cons)
+    inst = cons.institutions[0]
+    uscc = data.enterprise(cons.topology.cities[-1].code, 1).uscc
+    saved = cons.dir / "saved" / "bundle.json"  # a directory the query makes
+    net.query_report(cons, inst.institution_id, uscc, inst.purposes[0], out=saved)
+    consents = cons.dir / "consents"
+    for p in [saved.parent, saved, consents, *consents.iterdir()]:
+        # credit data and consent documents the query wrote: private too
+        found[str(p.relative_to(cons.dir))] = oct(stat.S_IMODE(p.stat().st_mode))
     names = {Path(k).name for k in found}
+    assert "bundle.json" in names and any(n.endswith(".txt") for n in names)
     assert {"ledger.db", "ledger.db-wal", "ledger.db-shm", "state.db", "node.lock"} <= names
     wrong = {
         path: mode
