@@ -28,6 +28,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthorizationError",
+    "BodyTimeoutError",
     "BundleError",
     "ConfigError",
     "DataDirLockedError",
@@ -159,6 +160,18 @@ class HeadTimeoutError(NodeError):
     def __init__(self, timeout_s: float) -> None:
         super().__init__(
             f"the request head was not received within {timeout_s:g} s; the connection is closed"
+        )
+        self.timeout_s = timeout_s
+
+
+class BodyTimeoutError(NodeError):
+    """A client sent a request head but not its whole body within ``timeout_s`` seconds of
+    the head: the connection is answered 408 and closed."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__(
+            f"the request body was not received within {timeout_s:g} s of its head; the "
+            "connection is closed"
         )
         self.timeout_s = timeout_s
 

@@ -60,6 +60,8 @@ class NodeSettings:
     # max_connections open connections a new one is answered 503 and closed at once.
     header_timeout_s: float = 10.0
     max_connections: int = 512
+    # ... and a request's whole body within body_timeout_s of its head.
+    body_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not self.node_id or not all(c.isalnum() or c in "-_." for c in self.node_id):
@@ -88,6 +90,10 @@ class NodeSettings:
             raise ConfigError(
                 f"header_timeout_s must be a finite number > 0 and max_connections >= 1, got "
                 f"{self.header_timeout_s} and {self.max_connections}"
+            )
+        if not (math.isfinite(self.body_timeout_s) and self.body_timeout_s > 0):
+            raise ConfigError(
+                f"body_timeout_s must be a finite number > 0, got {self.body_timeout_s}"
             )
         if not self.public_url:
             object.__setattr__(self, "public_url", f"http://{self.host}:{self.port}")

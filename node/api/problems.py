@@ -33,6 +33,7 @@ from ledger import (
 from node.api.schemas import PROBLEM_SCHEMA
 from node.errors import (
     AuthorizationError,
+    BodyTimeoutError,
     BundleError,
     ConfigError,
     DenialNoticeError,
@@ -177,6 +178,7 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
     # Connection-level refusals, written by the server's protocol (node.http.server) before
     # any request reaches the application.
     ProblemType(HeadTimeoutError, 408, "request-timeout", "Request head not received in time"),
+    ProblemType(BodyTimeoutError, 408, "body-timeout", "Request body not received in time"),
     ProblemType(
         TooManyConnectionsError,
         503,

@@ -13,8 +13,13 @@ missing guards:
   made and again at the first byte of each later request on a kept-alive connection (idle
   time between requests stays under uvicorn's ``timeout_keep_alive``); disarmed as soon as
   h11 has parsed the whole head. On expiry the client gets a 408 problem
-  (:class:`~node.errors.HeadTimeoutError`) and the connection is closed. Bodies and
-  responses are not covered: a slow response to a fast request is never cut.
+  (:class:`~node.errors.HeadTimeoutError`) and the connection is closed.
+* **A deadline for the request body** (``body_timeout_s``): armed when the head is parsed
+  and a body is still to come, disarmed when h11 has the whole body. On expiry, if the
+  application has not started its answer, the client gets a 408 problem
+  (:class:`~node.errors.BodyTimeoutError`); the connection is closed either way, and the
+  application's ``receive()`` sees a disconnect. Responses are not covered: a slow
+  response to a fast request is never cut.
 * **A cap on open connections** (``max_connections``): a connection accepted past it is
   answered a 503 problem with ``Retry-After`` (:class:`~node.errors.TooManyConnectionsError`)
   at once, half-closed so the client can read it, and closed when the client closes or after
@@ -23,9 +28,10 @@ missing guards:
 Both answers are RFC 9457 problem details from ``node.api.problems.PROBLEM_TYPES``. The cap
 is also kept below the process's descriptor limit (:func:`connection_cap`).
 
-Invariants: every open connection is either parsing a head under a deadline, inside a
-request, idle under uvicorn's keep-alive timer, or a refusal that closes within
-``REFUSAL_LINGER_S``; no more than ``max_connections`` connections are ever served at once.
+Invariants: every open connection is either parsing a head under a deadline, receiving a
+body under a deadline, inside a request, idle under uvicorn's keep-alive timer, or a
+refusal that closes within ``REFUSAL_LINGER_S``; no more than ``max_connections``
+connections are ever served at once.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from node.api.problems import problem_for
-from node.errors import HeadTimeoutError, NodeError, TooManyConnectionsError
+from node.errors import BodyTimeoutError, HeadTimeoutError, NodeError, TooManyConnectionsError
 from node.settings import NodeSettings
 
 __all__ = [
@@ -98,29 +104,38 @@ class _Counter:
 
 
 def guarded_protocol(
-    node_id: str, *, header_timeout_s: float, max_connections: int
+    node_id: str,
+    *,
+    header_timeout_s: float,
+    max_connections: int,
+    body_timeout_s: float = 60.0,
 ) -> type[H11Protocol]:
-    """A uvicorn ``http=`` protocol class with a head deadline and a connection cap."""
-    if not (math.isfinite(header_timeout_s) and header_timeout_s > 0) or max_connections < 1:
+    """A uvicorn ``http=`` protocol class with head and body deadlines and a connection cap."""
+    finite = all(math.isfinite(t) and t > 0 for t in (header_timeout_s, body_timeout_s))
+    if not finite or max_connections < 1:
         raise ValueError(
-            f"need header_timeout_s > 0 and max_connections >= 1, got {header_timeout_s} "
-            f"and {max_connections}"
+            f"need header_timeout_s > 0, body_timeout_s > 0 and max_connections >= 1, got "
+            f"{header_timeout_s}, {body_timeout_s} and {max_connections}"
         )
     refused = TooManyConnectionsError(max_connections)
     timed_out = HeadTimeoutError(header_timeout_s)
+    body_timed_out = BodyTimeoutError(body_timeout_s)
 
     class GuardedH11Protocol(H11Protocol):
         """uvicorn's h11 protocol with the guards of ``node.http.server``."""
 
         refusal_bytes: ClassVar[bytes] = raw_problem(refused, node_id)
         timeout_bytes: ClassVar[bytes] = raw_problem(timed_out, node_id)
+        body_timeout_bytes: ClassVar[bytes] = raw_problem(body_timed_out, node_id)
         refusals: ClassVar[_Counter] = _Counter("refused connections past the cap")
         timeouts: ClassVar[_Counter] = _Counter("connections closed for a slow request head")
+        body_timeouts: ClassVar[_Counter] = _Counter("connections closed for a slow request body")
         lingering: ClassVar[set[asyncio.Transport]] = set()
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.head_timer: asyncio.TimerHandle | None = None
+            self.body_timer: asyncio.TimerHandle | None = None
             self.linger_timer: asyncio.TimerHandle | None = None
             self.refused = False
 
@@ -167,6 +182,29 @@ def guarded_protocol(
             super().data_received(data)
             if not self.awaiting_head():
                 self.disarm()
+            if self.conn.their_state is h11.SEND_BODY:
+                if self.body_timer is None:
+                    self.body_timer = self.loop.call_later(body_timeout_s, self.body_timeout)
+            else:
+                self.disarm_body()
+
+        def disarm_body(self) -> None:
+            if self.body_timer is not None:
+                self.body_timer.cancel()
+                self.body_timer = None
+
+        def body_timeout(self) -> None:
+            self.body_timer = None
+            if self.transport.is_closing() or self.conn.their_state is not h11.SEND_BODY:
+                return
+            self.body_timeouts.hit(f"from {self.client}")
+            cycle = self.cycle
+            if cycle is None or not cycle.response_started:
+                self.transport.write(self.body_timeout_bytes)
+            if cycle is not None:
+                cycle.disconnected = True  # receive() ends; the application's answer goes nowhere
+                cycle.message_event.set()
+            self.transport.close()
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
@@ -184,6 +222,7 @@ def guarded_protocol(
 
         def connection_lost(self, exc: Exception | None) -> None:
             self.disarm()
+            self.disarm_body()
             if self.refused:
                 if self.linger_timer is not None:
                     self.linger_timer.cancel()
@@ -231,7 +270,10 @@ def server_config(app: Any, settings: NodeSettings) -> uvicorn.Config:
             hard,
         )
     protocol = guarded_protocol(
-        settings.node_id, header_timeout_s=settings.header_timeout_s, max_connections=cap
+        settings.node_id,
+        header_timeout_s=settings.header_timeout_s,
+        max_connections=cap,
+        body_timeout_s=settings.body_timeout_s,
     )
     return uvicorn.Config(
         app,

@@ -45,7 +45,7 @@ def _served(net: Any, **limits: Any) -> Iterator[Serving]:
 
 @pytest.fixture(scope="module")
 def deadline_server(net: Any) -> Iterator[Serving]:
-    yield from _served(net, header_timeout_s=HEAD_TIMEOUT_S)
+    yield from _served(net, header_timeout_s=HEAD_TIMEOUT_S, body_timeout_s=HEAD_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +135,46 @@ def test_a_kept_alive_connection_outlives_the_head_deadline(deadline_server: Ser
             r = _read_response(sock, conn)
             assert r.status_code == 200, r.text
             conn.start_next_cycle()
+
+
+def _post_head(length: int) -> bytes:
+    return (
+        b"POST /v1/ingest HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b"content-length: " + str(length).encode() + b"\r\n\r\n"
+    )
+
+
+def test_a_body_that_stops_coming_gets_408_and_is_closed(deadline_server: Serving) -> None:
+    """A whole head, then 10 of the 1,000 body bytes it announced, then nothing: before the
+    body deadline the connection was held until the client gave up."""
+    with _connect(deadline_server) as sock:
+        sock.sendall(_post_head(1000) + b'{"records"')
+        r = _read_response(sock)
+        body = assert_problem(r, 408, "body-timeout", node_id=NODES[0][0])
+        assert f"{HEAD_TIMEOUT_S:g} s" in body["detail"]
+        assert _closed_by_server(sock)
+    r = httpx.get(f"http://127.0.0.1:{deadline_server.port}/v1/health", timeout=HANG_GUARD_S)
+    assert r.status_code == 200  # the node serves on
+
+
+def test_a_trickled_body_is_cut_before_it_completes(deadline_server: Serving) -> None:
+    body = b"x" * 2000
+    answer: httpx.Response | None = None
+    with _connect(deadline_server) as sock:
+        sock.sendall(_post_head(len(body)))
+        sent = 0
+        try:
+            while sent < len(body):
+                if select.select([sock], [], [], 0.05)[0]:
+                    answer = _read_response(sock)
+                    break
+                sock.sendall(body[sent : sent + 1])
+                sent += 1
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+    assert sent < len(body), "the whole body went through: nothing cut the trickle"
+    if answer is not None:
+        assert_problem(answer, 408, "body-timeout")
 
 
 def test_a_connection_past_the_cap_gets_503_at_once(capped_server: Serving) -> None:

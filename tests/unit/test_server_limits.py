@@ -37,6 +37,8 @@ def test_connection_cap(requested: int, soft: int, hard: int, expected: tuple[in
         ({"header_timeout_s": float("nan")}, "header_timeout_s"),
         ({"header_timeout_s": float("inf")}, "header_timeout_s"),
         ({"max_connections": 0}, "max_connections"),
+        ({"body_timeout_s": 0}, "body_timeout_s"),
+        ({"body_timeout_s": float("inf")}, "body_timeout_s"),
     ],
 )
 def test_bad_slow_client_settings_are_named(change: dict, words: str) -> None:
@@ -61,3 +63,5 @@ def test_settings_read_the_limits_from_text() -> None:
 def test_guarded_protocol_refuses_unusable_limits() -> None:
     with pytest.raises(ValueError, match="header_timeout_s"):
         guarded_protocol("hz-1", header_timeout_s=0, max_connections=1)
+    with pytest.raises(ValueError, match="body_timeout_s"):
+        guarded_protocol("hz-1", header_timeout_s=1, max_connections=1, body_timeout_s=0)
