@@ -53,6 +53,9 @@ async def signed_caller(st: NodeState, request: Request) -> Caller:
         verified = st.verifier.verify(request.method, url, headers, body)
     else:  # hashing a large body for Content-Digest would hold up the loop
         verified = await asyncio.to_thread(st.verifier.verify, request.method, url, headers, body)
+    # The response middleware signs only answers to requests verified here, bound to the
+    # method and URL they were verified against (node.http.middleware.SignedResponses).
+    request.state.verified_request = (request.method, url)
     kind, _, ident = verified.key_id.partition(":")
     return Caller("node" if kind == "node" else "institution", ident)
 

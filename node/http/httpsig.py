@@ -33,19 +33,19 @@ full of unexpired nonces, verification fails with :class:`NonceCacheFullError`
 nonce early, which would reopen a replay window; map it to 503 + Retry-After.
 
 Response profile (:func:`sign_response`, :func:`verify_response`): covered components
-``@status``, ``content-digest`` and ``"signature";req;key="sig1"``, the request's own
-signature, per RFC 9421 §2.4. The library resolves ``;req`` components natively
+``@status``, ``content-digest``, ``"@method";req``, ``"@authority";req``,
+``"@path";req``, ``"@query";req`` and ``"signature";req;key="sig1"``, the request's
+own signature, per RFC 9421 §2.4. The library resolves ``;req`` components natively
 (``HTTPSignatureComponentResolver.resolve``), so no side-channel header is needed.
 Binding to the request's Ed25519 signature value binds the response to every
-component and parameter that signature covers, nonce included, so a response
-cannot be replayed as the answer to another request. The caller keeps the
-request's Signature-Input/Signature header values and hands them back when the
-response arrives.
-
-The library's resolver parses a request's method and URL eagerly, even when only
-its header fields are covered; a response is therefore verified against a
-detached request view with a placeholder method and URL that never enter the
-signature base (no ``@``-component is covered with ``;req``).
+component and parameter that signature covers, nonce included; covering the
+request's method, authority, path and query as well binds it to the request the
+server actually answered: a client's signature fields replayed to another route
+(where nothing verifies them) yield, at most, an answer whose ``;req`` components
+name that other route, which the original client's :func:`verify_response` refuses.
+The server signs a response only to a request whose signature it verified, with
+the method and URL it verified it against; the client verifies with the method and
+URL it sent and the Signature-Input/Signature header values it sent.
 
 Deployment note: the verifier's ``url`` must carry the authority the signer was
 told to use, i.e. the node's configured public base URL plus the request target,
@@ -131,6 +131,10 @@ REQUEST_COMPONENTS: tuple[str, ...] = ("@method", "@authority", "@path", "@query
 RESPONSE_COMPONENTS: tuple[str, ...] = (
     "@status",
     "content-digest",
+    '"@method";req',
+    '"@authority";req',
+    '"@path";req',
+    '"@query";req',
     f'"signature";req;key="{SIGNATURE_LABEL}"',
 )
 
@@ -139,9 +143,6 @@ _RESPONSE_PARAMS = frozenset({"created", "keyid", "alg", "tag"})
 # secrets.token_urlsafe(16): 16 random bytes, unpadded base64url.
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]{22}")
 _NONCE_BYTES = 16
-# Never part of a signature base: see the module docstring.
-_DETACHED_REQUEST_METHOD = "GET"
-_DETACHED_REQUEST_URL = "http://request.invalid/"
 
 # A component identifier as (name, parameters), ignoring parameter order (RFC 9421 §2).
 _ComponentId = tuple[str, frozenset[tuple[str, Any]]]
@@ -790,10 +791,13 @@ class RequestVerifier:
 # --------------------------------------------------------------------------- responses
 
 
-def _detached_request(request_signature_input: str, request_signature: str) -> _RequestView:
+def _answered_request(
+    method: str, url: str, request_signature_input: str, request_signature: str
+) -> _RequestView:
+    """The request a response answers, as its ``;req`` components are resolved from."""
     return _RequestView(
-        _DETACHED_REQUEST_METHOD,
-        _DETACHED_REQUEST_URL,
+        method,
+        url,
         _FieldLines(
             [("Signature-Input", request_signature_input), ("Signature", request_signature)]
         ),
@@ -809,6 +813,8 @@ def sign_response(
     key_id: str,
     private_key: Ed25519PrivateKey,
     *,
+    request_method: str,
+    request_url: str,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, str]:
     """Sign a response and bind it to the request it answers (RFC 9421 §2.4).
@@ -823,6 +829,9 @@ def sign_response(
             (:attr:`VerifiedRequest.signature`).
         key_id: this node's key id.
         private_key: this node's Ed25519 signing key.
+        request_method: the method of the request answered.
+        request_url: the URL the request's signature was verified against (the
+            node's public base URL plus the request target, never a Host header).
         clock: Unix-seconds clock for ``created``.
 
     Returns:
@@ -835,7 +844,9 @@ def sign_response(
     replaced = {"content-digest", "signature-input", "signature"}
     out: dict[str, str] = {k: v for k, v in headers.items() if k.lower() not in replaced}
     message = _ResponseView(
-        status, out, _detached_request(request_signature_input, request_signature)
+        status,
+        out,
+        _answered_request(request_method, request_url, request_signature_input, request_signature),
     )
     _, created = _created_at(clock)
     try:
@@ -862,6 +873,8 @@ def verify_response(
     request_signature: str,
     resolve_key: KeySource,
     *,
+    request_method: str,
+    request_url: str,
     window_s: int = DEFAULT_WINDOW_S,
     clock: Callable[[], float] = time.time,
 ) -> str:
@@ -878,6 +891,8 @@ def verify_response(
         request_signature_input: Signature-Input the client sent.
         request_signature: Signature the client sent.
         resolve_key: ``keyid`` → trusted Ed25519 public key.
+        request_method: the method the client sent.
+        request_url: the URL the client sent (and signed).
         window_s: accepted ``|now - created|``.
         clock: Unix-seconds clock.
 
@@ -892,7 +907,9 @@ def verify_response(
     public_key = _resolve_key(resolve_key, parsed.key_id)
     check_content_digest(fields.get("content-digest"), body)
     message = _ResponseView(
-        status, fields, _detached_request(request_signature_input, request_signature)
+        status,
+        fields,
+        _answered_request(request_method, request_url, request_signature_input, request_signature),
     )
     _library_verify(message, parsed, public_key, body, RESPONSE_COMPONENTS)
     _check_window(parsed.created, clock(), window_s)

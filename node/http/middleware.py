@@ -40,12 +40,16 @@ MAX_TARGET_BYTES = 4 * 1024
 
 
 class SignedResponses:
-    """Pure ASGI middleware: limit head, body size and JSON depth; sign responses to signed requests.
+    """Pure ASGI middleware: limit head, body size and JSON depth; sign responses to verified requests.
 
-    Every response to a request that carries signature fields is signed and bound
-    to that request, the size refusals (413, 414, 431) included. A request whose
-    signature fields cannot be bound to (malformed) gets its answer unsigned: the
-    route has already refused it with 401 if it needed a signature.
+    A response is signed only if the route verified the request's signature
+    (``node.state.signed_caller`` marks the request with the method and URL it
+    verified), and it is bound to that request: its method, authority, path,
+    query and signature (RFC 9421 §2.4). Everything else goes out unsigned: the
+    size refusals (413, 414, 431) and 401s, answered before or instead of a
+    verification, and the answers of routes that verify nothing. Signature fields
+    captured from one request and replayed to another route therefore never get a
+    node-signed answer.
     """
 
     def __init__(self, app: ASGIApp, state_getter: Callable[[], NodeState]) -> None:
@@ -67,7 +71,7 @@ class SignedResponses:
         path = scope.get("path", "")
         sig_input, sig = headers.get("signature-input"), headers.get("signature")
         if sig_input and sig:
-            send = self._signing(send, sig_input, sig, state)
+            send = self._signing(send, sig_input, sig, state, scope.setdefault("state", {}))
         head_bytes = sum(len(k) + len(v) + 4 for k, v in raw_headers)
         if len(raw_headers) > MAX_HEADER_FIELDS or head_bytes > MAX_HEADER_BYTES:
             await problem(
@@ -149,13 +153,22 @@ class SignedResponses:
 
     @staticmethod
     def _signing(
-        send: Callable[[Any], Awaitable[None]], sig_input: str, sig: str, state: NodeState
+        send: Callable[[Any], Awaitable[None]],
+        sig_input: str,
+        sig: str,
+        state: NodeState,
+        request_state: dict[str, Any],
     ) -> Callable[[Any], Awaitable[None]]:
-        """Wrap ``send``: buffer the response, then send it signed and bound to the request."""
+        """Wrap ``send``: buffer the response, then send it signed and bound to the request
+        if the route verified the request's signature (else as it is)."""
         start: dict[str, Any] = {}
         chunks: list[bytes] = []
 
         async def capture(message: Any) -> None:
+            verified: tuple[str, str] | None = request_state.get("verified_request")
+            if verified is None and not start:
+                await send(message)  # nothing verified (yet): the answer goes out unsigned
+                return
             if message["type"] == "http.response.start":
                 start.update(message)
             elif message["type"] == "http.response.body":
@@ -168,6 +181,7 @@ class SignedResponses:
                         if k.lower() != b"content-length"
                     ]
                     raw += [(b"content-length", str(len(body)).encode())]
+                    assert verified is not None  # captured only once a request verified
                     try:
                         extra = httpsig.sign_response(
                             start["status"],
@@ -177,6 +191,8 @@ class SignedResponses:
                             sig,
                             f"node:{state.node_id}",
                             state.key,
+                            request_method=verified[0],
+                            request_url=verified[1],
                         )
                     except httpsig.HttpSignatureError:
                         extra = {}  # nothing usable to bind to: the answer goes out unsigned

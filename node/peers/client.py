@@ -255,8 +255,15 @@ class PeerClient:
             params=params,
             timeout=timeout_s if timeout_s is not None else httpx.USE_CLIENT_DEFAULT,
         )
+        signed_url = str(request.url)  # before any transport rewrites where it goes
         response, body = await self._exchange(self._client, peer_id, path, request)
         sent = response.request
+        if response.status_code >= 400 and not _signed(response.headers):
+            # Refused before or instead of verifying our signature (401, 413, ...): a node
+            # signs only answers to requests it verified. The detail is shown, never used.
+            raise PeerUnavailableError(
+                peer_id, f"answered {response.status_code} unsigned: {_unsigned_detail(body)}"
+            )
         try:
             key_id = httpsig.verify_response(
                 response.status_code,
@@ -265,6 +272,8 @@ class PeerClient:
                 sent.headers["signature-input"],
                 sent.headers["signature"],
                 self._keys,
+                request_method=sent.method,
+                request_url=signed_url,
             )
         except httpsig.HttpSignatureError as exc:
             raise PeerMisbehavedError(peer_id, f"response signature: {exc}") from exc
@@ -284,3 +293,17 @@ class PeerClient:
                 peer_id, f"answered {response.status_code}: {detail or 'error'}"
             )
         return data
+
+
+def _signed(headers: Mapping[str, str]) -> bool:
+    return "signature" in headers or "signature-input" in headers
+
+
+def _unsigned_detail(body: bytes) -> str:
+    """The ``detail`` of an unsigned problem answer, for a message: bounded, never trusted."""
+    try:
+        data = parse_json(body[:4096], "response") if body else None
+    except ValueError:
+        return "no usable detail"
+    detail = data.get("detail") if isinstance(data, dict) else None
+    return str(detail)[:300] if detail else "no detail given"

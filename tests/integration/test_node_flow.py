@@ -114,6 +114,8 @@ async def test_responses_to_signed_requests_are_signed_and_bound(shared_world):
             sent["signature-input"],
             sent["signature"],
             keys,
+            request_method=r.request.method,
+            request_url=str(r.request.url),
         )
         == "node:hz-1"
     )
@@ -128,6 +130,8 @@ async def test_responses_to_signed_requests_are_signed_and_bound(shared_world):
             other.request.headers["signature-input"],
             other.request.headers["signature"],
             keys,
+            request_method=other.request.method,
+            request_url=str(other.request.url),
         )
     except httpsig.BadSignatureError:
         pass

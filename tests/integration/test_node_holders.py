@@ -209,6 +209,9 @@ class LyingHolder:
             req["signature"],
             f"node:{self.node_id}",
             self.key,
+            request_method=scope["method"],
+            request_url=f"http://{self.node_id}{scope['path']}"
+            + (f"?{scope['query_string'].decode()}" if scope["query_string"] else ""),
         )
         drop = {b"content-length", b"content-digest", b"signature-input", b"signature"}
         headers = [(k, v) for k, v in start["headers"] if k.lower() not in drop]

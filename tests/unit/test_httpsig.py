@@ -43,6 +43,8 @@ from node.http.httpsig import (
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "httpsig"
 T0 = 1_700_000_000
 URL = "http://city-b.example:8000/v1/credit-reports?subject=91310000MA1FL0000X&limit=5"
+# The request signed_request() makes by default, as a response is bound to it.
+BOUND: dict[str, Any] = {"request_method": "POST", "request_url": URL}
 BODY = b'{"subject": "91310000MA1FL0000X", "amount_minor": 125000}'
 
 CLIENT_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -283,6 +285,8 @@ def node_handler(
             verified.signature,
             "city-b",
             NODE_KEY,
+            request_method=request.method,
+            request_url=str(request.url),
             clock=clock,
         )
         return httpx.Response(200, headers=headers, content=body)
@@ -298,6 +302,8 @@ def check_response(response: httpx.Response) -> str:
         response.request.headers["signature-input"],
         response.request.headers["signature"],
         KEYS,
+        request_method=response.request.method,
+        request_url=str(response.request.url),
         clock=Clock(),
     )
 
@@ -671,6 +677,7 @@ def signed_exchange(
         "city-b",
         NODE_KEY,
         clock=Clock(),
+        **BOUND,
     )
     return request, headers
 
@@ -678,7 +685,8 @@ def signed_exchange(
 def test_response_covers_status_digest_and_request_signature() -> None:
     _, headers = signed_exchange()
     assert headers["Signature-Input"].startswith(
-        'sig1=("@status" "content-digest" "signature";req;key="sig1");created=1700000000;keyid="city-b";'
+        'sig1=("@status" "content-digest" "@method";req "@authority";req "@path";req "@query";req '
+        '"signature";req;key="sig1");created=1700000000;keyid="city-b";'
     )
 
 
@@ -692,6 +700,7 @@ def test_response_verifies_for_its_request() -> None:
         request.headers["signature"],
         KEYS,
         clock=Clock(),
+        **BOUND,
     )
     assert key_id == "city-b"
 
@@ -708,6 +717,7 @@ def test_response_replayed_for_another_request_fails() -> None:
             other.headers["signature"],
             KEYS,
             clock=Clock(),
+            **BOUND,
         )
 
 
@@ -715,15 +725,17 @@ def test_response_tampering() -> None:
     request, headers = signed_exchange()
     args = (request.headers["signature-input"], request.headers["signature"], KEYS)
     with pytest.raises(BadSignatureError):
-        verify_response(500, headers, b'{"ok": true}', *args, clock=Clock())
+        verify_response(500, headers, b'{"ok": true}', *args, clock=Clock(), **BOUND)
     with pytest.raises(BadDigestError):
-        verify_response(200, headers, b'{"ok": false}', *args, clock=Clock())
+        verify_response(200, headers, b'{"ok": false}', *args, clock=Clock(), **BOUND)
     with pytest.raises(UnknownKeyError):
-        verify_response(200, headers, b'{"ok": true}', args[0], args[1], {}, clock=Clock())
+        verify_response(200, headers, b'{"ok": true}', args[0], args[1], {}, clock=Clock(), **BOUND)
     with pytest.raises(StaleSignatureError):
-        verify_response(200, headers, b'{"ok": true}', *args, clock=Clock(T0 + 301))
+        verify_response(200, headers, b'{"ok": true}', *args, clock=Clock(T0 + 301), **BOUND)
     with pytest.raises(MissingSignatureError):
-        verify_response(200, {"content-digest": headers["Content-Digest"]}, b'{"ok": true}', *args)
+        verify_response(
+            200, {"content-digest": headers["Content-Digest"]}, b'{"ok": true}', *args, **BOUND
+        )
 
 
 def test_response_without_request_binding_is_missing_component() -> None:
@@ -749,13 +761,20 @@ def test_response_without_request_binding_is_missing_component() -> None:
             request.headers["signature"],
             KEYS,
             clock=Clock(),
+            **BOUND,
         )
-    assert info.value.missing == ('"signature";req;key="sig1"',)
+    assert set(info.value.missing) == {
+        '"@method";req',
+        '"@authority";req',
+        '"@path";req',
+        '"@query";req',
+        '"signature";req;key="sig1"',
+    }
 
 
 def test_sign_response_needs_a_request_signature() -> None:
     with pytest.raises(MalformedSignatureError):
-        sign_response(200, {}, b"", "", "sig2=:AAAA:", "city-b", NODE_KEY)
+        sign_response(200, {}, b"", "", "sig2=:AAAA:", "city-b", NODE_KEY, **BOUND)
 
 
 def test_sign_response_replaces_stale_fields() -> None:
@@ -770,6 +789,7 @@ def test_sign_response_replaces_stale_fields() -> None:
         "city-b",
         NODE_KEY,
         clock=Clock(),
+        **BOUND,
     )
     assert headers["Content-Digest"] == content_digest(b"")
 
@@ -846,4 +866,4 @@ def test_garbage_response_fields_raise_only_http_signature_errors(
         "signature": signature,
     }
     with pytest.raises(HttpSignatureError):
-        verify_response(200, headers, b"", "", request_signature, KEYS, clock=Clock())
+        verify_response(200, headers, b"", "", request_signature, KEYS, clock=Clock(), **BOUND)
