@@ -26,7 +26,9 @@ Node subsets take the preset's nodes in :func:`spread_order`: one node of
 each city, cities by falling share of enterprises (ties in preset order),
 then second nodes in the same city order, and so on. For ``oct-2021`` that
 is sh, sz, hz, nj, hf, tz, cz, sq, then sh-2, sz-2, hz-2 (the first 11 are
-exactly ``launch-2020``), nj-2, hf-2, cz-2. The subset keeps the cities it
+exactly ``launch-2020``), nj-2, hf-2, cz-2. ``yrd-41`` has one node per
+city, so its first N are its N cities of largest share (sh, sz, hz, nj, nb,
+wx, hf, nt, ...). The subset keeps the cities it
 touches with their shares rescaled to sum to 1, so a cell's E enterprises
 are all on the chain whatever N is; institutions scale with N (at least one
 per city).
@@ -70,6 +72,8 @@ from scenarios.bench.plan import (
     DEFAULT_ENTERPRISES,
     DEFAULT_NODES,
     DEFAULT_SEED,
+    DEFAULT_WIDE_NODES,
+    WIDE_MAX_ENTERPRISES,
     Cell,
     parse_count_list,
     plan_cells,
@@ -84,7 +88,9 @@ __all__ = [
     "CSV_COLUMNS",
     "DEFAULT_ENTERPRISES",
     "DEFAULT_NODES",
+    "DEFAULT_WIDE_NODES",
     "FIGURES",
+    "WIDE_MAX_ENTERPRISES",
     "BenchError",
     "BenchInterrupted",
     "Cell",

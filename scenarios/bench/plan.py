@@ -16,6 +16,12 @@ from scenarios.model.topology import City, Topology
 
 DEFAULT_NODES = (1, 2, 4, 8, 11, 14)
 
+# Wider node counts for a preset that has that many nodes (``yrd-41``), planned at
+# the volumes up to ``WIDE_MAX_ENTERPRISES`` only: at 10^5 and 10^6 a cell of 41
+# node processes on a small machine measures the machine rather than the chain.
+DEFAULT_WIDE_NODES = (28, 41)
+WIDE_MAX_ENTERPRISES = 10_000
+
 
 DEFAULT_ENTERPRISES = (10_000, 100_000, 1_000_000)
 
@@ -134,9 +140,11 @@ def plan_cells(
 ) -> list[Cell]:
     """The cells to run, smallest volume first, then fewest nodes.
 
-    ``nodes=None`` means the defaults that fit the preset, or, when exactly one
-    volume is asked for, the whole preset (``--enterprises 16820000`` is one
-    full-scale cell). ``enterprises=None`` means the default volumes.
+    ``nodes=None`` means the defaults that fit the preset (:data:`DEFAULT_NODES`
+    at every volume, and :data:`DEFAULT_WIDE_NODES` at volumes up to
+    :data:`WIDE_MAX_ENTERPRISES`), or, when exactly one volume is asked for, the
+    whole preset (``--enterprises 16820000`` is one full-scale cell).
+    ``enterprises=None`` means the default volumes.
 
     Raises:
         BenchError: a node count above the preset's.
@@ -146,9 +154,13 @@ def plan_cells(
         too_big = [n for n in nodes if n > preset_nodes]
         if too_big:
             raise BenchError(f"--nodes {too_big[0]} is more than the preset's {preset_nodes} nodes")
-        counts = tuple(nodes)
-    elif enterprises and len(enterprises) == 1:
-        counts = (preset_nodes,)
-    else:
-        counts = tuple(n for n in DEFAULT_NODES if n <= preset_nodes)
-    return sorted(Cell(e, n) for e in volumes for n in counts)
+        return sorted(Cell(e, n) for e in volumes for n in nodes)
+    if enterprises and len(enterprises) == 1:
+        return [Cell(enterprises[0], preset_nodes)]
+    narrow = [n for n in DEFAULT_NODES if n <= preset_nodes]
+    wide = [n for n in DEFAULT_WIDE_NODES if n <= preset_nodes]
+    return sorted(
+        Cell(e, n)
+        for e in volumes
+        for n in (narrow + wide if e <= WIDE_MAX_ENTERPRISES else narrow)
+    )

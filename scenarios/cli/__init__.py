@@ -139,7 +139,7 @@ def ledger_check(path: Path) -> None:
     "--preset",
     default="oct-2021",
     show_default=True,
-    metavar="launch-2020|oct-2021|FILE",
+    metavar="launch-2020|oct-2021|yrd-41|FILE",
     help="Topology whose nodes the cells take (first N in an order that spreads cities).",
 )
 @click.option(
@@ -147,7 +147,10 @@ def ledger_check(path: Path) -> None:
     "nodes_text",
     default=None,
     metavar="N,N,...",
-    help="Node counts.  [default: 1,2,4,8,11,14 up to the preset's; with one --enterprises value: all nodes]",
+    help=(
+        "Node counts.  [default: 1,2,4,8,11,14, and 28,41 at up to 10000 enterprises, up to the "
+        "preset's (yrd-41 has 41); with one --enterprises value: all nodes]"
+    ),
 )
 @click.option(
     "--enterprises",
@@ -351,7 +354,7 @@ def bench_ledger(
     "--preset",
     "preset",
     required=True,
-    metavar="launch-2020|oct-2021|FILE",
+    metavar="launch-2020|oct-2021|yrd-41|FILE",
     help="A preset topology or a topology YAML file.",
 )
 @click.option(

@@ -122,7 +122,7 @@ def consortium_group() -> None:
     "--preset",
     default="launch-2020",
     show_default=True,
-    help="launch-2020, oct-2021 or a topology YAML file.",
+    help="launch-2020, oct-2021, yrd-41 or a topology YAML file.",
 )
 @_dir_option
 @click.option(
@@ -158,7 +158,10 @@ def consortium_init(preset: str, directory: Path, base_port: int, force: bool) -
 @click.option(
     "--preset",
     default=None,
-    help="launch-2020 (default), oct-2021 or a topology YAML file; used when creating the consortium.",
+    help=(
+        "launch-2020 (default), oct-2021, yrd-41 or a topology YAML file; used when creating "
+        "the consortium."
+    ),
 )
 @click.option(
     "--enterprises",

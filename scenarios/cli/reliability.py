@@ -71,7 +71,7 @@ _COMMON = [
     click.option(
         "--preset",
         default=None,
-        metavar="launch-2020|oct-2021|FILE",
+        metavar="launch-2020|oct-2021|yrd-41|FILE",
         help="A preset topology or a topology YAML file.",
     ),
     click.option(

@@ -22,7 +22,7 @@ from scenarios.yamlfile import YamlLimitError, load_bounded, read_yaml_text
 
 __all__ = ["PRESETS", "City", "Topology", "load_topology"]
 
-PRESETS = ("launch-2020", "oct-2021")
+PRESETS = ("launch-2020", "oct-2021", "yrd-41")
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +150,7 @@ def parse_topology(raw: object, source: str) -> Topology:
 
 
 def load_topology(name_or_path: str) -> Topology:
-    """A preset by name (``launch-2020``, ``oct-2021``) or a YAML file path."""
+    """A preset by name (``launch-2020``, ``oct-2021``, ``yrd-41``) or a YAML file path."""
     if name_or_path in PRESETS:
         text = (
             resources.files("scenarios").joinpath(f"presets/{name_or_path}.yaml").read_text("utf-8")

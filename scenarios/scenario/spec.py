@@ -670,7 +670,9 @@ def parse_scenario(text: str, source: str = "<scenario>") -> Scenario:
 
     topology, preset, topology_raw = (None, None, None)
     if "topology" not in raw:
-        doc.error((), "missing required field 'topology' (launch-2020, oct-2021 or inline cities)")
+        doc.error(
+            (), "missing required field 'topology' (launch-2020, oct-2021, yrd-41 or inline cities)"
+        )
     else:
         topology, preset, topology_raw = _topology(raw["topology"], ("topology",), doc)
     ctx.topology = topology
