@@ -77,6 +77,7 @@ from ledger.note import (
     open_note,
     sign_note,
 )
+from ledger.sm2 import SM2_DEFAULT_ID, Sm2PrivateKey, sm2_public_key_problem, sm2_verify
 from ledger.store import rollback_if_active, store_error
 from ledger.uscc import Uscc, is_valid_uscc, make_uscc, parse_uscc
 
@@ -85,6 +86,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "PURPOSES",
     "RECORD_TYPES",
+    "SM2_DEFAULT_ID",
     "AlarmEntry",
     "AppendOnlyError",
     "AuthorizationEntry",
@@ -118,6 +120,7 @@ __all__ = [
     "RecordEntry",
     "RevocationEntry",
     "SignatureError",
+    "Sm2PrivateKey",
     "StorageFullError",
     "StoreError",
     "Uscc",
@@ -148,6 +151,8 @@ __all__ = [
     "rollback_if_active",
     "root",
     "sign_note",
+    "sm2_public_key_problem",
+    "sm2_verify",
     "store_error",
     "utc_now",
     "verify_consistency",
