@@ -39,7 +39,13 @@ from ledger.errors import (
 )
 from ledger.log import BlockHeader
 from ledger.merkle import CompactRange, Hasher, hasher
-from ledger.note import Checkpoint, NoteVerifier, open_note
+from ledger.note import (
+    Checkpoint,
+    NoteVerifier,
+    Sm2NoteVerifier,
+    note_verifier_from_key_string,
+    open_note,
+)
 from ledger.store import TILE_HEIGHT, TILE_WIDTH
 
 __all__ = ["Fault", "VerifyReport", "verify_ledger"]
@@ -159,7 +165,7 @@ def verify_ledger(path: str | Path, *, verifier_key: str | None = None) -> Verif
                 "wrong-key", f"the file names key {stored_key.split('+')[0]!r}, not the given key"
             )
         )
-    verifier = NoteVerifier.from_key_string(verifier_key or stored_key)
+    verifier = note_verifier_from_key_string(verifier_key or stored_key)
     try:
         _verify(db, report, h, verifier)
     except sqlite3.Error as exc:
@@ -170,7 +176,10 @@ def verify_ledger(path: str | Path, *, verifier_key: str | None = None) -> Verif
 
 
 def _verify(
-    db: sqlite3.Connection, report: VerifyReport, h: Hasher, verifier: NoteVerifier
+    db: sqlite3.Connection,
+    report: VerifyReport,
+    h: Hasher,
+    verifier: NoteVerifier | Sm2NoteVerifier,
 ) -> None:
     blocks = db.execute(
         "SELECT height, size, root, time, prev, note FROM blocks ORDER BY height"
@@ -430,7 +439,11 @@ def _check_time(
 
 
 def _check_note(
-    report: VerifyReport, note: bytes, text: str, verifier: NoteVerifier, height: int
+    report: VerifyReport,
+    note: bytes,
+    text: str,
+    verifier: NoteVerifier | Sm2NoteVerifier,
+    height: int,
 ) -> None:
     body, sep, sigs = note.decode("utf-8", "replace").partition("\n\n")
     if not sep or not sigs.strip():

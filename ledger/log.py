@@ -66,7 +66,16 @@ from ledger.merkle import (
     proof_from_nodes,
     range_hash,
 )
-from ledger.note import Checkpoint, NoteSigner, NoteVerifier, open_note, sign_note
+from ledger.note import (
+    Checkpoint,
+    NoteSigner,
+    NoteVerifier,
+    Sm2NoteSigner,
+    Sm2NoteVerifier,
+    note_verifier_from_key_string,
+    open_note,
+    sign_note,
+)
 from ledger.store import SCHEMA_VERSION, TILE_HEIGHT, TILE_WIDTH, Store, quick_check_file
 
 __all__ = ["Block", "BlockHeader", "CorrectionDraft", "Ledger", "RecordDraft", "utc_now"]
@@ -209,7 +218,7 @@ class Ledger:
         self,
         store: Store,
         *,
-        signer: NoteSigner | None = None,
+        signer: NoteSigner | Sm2NoteSigner | None = None,
         clock: Callable[[], str] = utc_now,
         salt: Callable[[int], bytes] = os.urandom,
     ) -> None:
@@ -221,7 +230,9 @@ class Ledger:
             self.origin = meta["origin"]
             self.algorithm = meta["algorithm"]
             self.hasher = hasher(self.algorithm)
-            self.verifier = NoteVerifier.from_key_string(meta["verifier"])
+            self.verifier: NoteVerifier | Sm2NoteVerifier = note_verifier_from_key_string(
+                meta["verifier"]
+            )
         except (KeyError, ValueError, LedgerError) as exc:
             raise StoreError(f"{store.path}: the ledger's metadata is unusable ({exc!r})") from exc
         if signer is not None and signer.verifier().key_string() != self.verifier.key_string():
@@ -251,7 +262,7 @@ class Ledger:
         path: str | Path,
         *,
         origin: str,
-        signer: NoteSigner,
+        signer: NoteSigner | Sm2NoteSigner,
         algorithm: str = "sha256",
         clock: Callable[[], str] = utc_now,
         bulk: bool = False,
@@ -263,6 +274,10 @@ class Ledger:
         file is used by anyone else, and throw the file away if the load fails.
         """
         h = hasher(algorithm)
+        if isinstance(signer, Sm2NoteSigner) and algorithm != "sm3":
+            raise LedgerError(
+                f"an SM2-signed ledger hashes with sm3 (the GM suite), not {algorithm}"
+            )
         if Path(path).exists():
             raise StoreError(f"{path} already exists; open it instead")
         store = Store(path, bulk=bulk)
@@ -285,7 +300,7 @@ class Ledger:
         cls,
         path: str | Path,
         *,
-        signer: NoteSigner | None = None,
+        signer: NoteSigner | Sm2NoteSigner | None = None,
         readonly: bool = False,
         clock: Callable[[], str] = utc_now,
         check: bool = False,

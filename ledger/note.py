@@ -1,4 +1,4 @@
-"""C2SP signed notes, transparency-log checkpoints and Ed25519 cosignatures.
+"""C2SP signed notes, transparency-log checkpoints and cosignatures, Ed25519 or SM2.
 
 Job: encode, parse and verify the three text formats a city node publishes its
 tree heads in, exactly as specified and with no I/O and no clock (timestamps are
@@ -18,6 +18,17 @@ passed in):
   note signature by a witness whose bytes are
   ``key ID ‖ u64 big-endian timestamp ‖ Ed25519 signature`` over
   ``"cosignature/v1\\ntime <timestamp>\\n" ‖ checkpoint text``.
+
+* **SM2** (the national-cryptography suite, :mod:`ledger.sm2`): the same
+  three formats with SM2 in place of Ed25519. signed-note assigns no byte to
+  SM2, so its types are 0xff followed by an identifier, as the spec
+  recommends for unassigned types: :data:`SIG_TYPE_SM2` for note signatures
+  and :data:`SIG_TYPE_COSIGNATURE_SM2` for cosignatures. Key IDs hash the
+  whole type, key strings carry it before the key (a 64-byte public point
+  ``x ‖ y`` or a 32-byte scalar), and signatures are the 64-byte ``r ‖ s``;
+  a cosignature is ``key ID ‖ u64 timestamp ‖ r ‖ s`` over the same
+  ``cosignature/v1`` message. SM2 signatures are randomised, so the
+  determinism invariant below is Ed25519's only.
 
 Errors: parsers and :func:`sign_note` raise :class:`~ledger.errors.NoteFormatError`
 whose ``rule`` is one of the slugs in :data:`RULES` (one slug per rule);
@@ -48,9 +59,9 @@ import base64
 import binascii
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -59,6 +70,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from ledger.errors import InvalidRecordError, NoteFormatError, SignatureError
+from ledger.sm2 import SM2_PUBLIC_KEY_LEN, Sm2PrivateKey, sm2_public_key_problem, sm2_verify
 
 __all__ = [
     "COSIGNATURE_HEADER",
@@ -67,7 +79,10 @@ __all__ = [
     "MAX_TREE_SIZE",
     "RULES",
     "SIG_TYPE_COSIGNATURE_ED25519",
+    "SIG_TYPE_COSIGNATURE_SM2",
     "SIG_TYPE_ED25519",
+    "SIG_TYPE_SM2",
+    "SUITES",
     "Checkpoint",
     "CosignatureSigner",
     "CosignatureVerifier",
@@ -75,11 +90,18 @@ __all__ = [
     "NoteSignature",
     "NoteSigner",
     "NoteVerifier",
+    "Signer",
+    "Sm2CosignatureSigner",
+    "Sm2CosignatureVerifier",
+    "Sm2NoteSigner",
+    "Sm2NoteVerifier",
     "Verifier",
     "add_signatures",
     "compute_key_id",
     "cosignature_message",
     "cosignature_timestamp",
+    "note_signer_from_key_string",
+    "note_verifier_from_key_string",
     "open_note",
     "parse_note",
     "sign_note",
@@ -90,6 +112,14 @@ SIG_TYPE_ED25519 = 0x01
 
 SIG_TYPE_COSIGNATURE_ED25519 = 0x04
 """Signature type byte of timestamped Ed25519 cosignatures (c2sp.org/tlog-cosignature)."""
+
+SIG_TYPE_SM2 = b"\xffgbt32918.2/sm2-sm3"
+"""Signature type of SM2 note signatures: 0xff (c2sp.org/signed-note's byte for types it
+does not assign) followed by an identifier, as the spec recommends."""
+
+SIG_TYPE_COSIGNATURE_SM2 = b"\xffgbt32918.2/sm2-sm3-cosignature/v1"
+"""Signature type of timestamped SM2 cosignatures (tlog-cosignature's format, SM2 in place
+of Ed25519)."""
 
 MAX_SIGNATURES = 100
 """Most signature lines a note may carry (the spec asks for at least 16; Go allows 100)."""
@@ -141,7 +171,7 @@ RULES: Mapping[str, str] = {
     "key-base64": "the key field is canonical standard base64",
     "key-empty": "the key field is not empty",
     "key-algorithm": "the key's signature type byte is the expected one",
-    "key-length": "an Ed25519 key is 32 bytes after the type byte",
+    "key-length": "a key is 32 bytes (Ed25519) or 64 bytes (SM2 public) after its type",
     "key-id-mismatch": "the key ID field matches the key ID computed from name and key",
     # Checkpoint text and fields.
     "checkpoint-final-newline": "a checkpoint text ends with a newline",
@@ -163,18 +193,21 @@ RULES: Mapping[str, str] = {
 # --------------------------------------------------------------------------- helpers
 
 
-def compute_key_id(name: str, signature_type: int, public_key: bytes) -> bytes:
+def compute_key_id(name: str, signature_type: int | bytes, public_key: bytes) -> bytes:
     """Return the 4-byte key ID of a key, as c2sp.org/signed-note recommends.
 
     Args:
         name: the key name.
-        signature_type: the signature type byte (0x01 Ed25519, 0x04 cosignature).
-        public_key: the raw public key (32 bytes for Ed25519).
+        signature_type: the signature type byte (0x01 Ed25519, 0x04 cosignature),
+            or the whole type of an unassigned one (0xff and its identifier, as
+            :data:`SIG_TYPE_SM2` and :data:`SIG_TYPE_COSIGNATURE_SM2`).
+        public_key: the raw public key (32 bytes for Ed25519, 64 for SM2).
 
     Returns:
         ``SHA-256(name ‖ 0x0A ‖ signature_type ‖ public_key)[:4]``.
     """
-    data = name.encode("utf-8") + b"\n" + bytes([signature_type]) + public_key
+    kind = bytes([signature_type]) if isinstance(signature_type, int) else signature_type
+    data = name.encode("utf-8") + b"\n" + kind + public_key
     return hashlib.sha256(data).digest()[:4]
 
 
@@ -259,7 +292,7 @@ def _ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool
 
 
 def _parse_key_string(
-    key_string: str, *, private: bool, signature_type: int
+    key_string: str, *, private: bool, signature_type: int | bytes, key_len: int = _ED25519_KEY_LEN
 ) -> tuple[str, bytes, bytes]:
     """Split a Go note key string into (name, declared key ID, key material).
 
@@ -291,18 +324,27 @@ def _parse_key_string(
         raise NoteFormatError("key-base64", f"{kind} key field is not canonical base64")
     if not raw:
         raise NoteFormatError("key-empty", f"{kind} key field is empty")
-    if raw[0] != signature_type:
+    kind_bytes = bytes([signature_type]) if isinstance(signature_type, int) else signature_type
+    if not raw.startswith(kind_bytes):
         raise NoteFormatError(
             "key-algorithm",
-            f"{kind} key {name} has signature type {raw[0]:#04x}, want {signature_type:#04x}",
+            f"{kind} key {name} has signature type {_type_label(raw, len(kind_bytes))}, "
+            f"want {_type_label(kind_bytes, len(kind_bytes))}",
         )
-    if len(raw) != 1 + _ED25519_KEY_LEN:
+    if len(raw) != len(kind_bytes) + key_len:
         raise NoteFormatError(
             "key-length",
-            f"{kind} key {name} is {len(raw) - 1} bytes after the type byte, "
-            f"want {_ED25519_KEY_LEN}",
+            f"{kind} key {name} is {len(raw) - len(kind_bytes)} bytes after the type, "
+            f"want {key_len}",
         )
-    return name, bytes.fromhex(key_hex), raw[1:]
+    return name, bytes.fromhex(key_hex), raw[len(kind_bytes) :]
+
+
+def _type_label(raw: bytes, length: int) -> str:
+    """Name a key's signature type: ``0x01``, or ``0xff`` and its identifier."""
+    if length == 1 or raw[:1] != b"\xff":
+        return f"{raw[0]:#04x}"
+    return f"0xff {raw[1:length].decode('ascii', 'replace')!r}"
 
 
 def _check_key_id(name: str, declared: bytes, computed: bytes) -> None:
@@ -561,7 +603,7 @@ def _check_note_text(text: str) -> None:
         raise NoteFormatError("text-final-newline", f"note text ends with {_clip(text[-20:])}")
 
 
-def _signature_lines(text: str, signers: Sequence[NoteSigner]) -> list[NoteSignature]:
+def _signature_lines(text: str, signers: Sequence[Signer]) -> list[NoteSignature]:
     message = text.encode("utf-8")
     seen: set[tuple[str, bytes]] = set()
     signatures = []
@@ -582,7 +624,7 @@ def _encode(text: str, signatures: Sequence[NoteSignature]) -> bytes:
     return (text + "\n" + "".join(sig.to_line() for sig in signatures)).encode("utf-8")
 
 
-def sign_note(text: str, signers: Sequence[NoteSigner]) -> bytes:
+def sign_note(text: str, signers: Sequence[Signer]) -> bytes:
     """Sign ``text`` with every signer and return the encoded note.
 
     Signers that share a key (same name and key ID) sign once.
@@ -605,7 +647,7 @@ def sign_note(text: str, signers: Sequence[NoteSigner]) -> bytes:
     return _encode(text, _signature_lines(text, signers))
 
 
-def add_signatures(note_bytes: bytes, signers: Sequence[NoteSigner]) -> bytes:
+def add_signatures(note_bytes: bytes, signers: Sequence[Signer]) -> bytes:
     """Append signatures to an already signed note, keeping its existing lines.
 
     Existing signatures are not verified here (open the note first). An
@@ -892,16 +934,9 @@ class CosignatureVerifier:
         This is the note-verifier interface :func:`open_note` calls; a ``msg``
         that is not a checkpoint text never verifies.
         """
-        if len(sig) != _COSIGNATURE_LEN:
-            return False
-        timestamp = int.from_bytes(sig[:8], "big")
-        if timestamp > MAX_COSIGNATURE_TIMESTAMP:
-            return False
-        try:
-            message = cosignature_message(msg.decode("utf-8"), timestamp)
-        except (UnicodeDecodeError, NoteFormatError):
-            return False
-        return _ed25519_verify(self.public_key, message, sig[8:])
+        return _cosignature_verifies(
+            msg, sig, lambda m, raw: _ed25519_verify(self.public_key, m, raw)
+        )
 
     def verify_line(self, checkpoint_text: str, line: str) -> int:
         """Verify this witness's cosignature line over a checkpoint.
@@ -918,21 +953,51 @@ class CosignatureVerifier:
                 cosignature has the wrong length or timestamp range.
             SignatureError: the line is by another key, or does not verify.
         """
-        Checkpoint.from_text(checkpoint_text)
-        sig = NoteSignature.from_line(line)
-        if (sig.name, sig.key_id) != (self.name, self.key_id):
-            raise SignatureError(
-                f"cosignature line is by {sig.key_label()}, not by {self.name}+{self.key_id.hex()}",
-                key_name=self.name,
-            )
-        timestamp = cosignature_timestamp(sig)
-        message = cosignature_message(checkpoint_text, timestamp)
-        if not _ed25519_verify(self.public_key, message, sig.signature[8:]):
-            raise SignatureError(
-                f"cosignature by {sig.key_label()} at time {timestamp} does not verify",
-                key_name=self.name,
-            )
-        return timestamp
+        return _verify_cosignature_line(
+            self.name,
+            self.key_id,
+            checkpoint_text,
+            line,
+            lambda m, raw: _ed25519_verify(self.public_key, m, raw),
+        )
+
+
+def _cosignature_verifies(msg: bytes, sig: bytes, verify: Callable[[bytes, bytes], bool]) -> bool:
+    """Whether ``sig`` (u64 timestamp ‖ signature) cosigns the checkpoint text ``msg``."""
+    if len(sig) != _COSIGNATURE_LEN:
+        return False
+    timestamp = int.from_bytes(sig[:8], "big")
+    if timestamp > MAX_COSIGNATURE_TIMESTAMP:
+        return False
+    try:
+        message = cosignature_message(msg.decode("utf-8"), timestamp)
+    except (UnicodeDecodeError, NoteFormatError):
+        return False
+    return verify(message, sig[8:])
+
+
+def _verify_cosignature_line(
+    name: str,
+    key_id: bytes,
+    checkpoint_text: str,
+    line: str,
+    verify: Callable[[bytes, bytes], bool],
+) -> int:
+    Checkpoint.from_text(checkpoint_text)
+    sig = NoteSignature.from_line(line)
+    if (sig.name, sig.key_id) != (name, key_id):
+        raise SignatureError(
+            f"cosignature line is by {sig.key_label()}, not by {name}+{key_id.hex()}",
+            key_name=name,
+        )
+    timestamp = cosignature_timestamp(sig)
+    message = cosignature_message(checkpoint_text, timestamp)
+    if not verify(message, sig.signature[8:]):
+        raise SignatureError(
+            f"cosignature by {sig.key_label()} at time {timestamp} does not verify",
+            key_name=name,
+        )
+    return timestamp
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -982,5 +1047,256 @@ class CosignatureSigner:
         return CosignatureVerifier(self.name, self.public_key)
 
 
-Verifier: TypeAlias = NoteVerifier | CosignatureVerifier
+# --------------------------------------------------------------------------- SM2
+
+
+def _sm2_public_key(raw: bytes) -> None:
+    problem = sm2_public_key_problem(raw)
+    if problem is not None:
+        raise InvalidRecordError(f"{problem} (rule: key-length)")
+
+
+@dataclass(frozen=True, slots=True)
+class Sm2NoteVerifier:
+    """An SM2 note verifier key (type :data:`SIG_TYPE_SM2`).
+
+    Attributes:
+        name: the key name, as it appears in signature lines.
+        public_key: the raw 64-byte SM2 public point ``x ‖ y``.
+        key_id: ``SHA-256(name ‖ 0x0A ‖ SIG_TYPE_SM2 ‖ public key)[:4]``.
+    """
+
+    name: str
+    public_key: bytes
+    key_id: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        _require_name(self.name)
+        _sm2_public_key(self.public_key)
+        object.__setattr__(self, "key_id", compute_key_id(self.name, SIG_TYPE_SM2, self.public_key))
+
+    @classmethod
+    def from_key_string(cls, key_string: str) -> Sm2NoteVerifier:
+        """Parse ``name+hexkeyid+base64(SIG_TYPE_SM2 ‖ 64-byte public key)``.
+
+        Raises:
+            NoteFormatError: the string breaks a ``key-*`` or ``name-*`` rule.
+        """
+        name, declared, public_key = _parse_key_string(
+            key_string, private=False, signature_type=SIG_TYPE_SM2, key_len=SM2_PUBLIC_KEY_LEN
+        )
+        _check_key_id(name, declared, compute_key_id(name, SIG_TYPE_SM2, public_key))
+        try:
+            return cls(name, public_key)
+        except InvalidRecordError as exc:
+            raise NoteFormatError("key-length", str(exc)) from exc
+
+    def key_string(self) -> str:
+        """Return the verifier key string (lower-case hex key ID)."""
+        return f"{self.name}+{self.key_id.hex()}+{_b64(SIG_TYPE_SM2 + self.public_key)}"
+
+    def verify(self, msg: bytes, sig: bytes) -> bool:
+        """Report whether ``sig`` (64-byte ``r ‖ s``, no key ID) is this key's SM2 signature."""
+        return sm2_verify(self.public_key, msg, sig)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Sm2NoteSigner:
+    """An SM2 note signer (type :data:`SIG_TYPE_SM2`). Compares by identity; repr hides the key.
+
+    SM2 signatures are randomised: signing one text twice gives two different
+    notes, both valid.
+
+    Attributes:
+        name: the key name written in signature lines.
+        private_key: the SM2 private key.
+        public_key: the raw 64-byte public point.
+        key_id: the 4-byte key ID.
+    """
+
+    name: str
+    private_key: Sm2PrivateKey = field(repr=False)
+    public_key: bytes = field(init=False, repr=False)
+    key_id: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        _require_name(self.name)
+        public_key = self.private_key.public_bytes()
+        object.__setattr__(self, "public_key", public_key)
+        object.__setattr__(self, "key_id", compute_key_id(self.name, SIG_TYPE_SM2, public_key))
+
+    @classmethod
+    def from_key_string(cls, key_string: str) -> Sm2NoteSigner:
+        """Parse ``PRIVATE+KEY+name+hexkeyid+base64(SIG_TYPE_SM2 ‖ 32-byte scalar)``.
+
+        Raises:
+            NoteFormatError: the string breaks a ``key-*`` or ``name-*`` rule,
+                including a key ID that does not match the derived public key.
+        """
+        name, declared, scalar = _parse_key_string(
+            key_string, private=True, signature_type=SIG_TYPE_SM2
+        )
+        try:
+            signer = cls(name, Sm2PrivateKey.from_scalar(scalar))
+        except InvalidRecordError as exc:
+            raise NoteFormatError("key-length", f"signer key {name}: {exc}") from exc
+        _check_key_id(name, declared, signer.key_id)
+        return signer
+
+    def key_string(self) -> str:
+        """Return the signer key string. It holds the secret scalar: keep it secret."""
+        encoded = _b64(SIG_TYPE_SM2 + self.private_key.scalar())
+        return f"{_PRIVATE_PREFIX}{self.name}+{self.key_id.hex()}+{encoded}"
+
+    def sign(self, msg: bytes) -> bytes:
+        """Return the 64-byte ``r ‖ s`` SM2 signature of ``msg``."""
+        return self.private_key.sign(msg)
+
+    def verifier(self) -> Sm2NoteVerifier:
+        """Return the matching :class:`Sm2NoteVerifier`."""
+        return Sm2NoteVerifier(self.name, self.public_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Sm2CosignatureVerifier:
+    """A witness's SM2 cosignature verifier (type :data:`SIG_TYPE_COSIGNATURE_SM2`).
+
+    The cosignature is c2sp.org/tlog-cosignature's with SM2 in place of
+    Ed25519: ``key ID ‖ u64 timestamp ‖ r ‖ s`` over the same
+    ``cosignature/v1`` message.
+
+    Attributes:
+        name: the cosigner's key name.
+        public_key: the raw 64-byte SM2 public point.
+        key_id: ``SHA-256(name ‖ 0x0A ‖ SIG_TYPE_COSIGNATURE_SM2 ‖ public key)[:4]``.
+    """
+
+    name: str
+    public_key: bytes
+    key_id: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        _require_name(self.name)
+        _sm2_public_key(self.public_key)
+        key_id = compute_key_id(self.name, SIG_TYPE_COSIGNATURE_SM2, self.public_key)
+        object.__setattr__(self, "key_id", key_id)
+
+    @classmethod
+    def from_key_string(cls, key_string: str) -> Sm2CosignatureVerifier:
+        """Parse a vkey ``name+hexkeyid+base64(SIG_TYPE_COSIGNATURE_SM2 ‖ public key)``.
+
+        Raises:
+            NoteFormatError: the string breaks a ``key-*`` or ``name-*`` rule.
+        """
+        name, declared, public_key = _parse_key_string(
+            key_string,
+            private=False,
+            signature_type=SIG_TYPE_COSIGNATURE_SM2,
+            key_len=SM2_PUBLIC_KEY_LEN,
+        )
+        _check_key_id(name, declared, compute_key_id(name, SIG_TYPE_COSIGNATURE_SM2, public_key))
+        try:
+            return cls(name, public_key)
+        except InvalidRecordError as exc:
+            raise NoteFormatError("key-length", str(exc)) from exc
+
+    def key_string(self) -> str:
+        """Return the vkey string."""
+        encoded = _b64(SIG_TYPE_COSIGNATURE_SM2 + self.public_key)
+        return f"{self.name}+{self.key_id.hex()}+{encoded}"
+
+    def verify(self, msg: bytes, sig: bytes) -> bool:
+        """Report whether ``sig`` (timestamp ‖ r ‖ s) cosigns the checkpoint ``msg``."""
+        return _cosignature_verifies(msg, sig, lambda m, raw: sm2_verify(self.public_key, m, raw))
+
+    def verify_line(self, checkpoint_text: str, line: str) -> int:
+        """Verify this witness's cosignature line; see :meth:`CosignatureVerifier.verify_line`."""
+        return _verify_cosignature_line(
+            self.name,
+            self.key_id,
+            checkpoint_text,
+            line,
+            lambda m, raw: sm2_verify(self.public_key, m, raw),
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Sm2CosignatureSigner:
+    """A witness's SM2 cosigner. Compares by identity; repr hides the key.
+
+    Attributes:
+        name: the cosigner's key name.
+        private_key: the SM2 private key.
+        public_key: the raw 64-byte public point.
+        key_id: the 4-byte cosignature key ID.
+    """
+
+    name: str
+    private_key: Sm2PrivateKey = field(repr=False)
+    public_key: bytes = field(init=False, repr=False)
+    key_id: bytes = field(init=False)
+
+    def __post_init__(self) -> None:
+        _require_name(self.name)
+        public_key = self.private_key.public_bytes()
+        object.__setattr__(self, "public_key", public_key)
+        key_id = compute_key_id(self.name, SIG_TYPE_COSIGNATURE_SM2, public_key)
+        object.__setattr__(self, "key_id", key_id)
+
+    def cosign(self, checkpoint_text: str, timestamp: int) -> str:
+        """Cosign a checkpoint at ``timestamp``; see :meth:`CosignatureSigner.cosign`."""
+        message = cosignature_message(checkpoint_text, timestamp)
+        raw = timestamp.to_bytes(8, "big") + self.private_key.sign(message)
+        return NoteSignature(self.name, self.key_id, raw).to_line()
+
+    def verifier(self) -> Sm2CosignatureVerifier:
+        """Return the matching :class:`Sm2CosignatureVerifier`."""
+        return Sm2CosignatureVerifier(self.name, self.public_key)
+
+
+class Signer(Protocol):
+    """Anything :func:`sign_note` signs with: a key name, its key ID and a signing function."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def key_id(self) -> bytes: ...
+
+    def sign(self, msg: bytes) -> bytes: ...
+
+
+Verifier: TypeAlias = NoteVerifier | CosignatureVerifier | Sm2NoteVerifier | Sm2CosignatureVerifier
 """Anything :func:`open_note` accepts as a known key."""
+
+SUITES = ("ed25519", "sm2")
+"""Signature suites: ``ed25519`` (the default, with SHA-256) and ``sm2`` (with SM3)."""
+
+
+def note_verifier_from_key_string(key_string: str) -> NoteVerifier | Sm2NoteVerifier:
+    """Parse a note verifier key string of either suite, chosen by its type.
+
+    Raises:
+        NoteFormatError: the string breaks a ``key-*`` or ``name-*`` rule.
+    """
+    if _key_type(key_string).startswith(SIG_TYPE_SM2):
+        return Sm2NoteVerifier.from_key_string(key_string)
+    return NoteVerifier.from_key_string(key_string)
+
+
+def note_signer_from_key_string(key_string: str) -> NoteSigner | Sm2NoteSigner:
+    """Parse a note signer key string of either suite, chosen by its type.
+
+    Raises:
+        NoteFormatError: the string breaks a ``key-*`` or ``name-*`` rule.
+    """
+    if _key_type(key_string).startswith(SIG_TYPE_SM2):
+        return Sm2NoteSigner.from_key_string(key_string)
+    return NoteSigner.from_key_string(key_string)
+
+
+def _key_type(key_string: str) -> bytes:
+    """The decoded key field of a key string, or b"" when it does not decode."""
+    rest = key_string.removeprefix(_PRIVATE_PREFIX)
+    fields = rest.split("+", 2)  # name, key ID, then base64 (which may hold "+")
+    return (_b64decode(fields[2]) if len(fields) == 3 else None) or b""

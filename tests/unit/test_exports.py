@@ -59,6 +59,7 @@ def test_no_private_module_leaks() -> None:
         "log",
         "merkle",
         "note",
+        "sm2",
         "store",
         "uscc",
         "fsck",
