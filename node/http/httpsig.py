@@ -705,6 +705,7 @@ class RequestSigner(httpx.Auth):
         fast_path: build profile requests with :mod:`node.http.fastsig`; ``False``
             signs every request through the library (the oracle and the bench's
             baseline). Both write the same bytes.
+        nonces: source of nonces; fresh random ones unless a test fixes them.
     """
 
     requires_request_body = True
@@ -716,11 +717,13 @@ class RequestSigner(httpx.Auth):
         clock: Callable[[], float] = time.time,
         *,
         fast_path: bool = True,
+        nonces: Callable[[], str] | None = None,
     ) -> None:
         if not key_id:
             raise ValueError("key_id must be non-empty")
         self.key_id = key_id
         self.fast_path = fast_path
+        self._nonces = nonces
         self._key = private_key
         self._signer = _make_signer(key_id, private_key)
         self._clock = clock
@@ -731,7 +734,7 @@ class RequestSigner(httpx.Auth):
             if name in request.headers:
                 del request.headers[name]
         seconds, created = _created_at(self._clock)
-        nonce = _new_nonce()
+        nonce = _new_nonce() if self._nonces is None else self._nonces()
         if self.fast_path and self._sign_fast(request, seconds, nonce):
             return
         self._signer.sign(
