@@ -7,6 +7,14 @@ serialization to the ``http-message-signatures`` library; what is written here i
 policy: which components must be covered, which parameters must be present, the
 replay window, the nonce cache and the error taxonomy.
 
+Fast path: a message of exactly the profile's shape (as this module's signers write
+it) is signed or checked by :mod:`node.http.fastsig` instead, with the same checks
+in the same order and the same errors; the signature base and field values are the
+library's byte for byte. The decision is made before any check runs, from the
+fields alone, and anything outside the shape goes through the library unchanged.
+``fast_path=False`` on every entry point forces the library (the differential
+test's oracle and the bench's baseline).
+
 Request profile (signed by :class:`RequestSigner`, checked by :class:`RequestVerifier`):
 
 * algorithm Ed25519, label ``sig1``, tag ``yrd-credit-chain``;
