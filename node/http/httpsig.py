@@ -7,6 +7,14 @@ serialization to the ``http-message-signatures`` library; what is written here i
 policy: which components must be covered, which parameters must be present, the
 replay window, the nonce cache and the error taxonomy.
 
+Fast path: a message of exactly the profile's shape (as this module's signers write
+it) is signed or checked by :mod:`node.http.fastsig` instead, with the same checks
+in the same order and the same errors; the signature base and field values are the
+library's byte for byte. The decision is made before any check runs, from the
+fields alone, and anything outside the shape goes through the library unchanged.
+``fast_path=False`` on every entry point forces the library (the differential
+test's oracle and the bench's baseline).
+
 Request profile (signed by :class:`RequestSigner`, checked by :class:`RequestVerifier`):
 
 * algorithm Ed25519, label ``sig1``, tag ``yrd-credit-chain``;
@@ -81,6 +89,7 @@ from typing import Any, ClassVar, Protocol, TypeAlias
 
 import http_sf
 import httpx
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from http_message_signatures import (
     ContentDigest,
@@ -92,6 +101,7 @@ from http_message_signatures import (
 from http_message_signatures.algorithms import ED25519
 
 from node.errors import NodeError
+from node.http import fastsig
 
 __all__ = [
     "ALGORITHM",
@@ -143,6 +153,10 @@ _RESPONSE_PARAMS = frozenset({"created", "keyid", "alg", "tag"})
 # secrets.token_urlsafe(16): 16 random bytes, unpadded base64url.
 _NONCE_RE = re.compile(r"[A-Za-z0-9_-]{22}")
 _NONCE_BYTES = 16
+# The library's wording for the two failures the fast path detects itself, so that a
+# message fails with the same detail whichever path checked it.
+_DIGEST_MISMATCH = "Content-Digest does not match the message body"
+_NOT_VERIFIED = "the signature does not verify over the covered components"
 
 # A component identifier as (name, parameters), ignoring parameter order (RFC 9421 §2).
 _ComponentId = tuple[str, frozenset[tuple[str, Any]]]
@@ -328,7 +342,7 @@ def content_digest(body: bytes) -> str:
     Returns:
         A Structured Field Dictionary ``sha-256=:<base64>:``, also for ``b""``.
     """
-    return ContentDigest.create(bytes(body))
+    return fastsig.content_digest(bytes(body))
 
 
 def check_content_digest(header: str | None, body: bytes) -> None:
@@ -347,6 +361,11 @@ def check_content_digest(header: str | None, body: bytes) -> None:
     """
     if header is None or not header.strip():
         raise BadDigestError("Content-Digest is absent")
+    body = bytes(body)
+    if fastsig.digest_shape_ok(header):
+        if not fastsig.digest_matches(header, body):
+            raise BadDigestError(f"{_DIGEST_MISMATCH} (Content-Digest: {header!r})")
+        return
     try:
         ContentDigest.verify(header, bytes(body))
     except HTTPMessageSignaturesException as exc:
@@ -572,11 +591,21 @@ def _library_verify(
             body=body,
         )
     except HTTPMessageSignaturesException as exc:
-        reason = str(exc) or "the signature does not verify over the covered components"
-        raise BadSignatureError(
-            f"{reason} (keyid {parsed.key_id!r}; a request signed for another @authority than this "
-            "node's public URL fails here)"
-        ) from exc
+        raise _bad_signature(str(exc) or _NOT_VERIFIED, parsed.key_id) from exc
+
+
+def _bad_signature(reason: str, key_id: str) -> BadSignatureError:
+    return BadSignatureError(
+        f"{reason} (keyid {key_id!r}; a request signed for another @authority than this "
+        "node's public URL fails here)"
+    )
+
+
+def _fast_verify(public_key: Ed25519PublicKey, signature: bytes, base: bytes, key_id: str) -> None:
+    try:
+        public_key.verify(signature, base)
+    except InvalidSignature as exc:
+        raise _bad_signature(_NOT_VERIFIED, key_id) from exc
 
 
 def _check_window(created: int, now: float, window_s: int) -> None:
@@ -681,6 +710,10 @@ class RequestSigner(httpx.Auth):
         key_id: this client's key id as the verifier knows it.
         private_key: the Ed25519 signing key.
         clock: Unix-seconds clock for ``created``; injectable for tests.
+        fast_path: build profile requests with :mod:`node.http.fastsig`; ``False``
+            signs every request through the library (the oracle and the bench's
+            baseline). Both write the same bytes.
+        nonces: source of nonces; fresh random ones unless a test fixes them.
     """
 
     requires_request_body = True
@@ -690,10 +723,16 @@ class RequestSigner(httpx.Auth):
         key_id: str,
         private_key: Ed25519PrivateKey,
         clock: Callable[[], float] = time.time,
+        *,
+        fast_path: bool = True,
+        nonces: Callable[[], str] | None = None,
     ) -> None:
         if not key_id:
             raise ValueError("key_id must be non-empty")
         self.key_id = key_id
+        self.fast_path = fast_path
+        self._nonces = nonces
+        self._key = private_key
         self._signer = _make_signer(key_id, private_key)
         self._clock = clock
 
@@ -702,18 +741,34 @@ class RequestSigner(httpx.Auth):
         for name in ("content-digest", "signature-input", "signature"):
             if name in request.headers:
                 del request.headers[name]
-        _, created = _created_at(self._clock)
+        seconds, created = _created_at(self._clock)
+        nonce = _new_nonce() if self._nonces is None else self._nonces()
+        if self.fast_path and self._sign_fast(request, seconds, nonce):
+            return
         self._signer.sign(
             request,
             key_id=self.key_id,
             created=created,
-            nonce=_new_nonce(),
+            nonce=nonce,
             label=SIGNATURE_LABEL,
             tag=SIGNATURE_TAG,
             include_alg=True,
             covered_component_ids=REQUEST_COMPONENTS,
             body=request.content,
         )
+
+    def _sign_fast(self, request: httpx.Request, created: int, nonce: str) -> bool:
+        """Sign a profile request without the library; ``False`` (nothing done) otherwise."""
+        params = fastsig.request_params(created, self.key_id, nonce)
+        where = fastsig.target(str(request.url))
+        if params is None or where is None or not fastsig.method_ok(request.method):
+            return False
+        digest = fastsig.content_digest(request.content)
+        base = fastsig.request_base(request.method, where, digest, params)
+        request.headers["Content-Digest"] = digest
+        request.headers["Signature-Input"] = f"{SIGNATURE_LABEL}={params}"
+        request.headers["Signature"] = fastsig.signature_field(self._key.sign(base))
+        return True
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         self.sign(request)
@@ -728,6 +783,9 @@ class RequestVerifier:
         window_s: accepted ``|now - created|``, inclusive, in seconds.
         nonce_cache: shared :class:`NonceCache`; a private one is made if omitted.
         clock: Unix-seconds clock; injectable for tests.
+        fast_path: check profile requests with :mod:`node.http.fastsig`; ``False``
+            checks every request through the library. Both accept and refuse the
+            same requests with the same errors.
     """
 
     def __init__(
@@ -736,9 +794,12 @@ class RequestVerifier:
         window_s: int = DEFAULT_WINDOW_S,
         nonce_cache: NonceCache | None = None,
         clock: Callable[[], float] = time.time,
+        *,
+        fast_path: bool = True,
     ) -> None:
         if window_s < 0:
             raise ValueError(f"window_s must be >= 0, got {window_s}")
+        self.fast_path = fast_path
         self._resolve_key = resolve_key
         self.window_s = window_s
         self.nonce_cache = nonce_cache if nonce_cache is not None else NonceCache()
@@ -765,6 +826,10 @@ class RequestVerifier:
                 order given in the module docstring.
         """
         fields = _FieldLines.of(headers)
+        if self.fast_path:
+            verified = self._verify_fast(method, url, fields, body)
+            if verified is not None:
+                return verified
         parsed = _parse_signature(
             fields, allowed_params=_REQUEST_PARAMS, required=_REQUIRED_REQUEST
         )
@@ -773,9 +838,36 @@ class RequestVerifier:
         _library_verify(
             _RequestView(method, url, fields), parsed, public_key, body, REQUEST_COMPONENTS
         )
+        return self._accept(parsed)
+
+    def _verify_fast(
+        self, method: str, url: str, fields: _FieldLines, body: bytes
+    ) -> VerifiedRequest | None:
+        """The same checks in the same order for a profile request; ``None`` (nothing
+        done, no key resolved) when any part of it is outside the profile."""
+        signature_input, signature = fields.get("signature-input"), fields.get("signature")
+        parsed = fastsig.parse_request(signature_input, signature)
+        digest = fields.get("content-digest")
+        if parsed is None or digest is None or type(body) is not bytes:
+            return None
+        where = fastsig.target(url)
+        if where is None or not fastsig.method_ok(method) or not fastsig.digest_shape_ok(digest):
+            return None
+        assert signature_input is not None and signature is not None  # parsed
+        public_key = _resolve_key(self._resolve_key, parsed.key_id)
+        if not fastsig.digest_matches(digest, body):
+            raise BadDigestError(f"{_DIGEST_MISMATCH} (Content-Digest: {digest!r})")
+        base = fastsig.request_base(method, where, digest, parsed.params)
+        _fast_verify(public_key, parsed.signature, base, parsed.key_id)
+        return self._accept(
+            _Parsed(parsed.key_id, parsed.created, parsed.nonce, signature_input, signature)
+        )
+
+    def _accept(self, parsed: _Parsed) -> VerifiedRequest:
+        """Window, then nonce: the checks after the signature, shared by both paths."""
+        assert parsed.nonce is not None  # required by the request profile's parameters
         now = self._clock()
         _check_window(parsed.created, now, self.window_s)
-        assert parsed.nonce is not None  # required by _REQUEST_PARAMS parsing
         self.nonce_cache.check_and_remember(
             parsed.key_id, parsed.nonce, expires_at=parsed.created + self.window_s, now=now
         )
@@ -816,6 +908,7 @@ def sign_response(
     request_method: str,
     request_url: str,
     clock: Callable[[], float] = time.time,
+    fast_path: bool = True,
 ) -> dict[str, str]:
     """Sign a response and bind it to the request it answers (RFC 9421 §2.4).
 
@@ -833,6 +926,8 @@ def sign_response(
         request_url: the URL the request's signature was verified against (the
             node's public base URL plus the request target, never a Host header).
         clock: Unix-seconds clock for ``created``.
+        fast_path: sign a profile response with :mod:`node.http.fastsig`
+            (``False``: through the library; the same bytes either way).
 
     Returns:
         Header fields to add: Content-Digest, Signature-Input, Signature.
@@ -841,6 +936,26 @@ def sign_response(
         MalformedSignatureError: the request's signature fields have no usable
             ``sig1`` member to bind to.
     """
+    seconds, created = _created_at(clock)
+    body = bytes(body)
+    if fast_path:
+        member = fastsig.signature_member(request_signature)
+        params = fastsig.response_params(seconds, key_id)
+        where = fastsig.target(request_url)
+        if (
+            member is not None
+            and params is not None
+            and where is not None
+            and fastsig.method_ok(request_method)
+            and fastsig.status_ok(status)
+        ):
+            digest = fastsig.content_digest(body)
+            base = fastsig.response_base(status, digest, request_method, where, member, params)
+            return {
+                "Content-Digest": digest,
+                "Signature-Input": f"{SIGNATURE_LABEL}={params}",
+                "Signature": fastsig.signature_field(private_key.sign(base)),
+            }
     replaced = {"content-digest", "signature-input", "signature"}
     out: dict[str, str] = {k: v for k, v in headers.items() if k.lower() not in replaced}
     message = _ResponseView(
@@ -848,7 +963,6 @@ def sign_response(
         out,
         _answered_request(request_method, request_url, request_signature_input, request_signature),
     )
-    _, created = _created_at(clock)
     try:
         _make_signer(key_id, private_key).sign(
             message,
@@ -858,7 +972,7 @@ def sign_response(
             tag=SIGNATURE_TAG,
             include_alg=True,
             covered_component_ids=RESPONSE_COMPONENTS,
-            body=bytes(body),
+            body=body,
         )
     except HTTPMessageSignaturesException as exc:
         raise MalformedSignatureError(f"cannot bind response to request signature: {exc}") from exc
@@ -877,6 +991,7 @@ def verify_response(
     request_url: str,
     window_s: int = DEFAULT_WINDOW_S,
     clock: Callable[[], float] = time.time,
+    fast_path: bool = True,
 ) -> str:
     """Verify a signed response and that it answers this very request.
 
@@ -895,6 +1010,8 @@ def verify_response(
         request_url: the URL the client sent (and signed).
         window_s: accepted ``|now - created|``.
         clock: Unix-seconds clock.
+        fast_path: check a profile response with :mod:`node.http.fastsig`
+            (``False``: through the library; the same outcome either way).
 
     Returns:
         The key id that signed the response.
@@ -903,6 +1020,28 @@ def verify_response(
         HttpSignatureError: the subclass names the first failed check.
     """
     fields = _FieldLines.of(headers)
+    if fast_path:
+        fast = fastsig.parse_response(fields.get("signature-input"), fields.get("signature"))
+        digest = fields.get("content-digest")
+        member = fastsig.signature_member(request_signature)
+        where = fastsig.target(request_url)
+        if (
+            fast is not None
+            and digest is not None
+            and member is not None
+            and where is not None
+            and type(body) is bytes
+            and fastsig.digest_shape_ok(digest)
+            and fastsig.method_ok(request_method)
+            and fastsig.status_ok(status)
+        ):
+            public_key = _resolve_key(resolve_key, fast.key_id)
+            if not fastsig.digest_matches(digest, body):
+                raise BadDigestError(f"{_DIGEST_MISMATCH} (Content-Digest: {digest!r})")
+            base = fastsig.response_base(status, digest, request_method, where, member, fast.params)
+            _fast_verify(public_key, fast.signature, base, fast.key_id)
+            _check_window(fast.created, clock(), window_s)
+            return fast.key_id
     parsed = _parse_signature(fields, allowed_params=_RESPONSE_PARAMS, required=_REQUIRED_RESPONSE)
     public_key = _resolve_key(resolve_key, parsed.key_id)
     check_content_digest(fields.get("content-digest"), body)

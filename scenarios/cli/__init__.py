@@ -343,6 +343,38 @@ def bench_ledger(
         raise CommandError(str(exc)) from exc
 
 
+@bench.command("httpsig")
+@click.option(
+    "--ops", type=click.IntRange(min=1), default=300, show_default=True, help="Calls per round."
+)
+@click.option(
+    "--rounds", type=click.IntRange(min=1), default=15, show_default=True, help="Rounds (medians)."
+)
+@click.option(
+    "--response-bytes",
+    type=click.IntRange(min=0),
+    default=2048,
+    show_default=True,
+    help="Response body size (its Content-Digest is part of the cost).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("bench-results"),
+    show_default=True,
+    help="Directory for bench-httpsig.json.",
+)
+def bench_httpsig(ops: int, rounds: int, response_bytes: int, out: Path) -> None:
+    """RFC 9421 sign and verify, library and fast path, beside raw Ed25519 in the same process."""
+    from scenarios.bench.httpsig import cli_run
+    from scenarios.errors import BenchError
+
+    try:
+        cli_run(ops, rounds, response_bytes, out, click.echo)
+    except BenchError as exc:
+        raise CommandError(str(exc)) from exc
+
+
 # The local network (consortium init, up, status, down, query, enterprises, institutions,
 # report verify: scenarios/cli/consortium.py) and the reliability harnesses
 # (scenarios/cli/reliability.py) are the lazy commands above.
