@@ -19,7 +19,7 @@ from support.inproc_world import HOME, assert_problem
 from node.app import build_state
 from node.bundle import verify_bundle, verify_bundle_in_history
 from node.consortium import ManifestHistory, parse_manifest, sign_manifest
-from node.errors import BundleError
+from node.errors import BundleError, ConfigError
 
 ROOT = seeded_key("root")
 
@@ -145,3 +145,23 @@ async def test_a_restarted_node_resumes_the_version_it_applied(world) -> None:
         assert [m.version for m in again.history.versions] == [1, 2]
     finally:
         await again.close()
+
+
+async def test_a_node_started_on_a_newer_manifest_file_follows_it(world) -> None:
+    v1 = world.manifest
+    v2 = _next(v1)
+    settings = world.state(HOME).settings
+    assert (await _post(world, HOME, v2)).status_code == 200
+    await world.state(HOME).close()
+    world.net.states.pop(HOME)
+    v3 = _next(v2)
+    settings.manifest.write_bytes(v3.raw)  # the operator updated the file while it was down
+    again = build_state(settings, transport=world.net.transport)
+    try:
+        assert again.manifest.digest == v3.digest
+        assert [m.version for m in again.history.versions] == [1, 2, 3]
+    finally:
+        await again.close()
+    settings.manifest.write_bytes(_next(v1, prev="0" * 64).raw)  # a version 2 of another chain
+    with pytest.raises(ConfigError, match="differs from the one this node applied"):
+        build_state(settings, transport=world.net.transport)
