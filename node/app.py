@@ -22,12 +22,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from ledger import Ledger, NoteSigner
 from node.api.deps import NodeMetrics
 from node.api.institution import institution_router
+from node.api.manifest import manifest_router
 from node.api.operator import operator_router
 from node.api.peer import peer_router
 from node.api.problems import document_problems, install_problem_handlers
 from node.api.public import public_router
 from node.catalogue import catalogue_router
-from node.consortium import load_manifest
+from node.consortium import ManifestHistory, load_manifest, parse_history
 from node.datadir import DataDirLock, make_private
 from node.errors import (
     ConfigError,
@@ -37,7 +38,7 @@ from node.keys import load_private_key, public_b64
 from node.peers.client import PeerClient
 from node.sequencer import Sequencer
 from node.settings import NodeSettings
-from node.state import NodeState, refuse_if_behind
+from node.state import NodeState, refuse_if_behind, write_history
 from node.views import PeerViews
 
 __all__ = ["build_state", "create_app", "open_checked_ledger"]
@@ -49,7 +50,8 @@ def build_state(
     settings: NodeSettings, *, transport: Any = None, urls: dict[str, str] | None = None
 ) -> NodeState:
     """Open keys, manifest, ledger and node state for ``settings``."""
-    manifest = load_manifest(settings.manifest)
+    history = load_node_history(settings)
+    manifest = history.current
     info = manifest.node(settings.node_id) if manifest.has(settings.node_id) else None
     if info is None:
         raise ConfigError(f"node {settings.node_id} is not in the manifest {settings.manifest}")
@@ -90,6 +92,7 @@ def build_state(
     return NodeState(
         settings=settings,
         manifest=manifest,
+        history=history,
         info=info,
         key=key,
         ledger=ledger,
@@ -98,6 +101,38 @@ def build_state(
         sequencer=Sequencer(ledger, on_block=lambda block: views.mark_signed(block.size)),
         data_lock=lock,
     )
+
+
+def load_node_history(settings: NodeSettings) -> ManifestHistory:
+    """The manifest versions this node follows: its applied history, then the settings' file.
+
+    The settings' manifest file may be older than what the node applied live (it
+    stays on the newest it holds), the same, or the next version (applied now, as
+    if offered live). Anything else is refused: a file that disagrees with a
+    version the node applied, or one that does not follow its history.
+
+    Raises:
+        ConfigError: one sentence naming the file and why.
+    """
+    manifest = load_manifest(settings.manifest)
+    path = settings.manifest_history_path
+    if not path.exists():
+        return ManifestHistory((manifest,))
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from exc
+    history = parse_history(data, root_key=manifest.root_key, source=str(path), from_any=True)
+    if history.holds(manifest) or manifest.version < history.versions[0].version:
+        return history
+    if manifest.version <= history.current.version:
+        raise ConfigError(
+            f"{settings.manifest} holds a manifest version {manifest.version} that differs "
+            f"from the one this node applied ({path})"
+        )
+    extended = history.extended(manifest, reader=settings.node_id)
+    write_history(path, extended)
+    return extended
 
 
 def open_checked_ledger(
@@ -209,6 +244,7 @@ def create_app(
     app.include_router(public_router(st, NodeMetrics(registry, m_size, m_height, m_alarms)))
     app.include_router(peer_router(st))
     app.include_router(operator_router(st))
+    app.include_router(manifest_router(st))
     app.include_router(institution_router(st))
 
     return app

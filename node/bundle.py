@@ -36,10 +36,17 @@ from ledger import (
     verify_inclusion,
 )
 from node.consent import verify_consent
-from node.consortium import Manifest
-from node.errors import AuthorizationError, BundleError, UnknownPeerError
+from node.consortium import Manifest, ManifestHistory
+from node.errors import AuthorizationError, BundleError, ConfigError, UnknownPeerError
 
-__all__ = ["BundleSummary", "verify_bundle", "verify_checkpoint_note", "verify_record_item"]
+__all__ = [
+    "BundleSummary",
+    "bundle_manifest_version",
+    "verify_bundle",
+    "verify_bundle_in_history",
+    "verify_checkpoint_note",
+    "verify_record_item",
+]
 
 
 @dataclass
@@ -176,6 +183,38 @@ def verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
         ) from exc
 
 
+def verify_bundle_in_history(bundle: dict[str, Any], history: ManifestHistory) -> BundleSummary:
+    """Verify a bundle against the manifest version it names, taken from ``history``.
+
+    Raises:
+        BundleError: the history lacks that version (``manifest-version``), or the
+            bundle does not verify against it.
+    """
+    version = bundle_manifest_version(bundle)
+    try:
+        manifest = history.at(version)
+    except ConfigError as exc:
+        raise BundleError(
+            "manifest-version", f"the report names manifest version {version}; {exc}"
+        ) from exc
+    return verify_bundle(bundle, manifest)
+
+
+def bundle_manifest_version(bundle: dict[str, Any]) -> int:
+    """The manifest version a bundle's report was made under (1 before versions existed).
+
+    Raises:
+        BundleError: the report names no usable version.
+    """
+    try:
+        version = bundle["report"].get("manifest_version", 1)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BundleError("malformed", f"bundle lacks {exc}") from exc
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise BundleError("malformed", f"the report names manifest version {version!r}")
+    return version
+
+
 def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
     algorithm = manifest.algorithm
     try:
@@ -185,6 +224,13 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
         uscc = str(report["uscc"])
     except (KeyError, TypeError) as exc:
         raise BundleError("malformed", f"bundle lacks {exc}") from exc
+    made_under = bundle_manifest_version(bundle)
+    if made_under != manifest.version:
+        raise BundleError(
+            "manifest-version",
+            f"the report was made under manifest version {made_under}, not version "
+            f"{manifest.version}: check it against that version (a manifest history)",
+        )
     try:
         manifest.node(home).key().verify(sig, canonical_bytes(report))
     except UnknownPeerError as exc:

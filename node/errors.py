@@ -2,6 +2,7 @@
 
     NodeError
     ├── ConfigError             settings, keys or manifest cannot be used
+    │   └── ManifestRefusedError a new manifest version cannot follow the current one
     ├── UnknownPeerError        a key id that is not in the manifest (.peer_id)
     ├── UnknownInstitutionError an institution not registered here (.institution_id)
     ├── AuthorizationError      the cited authorization does not allow the query (.reason)
@@ -36,6 +37,7 @@ __all__ = [
     "DuplicateEntryError",
     "HeadTimeoutError",
     "LedgerBehindError",
+    "ManifestRefusedError",
     "NodeError",
     "NotFoundError",
     "PeerMisbehavedError",
@@ -54,6 +56,14 @@ class NodeError(Exception):
 
 class ConfigError(NodeError):
     """Settings, keys or the manifest are missing or invalid."""
+
+
+class ManifestRefusedError(ConfigError):
+    """A manifest version offered to a running node cannot follow its current one.
+
+    The message is one sentence naming why (:func:`node.consortium.successor_problem`);
+    nothing was changed.
+    """
 
 
 class UnknownPeerError(NodeError):

@@ -594,6 +594,7 @@ async def make_report(
         "version": 2,
         **{k: v for k, v in request.items()},
         "home_node": state.node_id,
+        "manifest_version": state.manifest.version,
         "asked_at": now,
         "holders": sections,
         "missing": missing,

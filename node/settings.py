@@ -103,6 +103,11 @@ class NodeSettings:
         return self.data_dir / "ledger.db"
 
     @property
+    def manifest_history_path(self) -> Path:
+        """Every manifest version this node has applied, one signed file per line."""
+        return self.data_dir / "manifests.jsonl"
+
+    @property
     def state_path(self) -> Path:
         return self.data_dir / "state.db"
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from starlette.requests import Request
 
 from ledger import AlarmEntry, InstitutionEntry, Ledger, NoteSigner, utc_now
-from node.consortium import Manifest, NodeInfo
-from node.datadir import DataDirLock
-from node.errors import LedgerBehindError, UnknownPeerError
+from node.consortium import Manifest, ManifestHistory, NodeInfo
+from node.datadir import DataDirLock, private_umask
+from node.errors import ConfigError, LedgerBehindError, ManifestRefusedError, UnknownPeerError
 from node.http import httpsig
 from node.keys import public_from_b64
 from node.peers.client import PeerClient
@@ -109,8 +110,44 @@ class NodeState:
         default_factory=dict
     )  # peer → (size, monotonic time) last cosigned  # peer → size of our log it last said it holds
 
+    history: ManifestHistory | None = None  # every manifest version applied, 1 … current
+
     def __post_init__(self) -> None:
         self.verifier = httpsig.RequestVerifier(self.resolve_key, window_s=self.settings.window_s)
+        if self.history is None:
+            self.history = ManifestHistory((self.manifest,))
+
+    def apply_manifest(self, new: Manifest) -> bool:
+        """Follow manifest version ``new`` live: peers, keys and URLs change at once.
+
+        A version already applied (same digest) changes nothing and answers False.
+        The history file is written before anything is switched, so a crash leaves
+        the node on the old version or the new one, never between.
+
+        Raises:
+            ManifestRefusedError: ``new`` cannot follow the current version, or it
+                changes this node's own key or origin (one sentence; nothing changed).
+        """
+        base = self.history or ManifestHistory((self.manifest,))
+        if base.holds(new):
+            return False
+        mine = new.node(self.node_id) if new.has(self.node_id) else None
+        try:
+            history = base.extended(new, reader=self.node_id)
+        except ConfigError as exc:
+            raise ManifestRefusedError(str(exc)) from exc
+        assert mine is not None  # extended() refuses a version that removes this node
+        if mine.public_key != self.info.public_key:
+            raise ManifestRefusedError(
+                f"manifest version {new.version} changes this node's key: "
+                "restart it with the new key file"
+            )
+        write_history(self.settings.manifest_history_path, history)
+        self.history = history
+        self.manifest = new
+        self.info = mine
+        self.peers.use_manifest(new)
+        return True
 
     @property
     def node_id(self) -> str:
@@ -156,6 +193,16 @@ class NodeState:
         finally:
             if self.data_lock is not None:
                 self.data_lock.release()
+
+
+def write_history(path: Path, history: ManifestHistory) -> None:
+    """Write the manifest history file atomically (0600): a new file renamed over the old."""
+    tmp = path.with_name(path.name + ".tmp")
+    with private_umask(), open(tmp, "wb") as f:
+        f.write(history.to_bytes())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def b64(data: bytes) -> str:

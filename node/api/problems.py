@@ -40,6 +40,7 @@ from node.errors import (
     DuplicateEntryError,
     HeadTimeoutError,
     LedgerBehindError,
+    ManifestRefusedError,
     NotFoundError,
     PeerMisbehavedError,
     PeerUnavailableError,
@@ -186,6 +187,9 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
         "Too many connections",
         ("limit",),
         retry_after=True,
+    ),
+    ProblemType(
+        ManifestRefusedError, 409, "manifest-refused", "Manifest version cannot be applied"
     ),
     ProblemType(ConfigError, 500, "config", "Node configuration error"),
     ProblemType(

@@ -32,6 +32,7 @@ def public_router(st: NodeState, gauges: NodeMetrics) -> APIRouter:
             "node_id": st.node_id,
             "height": st.ledger.height,
             "size": st.ledger.size,
+            "manifest_version": st.manifest.version,
         }
 
     @router.get("/v1/info", summary="Node identity, ledger head, peers")

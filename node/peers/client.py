@@ -118,6 +118,7 @@ class PeerClient:
         self.max_bytes = max_bytes
         self.max_bytes_by_path = dict(max_bytes_by_path or {})
         self.node_id = node_id
+        self._url_overrides = dict(urls or {})
         self.urls = dict(urls or {n.node_id: n.url for n in manifest.nodes})
         self._host_to_peer = {httpx.URL(u).host: p for p, u in self.urls.items()}
         latency = dict(latency_ms or {})
@@ -139,6 +140,13 @@ class PeerClient:
         # Checkpoints, proofs and views are self-authenticating (signed notes and
         # proofs checked against them): fetching them needs no message signature.
         self._plain = httpx.AsyncClient(transport=wire, timeout=timeout_s)
+
+    def use_manifest(self, manifest: Manifest) -> None:
+        """Follow a newer manifest version: its nodes' URLs (overrides kept) and keys."""
+        self.manifest = manifest
+        self.urls = {n.node_id: self._url_overrides.get(n.node_id, n.url) for n in manifest.nodes}
+        self._host_to_peer = {httpx.URL(u).host: p for p, u in self.urls.items()}
+        self._keys = {f"node:{n.node_id}": n.key() for n in manifest.nodes}
 
     async def aclose(self) -> None:
         await self._client.aclose()

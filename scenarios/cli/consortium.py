@@ -460,21 +460,37 @@ def report_group() -> None:
     help="The consortium manifest (default DIR/manifest.json).",
 )
 @click.option(
+    "--manifest-history",
+    "history_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Every manifest version, one per line: the bundle is checked against the version it "
+    "names (default DIR/manifest-history.jsonl when it exists and --manifest is not given).",
+)
+@click.option(
     "--root-key",
     default=None,
     help="Trusted root public key (base64); default: the key the manifest names.",
 )
 @_dir_option
 def report_verify(
-    bundle: Path, manifest_path: Path | None, root_key: str | None, directory: Path
+    bundle: Path,
+    manifest_path: Path | None,
+    history_path: Path | None,
+    root_key: str | None,
+    directory: Path,
 ) -> None:
     """Verify a report bundle offline, with the manifest alone; exit 1 naming the problem if it fails."""
 
     def go() -> None:
+        history = history_path
+        if history is None and manifest_path is None:
+            kept = directory / "manifest-history.jsonl"
+            history = kept if kept.exists() else None
         m = manifest_path or directory / "manifest.json"
-        if not m.exists():
+        if history is None and not m.exists():
             raise net.NetworkError(f"manifest {m} does not exist; pass --manifest")
-        s = net.verify_bundle_file(bundle, m, root_key)
+        s = net.verify_bundle_file(bundle, None if history else m, root_key, history)
         click.echo(
             f"valid: report {s.query_id} on {s.uscc} for {s.institution_id} ({s.purpose}) from {s.home_node}"
         )
@@ -487,3 +503,13 @@ def report_verify(
             click.echo(f"  partial: missing {', '.join(str(m.get('node_id')) for m in s.missing)}")
 
     _run(go)
+
+
+def _add_manifest_commands() -> None:
+    from scenarios.cli.manifest import manifest_history_cmd, manifest_next_cmd
+
+    consortium_group.add_command(manifest_next_cmd)
+    consortium_group.add_command(manifest_history_cmd)
+
+
+_add_manifest_commands()

@@ -489,6 +489,7 @@ def _remove_consortium(directory: Path) -> None:
         shutil.rmtree(directory / name, ignore_errors=True)
     for name in (
         "manifest.json",
+        "manifest-history.jsonl",
         "consortium.json",
         "institutions.json",
         "network.json",

@@ -24,8 +24,8 @@ from ledger import (
     parse_json,
     parse_uscc,
 )
-from node.bundle import BundleSummary, verify_bundle
-from node.consortium import Manifest, load_manifest
+from node.bundle import BundleSummary, verify_bundle, verify_bundle_in_history
+from node.consortium import Manifest, ManifestHistory, load_manifest, parse_history
 from node.errors import BundleError, ConfigError
 from scenarios.errors import NetworkError
 from scenarios.localnet.client import NodeClient, problem_sentence, register_institutions
@@ -204,11 +204,31 @@ def _trusted_manifest(cons: Consortium) -> Manifest:
 
 
 def verify_bundle_file(
-    bundle_path: Path, manifest_path: Path, root_key: str | None = None
+    bundle_path: Path,
+    manifest_path: Path | None,
+    root_key: str | None = None,
+    history_path: Path | None = None,
 ) -> BundleSummary:
-    """Offline verification of a saved bundle; NetworkError names the problem in one sentence."""
+    """Offline verification of a saved bundle; NetworkError names the problem in one sentence.
+
+    With ``history_path`` (one signed manifest per line) the bundle is checked against
+    the manifest version its report names; otherwise against ``manifest_path``.
+    """
+    history: ManifestHistory | None = None
+    manifest: Manifest | None = None
     try:
-        manifest = load_manifest(Path(manifest_path), root_key=root_key)
+        if history_path is not None:
+            history = parse_history(
+                Path(history_path).read_bytes(), root_key=root_key, source=str(history_path)
+            )
+        elif manifest_path is not None:
+            manifest = load_manifest(Path(manifest_path), root_key=root_key)
+        else:
+            raise ConfigError("give a manifest or a manifest history")
+    except FileNotFoundError:
+        raise NetworkError(f"the manifest history {history_path} does not exist") from None
+    except OSError as exc:
+        raise NetworkError(f"the manifest history cannot be read: {exc.strerror}") from exc
     except ConfigError as exc:
         raise NetworkError(f"the manifest cannot be used: {exc}") from exc
     try:
@@ -224,6 +244,9 @@ def verify_bundle_file(
     if not isinstance(bundle, dict):
         raise NetworkError(f"{bundle_path} is not a report bundle (expected a JSON object)")
     try:
+        if history is not None:
+            return verify_bundle_in_history(bundle, history)
+        assert manifest is not None
         return verify_bundle(bundle, manifest)
     except BundleError as exc:
         raise NetworkError(f"the bundle does not verify: {exc.detail} ({exc.reason})") from exc
