@@ -73,7 +73,14 @@ from typing import Any
 import psutil
 
 from ledger import parse_json
-from scenarios.bench.figures import CSV_COLUMNS, FIGURES, Figure, add_ratios, ratio
+from scenarios.bench.figures import (
+    CSV_COLUMNS,
+    FIGURES,
+    Figure,
+    add_ratios,
+    ratio,
+    stage_columns,
+)
 from scenarios.bench.plain_ingest import files_bytes, plain_ingest
 from scenarios.bench.plan import (
     DEFAULT_ENTERPRISES,
@@ -435,6 +442,7 @@ def _run_cell(
             "client_cpu_share": q["client_cpu_share"],
             "client_cpu_share_baseline": q["client_cpu_share_baseline"],
             "fanout_per_report": q["mean_fanout_per_report"],
+            **stage_columns(q["stages"]),
             "baseline_holders": q["baseline_holders"],
             "latency_sent": lat["sent"],
             "latency_ok": lat["ok"],
@@ -468,6 +476,7 @@ def _run_cell(
             / MIB,
             "node_cpu_s_lifetime": mean(lifetime),
             "detail": {
+                "stages": q["stages"],
                 "phases": q["phases"],
                 "node_processes": chain_use["processes"],
                 "baseline_processes": base_use["processes"],

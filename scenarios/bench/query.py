@@ -68,6 +68,8 @@ from scenarios.bench.phases import (
     cpu_ms_per_request,
     median_spread,
     pair_ratios,
+    stage_deltas,
+    stage_ms_per_report,
 )
 from scenarios.localnet import (
     Consortium,
@@ -89,6 +91,8 @@ __all__ = [
     "open_loop",
     "open_loop_schedule",
     "run_query_bench",
+    "scrape_stages",
+    "stage_summary",
     "summarise_phases",
 ]
 
@@ -672,18 +676,23 @@ async def _bench(
         for i in range(len(targets)):
             await baseline(i * verify_every)
         base_pids = {name: p.pid for name, p in procs.items()}
+        node_urls = [cons.url(n) for n in node_pids]
         meter = _Meter(node_pids, base_pids)
         phases: list[dict[str, Any]] = []
         with ProcSampler(node_pids) as chain_use, ProcSampler(base_pids) as base_use:
             progress(f"idle: {idle_s:.0f} s with no requests (background CPU)")
+            scraped = await scrape_stages(plain, node_urls)
             at = meter.start()
             await asyncio.sleep(idle_s)
             idle_use = meter.stop(at)
+            scraped, idle_stages = await _stage_delta(plain, node_urls, scraped)
             idle_rate = {
                 CHAIN: idle_use["node_cpu_s"] / idle_use["seconds"],
                 BASELINE: idle_use["baseline_cpu_s"] / idle_use["seconds"],
             }
-            phases.append({"phase": "idle", "side": "idle", "round": None, **idle_use})
+            phases.append(
+                {"phase": "idle", "side": "idle", "round": None, **idle_use, "stages": idle_stages}
+            )
             for side, r in alternating_phases(rounds):
                 progress(
                     f"round {r + 1}/{rounds}, {side}: closed loop, {concurrency} workers, "
@@ -697,7 +706,9 @@ async def _bench(
                     capacity_s,
                     bars,
                 )
-                phases.append(_phase_row(res, side, r, meter.stop(at)))
+                use = meter.stop(at)
+                scraped, got = await _stage_delta(plain, node_urls, scraped)
+                phases.append({**_phase_row(res, side, r, use), "stages": got})
             cap_rates = [p["per_second"] for p in phases if p["side"] == CHAIN]
             rate = max(1.0, statistics.median(cap_rates) * load)
             for side in (CHAIN, BASELINE):
@@ -706,7 +717,9 @@ async def _bench(
                 res = await open_loop(
                     f"{side}-latency", chain if side == CHAIN else baseline, rate, duration_s, bars
                 )
-                phases.append(_phase_row(res, side, None, meter.stop(at)))
+                use = meter.stop(at)
+                scraped, got = await _stage_delta(plain, node_urls, scraped)
+                phases.append({**_phase_row(res, side, None, use), "stages": got})
     finally:
         for c in clients.values():
             await c.aclose()
@@ -716,6 +729,7 @@ async def _bench(
     out = summarise_phases(phases, idle_rate)
     out.update(
         {
+            "stages": stage_summary(phases),
             "open_loop_rate": rate,
             "rounds": rounds,
             "verified_offline": stats["verified_offline"],
@@ -737,6 +751,77 @@ async def _bench(
         }
     )
     return out
+
+
+async def scrape_stages(
+    client: httpx.AsyncClient, urls: Sequence[str]
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """``node_stage_seconds`` (sum, count) per (stage, area), summed over the nodes' /metrics.
+
+    A node that does not answer adds nothing (its stages are missing, not zero).
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async def one(url: str) -> str:
+        try:
+            r = await client.get(url + "/metrics", timeout=10)
+        except httpx.HTTPError:
+            return ""
+        return r.text if r.status_code == 200 else ""
+
+    out: dict[tuple[str, str], list[float]] = {}
+    for text in await asyncio.gather(*(one(u) for u in urls)):
+        for family in text_string_to_metric_families(text):
+            if family.name != "node_stage_seconds":
+                continue
+            for sample in family.samples:
+                key = (sample.labels.get("stage", ""), sample.labels.get("area", ""))
+                if sample.name.endswith("_sum"):
+                    out.setdefault(key, [0.0, 0.0])[0] += sample.value
+                elif sample.name.endswith("_count"):
+                    out.setdefault(key, [0.0, 0.0])[1] += sample.value
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+async def _stage_delta(
+    client: httpx.AsyncClient,
+    urls: Sequence[str],
+    before: Mapping[tuple[str, str], tuple[float, float]],
+) -> tuple[dict[tuple[str, str], tuple[float, float]], dict[str, list[float]]]:
+    """Scrape again; the new totals, and what each stage added since ``before`` as
+    ``"stage/area" → [seconds, count]``."""
+    after = await scrape_stages(client, urls)
+    got = stage_deltas(before, after)
+    return after, {f"{k[0]}/{k[1]}": [v[0], v[1]] for k, v in sorted(got.items())}
+
+
+def _stage_sum(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], tuple[float, float]]:
+    total: dict[tuple[str, str], list[float]] = {}
+    for p in rows:
+        for key, (sec, count) in p.get("stages", {}).items():
+            stage, _, area = key.partition("/")
+            t = total.setdefault((stage, area), [0.0, 0.0])
+            t[0] += sec
+            t[1] += count
+    return {k: (v[0], v[1]) for k, v in total.items()}
+
+
+def stage_summary(phases: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per-stage figures of the alternated run: over the chain phases, mean ms per report
+    of every stage summed over the nodes; over the idle phase and over the baseline phases
+    (where the nodes only do background work), seconds per second."""
+    chain = [p for p in phases if p["side"] == CHAIN]
+    idle = [p for p in phases if p["side"] == "idle"]
+    base = [p for p in phases if p["side"] == BASELINE]
+    return {
+        "chain": stage_ms_per_report(
+            _stage_sum(chain), sum(p["ok"] for p in chain), sum(p["seconds"] for p in chain)
+        ),
+        "idle": stage_ms_per_report(_stage_sum(idle), 0, sum(p["seconds"] for p in idle)),
+        "during_baseline": stage_ms_per_report(
+            _stage_sum(base), 0, sum(p["seconds"] for p in base)
+        ),
+    }
 
 
 def _phase_row(

@@ -201,6 +201,40 @@ def _headline_table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[lis
     return header, body
 
 
+def _stage_table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """One line per stage (ms per report, all nodes) and per background stage (s/s),
+    one column per cell."""
+    from scenarios.bench.figures import (
+        BACKGROUND_STAGES,
+        REPORT_STAGES,
+        background_column,
+        stage_column,
+    )
+
+    header = ["stage (area)"] + [f"{r['nodes']} nodes, {r['enterprises']:,}" for r in rows]
+    body = [
+        [f"{s} ({a}), ms/report"] + [fmt(r.get(stage_column(s, a))) for r in rows]
+        for s, a in REPORT_STAGES
+    ]
+    for s, a in BACKGROUND_STAGES:
+        for idle in (False, True):
+            when = "idle" if idle else "under load"
+            body.append(
+                [f"{s} ({a}), s/s {when}"] + [fmt(r.get(background_column(s, idle))) for r in rows]
+            )
+    return header, body
+
+
+_STAGES_TEXT = (
+    "Wall time per report in each stage, from the nodes' node_stage_seconds histograms "
+    "(scraped from /metrics before and after every phase), summed over the nodes and "
+    "divided by the chain phases' reports; stages nest (request contains the rest, "
+    "holder_call contains the holder's stages and peer_transport), and stages that wait "
+    "(calls, transport, receipts) include the waiting. Background lines are seconds of "
+    "background work per second of the phase."
+)
+
+
 _HEADLINE = (
     "Node CPU per report counts the node processes only (the load generator is excluded and "
     "shown apart), with the idle network's background CPU per second times the phase's "
@@ -340,6 +374,13 @@ def write_report(out: Path, results: dict[str, Any]) -> list[Path]:
         hh += [
             "<h2>Headline: node CPU per report and capacity</h2>",
             f"<p>{html.escape(_HEADLINE)}</p>",
+            _html_table(header, body),
+        ]
+        header, body = _stage_table(rows)
+        md += ["## Per-stage breakdown", "", _STAGES_TEXT, "", _md_table(header, body), ""]
+        hh += [
+            "<h2>Per-stage breakdown</h2>",
+            f"<p>{html.escape(_STAGES_TEXT)}</p>",
             _html_table(header, body),
         ]
         header, body = _summary_table(rows)

@@ -592,6 +592,16 @@ def bench_query(
         f"and {result['mean_proof_bytes_per_report']:.0f} proof bytes per report; "
         f"{result['partial_reports']} partial"
     )
+    chain_stages = result["stages"]["chain"]
+    if chain_stages:
+        click.echo("per-stage wall time per report, all nodes (node_stage_seconds):")
+        for key, st in chain_stages.items():
+            if st["ms_per_report"] is not None and st["area"] != "background":
+                click.echo(
+                    f"  {key:<32}{st['ms_per_report']:>9.2f} ms  ({st['calls_per_report']:.2f} calls)"
+                )
+        for key, st in result["stages"]["idle"].items():
+            click.echo(f"  {key:<32}{st['s_per_s']:>9.4f} s/s while idle")
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench-query.json").write_text(_json.dumps(result, indent=2) + "\n", "utf-8")
     click.echo(f"wrote {out / 'bench-query.json'}")

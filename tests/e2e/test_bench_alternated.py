@@ -129,3 +129,23 @@ def test_csv_and_report_carry_the_new_fields(run: tuple[Path, dict[str, Any]]) -
         f"{fmt(r['capacity_ratio_max'])}]" in md
     )
     assert "load generator CPU per request" in md
+
+
+def test_per_stage_breakdown_from_the_nodes_metrics(run: tuple[Path, dict[str, Any]]) -> None:
+    out, r = run
+    from scenarios.bench.figures import REPORT_STAGES, stage_column
+
+    chain = r["detail"]["stages"]["chain"]
+    for stage, area in REPORT_STAGES:
+        got = chain[f"{stage}/{area}"]
+        assert got["calls_per_report"] > 0 and got["ms_per_report"] > 0, (stage, area)
+        assert r[stage_column(stage, area)] == got["ms_per_report"]
+    # one signature over each bundle; the whole request holds its stages
+    assert chain["bundle_sign/report"]["calls_per_report"] == pytest.approx(1.0)
+    assert chain["request/report"]["ms_per_report"] > chain["bundle_sign/report"]["ms_per_report"]
+    # every phase row carries what its stages added
+    assert all("stages" in p for p in r["detail"]["phases"])
+    with (out / "results.csv").open() as f:
+        (line,) = list(csv.DictReader(f))
+    assert float(line["stage_ms_bundle_sign_report"]) == r["stage_ms_bundle_sign_report"]
+    assert "## Per-stage breakdown" in (out / "report.md").read_text()
