@@ -164,6 +164,7 @@ _LEAD = (
     "cpu_ms_per_report_gross_baseline",
     "idle_cpu_s_per_s_plain",
     "client_cpu_share",
+    "node_cpu_s_per_s_in_baseline_phases",
     "client_cpu_share_baseline",
     "fanout_per_report",
     "baseline_holders",

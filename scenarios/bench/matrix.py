@@ -440,6 +440,7 @@ def _run_cell(
             "client_cpu_ms_per_request": q["client_cpu_ms_per_request"],
             "client_cpu_ms_per_request_baseline": q["client_cpu_ms_per_request_baseline"],
             "client_cpu_share": q["client_cpu_share"],
+            "node_cpu_s_per_s_in_baseline_phases": q["node_cpu_s_per_s_in_baseline_phases"],
             "client_cpu_share_baseline": q["client_cpu_share_baseline"],
             "fanout_per_report": q["mean_fanout_per_report"],
             **stage_columns(q["stages"]),

@@ -878,6 +878,11 @@ def summarise_phases(
     def share(side: str) -> float | None:
         return max((p["client_cpu_share"] for p in phases if p["side"] == side), default=None)
 
+    def other_per_s(side: str) -> float | None:
+        rows = [p for p in phases if p["side"] == side]
+        seconds = sum(p["seconds"] for p in rows)
+        return sum(p["other_cpu_s"] for p in rows) / seconds if seconds > 0 else None
+
     lat = {
         side: next((p for p in phases if p["side"] == side and p["round"] is None), None)
         for side in (CHAIN, BASELINE)
@@ -904,6 +909,8 @@ def summarise_phases(
         "idle_cpu_s_per_s_baseline": idle_rate[BASELINE],
         "client_cpu_ms_per_request": client(CHAIN),
         "client_cpu_ms_per_request_baseline": client(BASELINE),
+        # the network's background while the baseline is measured (it shares the machine)
+        "node_cpu_s_per_s_in_baseline_phases": other_per_s(BASELINE),
         "client_cpu_share": share(CHAIN),
         "client_cpu_share_baseline": share(BASELINE),
         "p50_ratio": lat_ratio("p50_ms"),

@@ -288,6 +288,9 @@ _METHOD = [
     "Throughput and latency: an open loop at a constant arrival rate (load x the chain's median "
     "capacity); latency counts from the scheduled send time, so queueing behind slow responses is "
     "not hidden; the baseline runs at the same rate.",
+    "The network keeps running (and mirroring) while the baseline is measured, so both sides "
+    "see the same machine; node_cpu_s_per_s_in_baseline_phases (results.csv) says how much CPU "
+    "its background took from the baseline's phases.",
     "Load generator: the bench process's own CPU (time.process_time) per request sent, and its "
     "largest share of one core in a phase (near 1 means the side was client-bound).",
     "Proof bytes: inclusion and consistency proof hashes plus signed checkpoint notes in a bundle; "

@@ -111,6 +111,7 @@ def _phase(side: str, r: int | None, rate: float, cpu_s: float, client_s: float)
         "seconds": 2.0,
         "per_second": rate,
         "cpu_s": cpu_s,
+        "other_cpu_s": 0.1,
         "client_cpu_s": client_s,
         "client_cpu_share": client_s / 2.0,
         "p50_ms": 10.0 if side == CHAIN else 2.0,
@@ -147,6 +148,8 @@ def test_summarise_phases_gives_medians_spread_and_net_cpu() -> None:
     assert out["client_cpu_share_baseline"] == pytest.approx(0.4)
     assert out["p50_ratio"] == 5.0 and out["p99_ratio"] == 6.0
     assert out["cpu_ratio"]["n"] == 3
+    # the network's CPU while the baseline ran: 0.1 CPU-s in each 2-s baseline phase
+    assert out["node_cpu_s_per_s_in_baseline_phases"] == pytest.approx(0.05)
 
 
 def _summary(home: str, holders: dict[str, int], records: list[tuple[str, str]]) -> BundleSummary:
