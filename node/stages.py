@@ -235,11 +235,12 @@ class TimedAuth(httpx.Auth):
             step = next(flow)
         while True:
             response = yield step
+            span = Span(self.name)  # counted only if the flow signs another request
             try:
-                with stage(self.name):
-                    step = flow.send(response)
+                step = flow.send(response)
             except StopIteration:
                 return
+            span.stop()
 
 
 class TimedTransport(httpx.AsyncBaseTransport):

@@ -73,6 +73,7 @@ async def test_one_report_fills_every_stage_of_its_path(world):
     assert grew(home, before_home, ("holder_call", "report")) == 2
     assert grew(home, before_home, ("home_verify", "report")) == 2
     assert grew(home, before_home, ("bundle_sign", "report")) == 1
+    assert grew(home, before_home, ("peer_sign", "report")) == 2  # one per signed call
     for name in HOLDER_STAGES:
         key = (name, "holder")
         assert key in holder, f"no {name} on the holder"
