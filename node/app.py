@@ -33,11 +33,12 @@ from node.datadir import DataDirLock, make_private
 from node.errors import (
     ConfigError,
 )
-from node.http.middleware import RequestMetrics, SignedResponses
+from node.http.middleware import BACKGROUND_PATHS, RequestMetrics, SignedResponses
 from node.keys import load_private_key, public_b64
 from node.peers.client import PeerClient
 from node.sequencer import Sequencer
 from node.settings import NodeSettings
+from node.stages import StageContext, StageTimer
 from node.state import NodeState, refuse_if_behind, write_history
 from node.views import PeerViews
 
@@ -187,6 +188,7 @@ def create_app(
     m_size = Gauge("node_ledger_entries", "entries on the ledger", registry=registry)
     m_height = Gauge("node_ledger_height", "blocks on the ledger", registry=registry)
     m_alarms = Gauge("node_open_alarms", "open alarms against peers", registry=registry)
+    st.stages = StageTimer(registry)  # node_stage_seconds{stage,area} (node.stages)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -237,9 +239,10 @@ def create_app(
         node_id=st.node_id,
         counters=st.metrics,
     )
-    app.add_middleware(
-        SignedResponses, state_getter=lambda: st
-    )  # outermost: signs what the rest answers
+    app.add_middleware(SignedResponses, state_getter=lambda: st)  # signs what the rest answers
+    # Outermost: binds this node's stage timer and the request's area for the request's
+    # lifetime, so response signing is counted too (node.stages).
+    app.add_middleware(StageContext, timer=st.stages, background_paths=BACKGROUND_PATHS)
 
     app.include_router(public_router(st, NodeMetrics(registry, m_size, m_height, m_alarms)))
     app.include_router(peer_router(st))

@@ -60,6 +60,7 @@ from node.errors import (
     UnknownPeerError,
 )
 from node.sequencer import Guard
+from node.stages import Span, stage
 from node.state import NodeState, b64, unb64
 
 __all__ = [
@@ -272,7 +273,8 @@ async def _receipt(
         records=records,
         at=utc_now(),
     )
-    index, block = await state.sequencer.add([entry], guard)
+    with stage(f"{role}_receipt"):
+        index, block = await state.sequencer.add([entry], guard)
     state.metrics[f"receipts_{outcome}"] = state.metrics.get(f"receipts_{outcome}", 0) + 1
     return {
         "index": index,
@@ -388,7 +390,8 @@ async def make_report(
         raise UnknownInstitutionError(institution_id)
     query_id = uuid.uuid4().hex
     now = utc_now()
-    holders = route(state, uscc)
+    with stage("routing"):
+        holders = route(state, uscc)
     common: dict[str, Any] = dict(
         query_id=query_id,
         uscc=uscc,
@@ -397,6 +400,7 @@ async def make_report(
         purpose=purpose,
         authorization_id=authorization_id,
     )
+    auth_span = Span("authorization_check")
     try:
         if purpose not in institution.purposes:
             raise AuthorizationError(
@@ -418,6 +422,7 @@ async def make_report(
             now=now,
             home_node=state.node_id,
         )
+        auth_span.stop()
     except AuthorizationError as exc:
         denied = await _receipt(
             state,
@@ -491,10 +496,12 @@ async def make_report(
                     "from": seen,
                     "proof": [b64(p) for p in state.ledger.consistency_proof(seen, head.size)],
                 }
-            answer = await state.peers.call(holder, "POST", "/v1/peer/records", json_body=body)
+            with stage("holder_call"):
+                answer = await state.peers.call(holder, "POST", "/v1/peer/records", json_body=body)
             if isinstance(answer.get("view_of_home"), int):
                 state.seen_by[holder] = answer["view_of_home"]
-            header = await _verify_answer(state, holder, uscc, answer)
+            with stage("home_verify"):
+                header = await _verify_answer(state, holder, uscc, answer)
             first = answer
             records = list(answer["records"])
             page = 1
@@ -601,7 +608,8 @@ async def make_report(
         "partial": bool(missing),
         "home_receipt": receipt,
     }
-    signature = state.key.sign(canonical_bytes(report))
+    with stage("bundle_sign"):
+        signature = state.key.sign(canonical_bytes(report))
     state.metrics["reports"] = state.metrics.get("reports", 0) + 1
     return {"report": report, "signature": b64(signature)}
 
@@ -713,6 +721,7 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRecordError(f"peer record request is malformed: {exc}") from exc
     parse_uscc(uscc)
+    verify_span = Span("holder_verify")
     common: dict[str, Any] = dict(
         query_id=query_id,
         uscc=uscc,
@@ -786,13 +795,15 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
         if isinstance(exc, AuthorizationError):
             raise
         raise AuthorizationError(reason, str(exc)) from exc
+    verify_span.stop()
     h = state.ledger.head
     sel = _select(state, uscc, h.size)
     per_page = state.settings.records_per_page
     try:
         # Read (and check) the bodies of the first page before recording a grant: a
         # receipt must not say "granted" for an answer that was never sent.
-        records = _record_items(state, sel.indices[:per_page], h.size)
+        with stage("holder_proofs"):
+            records = _record_items(state, sel.indices[:per_page], h.size)
     except CommitmentError as exc:
         await _receipt(
             state,

@@ -24,6 +24,7 @@ from node.keys import public_from_b64
 from node.peers.client import PeerClient
 from node.sequencer import Sequencer
 from node.settings import NodeSettings
+from node.stages import StageTimer, stage
 from node.views import PeerViews
 
 __all__ = ["Caller", "NodeState", "refuse_if_behind", "require_node", "signed_caller"]
@@ -49,11 +50,14 @@ async def signed_caller(st: NodeState, request: Request) -> Caller:
     if request.url.query:
         url += "?" + request.url.query
     headers = dict(request.headers.items())
-    if len(body) <= INLINE_VERIFY_BYTES:
-        # A fraction of a millisecond: cheaper on the event loop than a hop to the thread pool.
-        verified = st.verifier.verify(request.method, url, headers, body)
-    else:  # hashing a large body for Content-Digest would hold up the loop
-        verified = await asyncio.to_thread(st.verifier.verify, request.method, url, headers, body)
+    with stage("request_verify"):
+        if len(body) <= INLINE_VERIFY_BYTES:
+            # A fraction of a millisecond: cheaper on the event loop than a hop to the thread pool.
+            verified = st.verifier.verify(request.method, url, headers, body)
+        else:  # hashing a large body for Content-Digest would hold up the loop
+            verified = await asyncio.to_thread(
+                st.verifier.verify, request.method, url, headers, body
+            )
     # The response middleware signs only answers to requests verified here, bound to the
     # method and URL they were verified against (node.http.middleware.SignedResponses).
     request.state.verified_request = (request.method, url)
@@ -109,6 +113,7 @@ class NodeState:
     cosigned: dict[str, tuple[int, float]] = field(
         default_factory=dict
     )  # peer → (size, monotonic time) last cosigned  # peer → size of our log it last said it holds
+    stages: StageTimer | None = None  # node_stage_seconds in the app's registry (node.stages)
 
     history: ManifestHistory | None = None  # every manifest version applied, 1 … current
 

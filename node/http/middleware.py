@@ -17,6 +17,7 @@ from prometheus_client import Counter, Histogram
 from ledger import JsonDepthError, check_json_depth
 from node.api.problems import problem, problem_for
 from node.http import httpsig
+from node.stages import stage
 from node.state import INLINE_VERIFY_BYTES, NodeState
 
 ASGIApp = Callable[
@@ -183,17 +184,18 @@ class SignedResponses:
                     raw += [(b"content-length", str(len(body)).encode())]
                     assert verified is not None  # captured only once a request verified
                     try:
-                        extra = httpsig.sign_response(
-                            start["status"],
-                            {},
-                            body,
-                            sig_input,
-                            sig,
-                            f"node:{state.node_id}",
-                            state.key,
-                            request_method=verified[0],
-                            request_url=verified[1],
-                        )
+                        with stage("response_sign"):
+                            extra = httpsig.sign_response(
+                                start["status"],
+                                {},
+                                body,
+                                sig_input,
+                                sig,
+                                f"node:{state.node_id}",
+                                state.key,
+                                request_method=verified[0],
+                                request_url=verified[1],
+                            )
                     except httpsig.HttpSignatureError:
                         extra = {}  # nothing usable to bind to: the answer goes out unsigned
                     raw += [(k.lower().encode(), v.encode()) for k, v in extra.items()]

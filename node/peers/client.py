@@ -36,6 +36,7 @@ from ledger import parse_json
 from node.consortium import Manifest
 from node.errors import PeerMisbehavedError, PeerUnavailableError, UnknownPeerError
 from node.http import httpsig
+from node.stages import TimedAuth, TimedTransport
 
 __all__ = ["LatencyTransport", "PeerClient", "RoutingTransport", "default_latency_ms"]
 
@@ -133,9 +134,11 @@ class PeerClient:
             return float(latency.get(self._host_to_peer.get(host, ""), 0.0))
 
         self._keys = {f"node:{n.node_id}": n.key() for n in manifest.nodes}
-        wire = LatencyTransport(inner, delay, loss) if (latency or loss) else inner
+        wire = TimedTransport(LatencyTransport(inner, delay, loss) if (latency or loss) else inner)
         self._client = httpx.AsyncClient(
-            transport=wire, auth=httpsig.RequestSigner(f"node:{node_id}", key), timeout=timeout_s
+            transport=wire,
+            auth=TimedAuth(httpsig.RequestSigner(f"node:{node_id}", key)),
+            timeout=timeout_s,
         )
         # Checkpoints, proofs and views are self-authenticating (signed notes and
         # proofs checked against them): fetching them needs no message signature.

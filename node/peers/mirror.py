@@ -43,6 +43,7 @@ from ledger import (
 )
 from node.catalogue import DEFAULT_SAMPLING, Sampling, in_budget, mirror_compact
 from node.errors import NodeError, PeerMisbehavedError, PeerUnavailableError
+from node.stages import bound, stage
 from node.state import NodeState, unb64
 from node.views import PeerView
 
@@ -264,7 +265,8 @@ async def mirror_once(
         except (PeerMisbehavedError, LedgerError, KeyError, TypeError, ValueError) as exc:
             return {"peer": peer, "status": "error", "detail": str(exc)}
 
-    results = list(await asyncio.gather(*(one(p) for p in peers)))
+    with bound(st.stages, "background"), stage("mirror_round"):
+        results = list(await asyncio.gather(*(one(p) for p in peers)))
     live = [r["peer"] for r in results if r["status"] == "ok"]
     rounds = st.metrics.get("mirror_rounds", 0)
     if live and rounds % GOSSIP_EVERY == 0:

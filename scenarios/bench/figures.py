@@ -91,14 +91,28 @@ FIGURES: tuple[Figure, ...] = (
     ),
     Figure(
         "cpu_ms_per_report",
-        "CPU per report (all node processes)",
+        "node CPU per report, idle background taken out (load generator excluded)",
         "ms",
-        "plain FastAPI home and holder processes",
+        "plain FastAPI home and holder processes, same fan-out",
+        False,
+    ),
+    Figure(
+        "idle_cpu_s_per_s",
+        "background CPU of the idle network (all nodes)",
+        "CPU-s/s",
+        None,
+        False,
+    ),
+    Figure(
+        "client_cpu_ms_per_request",
+        "load generator CPU per request (the bench process)",
+        "ms",
+        "the same load generator driving the plain baseline",
         False,
     ),
     Figure(
         "node_cpu_s",
-        "CPU seconds per node during the query phases",
+        "CPU seconds per node over the query phases (idle, chain and baseline)",
         "s",
         "per plain FastAPI process, same phases",
         False,
@@ -137,6 +151,23 @@ _LEAD = (
     "capacity_sent",
     "capacity_ok",
     "capacity_errors",
+    "rounds",
+    "capacity_ratio_median",
+    "capacity_ratio_min",
+    "capacity_ratio_max",
+    "capacity_ratio_q1",
+    "capacity_ratio_q3",
+    "cpu_ratio_median",
+    "cpu_ratio_min",
+    "cpu_ratio_max",
+    "cpu_ms_per_report_gross",
+    "cpu_ms_per_report_gross_baseline",
+    "idle_cpu_s_per_s_plain",
+    "client_cpu_share",
+    "node_cpu_s_per_s_in_baseline_phases",
+    "client_cpu_share_baseline",
+    "fanout_per_report",
+    "baseline_holders",
     "latency_sent",
     "latency_ok",
     "latency_errors",
@@ -156,8 +187,65 @@ _LEAD = (
 )
 
 
-CSV_COLUMNS: tuple[str, ...] = _LEAD + tuple(
-    k for f in FIGURES for k in (f.key, f"{f.key}_baseline", f"{f.key}_ratio")
+# Per-stage means of the report path (node.stages), ms per report summed over the nodes:
+# (stage, area) in the order a report passes through them.
+REPORT_STAGES: tuple[tuple[str, str], ...] = (
+    ("request", "report"),
+    ("request_verify", "report"),
+    ("authorization_check", "report"),
+    ("routing", "report"),
+    ("holder_call", "report"),
+    ("peer_sign", "report"),
+    ("peer_transport", "report"),
+    ("request", "holder"),
+    ("request_verify", "holder"),
+    ("holder_verify", "holder"),
+    ("holder_proofs", "holder"),
+    ("holder_receipt", "holder"),
+    ("response_sign", "holder"),
+    ("home_verify", "report"),
+    ("home_receipt", "report"),
+    ("bundle_sign", "report"),
+    ("response_sign", "report"),
+)
+
+# Background work, seconds per second summed over the nodes: under the chain's load and idle.
+BACKGROUND_STAGES: tuple[tuple[str, str], ...] = (
+    ("mirror_round", "background"),
+    ("request", "background"),
+    ("peer_transport", "background"),
+)
+
+
+def stage_column(stage: str, area: str) -> str:
+    return f"stage_ms_{stage}_{area}"
+
+
+def background_column(stage: str, idle: bool) -> str:
+    return f"bg_s_per_s_{stage}" + ("_idle" if idle else "")
+
+
+STAGE_COLUMNS: tuple[str, ...] = tuple(stage_column(s, a) for s, a in REPORT_STAGES) + tuple(
+    background_column(s, idle) for s, _ in BACKGROUND_STAGES for idle in (False, True)
+)
+
+
+def stage_columns(stages: dict[str, Any]) -> dict[str, float | None]:
+    """The scalar per-stage columns of a row from the bench's stage summary."""
+    chain, idle = stages.get("chain", {}), stages.get("idle", {})
+    out: dict[str, float | None] = {}
+    for s, a in REPORT_STAGES:
+        out[stage_column(s, a)] = chain.get(f"{s}/{a}", {}).get("ms_per_report")
+    for s, a in BACKGROUND_STAGES:
+        out[background_column(s, False)] = chain.get(f"{s}/{a}", {}).get("s_per_s")
+        out[background_column(s, True)] = idle.get(f"{s}/{a}", {}).get("s_per_s")
+    return out
+
+
+CSV_COLUMNS: tuple[str, ...] = (
+    _LEAD
+    + tuple(k for f in FIGURES for k in (f.key, f"{f.key}_baseline", f"{f.key}_ratio"))
+    + STAGE_COLUMNS
 )
 
 

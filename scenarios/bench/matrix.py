@@ -11,14 +11,21 @@ of seeding or mirroring shows here unchanged) and measures:
   network is down so neither competes with node processes;
 * mirroring: seconds from the nodes being healthy until every node has
   mirrored every peer (no baseline: a plain stack has nothing like it);
-* queries (:func:`scenarios.bench.query.measure_queries`): closed-loop
-  capacity, then throughput and p50/p95/p99 latency of verified reports
-  under an open loop at ``load`` × capacity (constant arrival rate, latency
-  from the scheduled send time), beside the plain FastAPI two-hop baseline
-  at the same rate, measured after the cell's nodes are stopped; proof and
-  bundle bytes per report beside the baseline's response bytes; CPU seconds
-  and peak/mean RSS per node process beside the baseline processes' (psutil,
-  sampled);
+* queries (:func:`scenarios.bench.query.measure_queries`): an idle phase
+  (background CPU of the network, and of the baseline, with no requests), then
+  ``rounds`` pairs of short closed-loop phases, chain and baseline alternating
+  (A B A B ...) on the same machine while the network keeps running, so drift
+  touches both sides of each pair: capacity per side and the median of the
+  per-pair ratios with its spread; then an open loop at ``load`` × the chain's
+  median capacity, chain and baseline at the same rate (p50/p95/p99 from the
+  scheduled send time). The baseline is the plain FastAPI home with as many
+  holder processes as the chain's reports ask, asked concurrently with the
+  same record bodies. CPU per report counts the serving processes only (never
+  the load generator, whose own CPU per request is reported apart) with the
+  idle CPU rate times the phase's seconds taken out (the gross figure is kept
+  too); proof and bundle bytes per report beside the baseline's response
+  bytes; peak/mean RSS per node process beside the baseline processes'
+  (psutil, sampled);
 * storage: bytes of every node's ledger and state files per enterprise,
   beside the plain SQLite databases of the ingest baseline.
 
@@ -66,7 +73,14 @@ from typing import Any
 import psutil
 
 from ledger import parse_json
-from scenarios.bench.figures import CSV_COLUMNS, FIGURES, Figure, add_ratios, ratio
+from scenarios.bench.figures import (
+    CSV_COLUMNS,
+    FIGURES,
+    Figure,
+    add_ratios,
+    ratio,
+    stage_columns,
+)
 from scenarios.bench.plain_ingest import files_bytes, plain_ingest
 from scenarios.bench.plan import (
     DEFAULT_ENTERPRISES,
@@ -125,6 +139,8 @@ class MatrixConfig:
     enterprises: tuple[int, ...] | None = None
     duration_s: float = 10.0
     capacity_s: float | None = None  # default: half of duration_s, at least 2 s
+    rounds: int = 3  # alternated closed-loop pairs (chain, baseline)
+    idle_s: float = 3.0  # the idle phase that measures background CPU
     load: float = 0.5
     concurrency: int = 16
     targets: int = 20
@@ -366,27 +382,33 @@ def _run_cell(
 
     lifetime: list[float] = []
 
-    def stop_nodes() -> None:  # before the baseline phases: nodes mirror in the background
+    def stop_nodes() -> None:
         for pid in running_nodes(net).values():
             with suppress(psutil.Error):
                 t = psutil.Process(pid).cpu_times()
                 lifetime.append(t.user + t.system)
         _stop_network(net)
 
-    q = measure_queries(
-        cons,
-        capacity_s=config.capacity_seconds,
-        duration_s=config.duration_s,
-        concurrency=config.concurrency,
-        load=config.load,
-        targets=config.targets,
-        progress=lambda m: say(f"{cell.id}: {m}"),
-        bars=bars,
-        after_chain=stop_nodes,
-    )
-    _stop_network(net)
+    try:
+        q = measure_queries(
+            cons,
+            capacity_s=config.capacity_seconds,
+            duration_s=config.duration_s,
+            rounds=config.rounds,
+            idle_s=config.idle_s,
+            concurrency=config.concurrency,
+            load=config.load,
+            targets=config.targets,
+            progress=lambda m: say(f"{cell.id}: {m}"),
+            bars=bars,
+        )
+    finally:
+        stop_nodes()
 
-    cap, lat, bcap, blat = q["phases"]
+    lat, blat = q["chain_latency"], q["baseline_latency"]
+    caps = [p for p in q["phases"] if p["side"] == "chain" and p["round"] is not None]
+    spread = q["capacity_ratio"]
+    cpu_spread = q["cpu_ratio"]
     chain_use, base_use = q["chain_resources"], q["baseline_resources"]
     nodes_use = list(chain_use["processes"].values())
     base_procs = list(base_use["processes"].values())
@@ -399,17 +421,38 @@ def _run_cell(
             "open_loop_rate": q["open_loop_rate"],
             "targets": q["targets"],
             "cross_city": q["cross_city"],
-            "capacity_sent": cap["sent"],
-            "capacity_ok": cap["ok"],
-            "capacity_errors": cap["errors"],
+            "capacity_sent": sum(p["sent"] for p in caps),
+            "capacity_ok": sum(p["ok"] for p in caps),
+            "capacity_errors": sum(p["errors"] for p in caps),
+            "rounds": q["rounds"],
+            "capacity_ratio_median": spread["median"],
+            "capacity_ratio_min": spread["min"],
+            "capacity_ratio_max": spread["max"],
+            "capacity_ratio_q1": spread["q1"],
+            "capacity_ratio_q3": spread["q3"],
+            "cpu_ratio_median": cpu_spread["median"],
+            "cpu_ratio_min": cpu_spread["min"],
+            "cpu_ratio_max": cpu_spread["max"],
+            "cpu_ms_per_report_gross": q["cpu_ms_per_report_gross"],
+            "cpu_ms_per_report_gross_baseline": q["cpu_ms_per_report_gross_baseline"],
+            "idle_cpu_s_per_s": q["idle_cpu_s_per_s"],
+            "idle_cpu_s_per_s_plain": q["idle_cpu_s_per_s_baseline"],
+            "client_cpu_ms_per_request": q["client_cpu_ms_per_request"],
+            "client_cpu_ms_per_request_baseline": q["client_cpu_ms_per_request_baseline"],
+            "client_cpu_share": q["client_cpu_share"],
+            "node_cpu_s_per_s_in_baseline_phases": q["node_cpu_s_per_s_in_baseline_phases"],
+            "client_cpu_share_baseline": q["client_cpu_share_baseline"],
+            "fanout_per_report": q["mean_fanout_per_report"],
+            **stage_columns(q["stages"]),
+            "baseline_holders": q["baseline_holders"],
             "latency_sent": lat["sent"],
             "latency_ok": lat["ok"],
             "latency_errors": lat["errors"],
             "verified_offline": q["verified_offline"],
             "partial_reports": q["partial_reports"],
             "cities_per_report": q["mean_cities_per_report"],
-            "capacity_rps": cap["per_second"],
-            "capacity_rps_baseline": bcap["per_second"],
+            "capacity_rps": q["capacity_rps"],
+            "capacity_rps_baseline": q["capacity_rps_baseline"],
             "throughput_rps": lat["per_second"],
             "throughput_rps_baseline": blat["per_second"],
             "p50_ms": lat["p50_ms"],
@@ -422,12 +465,8 @@ def _run_cell(
             "proof_bytes_per_report_baseline": q["mean_baseline_bytes_per_report"],
             "bundle_bytes_per_report": q["mean_bundle_bytes_per_report"],
             "bundle_bytes_per_report_baseline": q["mean_baseline_bytes_per_report"],
-            "cpu_ms_per_report": 1000
-            * sum(p["cpu_s"] for p in nodes_use)
-            / max(1, chain_use["reports"]),
-            "cpu_ms_per_report_baseline": 1000
-            * sum(p["cpu_s"] for p in base_procs)
-            / max(1, base_use["reports"]),
+            "cpu_ms_per_report": q["cpu_ms_per_report"],
+            "cpu_ms_per_report_baseline": q["cpu_ms_per_report_baseline"],
             "node_cpu_s": mean([p["cpu_s"] for p in nodes_use]),
             "node_cpu_s_baseline": mean([p["cpu_s"] for p in base_procs]),
             "node_rss_peak_mib": max((p["rss_peak_bytes"] for p in nodes_use), default=0) / MIB,
@@ -438,6 +477,7 @@ def _run_cell(
             / MIB,
             "node_cpu_s_lifetime": mean(lifetime),
             "detail": {
+                "stages": q["stages"],
                 "phases": q["phases"],
                 "node_processes": chain_use["processes"],
                 "baseline_processes": base_use["processes"],

@@ -43,13 +43,14 @@ import os
 import platform
 import random
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +58,19 @@ import httpx
 import psutil
 from hdrh.histogram import HdrHistogram
 
-from node.bundle import verify_bundle
+from node.bundle import BundleSummary, verify_bundle
 from node.http import httpsig
+from scenarios.bench.phases import (
+    BASELINE,
+    CHAIN,
+    PhaseCost,
+    alternating_phases,
+    cpu_ms_per_request,
+    median_spread,
+    pair_ratios,
+    stage_deltas,
+    stage_ms_per_report,
+)
 from scenarios.localnet import (
     Consortium,
     NetworkError,
@@ -70,6 +82,7 @@ from scenarios.localnet import (
 )
 
 __all__ = [
+    "BaselinePlan",
     "PhaseResult",
     "ProcSampler",
     "bundle_proof_bytes",
@@ -78,6 +91,9 @@ __all__ = [
     "open_loop",
     "open_loop_schedule",
     "run_query_bench",
+    "scrape_stages",
+    "stage_summary",
+    "summarise_phases",
 ]
 
 
@@ -384,11 +400,11 @@ def _targets(cons: Consortium, n: int, seed: int) -> tuple[list[Target], bool]:
     return out, cross
 
 
-def _start_baseline(
-    workdir: Path, records: list[tuple[str, str, str, str, str]]
-) -> tuple[list[subprocess.Popen[bytes]], str]:
-    db = workdir / "baseline.db"
-    c = sqlite3.connect(db)
+Row = tuple[str, str, str, str, str]  # uscc, record_type, record_id, observed_at, body JSON
+
+
+def _write_table(path: Path, rows: Sequence[Row]) -> None:
+    c = sqlite3.connect(path)
     c.execute(
         "CREATE TABLE credit_records (id INTEGER PRIMARY KEY, uscc TEXT, record_type TEXT, record_id TEXT, "
         "observed_at TEXT, body TEXT)"
@@ -396,63 +412,105 @@ def _start_baseline(
     c.execute("CREATE INDEX credit_records_uscc ON credit_records (uscc)")
     c.executemany(
         "INSERT INTO credit_records (uscc, record_type, record_id, observed_at, body) VALUES (?, ?, ?, ?, ?)",
-        records,
+        rows,
     )
     c.commit()
     c.close()
-    port = find_free_base_port(2)
+
+
+@dataclass
+class BaselinePlan:
+    """The plain stack's share of the chain's work: per target, the holder slots to ask
+    (one per holder the chain's home asked over HTTP) and whether the home holds records
+    itself; per slot (and for the home) the records the chain's holders returned."""
+
+    asks: dict[int, tuple[list[int], bool]] = field(default_factory=dict)
+    slots: list[dict[tuple[str, str], Row]] = field(default_factory=list)
+    home: dict[tuple[str, str], Row] = field(default_factory=dict)
+
+    def add_bundle(self, target: int, summary: BundleSummary) -> None:
+        """Learn target ``target``'s fan-out and records from one verified chain bundle."""
+        home = summary.home_node
+        remote = sorted(
+            {n for n in summary.holders if n != home}
+            | {str(m["node_id"]) for m in summary.missing if m.get("node_id") != home}
+        )
+        while len(self.slots) < len(remote):
+            self.slots.append({})
+        for h in summary.history:
+            node = str(h["node_id"])
+            table = self.home if node == home else self.slots[remote.index(node)]
+            table[(summary.uscc, str(h["record_id"]))] = (
+                summary.uscc,
+                str(h["record_type"]),
+                str(h["record_id"]),
+                str(h["observed_at"]),
+                json.dumps(h["body"], ensure_ascii=False),
+            )
+        self.asks[target] = (list(range(len(remote))), home in summary.holders)
+
+    def fanout(self) -> float:
+        """Mean holders asked over HTTP per target."""
+        return sum(len(a[0]) for a in self.asks.values()) / max(1, len(self.asks))
+
+
+def _start_baseline(
+    workdir: Path, plan: BaselinePlan
+) -> tuple[dict[str, subprocess.Popen[bytes]], str]:
+    """Start the plain home and its K holders (K >= 1); name → process, and the home's URL."""
+    k = max(1, len(plan.slots))
+    _write_table(workdir / "baseline-home.db", list(plan.home.values()))
+    for j in range(k):
+        rows = plan.slots[j] if j < len(plan.slots) else {}
+        _write_table(workdir / f"baseline-holder-{j}.db", list(rows.values()))
+    port = find_free_base_port(k + 1)
     env = dict(os.environ)
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "scenarios.bench.baseline_app",
+
+    def spawn(*args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "scenarios.bench.baseline_app", *args],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for j in range(k):
+            procs[f"holder-{j}"] = spawn(
                 "--role",
                 "holder",
                 "--port",
-                str(port + 1),
+                str(port + 1 + j),
                 "--db",
-                str(db),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "scenarios.bench.baseline_app",
-                "--role",
-                "home",
-                "--port",
-                str(port),
-                "--holder",
-                f"http://127.0.0.1:{port + 1}",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-    ]
-    deadline = time.time() + 120
-    try:
-        for p in (port, port + 1):
+                str(workdir / f"baseline-holder-{j}.db"),
+            )
+        holders = [a for j in range(k) for a in ("--holder", f"http://127.0.0.1:{port + 1 + j}")]
+        procs["home"] = spawn(
+            "--role",
+            "home",
+            "--port",
+            str(port),
+            "--db",
+            str(workdir / "baseline-home.db"),
+            *holders,
+        )
+        deadline = time.time() + 120
+        for p in range(port, port + k + 1):
             while True:
                 try:
                     if httpx.get(f"http://127.0.0.1:{p}/health", timeout=1).status_code == 200:
                         break
                 except httpx.HTTPError:
                     pass
-                dead = [q.args for q in procs if q.poll() is not None]
+                dead = [q.args for q in procs.values() if q.poll() is not None]
                 if dead or time.time() > deadline:
                     raise NetworkError(
                         f"the baseline processes did not start ({'exited' if dead else 'timed out'})"
                     )
                 time.sleep(0.2)
     except BaseException:
-        _stop_baseline(procs)
+        _stop_baseline(list(procs.values()))
         raise
     return procs, f"http://127.0.0.1:{port}"
 
@@ -473,12 +531,69 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
+def cpu_snapshot(procs: Mapping[str, psutil.Process]) -> dict[str, float]:
+    """CPU-seconds (user + system) of each live process now."""
+    out = {}
+    for name, p in procs.items():
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        out[name] = float(t.user + t.system)
+    return out
+
+
+def _cpu_delta(before: Mapping[str, float], after: Mapping[str, float]) -> float:
+    return sum(max(0.0, after[n] - before[n]) for n in after if n in before)
+
+
+def _procs(pids: Mapping[str, int]) -> dict[str, psutil.Process]:
+    out = {}
+    for name, pid in pids.items():
+        try:
+            out[name] = psutil.Process(pid)
+        except psutil.Error:
+            continue
+    return out
+
+
+class _Meter:
+    """CPU of the chain's nodes, of the baseline's processes and of this process (the load
+    generator) across one phase, beside its wall time."""
+
+    def __init__(self, nodes: Mapping[str, int], baseline: Mapping[str, int]) -> None:
+        self.nodes = _procs(nodes)
+        self.baseline = _procs(baseline)
+
+    def start(self) -> tuple[dict[str, float], dict[str, float], float, float]:
+        return (
+            cpu_snapshot(self.nodes),
+            cpu_snapshot(self.baseline),
+            time.process_time(),
+            time.perf_counter(),
+        )
+
+    def stop(self, at: tuple[dict[str, float], dict[str, float], float, float]) -> dict[str, float]:
+        n0, b0, c0, t0 = at
+        client = time.process_time() - c0
+        seconds = time.perf_counter() - t0
+        return {
+            "seconds": seconds,
+            "node_cpu_s": _cpu_delta(n0, cpu_snapshot(self.nodes)),
+            "baseline_cpu_s": _cpu_delta(b0, cpu_snapshot(self.baseline)),
+            "client_cpu_s": client,
+            "client_cpu_share": client / seconds if seconds > 0 else 0.0,
+        }
+
+
 async def _bench(
     cons: Consortium,
     targets: list[Target],
     *,
     capacity_s: float,
     duration_s: float,
+    rounds: int,
+    idle_s: float,
     concurrency: int,
     load: float,
     verify_every: int,
@@ -486,7 +601,6 @@ async def _bench(
     node_pids: Mapping[str, int],
     progress: Callable[[str], None],
     bars: bool,
-    after_chain: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     clients = {}
     for inst_id in {t.institution_id for t in targets}:
@@ -505,9 +619,9 @@ async def _bench(
         "bundle_bytes": 0,
         "reports": 0,
     }
-    records: dict[tuple[str, str], tuple[str, str, str, str, str]] = {}
+    plan = BaselinePlan()
 
-    async def chain(i: int) -> bool:
+    async def chain(i: int, verify: bool | None = None) -> bool:
         t = targets[i % len(targets)]
         try:
             r = await clients[t.institution_id].post(
@@ -522,7 +636,7 @@ async def _bench(
             return False
         if r.status_code != 200:
             return False
-        if i % verify_every == 0:
+        if verify or (verify is None and i % verify_every == 0):
             bundle = r.json()
             summary = verify_bundle(bundle, manifest)
             stats["verified_offline"] += 1
@@ -531,41 +645,27 @@ async def _bench(
             stats["proof_bytes"] += bundle_proof_bytes(bundle)
             stats["bundle_bytes"] += len(r.content)
             stats["reports"] += 1
-            for h in summary.history:
-                records[(t.uscc, h["record_id"])] = (
-                    t.uscc,
-                    h["record_type"],
-                    h["record_id"],
-                    h["observed_at"],
-                    json.dumps(h["body"], ensure_ascii=False),
-                )
+            if i % len(targets) not in plan.asks:
+                plan.add_bundle(i % len(targets), summary)
         return True
 
+    plain_bytes = {"n": 0, "bytes": 0}
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    plain = httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=concurrency * 2))
     try:
         progress("warm-up")
         for i in range(len(targets)):
-            await chain(i * verify_every)
-        with ProcSampler(node_pids) as chain_use:
-            progress(f"chain: closed loop, {concurrency} workers, {capacity_s:.0f} s")
-            cap = await closed_loop("chain-capacity", chain, concurrency, capacity_s, bars)
-            rate = max(1.0, cap.rate * load)
-            progress(f"chain: open loop at {rate:.1f}/s, {duration_s:.0f} s")
-            lat = await open_loop("chain-latency", chain, rate, duration_s, bars)
-    finally:
-        for c in clients.values():
-            await c.aclose()
-
-    if after_chain is not None:
-        after_chain()
-    plain_bytes = {"n": 0, "bytes": 0}
-    procs, base_url = _start_baseline(workdir, list(records.values()))
-    try:
-        plain = httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=concurrency * 2))
+            await chain(i, verify=True)  # every target's bundle teaches the baseline plan
+        procs, base_url = _start_baseline(workdir, plan)
 
         async def baseline(i: int) -> bool:
-            t = targets[i % len(targets)]
+            k = i % len(targets)
+            slots, local = plan.asks.get(k, ([0], False))
             try:
-                r = await plain.post(base_url + "/report", json={"uscc": t.uscc})
+                r = await plain.post(
+                    base_url + "/report",
+                    json={"uscc": targets[k].uscc, "holders": slots, "local": local},
+                )
             except httpx.HTTPError:
                 return False
             if r.status_code == 200 and i % verify_every == 0:
@@ -573,45 +673,251 @@ async def _bench(
                 plain_bytes["bytes"] += len(r.content)
             return r.status_code == 200
 
-        try:
-            for i in range(len(targets)):
-                await baseline(i * verify_every)
-            with ProcSampler({"home": procs[1].pid, "holder": procs[0].pid}) as base_use:
-                progress(f"baseline: closed loop, {concurrency} workers, {capacity_s:.0f} s")
-                bcap = await closed_loop(
-                    "baseline-capacity", baseline, concurrency, capacity_s, bars
+        for i in range(len(targets)):
+            await baseline(i * verify_every)
+        base_pids = {name: p.pid for name, p in procs.items()}
+        node_urls = [cons.url(n) for n in node_pids]
+        meter = _Meter(node_pids, base_pids)
+        phases: list[dict[str, Any]] = []
+        with ProcSampler(node_pids) as chain_use, ProcSampler(base_pids) as base_use:
+            progress(f"idle: {idle_s:.0f} s with no requests (background CPU)")
+            scraped = await scrape_stages(plain, node_urls)
+            at = meter.start()
+            await asyncio.sleep(idle_s)
+            idle_use = meter.stop(at)
+            scraped, idle_stages = await _stage_delta(plain, node_urls, scraped)
+            idle_rate = {
+                CHAIN: idle_use["node_cpu_s"] / idle_use["seconds"],
+                BASELINE: idle_use["baseline_cpu_s"] / idle_use["seconds"],
+            }
+            phases.append(
+                {"phase": "idle", "side": "idle", "round": None, **idle_use, "stages": idle_stages}
+            )
+            for side, r in alternating_phases(rounds):
+                progress(
+                    f"round {r + 1}/{rounds}, {side}: closed loop, {concurrency} workers, "
+                    f"{capacity_s:g} s"
                 )
-                progress(f"baseline: open loop at {rate:.1f}/s, {duration_s:.0f} s")
-                blat = await open_loop("baseline-latency", baseline, rate, duration_s, bars)
-        finally:
-            await plain.aclose()
+                at = meter.start()
+                res = await closed_loop(
+                    f"{side}-capacity",
+                    chain if side == CHAIN else baseline,
+                    concurrency,
+                    capacity_s,
+                    bars,
+                )
+                use = meter.stop(at)
+                scraped, got = await _stage_delta(plain, node_urls, scraped)
+                phases.append({**_phase_row(res, side, r, use), "stages": got})
+            cap_rates = [p["per_second"] for p in phases if p["side"] == CHAIN]
+            rate = max(1.0, statistics.median(cap_rates) * load)
+            for side in (CHAIN, BASELINE):
+                progress(f"{side}: open loop at {rate:.1f}/s, {duration_s:g} s")
+                at = meter.start()
+                res = await open_loop(
+                    f"{side}-latency", chain if side == CHAIN else baseline, rate, duration_s, bars
+                )
+                use = meter.stop(at)
+                scraped, got = await _stage_delta(plain, node_urls, scraped)
+                phases.append({**_phase_row(res, side, None, use), "stages": got})
     finally:
-        _stop_baseline(procs)
+        for c in clients.values():
+            await c.aclose()
+        await plain.aclose()
+        _stop_baseline(list(procs.values()))
     n = max(1, stats["reports"])
-    lat_s, blat_s = lat.summary(), blat.summary()
+    out = summarise_phases(phases, idle_rate)
+    out.update(
+        {
+            "stages": stage_summary(phases),
+            "open_loop_rate": rate,
+            "rounds": rounds,
+            "verified_offline": stats["verified_offline"],
+            "partial_reports": stats["partial"],
+            "mean_cities_per_report": stats["cities"] / n,
+            "mean_fanout_per_report": plan.fanout(),
+            "baseline_holders": max(1, len(plan.slots)),
+            "mean_proof_bytes_per_report": stats["proof_bytes"] / n,
+            "mean_bundle_bytes_per_report": stats["bundle_bytes"] / n,
+            "mean_baseline_bytes_per_report": plain_bytes["bytes"] / max(1, plain_bytes["n"]),
+            "chain_resources": {
+                "seconds": chain_use.seconds,
+                "processes": chain_use.summary(),
+            },
+            "baseline_resources": {
+                "seconds": base_use.seconds,
+                "processes": base_use.summary(),
+            },
+        }
+    )
+    return out
+
+
+async def scrape_stages(
+    client: httpx.AsyncClient, urls: Sequence[str]
+) -> dict[tuple[str, str], tuple[float, float]]:
+    """``node_stage_seconds`` (sum, count) per (stage, area), summed over the nodes' /metrics.
+
+    A node that does not answer adds nothing (its stages are missing, not zero).
+    """
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async def one(url: str) -> str:
+        try:
+            r = await client.get(url + "/metrics", timeout=10)
+        except httpx.HTTPError:
+            return ""
+        return r.text if r.status_code == 200 else ""
+
+    out: dict[tuple[str, str], list[float]] = {}
+    for text in await asyncio.gather(*(one(u) for u in urls)):
+        for family in text_string_to_metric_families(text):
+            if family.name != "node_stage_seconds":
+                continue
+            for sample in family.samples:
+                key = (sample.labels.get("stage", ""), sample.labels.get("area", ""))
+                if sample.name.endswith("_sum"):
+                    out.setdefault(key, [0.0, 0.0])[0] += sample.value
+                elif sample.name.endswith("_count"):
+                    out.setdefault(key, [0.0, 0.0])[1] += sample.value
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+async def _stage_delta(
+    client: httpx.AsyncClient,
+    urls: Sequence[str],
+    before: Mapping[tuple[str, str], tuple[float, float]],
+) -> tuple[dict[tuple[str, str], tuple[float, float]], dict[str, list[float]]]:
+    """Scrape again; the new totals, and what each stage added since ``before`` as
+    ``"stage/area" → [seconds, count]``."""
+    after = await scrape_stages(client, urls)
+    got = stage_deltas(before, after)
+    return after, {f"{k[0]}/{k[1]}": [v[0], v[1]] for k, v in sorted(got.items())}
+
+
+def _stage_sum(rows: Sequence[Mapping[str, Any]]) -> dict[tuple[str, str], tuple[float, float]]:
+    total: dict[tuple[str, str], list[float]] = {}
+    for p in rows:
+        for key, (sec, count) in p.get("stages", {}).items():
+            stage, _, area = key.partition("/")
+            t = total.setdefault((stage, area), [0.0, 0.0])
+            t[0] += sec
+            t[1] += count
+    return {k: (v[0], v[1]) for k, v in total.items()}
+
+
+def stage_summary(phases: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Per-stage figures of the alternated run: over the chain phases, mean ms per report
+    of every stage summed over the nodes; over the idle phase and over the baseline phases
+    (where the nodes only do background work), seconds per second."""
+    chain = [p for p in phases if p["side"] == CHAIN]
+    idle = [p for p in phases if p["side"] == "idle"]
+    base = [p for p in phases if p["side"] == BASELINE]
     return {
-        "phases": [cap.summary(), lat_s, bcap.summary(), blat_s],
-        "throughput_ratio": _ratio(cap.rate, bcap.rate),
-        "p50_ratio": _ratio(lat_s["p50_ms"], blat_s["p50_ms"]),
-        "p95_ratio": _ratio(lat_s["p95_ms"], blat_s["p95_ms"]),
-        "p99_ratio": _ratio(lat_s["p99_ms"], blat_s["p99_ms"]),
-        "open_loop_rate": rate,
-        "verified_offline": stats["verified_offline"],
-        "partial_reports": stats["partial"],
-        "mean_cities_per_report": stats["cities"] / n,
-        "mean_proof_bytes_per_report": stats["proof_bytes"] / n,
-        "mean_bundle_bytes_per_report": stats["bundle_bytes"] / n,
-        "mean_baseline_bytes_per_report": plain_bytes["bytes"] / max(1, plain_bytes["n"]),
-        "chain_resources": {
-            "seconds": chain_use.seconds,
-            "reports": cap.ok + lat.ok,
-            "processes": chain_use.summary(),
-        },
-        "baseline_resources": {
-            "seconds": base_use.seconds,
-            "reports": bcap.ok + blat.ok,
-            "processes": base_use.summary(),
-        },
+        "chain": stage_ms_per_report(
+            _stage_sum(chain), sum(p["ok"] for p in chain), sum(p["seconds"] for p in chain)
+        ),
+        "idle": stage_ms_per_report(_stage_sum(idle), 0, sum(p["seconds"] for p in idle)),
+        "during_baseline": stage_ms_per_report(
+            _stage_sum(base), 0, sum(p["seconds"] for p in base)
+        ),
+    }
+
+
+def _phase_row(
+    res: PhaseResult, side: str, round_: int | None, use: Mapping[str, float]
+) -> dict[str, Any]:
+    own = use["node_cpu_s"] if side == CHAIN else use["baseline_cpu_s"]
+    other = use["baseline_cpu_s"] if side == CHAIN else use["node_cpu_s"]
+    return {
+        **res.summary(),
+        "side": side,
+        "round": round_,
+        **{k: use[k] for k in ("client_cpu_s", "client_cpu_share")},
+        "cpu_s": own,  # the processes serving this side
+        "other_cpu_s": other,  # the other side's processes meanwhile (their background)
+        "client_cpu_ms_per_request": 1000 * use["client_cpu_s"] / res.sent if res.sent else None,
+    }
+
+
+def summarise_phases(
+    phases: Sequence[Mapping[str, Any]], idle_rate: Mapping[str, float]
+) -> dict[str, Any]:
+    """The alternated figures from the phase rows of :func:`_bench`: capacity per side and
+    their per-round ratio as median and spread, serving CPU per report (idle CPU taken out,
+    and gross), the load generator's CPU per request, latency of the open loops."""
+    caps = {
+        side: {p["round"]: p for p in phases if p["side"] == side and p["round"] is not None}
+        for side in (CHAIN, BASELINE)
+    }
+    cap_ratio = median_spread(
+        pair_ratios(
+            {r: p["per_second"] for r, p in caps[CHAIN].items()},
+            {r: p["per_second"] for r, p in caps[BASELINE].items()},
+        )
+    )
+
+    def cost(side: str) -> list[PhaseCost]:
+        return [PhaseCost(p["cpu_s"], p["seconds"], p["ok"]) for p in phases if p["side"] == side]
+
+    def per_round_cpu(side: str) -> dict[int, float | None]:
+        return {
+            r: cpu_ms_per_request([PhaseCost(p["cpu_s"], p["seconds"], p["ok"])], idle_rate[side])
+            for r, p in caps[side].items()
+        }
+
+    cpu_ratio = median_spread(pair_ratios(per_round_cpu(CHAIN), per_round_cpu(BASELINE)))
+    net = {s: cpu_ms_per_request(cost(s), idle_rate[s]) for s in (CHAIN, BASELINE)}
+    gross = {s: cpu_ms_per_request(cost(s)) for s in (CHAIN, BASELINE)}
+
+    def client(side: str) -> float | None:
+        rows = [p for p in phases if p["side"] == side]
+        sent = sum(p["sent"] for p in rows)
+        return 1000 * sum(p["client_cpu_s"] for p in rows) / sent if sent else None
+
+    def share(side: str) -> float | None:
+        return max((p["client_cpu_share"] for p in phases if p["side"] == side), default=None)
+
+    def other_per_s(side: str) -> float | None:
+        rows = [p for p in phases if p["side"] == side]
+        seconds = sum(p["seconds"] for p in rows)
+        return sum(p["other_cpu_s"] for p in rows) / seconds if seconds > 0 else None
+
+    lat = {
+        side: next((p for p in phases if p["side"] == side and p["round"] is None), None)
+        for side in (CHAIN, BASELINE)
+    }
+
+    def lat_ratio(k: str) -> float | None:
+        a, b = lat[CHAIN], lat[BASELINE]
+        return _ratio(a[k], b[k]) if a and b else None
+
+    return {
+        "phases": list(phases),
+        "capacity_rps": median_spread(p["per_second"] for p in caps[CHAIN].values())["median"],
+        "capacity_rps_baseline": median_spread(p["per_second"] for p in caps[BASELINE].values())[
+            "median"
+        ],
+        "capacity_ratio": cap_ratio,
+        "throughput_ratio": cap_ratio["median"],
+        "cpu_ms_per_report": net[CHAIN],
+        "cpu_ms_per_report_baseline": net[BASELINE],
+        "cpu_ms_per_report_gross": gross[CHAIN],
+        "cpu_ms_per_report_gross_baseline": gross[BASELINE],
+        "cpu_ratio": cpu_ratio,
+        "idle_cpu_s_per_s": idle_rate[CHAIN],
+        "idle_cpu_s_per_s_baseline": idle_rate[BASELINE],
+        "client_cpu_ms_per_request": client(CHAIN),
+        "client_cpu_ms_per_request_baseline": client(BASELINE),
+        # the network's background while the baseline is measured (it shares the machine)
+        "node_cpu_s_per_s_in_baseline_phases": other_per_s(BASELINE),
+        "client_cpu_share": share(CHAIN),
+        "client_cpu_share_baseline": share(BASELINE),
+        "p50_ratio": lat_ratio("p50_ms"),
+        "p95_ratio": lat_ratio("p95_ms"),
+        "p99_ratio": lat_ratio("p99_ms"),
+        "chain_latency": lat[CHAIN],
+        "baseline_latency": lat[BASELINE],
     }
 
 
@@ -620,6 +926,8 @@ def measure_queries(
     *,
     capacity_s: float,
     duration_s: float,
+    rounds: int = 3,
+    idle_s: float = 3.0,
     concurrency: int = 16,
     load: float = 0.5,
     targets: int = 40,
@@ -627,13 +935,16 @@ def measure_queries(
     seed: int = 7,
     progress: Callable[[str], None] = lambda s: None,
     bars: bool = False,
-    after_chain: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Capacity and open-loop latency of the running network ``cons`` and of the plain baseline.
+    """Capacity, CPU and open-loop latency of the running network ``cons`` and of the plain
+    baseline with the same fan-out, in alternating phases on the same machine.
 
-    ``after_chain`` runs between the chain phases and the baseline phases: the
-    matrix stops its network there, so the baseline does not share the CPU with
-    nodes that keep mirroring in the background.
+    Order: warm-up (every target once, its bundle verified and used to fill the
+    baseline's tables), the baseline started, an idle phase of ``idle_s`` (background
+    CPU of both), ``rounds`` pairs of closed-loop phases of ``capacity_s`` (chain,
+    baseline, chain, ...), then an open loop of ``duration_s`` each at ``load`` × the
+    chain's median capacity. The network keeps running (and mirroring) throughout:
+    both sides see the same background.
 
     Raises:
         NetworkError: a node is not running, or the data has nothing to query.
@@ -653,6 +964,8 @@ def measure_queries(
                 chosen,
                 capacity_s=capacity_s,
                 duration_s=duration_s,
+                rounds=rounds,
+                idle_s=idle_s,
                 concurrency=concurrency,
                 load=load,
                 verify_every=verify_every,
@@ -660,7 +973,6 @@ def measure_queries(
                 node_pids=alive,
                 progress=progress,
                 bars=bars,
-                after_chain=after_chain,
             )
         )
     result.update({"targets": len(chosen), "cross_city": cross})
@@ -671,6 +983,8 @@ def run_query_bench(
     directory: Path,
     *,
     duration_s: float = 20.0,
+    rounds: int = 3,
+    idle_s: float = 3.0,
     concurrency: int = 16,
     load: float = 0.5,
     targets: int = 40,
@@ -684,6 +998,8 @@ def run_query_bench(
         cons,
         capacity_s=duration_s,
         duration_s=duration_s,
+        rounds=rounds,
+        idle_s=idle_s,
         concurrency=concurrency,
         load=load,
         targets=targets,

@@ -155,6 +155,94 @@ _SUMMARY = (
 )
 
 
+def _range(r: dict[str, Any], key: str) -> str:
+    lo, hi = r.get(f"{key}_min"), r.get(f"{key}_max")
+    return f"{fmt(r.get(f'{key}_median'))} [{fmt(lo)}-{fmt(hi)}]"
+
+
+def _headline_table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """Node CPU per report, chain against the fan-out-matched baseline, beside the capacity ratio."""
+    header = [
+        "nodes",
+        "enterprises",
+        "node CPU ms/report (idle out)",
+        "baseline ms/report",
+        "CPU ratio",
+        "per-round CPU ratio median [min-max]",
+        "gross ms/report",
+        "idle CPU s/s",
+        "capacity ratio median [min-max] (IQR)",
+        "rounds",
+        "fan-out",
+        "client ms/request chain / baseline",
+        "client CPU share chain / baseline",
+    ]
+    body = []
+    for r in rows:
+        body.append(
+            [
+                fmt(r.get("nodes")),
+                fmt(r.get("enterprises")),
+                fmt(r.get("cpu_ms_per_report")),
+                fmt(r.get("cpu_ms_per_report_baseline")),
+                _ratio_text(r.get("cpu_ms_per_report_ratio")),
+                _range(r, "cpu_ratio"),
+                fmt(r.get("cpu_ms_per_report_gross")),
+                fmt(r.get("idle_cpu_s_per_s")),
+                f"{_range(r, 'capacity_ratio')} ({fmt(r.get('capacity_ratio_q1'))}-"
+                f"{fmt(r.get('capacity_ratio_q3'))})",
+                fmt(r.get("rounds")),
+                fmt(r.get("fanout_per_report")),
+                f"{fmt(r.get('client_cpu_ms_per_request'))} / "
+                f"{fmt(r.get('client_cpu_ms_per_request_baseline'))}",
+                f"{fmt(r.get('client_cpu_share'))} / {fmt(r.get('client_cpu_share_baseline'))}",
+            ]
+        )
+    return header, body
+
+
+def _stage_table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """One line per stage (ms per report, all nodes) and per background stage (s/s),
+    one column per cell."""
+    from scenarios.bench.figures import (
+        BACKGROUND_STAGES,
+        REPORT_STAGES,
+        background_column,
+        stage_column,
+    )
+
+    header = ["stage (area)"] + [f"{r['nodes']} nodes, {r['enterprises']:,}" for r in rows]
+    body = [
+        [f"{s} ({a}), ms/report"] + [fmt(r.get(stage_column(s, a))) for r in rows]
+        for s, a in REPORT_STAGES
+    ]
+    for s, a in BACKGROUND_STAGES:
+        for idle in (False, True):
+            when = "idle" if idle else "under load"
+            body.append(
+                [f"{s} ({a}), s/s {when}"] + [fmt(r.get(background_column(s, idle))) for r in rows]
+            )
+    return header, body
+
+
+_STAGES_TEXT = (
+    "Wall time per report in each stage, from the nodes' node_stage_seconds histograms "
+    "(scraped from /metrics before and after every phase), summed over the nodes and "
+    "divided by the chain phases' reports; stages nest (request contains the rest, "
+    "holder_call contains the holder's stages and peer_transport), and stages that wait "
+    "(calls, transport, receipts) include the waiting. Background lines are seconds of "
+    "background work per second of the phase."
+)
+
+
+_HEADLINE = (
+    "Node CPU per report counts the node processes only (the load generator is excluded and "
+    "shown apart), with the idle network's background CPU per second times the phase's "
+    "seconds taken out; the baseline is the plain home with the same fan-out. The capacity "
+    "ratio is the median of chain / baseline over alternated pairs of phases, with its range."
+)
+
+
 def _summary_table(rows: Sequence[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     header = [h for h, _ in _SUMMARY]
     body = []
@@ -189,20 +277,29 @@ _METHOD = [
     "SQLite inserts "
     "of the same records with the same pragmas and worker processes, run after the network is stopped.",
     "Mirroring catch-up: seconds from all nodes healthy until every node has mirrored every peer.",
-    "Capacity: verified cross-city reports per second with a closed loop of workers; baseline: a "
-    "plain FastAPI "
-    "home and holder (no signatures, proofs or receipts) over the same records.",
-    "Throughput and latency: an open loop at a constant arrival rate (load x capacity); latency "
-    "counts from the "
-    "scheduled send time, so queueing behind slow responses is not hidden; the baseline runs at "
-    "the same rate.",
+    "Background: an idle phase with no requests measures the CPU-seconds per second the network "
+    "burns on its own (mirroring, witnessing); it is reported apart and taken out of CPU per report.",
+    "Capacity: verified cross-city reports per second with a closed loop of workers, in short "
+    "phases that alternate with the baseline's (chain, baseline, chain, ...) while the network "
+    "keeps running; the ratio is the median over the pairs, with its range and quartiles. "
+    "Baseline: a plain FastAPI home that asks as many plain holder processes as the chain's "
+    "report on that enterprise asks, concurrently, for the same record bodies (no signatures, "
+    "proofs or receipts).",
+    "Throughput and latency: an open loop at a constant arrival rate (load x the chain's median "
+    "capacity); latency counts from the scheduled send time, so queueing behind slow responses is "
+    "not hidden; the baseline runs at the same rate.",
+    "The network keeps running (and mirroring) while the baseline is measured, so both sides "
+    "see the same machine; node_cpu_s_per_s_in_baseline_phases (results.csv) says how much CPU "
+    "its background took from the baseline's phases.",
+    "Load generator: the bench process's own CPU (time.process_time) per request sent, and its "
+    "largest share of one core in a phase (near 1 means the side was client-bound).",
     "Proof bytes: inclusion and consistency proof hashes plus signed checkpoint notes in a bundle; "
     "ratio to the "
     "baseline's whole response, i.e. proof overhead per byte of data.",
     "Storage: bytes of every node's ledger and state files per enterprise, after mirroring, before "
     "the queries.",
-    "CPU and RSS: psutil samples of every node process during the query phases; baseline: the two "
-    "plain processes.",
+    "CPU and RSS: psutil samples of every node process during the query phases; baseline: the "
+    "plain home and holder processes.",
     "Ratios are figure / baseline from the same run; read them rather than absolute numbers on a "
     "shared machine.",
 ]
@@ -239,9 +336,10 @@ def write_report(out: Path, results: dict[str, Any]) -> list[Path]:
     for cell, err in results["cells_failed"].items():
         status.append(f"Cell {cell} failed: {err}")
     params = (
-        f"open loop {cfg['duration_s']} s at {cfg['load']} x capacity, capacity {cfg['capacity_s']} s "
-        f"with {cfg['concurrency']} workers, {cfg['targets']} enterprise/institution pairs, seed "
-        f"{cfg['seed']}"
+        f"open loop {cfg['duration_s']} s at {cfg['load']} x capacity, {cfg.get('rounds', 1)} "
+        f"alternated pairs of {cfg['capacity_s']} s capacity phases with {cfg['concurrency']} "
+        f"workers, idle phase {cfg.get('idle_s', 0)} s, {cfg['targets']} enterprise/institution "
+        f"pairs, seed {cfg['seed']}"
     )
 
     md = [
@@ -267,6 +365,27 @@ def write_report(out: Path, results: dict[str, Any]) -> list[Path]:
     ]
     hh += [f"<p class='warn'>{html.escape(s)}</p>" for s in status]
     if rows:
+        header, body = _headline_table(rows)
+        md += [
+            "## Headline: node CPU per report and capacity",
+            "",
+            _HEADLINE,
+            "",
+            _md_table(header, body),
+            "",
+        ]
+        hh += [
+            "<h2>Headline: node CPU per report and capacity</h2>",
+            f"<p>{html.escape(_HEADLINE)}</p>",
+            _html_table(header, body),
+        ]
+        header, body = _stage_table(rows)
+        md += ["## Per-stage breakdown", "", _STAGES_TEXT, "", _md_table(header, body), ""]
+        hh += [
+            "<h2>Per-stage breakdown</h2>",
+            f"<p>{html.escape(_STAGES_TEXT)}</p>",
+            _html_table(header, body),
+        ]
         header, body = _summary_table(rows)
         md += [
             "## Summary",

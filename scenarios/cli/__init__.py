@@ -176,7 +176,7 @@ def ledger_check(path: Path) -> None:
     "--capacity-duration",
     type=click.FloatRange(min=1),
     default=None,
-    help="Seconds of the closed-loop capacity phase.  [default: half of --duration, at least 2]",
+    help="Seconds of each closed-loop capacity phase.  [default: half of --duration, at least 2]",
 )
 @click.option(
     "--load",
@@ -200,6 +200,20 @@ def ledger_check(path: Path) -> None:
     help="Enterprise/institution pairs per cell (one authorization each).",
 )
 @click.option(
+    "--rounds",
+    type=click.IntRange(min=1, max=100),
+    default=3,
+    show_default=True,
+    help="Alternated pairs of closed-loop phases (chain, baseline, chain, ...); ratios are their median.",
+)
+@click.option(
+    "--idle-duration",
+    type=click.FloatRange(min=0.5),
+    default=3.0,
+    show_default=True,
+    help="Seconds of the idle phase that measures background CPU (taken out of CPU per report).",
+)
+@click.option(
     "--resume", is_flag=True, help="Continue the matrix in --out: skip the cells that have results."
 )
 @click.option(
@@ -219,6 +233,8 @@ def bench(
     load: float,
     concurrency: int,
     targets: int,
+    rounds: int,
+    idle_duration: float,
     resume: bool,
     keep_networks: bool,
 ) -> None:
@@ -265,6 +281,8 @@ def bench(
         load=load,
         concurrency=concurrency,
         targets=targets,
+        rounds=rounds,
+        idle_s=idle_duration,
         keep_networks=keep_networks,
         command=shlex.join(["creditchain", *sys.argv[1:]]),
     )
@@ -473,6 +491,10 @@ def compose_cmd(
     click.echo(f"then:  creditchain status --dir {result.config_dir}")
 
 
+def _ratio_of(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
 @bench.command("query")
 @click.option(
     "--dir",
@@ -511,13 +533,34 @@ def compose_cmd(
     help="Enterprise/institution pairs (one authorization each).",
 )
 @click.option(
+    "--rounds",
+    type=click.IntRange(min=1, max=100),
+    default=3,
+    show_default=True,
+    help="Alternated pairs of closed-loop phases (chain, baseline, chain, ...); ratios are their median.",
+)
+@click.option(
+    "--idle-duration",
+    type=click.FloatRange(min=0.5),
+    default=3.0,
+    show_default=True,
+    help="Seconds of the idle phase that measures background CPU (taken out of CPU per report).",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("bench-results"),
     show_default=True,
 )
 def bench_query(
-    directory: Path, duration: float, concurrency: int, load: float, targets: int, out: Path
+    directory: Path,
+    duration: float,
+    concurrency: int,
+    load: float,
+    targets: int,
+    rounds: int,
+    idle_duration: float,
+    out: Path,
 ) -> None:
     """Verified cross-city reports per second and p50/p99 latency, beside a plain FastAPI two-hop baseline."""
     import json as _json
@@ -529,6 +572,8 @@ def bench_query(
         result = run_query_bench(
             directory,
             duration_s=duration,
+            rounds=rounds,
+            idle_s=idle_duration,
             concurrency=concurrency,
             load=load,
             targets=targets,
@@ -540,19 +585,38 @@ def bench_query(
         f"{'phase':<20}{'ok':>7}{'err':>6}{'per s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
     )
     for ph in result["phases"]:
+        if "ok" not in ph:  # the idle phase
+            continue
+        name = ph["phase"] + (f" {ph['round'] + 1}" if ph.get("round") is not None else "")
         click.echo(
-            f"{ph['phase']:<20}{ph['ok']:>7}{ph['errors']:>6}{ph['per_second']:>9.1f}{ph['p50_ms']:>9.1f}"
+            f"{name:<20}{ph['ok']:>7}{ph['errors']:>6}{ph['per_second']:>9.1f}{ph['p50_ms']:>9.1f}"
             f"{ph['p95_ms']:>9.1f}{ph['p99_ms']:>9.1f}"
         )
 
     def x(r: float | None) -> str:
         return "-" if r is None else f"x{r:.2f}"
 
-    tr = result["throughput_ratio"]
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f} ms"
+
+    cr, cpu = result["capacity_ratio"], result["cpu_ratio"]
     click.echo(
-        f"throughput, chain / plain FastAPI two-hop: {'-' if tr is None else f'{tr:.1%}'}  "
-        f"(p50 {x(result['p50_ratio'])}, p95 {x(result['p95_ratio'])}, p99 {x(result['p99_ratio'])} "
-        f"at {result['open_loop_rate']:.1f}/s)"
+        f"node CPU per report (idle background out, load generator excluded): "
+        f"{ms(result['cpu_ms_per_report'])} chain vs {ms(result['cpu_ms_per_report_baseline'])} "
+        f"plain with the same fan-out ({result['mean_fanout_per_report']:.2f} holders): "
+        f"{x(_ratio_of(result['cpu_ms_per_report'], result['cpu_ms_per_report_baseline']))}; "
+        f"per round median {x(cpu['median'])} [{x(cpu['min'])}-{x(cpu['max'])}]"
+    )
+    click.echo(
+        f"capacity, chain / plain, median of {cr['n']} alternated rounds: {x(cr['median'])} "
+        f"[{x(cr['min'])}-{x(cr['max'])}]  (p50 {x(result['p50_ratio'])}, "
+        f"p95 {x(result['p95_ratio'])}, p99 {x(result['p99_ratio'])} at {result['open_loop_rate']:.1f}/s)"
+    )
+    click.echo(
+        f"idle background: {result['idle_cpu_s_per_s']:.3f} CPU-s/s for the network; gross CPU per "
+        f"report {ms(result['cpu_ms_per_report_gross'])}; load generator "
+        f"{ms(result['client_cpu_ms_per_request'])} per chain request, "
+        f"{ms(result['client_cpu_ms_per_request_baseline'])} per plain request"
     )
     click.echo(
         f"{result['verified_offline']} bundles verified offline; "
@@ -560,6 +624,16 @@ def bench_query(
         f"and {result['mean_proof_bytes_per_report']:.0f} proof bytes per report; "
         f"{result['partial_reports']} partial"
     )
+    chain_stages = result["stages"]["chain"]
+    if chain_stages:
+        click.echo("per-stage wall time per report, all nodes (node_stage_seconds):")
+        for key, st in chain_stages.items():
+            if st["ms_per_report"] is not None and st["area"] != "background":
+                click.echo(
+                    f"  {key:<32}{st['ms_per_report']:>9.2f} ms  ({st['calls_per_report']:.2f} calls)"
+                )
+        for key, st in result["stages"]["idle"].items():
+            click.echo(f"  {key:<32}{st['s_per_s']:>9.4f} s/s while idle")
     out.mkdir(parents=True, exist_ok=True)
     (out / "bench-query.json").write_text(_json.dumps(result, indent=2) + "\n", "utf-8")
     click.echo(f"wrote {out / 'bench-query.json'}")
