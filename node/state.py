@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from starlette.requests import Request
 
 from ledger import AlarmEntry, InstitutionEntry, Ledger, NoteSigner, utc_now
+from node.clock import NetworkClock
 from node.consortium import Manifest, NodeInfo
 from node.datadir import DataDirLock
 from node.errors import LedgerBehindError, UnknownPeerError
@@ -98,6 +99,9 @@ class NodeState:
     sequencer: Sequencer
     # This process's hold on settings.data_dir (node.datadir), given back by close().
     data_lock: DataDirLock | None = None
+    # The network's clock (wall time + the simulation's offset, node.clock): block times,
+    # objection deadlines.
+    clock: NetworkClock = field(default_factory=NetworkClock)
     verifier: httpsig.RequestVerifier = field(init=False)
     metrics: dict[str, Any] = field(default_factory=dict)
     ingest_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
