@@ -217,7 +217,7 @@ async def file_objection(state: NodeState, caller: str, body: Any) -> dict[str, 
             ),
         )
         if refused is not None:
-            raise refused(f"{holder}: {detail}") from exc  # type: ignore[call-arg]
+            raise refused(detail) from exc  # type: ignore[call-arg]
         if slug in ("objection-refused", "duplicate-entry"):
             raise ObjectionError(why, f"{holder}: {detail}") from exc
         raise
