@@ -205,3 +205,12 @@ async def test_an_outcome_for_a_closed_objection_is_refused(world):
     assert [e.outcome for e in receipts(world, "sh-1", "obj-2")] == ["granted", "granted", "denied"]
     r = await decide(world, "obj-none", ok)
     assert_problem(r, 404, "not-found")
+
+
+@pytest.mark.asyncio
+async def test_a_record_under_an_open_objection_is_not_objected_to_twice(world):
+    assert (await file(world, objection_body(world, "obj-a"))).status_code == 201
+    r = await file(world, objection_body(world, "obj-b"))
+    assert_problem(r, 409, "objection-refused", reason="already-disputed")
+    assert [e.outcome for e in receipts(world, "sh-1", "obj-b")] == ["denied"]
+    assert [e.outcome for e in receipts(world, ENTERPRISE_HOME, "obj-b")] == ["denied"]
