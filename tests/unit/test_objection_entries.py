@@ -88,3 +88,63 @@ def test_clock_offset_moves_forward_and_persists(tmp_path):
     with pytest.raises(InvalidRecordError):
         clock.set_offset(-1)
     assert NetworkClock(path).offset_s == 86400  # a restarted node keeps the network's time
+
+
+# sha256 of entry_bytes for one entry of every kind that existed before objections, as the
+# code before them (commit a3e448d) encodes them: adding kinds must not change old bytes.
+OLD_BYTES = {
+    "record": "6d11bd903d98ae5d08dceace78a0062d299ce8e31926c7f28872b519aa9f0120",
+    "correction": "c6aaf17cfcbf072532a01ed420a27211ced49c5b32fedc9c141cf4cbc5f3b919",
+    "institution": "67a484531dce11aa1e877a40f1447d473b3cf994e609d658224d9b62b8199ced",
+    "authorization": "2aaf3ba3358b39b0c85769b9c5cc4bd791722923ab3ed14796bd9036e609cd2c",
+    "authorization+consent": "b3810ef06ebf44402db11068f64ae20096483ed77d578bb8b35f7b6b54e14eba",
+    "revocation": "c7446ee7d27847c9b040e030629b6575018e13021071924ffa2bb7ba809c5585",
+    "receipt": "7f4dee7ddacbf673a5a310ec00bb235fee99975c1e47d85821c9dc497eeb715f",
+    "alarm": "f4d87869dbf78d1538198aef73d512681d5fe4656ee01403cb5fdbfc092b2955",
+}
+
+
+def test_entries_of_the_old_kinds_keep_their_bytes():
+    import hashlib
+
+    from ledger import (
+        AlarmEntry,
+        AuthorizationEntry,
+        CorrectionEntry,
+        InstitutionEntry,
+        ReceiptEntry,
+        RecordEntry,
+        RevocationEntry,
+    )
+
+    u, t0, t1 = "913401000000000000", "2021-01-01T00:00:00Z", "2022-01-01T00:00:00Z"
+    at = "2021-03-01T00:00:00Z"
+    entries = {
+        "record": RecordEntry(u, "admin_penalty", "r1", "hf-amr", t0, "a" * 64),
+        "correction": CorrectionEntry(
+            u, "r2", "r1", "resolved", "hf-amr", "2021-02-01T00:00:00Z", "b" * 64
+        ),
+        "institution": InstitutionEntry("bank-1", "Bank", "AAAA", ("post_loan",), t0),
+        "authorization": AuthorizationEntry("a1", u, "bank-1", ("post_loan",), t0, t1, "c" * 64),
+        "authorization+consent": AuthorizationEntry(
+            "a2", u, "bank-1", ("post_loan",), t0, t1, "c" * 64, "c2ln"
+        ),
+        "revocation": RevocationEntry("a1", u, at, "withdrawn"),
+        "receipt": ReceiptEntry(
+            "q1",
+            u,
+            "bank-1",
+            "hz-1",
+            "hf-1",
+            "holder",
+            "post_loan",
+            "a1",
+            "granted",
+            "complete",
+            2,
+            at,
+        ),  # fmt: skip
+        "alarm": AlarmEntry("sh-1", "equivocation", "forked", ("note",), at),
+    }
+    got = {k: hashlib.sha256(entry_bytes(e)).hexdigest() for k, e in entries.items()}
+    assert got == OLD_BYTES
