@@ -19,6 +19,7 @@ from ledger.codec import (
     parse_json,
 )
 from ledger.entries import (
+    OBJECTION_OUTCOMES,
     PURPOSES,
     RECORD_TYPES,
     AlarmEntry,
@@ -26,6 +27,8 @@ from ledger.entries import (
     CorrectionEntry,
     Entry,
     InstitutionEntry,
+    ObjectionEntry,
+    ObjectionOutcomeEntry,
     ReceiptEntry,
     RecordEntry,
     RevocationEntry,
@@ -36,6 +39,7 @@ from ledger.entries import (
     entry_bytes,
     entry_from_dict,
     entry_to_dict,
+    objection_message,
     parse_entry,
 )
 from ledger.errors import (
@@ -90,6 +94,7 @@ from ledger.uscc import Uscc, is_valid_uscc, make_uscc, parse_uscc
 __all__ = [
     "MAX_BODY_DEPTH",
     "MAX_JSON_DEPTH",
+    "OBJECTION_OUTCOMES",
     "PURPOSES",
     "RECORD_TYPES",
     "SM2_DEFAULT_ID",
@@ -120,6 +125,8 @@ __all__ = [
     "NoteFormatError",
     "NoteSigner",
     "NoteVerifier",
+    "ObjectionEntry",
+    "ObjectionOutcomeEntry",
     "ProofError",
     "ReceiptEntry",
     "RecordDraft",
@@ -156,6 +163,7 @@ __all__ = [
     "make_uscc",
     "note_signer_from_key_string",
     "note_verifier_from_key_string",
+    "objection_message",
     "open_note",
     "parse_entry",
     "parse_json",

@@ -23,6 +23,7 @@ from ledger.errors import DecodeError, InvalidRecordError
 from ledger.merkle import hasher
 
 __all__ = [
+    "OBJECTION_OUTCOMES",
     "PURPOSES",
     "RECORD_TYPES",
     "AlarmEntry",
@@ -30,6 +31,8 @@ __all__ = [
     "CorrectionEntry",
     "Entry",
     "InstitutionEntry",
+    "ObjectionEntry",
+    "ObjectionOutcomeEntry",
     "ReceiptEntry",
     "RecordEntry",
     "RevocationEntry",
@@ -41,6 +44,7 @@ __all__ = [
     "entry_from_dict",
     "entry_subject",
     "entry_to_dict",
+    "objection_message",
     "parse_entry",
 ]
 
@@ -320,6 +324,82 @@ class AlarmEntry:
         check_time("at", self.at)
 
 
+# --- objections (征信业管理条例): flag, verify within the deadline, reply in writing ---
+OBJECTION_OUTCOMES = ("corrected", "upheld", "unverifiable")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectionEntry:
+    """An enterprise's objection to one record held here: from now on the record is disputed.
+
+    ``consent`` is the enterprise's signature (through its city's registry, as for
+    authorizations) over :func:`objection_message`; ``due_at`` is the verification
+    deadline on the network's clock.
+    """
+
+    kind: ClassVar[str] = "objection"
+    objection_id: str
+    uscc: str
+    record_id: str
+    holder_node: str
+    home_node: str
+    reason: str
+    filed_at: str
+    due_at: str
+    consent: str
+
+    def __post_init__(self) -> None:
+        _check_id("objection_id", self.objection_id)
+        _check_uscc_shape(self.uscc)
+        _check_id("record_id", self.record_id)
+        _check_id("holder_node", self.holder_node)
+        _check_id("home_node", self.home_node)
+        _check_text("reason", self.reason)
+        check_time("filed_at", self.filed_at)
+        check_time("due_at", self.due_at)
+        if self.due_at <= self.filed_at:
+            raise InvalidRecordError(
+                f"due_at ({self.due_at}) must be later than filed_at ({self.filed_at})"
+            )
+        _check_text("consent", self.consent, 128)
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectionOutcomeEntry:
+    """The holder's written reply to an objection; closes it.
+
+    ``corrected``: the correction ``correction_id`` supersedes the record; ``upheld``:
+    the record stands and the flag is removed; ``unverifiable``: the record stands with
+    the objection and this verification on file.
+    """
+
+    kind: ClassVar[str] = "objection_outcome"
+    objection_id: str
+    uscc: str
+    record_id: str
+    outcome: str
+    verification: str
+    decided_at: str
+    correction_id: str = ""
+
+    def __post_init__(self) -> None:
+        _check_id("objection_id", self.objection_id)
+        _check_uscc_shape(self.uscc)
+        _check_id("record_id", self.record_id)
+        if self.outcome not in OBJECTION_OUTCOMES:
+            raise InvalidRecordError(
+                f"outcome must be one of {OBJECTION_OUTCOMES}, got {self.outcome!r}"
+            )
+        _check_text("verification", self.verification, 2000)
+        check_time("decided_at", self.decided_at)
+        if self.outcome == "corrected":
+            _check_id("correction_id", self.correction_id)
+        elif self.correction_id != "":
+            raise InvalidRecordError(
+                f"only a corrected outcome names a correction, not {self.outcome!r}"
+            )
+
+
 Entry = (
     RecordEntry
     | CorrectionEntry
@@ -328,6 +408,8 @@ Entry = (
     | RevocationEntry
     | ReceiptEntry
     | AlarmEntry
+    | ObjectionEntry
+    | ObjectionOutcomeEntry
 )
 
 _KINDS: dict[str, type[Any]] = {
@@ -340,6 +422,8 @@ _KINDS: dict[str, type[Any]] = {
         RevocationEntry,
         ReceiptEntry,
         AlarmEntry,
+        ObjectionEntry,
+        ObjectionOutcomeEntry,
     )
 }
 _FIELDS: dict[str, tuple[str, ...]] = {
@@ -349,7 +433,10 @@ _FIELDS: dict[str, tuple[str, ...]] = {
 
 # Fields added after format version 1 was fixed: absent from an entry's
 # dictionary when empty, so entries written before them keep their bytes.
-_OPTIONAL: dict[str, dict[str, JsonValue]] = {"authorization": {"consent": ""}}
+_OPTIONAL: dict[str, dict[str, JsonValue]] = {
+    "authorization": {"consent": ""},
+    "objection_outcome": {"correction_id": ""},
+}
 
 CONSENT_CONTEXT = "yrd-credit-chain/consent/v1"
 
@@ -370,6 +457,29 @@ def consent_message(auth: AuthorizationEntry) -> bytes:
             "not_before": auth.not_before,
             "not_after": auth.not_after,
             "document_digest": auth.document_digest,
+        }
+    )
+
+
+OBJECTION_CONTEXT = "yrd-credit-chain/objection/v1"
+
+
+def objection_message(
+    objection_id: str, uscc: str, holder_node: str, record_id: str, reason: str
+) -> bytes:
+    """What the enterprise (through its city's registry) signs to object to one record.
+
+    Binds the holder and the record, under its own context string: a consent to a
+    query means nothing as an objection, and an objection nothing at another holder.
+    """
+    return canonical_bytes(
+        {
+            "context": OBJECTION_CONTEXT,
+            "objection_id": objection_id,
+            "uscc": uscc,
+            "holder_node": holder_node,
+            "record_id": record_id,
+            "reason": reason,
         }
     )
 

@@ -41,6 +41,8 @@ from ledger.entries import (
     CorrectionEntry,
     Entry,
     InstitutionEntry,
+    ObjectionEntry,
+    ObjectionOutcomeEntry,
     ReceiptEntry,
     RecordEntry,
     RevocationEntry,
@@ -193,7 +195,15 @@ Item = Entry | RecordDraft | CorrectionDraft
 
 
 _ENTRY_TYPES = frozenset(
-    {AuthorizationEntry, InstitutionEntry, RevocationEntry, ReceiptEntry, AlarmEntry}
+    {
+        AuthorizationEntry,
+        InstitutionEntry,
+        RevocationEntry,
+        ReceiptEntry,
+        AlarmEntry,
+        ObjectionEntry,
+        ObjectionOutcomeEntry,
+    }
 )
 
 # Unique keys kept in the refs table (records are looked up by subject instead).
@@ -201,6 +211,8 @@ _REFS: dict[str, Callable[[Any], str]] = {
     "authorization": lambda e: f"authorization:{e.authorization_id}",
     "revocation": lambda e: f"revocation:{e.authorization_id}",
     "institution": lambda e: f"institution:{e.institution_id}",
+    "objection": lambda e: f"objection:{e.objection_id}",
+    "objection_outcome": lambda e: f"objection_outcome:{e.objection_id}",
 }
 
 

@@ -315,6 +315,14 @@ class Store:
         )
         return [(int(i), str(k), None if s is None else str(s)) for i, k, s in rows]
 
+    def refs_with_prefix(self, prefix: str) -> list[tuple[str, int]]:
+        """(ref, index) of every ref starting with ``prefix`` (a range scan of the key)."""
+        rows = self._query(
+            "SELECT ref, idx FROM refs WHERE ref >= ? AND ref < ? ORDER BY idx",
+            (prefix, prefix + "\U0010ffff"),
+        )
+        return [(str(r), int(i)) for r, i in rows]
+
     def ref(self, ref: str) -> int | None:
         rows = self._query("SELECT idx FROM refs WHERE ref = ?", (ref,))
         return int(rows[0][0]) if rows else None

@@ -23,11 +23,13 @@ from ledger import Ledger, NoteSigner
 from node.api.deps import NodeMetrics
 from node.api.institution import institution_router
 from node.api.manifest import manifest_router
+from node.api.objections import objection_router
 from node.api.operator import operator_router
 from node.api.peer import peer_router
 from node.api.problems import document_problems, install_problem_handlers
 from node.api.public import public_router
 from node.catalogue import catalogue_router
+from node.clock import NetworkClock
 from node.consortium import ManifestHistory, load_manifest, parse_history
 from node.datadir import DataDirLock, make_private
 from node.errors import (
@@ -72,7 +74,8 @@ def build_state(
         signer = NoteSigner(info.origin, key)
         views = PeerViews(settings.state_path, manifest.algorithm)
         undo.callback(views.close)
-        ledger = open_checked_ledger(settings, signer, manifest.algorithm, views)
+        clock = NetworkClock(settings.data_dir / "clock.json")
+        ledger = open_checked_ledger(settings, signer, manifest.algorithm, views, clock)
         undo.callback(ledger.close)
         # Again now that SQLite has made its files (-wal, -shm): 0600 whatever the umask.
         make_private(settings.data_dir)
@@ -101,6 +104,7 @@ def build_state(
         peers=peers,
         sequencer=Sequencer(ledger, on_block=lambda block: views.mark_signed(block.size)),
         data_lock=lock,
+        clock=clock,
     )
 
 
@@ -137,7 +141,11 @@ def load_node_history(settings: NodeSettings) -> ManifestHistory:
 
 
 def open_checked_ledger(
-    settings: NodeSettings, signer: NoteSigner, algorithm: str, views: PeerViews
+    settings: NodeSettings,
+    signer: NoteSigner,
+    algorithm: str,
+    views: PeerViews,
+    clock: NetworkClock | None = None,
 ) -> Ledger:
     """The node's ledger, checked before the node signs anything on it.
 
@@ -151,10 +159,13 @@ def open_checked_ledger(
         LedgerBehindError: the file lost acknowledged entries (or is gone).
     """
     path = settings.ledger_path
+    now = (clock or NetworkClock()).now  # block times follow the network's clock
     if not path.exists():
         refuse_if_behind(path, 0, views, settings.state_path)
-        return Ledger.create(path, origin=signer.name, signer=signer, algorithm=algorithm)
-    ledger = Ledger.open(path, signer=signer, check=True)
+        return Ledger.create(
+            path, origin=signer.name, signer=signer, algorithm=algorithm, clock=now
+        )
+    ledger = Ledger.open(path, signer=signer, check=True, clock=now)
     try:
         refuse_if_behind(path, ledger.size, views, settings.state_path)
         views.mark_signed(ledger.size)  # a state.db older than the mark starts from here
@@ -249,5 +260,6 @@ def create_app(
     app.include_router(operator_router(st))
     app.include_router(manifest_router(st))
     app.include_router(institution_router(st))
+    app.include_router(objection_router(st))
 
     return app

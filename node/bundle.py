@@ -9,7 +9,9 @@ signed checkpoint, every record's inclusion proof, that the body and salt
 match the record's commitment, that each record is about the queried
 enterprise, and that the section's counts agree with the holder's signed
 receipt (a holder over its ``max_records_per_holder`` says so: ``truncated``,
-with ``records_total``); the home receipt's inclusion. It returns the enterprise's
+with ``records_total``); every objection and outcome a section carries, and that its
+dispute marks are the ones those proven entries give (``node.disputes``); the home
+receipt's inclusion. It returns the enterprise's
 current view (corrections resolved) and history.
 """
 
@@ -37,6 +39,7 @@ from ledger import (
 )
 from node.consent import verify_consent
 from node.consortium import Manifest, ManifestHistory
+from node.disputes import verify_objection_items
 from node.errors import AuthorizationError, BundleError, ConfigError, UnknownPeerError
 
 __all__ = [
@@ -63,6 +66,8 @@ class BundleSummary:
     truncated: list[dict[str, Any]] = field(default_factory=list)
     current: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    # one mark per objection (node.disputes), each proven against its holder's checkpoint
+    disputes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _b(text: Any, what: str) -> bytes:
@@ -266,12 +271,15 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
     holders: dict[str, int] = {}
     history: list[tuple[str, int, RecordEntry | CorrectionEntry, Any]] = []
     truncated: list[dict[str, Any]] = []
+    disputes: list[dict[str, Any]] = []
     for h in report["holders"]:
         node_id = str(h["node_id"])
         header = verify_checkpoint_note(manifest, node_id, h["checkpoint"], algorithm)
         for i, item in enumerate(h["records"]):
             entry = verify_record_item(item, uscc, header, algorithm, f"record {i} from {node_id}")
             history.append((node_id, int(item["index"]), entry, item["body"]))
+        for mark in verify_objection_items(manifest, h, uscc, header, algorithm):
+            disputes.append({"node_id": node_id, **mark})
         n = len(h["records"])
         holders[node_id] = n
         _check_counts(manifest, report, h, n, algorithm)
@@ -304,6 +312,7 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
             "supersedes": getattr(e, "supersedes", None),
             "observed_at": e.observed_at,
             "body": body,
+            **_dispute_of(disputes, n, e.record_id),
         }
         for n, i, e, body in history
     ]
@@ -319,4 +328,21 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
         truncated=truncated,
         current=[d for d, (_, _, e, _) in zip(as_dicts, history, strict=True) if id(e) in keep],
         history=as_dicts,
+        disputes=disputes,
     )
+
+
+def _dispute_of(disputes: list[dict[str, Any]], node_id: str, record_id: str) -> dict[str, Any]:
+    """The record's dispute mark: the latest objection to it at its holder, if any.
+
+    ``disputed`` is true while an objection is open (the regulations' flag); an
+    ``unverifiable`` outcome keeps the objection on file beside the record.
+    """
+    mine = [d for d in disputes if d["node_id"] == node_id and d["record_id"] == record_id]
+    if not mine:
+        return {}
+    last = mine[-1]
+    return {
+        "disputed": any(d["status"] == "open" for d in mine),
+        "objection": {k: v for k, v in last.items() if k not in ("node_id", "record_id")},
+    }

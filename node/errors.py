@@ -6,6 +6,10 @@
     ├── UnknownPeerError        a key id that is not in the manifest (.peer_id)
     ├── UnknownInstitutionError an institution not registered here (.institution_id)
     ├── AuthorizationError      the cited authorization does not allow the query (.reason)
+    ├── ObjectionError          an objection or its outcome is refused (.reason)
+    │   ├── UnknownRecordObjectionError  the holder holds no such record of the enterprise
+    │   ├── NotByEnterpriseError         no valid consent signature of the enterprise
+    │   └── ObjectionClosedError         the objection already has its outcome
     ├── DuplicateEntryError     an id that is already on the ledger (.ref)
     ├── NotFoundError           nothing at that id or index
     ├── PushbackError           too busy: retry later (.retry_after_s)
@@ -39,7 +43,10 @@ __all__ = [
     "LedgerBehindError",
     "ManifestRefusedError",
     "NodeError",
+    "NotByEnterpriseError",
     "NotFoundError",
+    "ObjectionClosedError",
+    "ObjectionError",
     "PeerMisbehavedError",
     "PeerUnavailableError",
     "PushbackError",
@@ -47,6 +54,7 @@ __all__ = [
     "TooManyConnectionsError",
     "UnknownInstitutionError",
     "UnknownPeerError",
+    "UnknownRecordObjectionError",
 ]
 
 
@@ -90,6 +98,37 @@ class AuthorizationError(NodeError):
         self.reason = reason
 
 
+class ObjectionError(NodeError):
+    """An objection or its outcome is refused; ``reason`` is the refusal code
+    (``unknown-record``, ``not-enterprise``, ``not-home-node``, ``already-disputed``,
+    ``closed``)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class UnknownRecordObjectionError(ObjectionError):
+    """An objection names a record the holder does not hold for that enterprise."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("unknown-record", detail)
+
+
+class NotByEnterpriseError(ObjectionError):
+    """An objection without the enterprise's own consent signature."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("not-enterprise", detail)
+
+
+class ObjectionClosedError(ObjectionError):
+    """An outcome for an objection that already has one."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("closed", detail)
+
+
 class DuplicateEntryError(NodeError):
     """An id that is already on the ledger (``ref``)."""
 
@@ -122,10 +161,12 @@ class DenialNoticeError(NodeError):
 class PeerUnavailableError(NodeError):
     """A peer is down, too slow or refused the request (``peer_id``, ``detail``)."""
 
-    def __init__(self, peer_id: str, detail: str) -> None:
+    def __init__(self, peer_id: str, detail: str, problem: dict[str, object] | None = None) -> None:
         super().__init__(f"peer {peer_id}: {detail}")
         self.peer_id = peer_id
         self.detail = detail
+        # A signed problem answer's body (a refusal, not an outage), for callers that relay it.
+        self.problem = problem
 
 
 class PeerMisbehavedError(NodeError):

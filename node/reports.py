@@ -48,6 +48,7 @@ from ledger import (
 )
 from node.bundle import verify_checkpoint_note, verify_record_item
 from node.consent import verify_consent
+from node.disputes import verify_objection_items
 from node.errors import (
     AuthorizationError,
     BundleError,
@@ -59,6 +60,7 @@ from node.errors import (
     UnknownInstitutionError,
     UnknownPeerError,
 )
+from node.objections import section_objections
 from node.sequencer import Guard
 from node.stages import Span, stage
 from node.state import NodeState, b64, unb64
@@ -480,6 +482,7 @@ async def make_report(
                     "checkpoint": h.note.decode(),
                     "records": _record_items(state, sel.indices, h.size),
                     **_counts(sel),
+                    **section_objections(state, uscc, h.size),
                 },
                 "",
             )
@@ -537,6 +540,12 @@ async def make_report(
                 )
             if "receipt" in first:
                 section["receipt"] = first["receipt"]
+            for key in ("objections", "disputes"):  # records under objection (node.disputes)
+                if key in first:
+                    section[key] = first[key]
+            verify_objection_items(
+                state.manifest, {"node_id": holder, **section}, uscc, header, state.ledger.algorithm
+            )
             return holder, section, ""
         except PeerUnavailableError as exc:
             return holder, None, f"unavailable: {exc.detail}"
@@ -835,6 +844,7 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
         "next": records[-1]["index"] if more else None,
         "receipt": receipt,
         "view_of_home": home_view.size if home_view else 0,
+        **section_objections(state, uscc, h.size),
     }
     if 0 < known_size < h.size:
         out["consistency"] = {

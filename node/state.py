@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from starlette.requests import Request
 
 from ledger import AlarmEntry, InstitutionEntry, Ledger, NoteSigner, utc_now
+from node.clock import NetworkClock
 from node.consortium import Manifest, ManifestHistory, NodeInfo
 from node.datadir import DataDirLock, private_umask
 from node.errors import ConfigError, LedgerBehindError, ManifestRefusedError, UnknownPeerError
@@ -103,6 +104,9 @@ class NodeState:
     sequencer: Sequencer
     # This process's hold on settings.data_dir (node.datadir), given back by close().
     data_lock: DataDirLock | None = None
+    # The network's clock (wall time + the simulation's offset, node.clock): block times,
+    # objection deadlines.
+    clock: NetworkClock = field(default_factory=NetworkClock)
     verifier: httpsig.RequestVerifier = field(init=False)
     metrics: dict[str, Any] = field(default_factory=dict)
     ingest_jobs: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -41,7 +41,10 @@ from node.errors import (
     HeadTimeoutError,
     LedgerBehindError,
     ManifestRefusedError,
+    NotByEnterpriseError,
     NotFoundError,
+    ObjectionClosedError,
+    ObjectionError,
     PeerMisbehavedError,
     PeerUnavailableError,
     PushbackError,
@@ -49,6 +52,7 @@ from node.errors import (
     TooManyConnectionsError,
     UnknownInstitutionError,
     UnknownPeerError,
+    UnknownRecordObjectionError,
 )
 from node.http import httpsig
 
@@ -159,6 +163,24 @@ PROBLEM_TYPES: tuple[ProblemType, ...] = (
         "Authorization does not allow this query",
         ("reason",),
     ),
+    ProblemType(
+        UnknownRecordObjectionError,
+        404,
+        "objection-unknown-record",
+        "No such record to object to",
+        ("reason",),
+    ),
+    ProblemType(
+        NotByEnterpriseError,
+        403,
+        "objection-not-by-enterprise",
+        "Objection not signed by the enterprise",
+        ("reason",),
+    ),
+    ProblemType(
+        ObjectionClosedError, 409, "objection-closed", "Objection already closed", ("reason",)
+    ),
+    ProblemType(ObjectionError, 409, "objection-refused", "Objection refused", ("reason",)),
     ProblemType(DuplicateEntryError, 409, "duplicate-entry", "Already on the ledger"),
     ProblemType(NotFoundError, 404, "not-found", "Not found"),
     ProblemType(RateLimitedError, 429, "rate-limited", "Too many requests", retry_after=True),

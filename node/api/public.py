@@ -17,6 +17,7 @@ from node.api.deps import NodeMetrics
 from node.api.schemas import (
     MAX_INDEX,
 )
+from node.objections import objection_counts
 from node.state import NodeState, b64
 
 
@@ -66,6 +67,8 @@ def public_router(st: NodeState, gauges: NodeMetrics) -> APIRouter:
                 if n.node_id != st.node_id
             ],
             "alarms": [dataclasses.asdict(a) for a in st.views.alarms(open_only=True)],
+            "clock": {"now": st.clock.now(), "offset_s": st.clock.offset_s},
+            "objections": objection_counts(st),
         }
 
     def _witnessed_note(head: Block) -> str:

@@ -301,7 +301,9 @@ class PeerClient:
         if response.status_code >= 400:
             detail = data.get("detail") if isinstance(data, dict) else None
             raise PeerUnavailableError(
-                peer_id, f"answered {response.status_code}: {detail or 'error'}"
+                peer_id,
+                f"answered {response.status_code}: {detail or 'error'}",
+                data if isinstance(data, dict) else None,
             )
         return data
 

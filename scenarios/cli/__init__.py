@@ -19,6 +19,10 @@ __all__ = ["cli", "main"]
 # only when used. Each summary is the first sentence of the command's own help.
 _NETWORK = "scenarios.cli.consortium"
 LAZY_COMMANDS = {
+    "clock": LazyCommand(
+        "scenarios.cli.objections:clock_group",
+        "Show or advance the network's clock, for simulating deadlines.",
+    ),
     "consortium": LazyCommand(
         f"{_NETWORK}:consortium_group",
         "Create and inspect the consortium: keys, manifest, institutions, node settings.",
@@ -35,6 +39,10 @@ LAZY_COMMANDS = {
     "institutions": LazyCommand(
         f"{_NETWORK}:institutions_cmd",
         "List the simulated query institutions, their home nodes and purposes.",
+    ),
+    "objection": LazyCommand(
+        "scenarios.cli.objections:objection_group",
+        "File an enterprise's objection to a record, reply to it as the holder, and follow it.",
     ),
     "query": LazyCommand(
         f"{_NETWORK}:query_cmd",

@@ -288,10 +288,43 @@ def status_cmd(directory: Path) -> None:
                 click.echo(
                     f"{s.node_id} refuses {', '.join(refused)} until its alarms are resolved"
                 )
+        for line in _clock_and_objections(statuses):
+            click.echo(line)
         if not down and not any((s.info or {}).get("alarms") for s in statuses):
             click.echo("all nodes up, no alarms")
 
     _run(go)
+
+
+def _clock_and_objections(statuses: Sequence[net.NodeStatus]) -> list[str]:
+    """The network clock's offset (and nodes that disagree on it), then overdue objections."""
+    lines = []
+    offsets = {
+        s.node_id: int((s.info or {}).get("clock", {}).get("offset_s", 0)) for s in statuses if s.up
+    }
+    if len(set(offsets.values())) > 1:
+        lines.append(
+            "network clock: nodes disagree on the offset: "
+            + ", ".join(f"{n} {o / 86400:g} d" for n, o in sorted(offsets.items()))
+            + " (set it with creditchain clock advance)"
+        )
+    elif offsets and max(offsets.values()) > 0:
+        lines.append(
+            f"network clock: advanced {max(offsets.values()) / 86400:g} days for simulation"
+        )
+    for s in statuses:
+        counts = (s.info or {}).get("objections") or {}
+        for o in counts.get("overdue_ids", []):
+            lines.append(
+                f"OVERDUE objection {o.get('objection_id')} at {s.node_id} on record "
+                f"{o.get('record_id')} of {o.get('uscc')}: the reply was due {o.get('due_at')}"
+            )
+        if counts.get("open"):
+            lines.append(
+                f"{s.node_id}: {counts['open']} open objection"
+                f"{'s' if counts['open'] != 1 else ''}, {counts.get('overdue', 0)} overdue"
+            )
+    return lines
 
 
 @click.command("down")
@@ -501,6 +534,12 @@ def report_verify(
         )
         if s.partial:
             click.echo(f"  partial: missing {', '.join(str(m.get('node_id')) for m in s.missing)}")
+        for d in s.disputes:
+            click.echo(
+                f"  objection {d['objection_id']} on {d['record_id']} at {d['node_id']}: "
+                f"{'DISPUTED (open)' if d['status'] == 'open' else d['status']}, due {d['due_at']}"
+                " (proven entry, enterprise's signature checked)"
+            )
 
     _run(go)
 

@@ -111,6 +111,12 @@ def render_verification(summary: BundleSummary) -> str:
         f"record{'s' if n != 1 else ''} "
         "(inclusion proofs and body commitments), "
         "the home receipt"
+        + (
+            f", {len(summary.disputes)} objection{'s' if len(summary.disputes) != 1 else ''} "
+            "(the enterprise's signature, inclusion, dispute marks)"
+            if summary.disputes
+            else ""
+        )
     )
 
 
@@ -197,6 +203,8 @@ def render_report(
             outcome = entry.outcome if isinstance(entry, CorrectionEntry) else "amended"
             text = f"{outcome.upper()} by correction {d['record_id']} (supersedes {d['supersedes']}): {text}"
         lines.append(f"  {rtype:<21} {d['node_id']:<6} {d['observed_at'][:10]}  {text}")
+        if d.get("objection"):
+            lines.append(f"  {'':<21} {_dispute_text(d)}")
 
     current_keys = {(d["node_id"], d["index"]) for d in summary.current}
     superseded = [d for d in summary.history if (d["node_id"], d["index"]) not in current_keys]
@@ -218,7 +226,26 @@ def render_report(
                 f"  {base_type(d):<21} {d['node_id']:<6} {d['observed_at'][:10]}  "
                 f"{_fields(base_type(d), d['body'])}{tail}"
             )
+            if d.get("objection"):
+                lines.append(f"  {'':<21} {_dispute_text(d)}")
     return "\n".join(lines)
+
+
+def _dispute_text(d: Mapping[str, Any]) -> str:
+    """The record's objection, as the report shows it (node.disputes)."""
+    o = d["objection"]
+    if d.get("disputed"):
+        return (
+            f"DISPUTED — objection {o['objection_id']} filed {o['filed_at'][:10]}, "
+            f"reply due {o['due_at'][:10]}"
+        )
+    late = " (after the deadline)" if o.get("late") else ""
+    said = {
+        "upheld": "record upheld, flag removed",
+        "unverifiable": "could not be verified; the objection and the verification are on file",
+        "corrected": f"corrected by {o.get('correction_id')}",
+    }.get(str(o["status"]), str(o["status"]))
+    return f"objection {o['objection_id']}: {said}, {str(o.get('decided_at', ''))[:10]}{late}"
 
 
 def _rank(record_type: str) -> int:

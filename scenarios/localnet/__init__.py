@@ -8,6 +8,7 @@ Modules, bottom up (each imports only those above it)::
     client      the signed client an operator or institution uses against one node
     queries     authorizations, reports, offline bundle verification, enterprise samples
     network     up, status, kill and down of the whole network
+    objections  objections filed as the enterprise, outcomes, the network clock's offset
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ from scenarios.localnet.network import (
     kill_node,
     network_status,
     up,
+)
+from scenarios.localnet.objections import (
+    advance_clock,
+    decide_objection,
+    enterprise_home,
+    file_objection,
+    objection_request,
+    show_objection,
 )
 from scenarios.localnet.processes import mirror_lag, node_infos, spawn, wait_healthy, wait_mirrored
 from scenarios.localnet.queries import (
@@ -99,13 +108,17 @@ __all__ = [
     "QueryResult",
     "SeedResult",
     "UpResult",
+    "advance_clock",
     "authorization_request",
     "catalogue_mode",
     "check_uscc",
     "consent_document",
     "consortium_exists",
+    "decide_objection",
     "down",
+    "enterprise_home",
     "file_authorization",
+    "file_objection",
     "find_free_base_port",
     "init_consortium",
     "institution_plan",
@@ -115,6 +128,7 @@ __all__ = [
     "needs_seed",
     "network_status",
     "node_infos",
+    "objection_request",
     "operator_client",
     "port_free",
     "problem_sentence",
@@ -126,6 +140,7 @@ __all__ = [
     "seed_ledger_file",
     "seed_ledgers",
     "set_catalogue_mode",
+    "show_objection",
     "spawn",
     "synthetic_data",
     "up",

@@ -41,6 +41,12 @@ from scenarios.scenario.fields import (
     check_mapping,
 )
 from scenarios.scenario.marks import MarkedDoc, Path_
+from scenarios.scenario.objections import (
+    OBJECTION_GENERAL_EXPECTATIONS,
+    OBJECTION_QUERY_EXPECTATIONS,
+    check_objection_general,
+    check_objection_query,
+)
 from scenarios.scenario.results import Check, QueryOutcome
 
 
@@ -156,6 +162,7 @@ QUERY_EXPECTATIONS: dict[str, F] = {
     ),
     "in_query_history": F(c_bool, docs="the enterprise's home node lists this query"),
     "max_seconds": F(c_number(0.0)),
+    **OBJECTION_QUERY_EXPECTATIONS,  # disputed, not_disputed, objection_status
 }
 
 
@@ -173,11 +180,14 @@ GENERAL_EXPECTATIONS: dict[str, F] = {
         _x_conflict,
         docs="{node, bundle}: the node's current checkpoint conflicts with the one in the bundle",
     ),
+    **OBJECTION_GENERAL_EXPECTATIONS,  # objection, overdue_objections, clock, credit_line
 }
 
 
 # --- expectations -----------------------------------------------------------------------------------
 def check_query(run: ScenarioRun, step: Step, key: str, want: Any, q: QueryOutcome) -> Check:
+    if key in OBJECTION_QUERY_EXPECTATIONS:
+        return check_objection_query(run, step, key, want, q)
     line = step.expect_lines.get(key)
 
     def result(ok: bool, actual: Any, message: str = "") -> Check:
@@ -313,6 +323,8 @@ if TYPE_CHECKING:
 
 
 def check_general(run: ScenarioRun, step: Step, key: str, want: Any) -> Check:
+    if key in OBJECTION_GENERAL_EXPECTATIONS:
+        return check_objection_general(run, step, key, want)
     line = step.expect_lines.get(key)
 
     def result(ok: bool, actual: Any, message: str = "") -> Check:

@@ -284,6 +284,7 @@ class SpecContext:
     enterprises: dict[str, Any] = field(default_factory=dict)
     auths: dict[str, int] = field(default_factory=dict)  # alias → step index defining it
     queries: dict[str, int] = field(default_factory=dict)
+    objections: dict[str, int] = field(default_factory=dict)  # alias → step index filing it
     records: dict[str, str] = field(default_factory=dict)  # logical record id → enterprise name
     step_ids: set[str] = field(default_factory=set)
     step_index: int = 0

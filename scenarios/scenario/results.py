@@ -52,6 +52,8 @@ class QueryOutcome:
     bundle_path: str | None = None
     bundle_verified: bool | None = None
     bundle_error: str | None = None
+    # record id → its objection as the report marks it: disputed, status, late
+    disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass

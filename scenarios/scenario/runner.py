@@ -52,6 +52,7 @@ from scenarios import localnet as net
 from scenarios.errors import RunnerError, StepFailedError
 from scenarios.model.workloads import SyntheticData
 from scenarios.scenario.expectations import check_general, check_query
+from scenarios.scenario.objections import ObjectionSteps
 from scenarios.scenario.report import write_report
 from scenarios.scenario.results import Check, QueryOutcome, RunResult, StepResult
 from scenarios.scenario.rogue import rewrite_history
@@ -103,7 +104,7 @@ def _when(text: str, now: datetime) -> str:
     return (now + timedelta(seconds=kind[1])).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class ScenarioRun:
+class ScenarioRun(ObjectionSteps):
     def __init__(
         self,
         spec: Scenario,
@@ -128,6 +129,8 @@ class ScenarioRun:
         self.queries: dict[str, QueryOutcome] = {}
         self.disturbed: set[str] = set()  # nodes this run stopped and has not restarted
         self.rogues: list[str] = []
+        self.objections: dict[str, dict[str, Any]] = {}  # alias → filing and status
+        self.credit_lines: dict[tuple[str, str], dict[str, Any]] = {}  # (institution, uscc)
         self.http = httpx.Client(timeout=10.0)
 
     def close(self) -> None:
@@ -489,6 +492,15 @@ class ScenarioRun:
             q.holders = dict(summary.holders)
             q.current = [str(r["record_id"]) for r in summary.current]
             q.history = [str(r["record_id"]) for r in summary.history]
+            q.disputes = {
+                str(r["record_id"]): {
+                    "disputed": bool(r.get("disputed")),
+                    "status": r["objection"]["status"],
+                    "late": bool(r["objection"].get("late", False)),
+                }
+                for r in summary.history
+                if r.get("objection")
+            }
         except (BundleError, LedgerError, KeyError, TypeError, ValueError, AttributeError) as exc:
             q.bundle_verified = False
             q.bundle_error = f"{type(exc).__name__}: {exc}"

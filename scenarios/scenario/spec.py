@@ -30,7 +30,9 @@ institution), ``stop`` (SIGTERM), ``kill`` (SIGKILL), ``pause`` (frozen: SIGSTOP
 pause``), ``partition`` (cut off from the network; containers only), ``restart`` (back from any
 of these), ``rogue`` (the node rewrites
 its ledger with its own key: ``alter`` bodies, ``remove`` records, then ``pad``),
-``wait_mirrored``, ``wait``; a step with only ``expect`` is a check.
+``wait_mirrored``, ``wait``, and for objections ``object``, ``decide``, ``advance_clock`` (the
+network's clock, every node together) and ``credit_line`` (a lender's decision), described in
+:mod:`scenarios.scenario.objections`; a step with only ``expect`` is a check.
 
 Expectations on a query step: ``status`` (granted/denied/error), ``reason`` (denial slug),
 ``partial``, ``missing`` (exact set), ``missing_reason``, ``holders_include``, ``all_holders``,
@@ -102,6 +104,7 @@ from scenarios.scenario.fields import (
     typename,
 )
 from scenarios.scenario.marks import MarkedDoc, MarkedLoader, Path_, compose_marked
+from scenarios.scenario.objections import OBJECTION_ACTIONS, objection_semantics
 from scenarios.yamlfile import read_yaml_text
 
 __all__ = [
@@ -231,6 +234,8 @@ ACTIONS: dict[str, dict[str, F]] = {
     "wait": {"seconds": F(c_number(0.0, 600.0), True)},
     "check": {},
 }
+
+ACTIONS.update(OBJECTION_ACTIONS)  # object, decide, advance_clock, credit_line
 
 # Shorthand: `kill: sz-2`, `wait: 3`, `wait_mirrored: {}` / `wait_mirrored: true`.
 _SHORTHAND = {
@@ -613,6 +618,7 @@ def _step_semantics(
             )
     elif action == "rogue" and not args.get("alter") and not args.get("remove"):
         doc.error(path, "a rogue node must alter or remove at least one record")
+    objection_semantics(action, args, path, doc, ctx)
 
 
 def _seconds(text: str) -> int | None:

@@ -24,7 +24,9 @@ from scenarios.scenario.spec import (
 SHIPPED = [
     "dispute-and-correction",
     "launch-2020",
+    "mybank-post-loan",
     "node-outage",
+    "objection-20-days",
     "oct-2021",
     "post-loan-monitoring",
     "pre-loan-due-diligence",
