@@ -16,7 +16,8 @@ import click
 
 from ledger import PURPOSES
 from scenarios import localnet as net
-from scenarios.cli.base import CommandError
+from scenarios.cli.options import dir_option as _dir_option
+from scenarios.cli.options import run_network as _run
 from scenarios.cli.report_view import render_report, render_verification
 
 __all__ = [
@@ -29,18 +30,6 @@ __all__ = [
     "status_cmd",
     "up_cmd",
 ]
-
-
-def _dir_option(f: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--dir",
-        "directory",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=net.DEFAULT_DIR,
-        show_default=True,
-        envvar="CREDITCHAIN_DIR",
-        help="Consortium directory (keys, manifest, ledgers, logs); env CREDITCHAIN_DIR.",
-    )(f)
 
 
 def _table(
@@ -101,14 +90,6 @@ def _plural(n: int, word: str) -> str:
 def _dir_flag(directory: Path) -> str:
     """The ``--dir`` option to repeat in a suggested command ('' for the default directory)."""
     return "" if directory == net.DEFAULT_DIR else f" --dir {directory}"
-
-
-def _run(fn: object) -> None:
-    """Call ``fn``; turn NetworkError into the one-sentence failure."""
-    try:
-        fn()  # type: ignore[operator]
-    except net.NetworkError as exc:
-        raise CommandError(str(exc)) from exc
 
 
 # --- consortium init ---------------------------------------------------------------

@@ -11,21 +11,10 @@ import click
 
 from scenarios import localnet as net
 from scenarios.cli.base import CommandError
+from scenarios.cli.options import dir_option as _dir_option
 from scenarios.localnet import manifests
 
 __all__ = ["manifest_history_cmd", "manifest_next_cmd"]
-
-
-def _dir_option(f: click.decorators.FC) -> click.decorators.FC:
-    return click.option(
-        "--dir",
-        "directory",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=net.DEFAULT_DIR,
-        show_default=True,
-        envvar="CREDITCHAIN_DIR",
-        help="Consortium directory (keys, manifest, ledgers, logs); env CREDITCHAIN_DIR.",
-    )(f)
 
 
 def _urls(pairs: tuple[str, ...]) -> dict[str, str]:

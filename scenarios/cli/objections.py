@@ -14,7 +14,8 @@ import click
 
 from scenarios import localnet as net
 from scenarios.cli.base import CommandError
-from scenarios.cli.consortium import _dir_option, _run
+from scenarios.cli.options import dir_option as _dir_option
+from scenarios.cli.options import run_network as _run
 
 __all__ = ["clock_group", "objection_group"]
 
