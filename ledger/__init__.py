@@ -56,6 +56,19 @@ from ledger.errors import (
     VerificationError,
 )
 from ledger.fsck import Fault, VerifyReport, verify_ledger
+from ledger.items import (
+    INDUSTRIES,
+    ITEMS,
+    SECTIONS,
+    SIZES,
+    SOURCES,
+    ReportItem,
+    Section,
+    Source,
+    check_record,
+    item_for,
+    source_for,
+)
 from ledger.log import Block, BlockHeader, CorrectionDraft, Item, Ledger, RecordDraft, utc_now
 from ledger.merkle import (
     CompactRange,
@@ -81,10 +94,15 @@ from ledger.store import rollback_if_active, store_error
 from ledger.uscc import Uscc, is_valid_uscc, make_uscc, parse_uscc
 
 __all__ = [
+    "INDUSTRIES",
+    "ITEMS",
     "MAX_BODY_DEPTH",
     "MAX_JSON_DEPTH",
     "PURPOSES",
     "RECORD_TYPES",
+    "SECTIONS",
+    "SIZES",
+    "SOURCES",
     "AlarmEntry",
     "AppendOnlyError",
     "AuthorizationEntry",
@@ -116,8 +134,11 @@ __all__ = [
     "ReceiptEntry",
     "RecordDraft",
     "RecordEntry",
+    "ReportItem",
     "RevocationEntry",
+    "Section",
     "SignatureError",
+    "Source",
     "StorageFullError",
     "StoreError",
     "Uscc",
@@ -126,6 +147,7 @@ __all__ = [
     "add_signatures",
     "canonical_bytes",
     "check_json_depth",
+    "check_record",
     "check_time",
     "commitment",
     "consent_message",
@@ -138,6 +160,7 @@ __all__ = [
     "hasher",
     "inclusion_proof",
     "is_valid_uscc",
+    "item_for",
     "json_depth",
     "leaf_hash",
     "make_uscc",
@@ -148,6 +171,7 @@ __all__ = [
     "rollback_if_active",
     "root",
     "sign_note",
+    "source_for",
     "store_error",
     "utc_now",
     "verify_consistency",
