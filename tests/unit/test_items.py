@@ -75,7 +75,7 @@ def test_unknown_record_type_is_refused_with_the_count():
             {"title": "t", "grantor": "g", "year": 2020, "extra": 1},
             "Additional properties are not allowed",
         ),
-        ("water_payment", "hz-water", [1, 2], "is not of type \"object\""),
+        ("water_payment", "hz-water", [1, 2], 'is not of type "object"'),
     ],
 )
 def test_malformed_bodies_are_refused_naming_item_and_field(record_type, source, body, message):
