@@ -36,6 +36,10 @@ LAZY_COMMANDS = {
         f"{_NETWORK}:institutions_cmd",
         "List the simulated query institutions, their home nodes and purposes.",
     ),
+    "items": LazyCommand(
+        "scenarios.cli.items:items_cmd",
+        "List the report's 29 items with their section, record type and sources.",
+    ),
     "query": LazyCommand(
         f"{_NETWORK}:query_cmd",
         "Get a verified cross-node credit report as an institution, and save its bundle.",

@@ -99,3 +99,20 @@ def test_size_and_industry_shape_what_an_enterprise_has():
     assert rate["manufacturing"] > 5 * rate["catering"]
     sh = Counter(data.profile("sh", i)[0] for i in range(3000))
     assert sh["manufacturing"] / 3000 < industries["manufacturing"] / sum(industries.values())
+
+
+def test_items_command_lists_the_catalogue_and_counts_a_region():
+    from click.testing import CliRunner
+
+    from scenarios.cli import cli
+
+    out = CliRunner().invoke(cli, ["items"])
+    assert out.exit_code == 0, out.output
+    assert sum(1 for line in out.output.splitlines() if line.startswith("  ")) == 29
+    assert "28 secured_financing" in out.output and "PBoC credit reference centre" in out.output
+    out = CliRunner().invoke(cli, ["items", "--enterprises", "2000", "--preset", "launch-2020"])
+    assert out.exit_code == 0, out.output
+    assert "for 2,000 enterprises on launch-2020" in out.output
+    assert "Registration 登记注册信息 (5 items) — " in out.output
+    bad = CliRunner().invoke(cli, ["items", "--enterprises", "3"])
+    assert bad.exit_code != 0 and "at least one enterprise per city" in bad.output
