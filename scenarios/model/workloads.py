@@ -273,8 +273,14 @@ class SyntheticData:
         return other.node_ids[(h >> 20) % other.nodes]
 
     def holders(self, city_code: str, i: int) -> list[str]:
+        """The nodes that hold records on enterprise (city, i): home, and branch if it has any."""
         e = self.enterprise(city_code, i)
         b = self.branch_node(city_code, i)
+        if b is not None and not any(
+            self._h(city_code, i, BRANCH_SALT0 + n) % 1000 < per_mille
+            for n, (_, per_mille) in enumerate(BRANCH_MIX)
+        ):
+            b = None  # a branch with no record of any item holds nothing on it
         return [e.home_node] + ([b] if b else [])
 
     def profile(self, city_code: str, i: int) -> tuple[str, str]:

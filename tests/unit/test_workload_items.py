@@ -116,3 +116,15 @@ def test_items_command_lists_the_catalogue_and_counts_a_region():
     assert "Registration 登记注册信息 (5 items) — " in out.output
     bad = CliRunner().invoke(cli, ["items", "--enterprises", "3"])
     assert bad.exit_code != 0 and "at least one enterprise per city" in bad.output
+
+
+def test_holders_are_exactly_the_nodes_with_records():
+    data = SyntheticData(TOPOLOGY, 6000, 3)
+    held: dict[str, set[str]] = {}
+    for node_id in TOPOLOGY.node_ids:
+        for d in data.records_for_node(node_id):
+            held.setdefault(d.uscc, set()).add(node_id)
+    for code in ("hf", "sz"):
+        for i in range(data.counts[code]):
+            e = data.enterprise(code, i)
+            assert set(data.holders(code, i)) == held[e.uscc], (code, i)
