@@ -60,6 +60,19 @@ from ledger.errors import (
     VerificationError,
 )
 from ledger.fsck import Fault, VerifyReport, verify_ledger
+from ledger.items import (
+    INDUSTRIES,
+    ITEMS,
+    SECTIONS,
+    SIZES,
+    SOURCES,
+    ReportItem,
+    Section,
+    Source,
+    check_record,
+    item_for,
+    source_for,
+)
 from ledger.log import Block, BlockHeader, CorrectionDraft, Item, Ledger, RecordDraft, utc_now
 from ledger.merkle import (
     CompactRange,
@@ -92,12 +105,17 @@ from ledger.store import rollback_if_active, store_error
 from ledger.uscc import Uscc, is_valid_uscc, make_uscc, parse_uscc
 
 __all__ = [
+    "INDUSTRIES",
+    "ITEMS",
     "MAX_BODY_DEPTH",
     "MAX_JSON_DEPTH",
     "OBJECTION_OUTCOMES",
     "PURPOSES",
     "RECORD_TYPES",
+    "SECTIONS",
+    "SIZES",
     "SM2_DEFAULT_ID",
+    "SOURCES",
     "AlarmEntry",
     "AppendOnlyError",
     "AuthorizationEntry",
@@ -131,13 +149,16 @@ __all__ = [
     "ReceiptEntry",
     "RecordDraft",
     "RecordEntry",
+    "ReportItem",
     "RevocationEntry",
+    "Section",
     "SignatureError",
     "Sm2CosignatureSigner",
     "Sm2CosignatureVerifier",
     "Sm2NoteSigner",
     "Sm2NoteVerifier",
     "Sm2PrivateKey",
+    "Source",
     "StorageFullError",
     "StoreError",
     "Uscc",
@@ -146,6 +167,7 @@ __all__ = [
     "add_signatures",
     "canonical_bytes",
     "check_json_depth",
+    "check_record",
     "check_time",
     "commitment",
     "consent_message",
@@ -158,6 +180,7 @@ __all__ = [
     "hasher",
     "inclusion_proof",
     "is_valid_uscc",
+    "item_for",
     "json_depth",
     "leaf_hash",
     "make_uscc",
@@ -173,6 +196,7 @@ __all__ = [
     "sign_note",
     "sm2_public_key_problem",
     "sm2_verify",
+    "source_for",
     "store_error",
     "utc_now",
     "verify_consistency",

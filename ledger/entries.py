@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from ledger.codec import MAX_SAFE_INTEGER, JsonValue, _encode, canonical_bytes, decode_canonical
 from ledger.errors import DecodeError, InvalidRecordError
+from ledger.items import ITEMS, LEGACY_RECORD_TYPES
 from ledger.merkle import hasher
 
 __all__ = [
@@ -50,15 +51,10 @@ __all__ = [
 
 FORMAT_VERSION = 1
 
-RECORD_TYPES = (
-    "registration",
-    "tax_rating",
-    "social_insurance",
-    "housing_fund",
-    "admin_penalty",
-    "judicial_enforcement",
-    "red_list",
-    "black_list",
+# The report's 29 items (ledger.items): the eight first-format types keep their
+# names and come first, so error messages and old ledgers read as before.
+RECORD_TYPES = LEGACY_RECORD_TYPES + tuple(
+    i.record_type for i in ITEMS if i.record_type not in LEGACY_RECORD_TYPES
 )
 
 PURPOSES = ("pre_loan", "post_loan", "credit_line", "guarantee", "supervision")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ledger import (
+    SECTIONS,
     AuthorizationEntry,
     BlockHeader,
     Checkpoint,
@@ -32,6 +33,7 @@ from ledger import (
     canonical_bytes,
     commitment,
     current_view,
+    item_for,
     leaf_hash,
     open_note,
     parse_entry,
@@ -68,6 +70,9 @@ class BundleSummary:
     history: list[dict[str, Any]] = field(default_factory=list)
     # one mark per objection (node.disputes), each proven against its holder's checkpoint
     disputes: list[dict[str, Any]] = field(default_factory=list)
+    # current records per section of the report, in the standard's order (ledger.SECTIONS);
+    # "unknown" last, for corrections whose superseded record is not in the bundle
+    sections: dict[str, int] = field(default_factory=dict)
 
 
 def _b(text: Any, what: str) -> bytes:
@@ -302,6 +307,7 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
         )
     entries = [e for _, _, e, _ in history]
     keep = {id(e) for e in current_view(entries)}
+    item_of = _items_of(entries)
     as_dicts = [
         {
             "node_id": n,
@@ -313,9 +319,18 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
             "observed_at": e.observed_at,
             "body": body,
             **_dispute_of(disputes, n, e.record_id),
+            # the report item (a correction: the item of the record it supersedes), its
+            # section of the report and the registry the record came from
+            "item": item_of.get(e.record_id),
+            "section": _section(item_of.get(e.record_id)),
+            "source": e.source,
         }
         for n, i, e, body in history
     ]
+    sections: dict[str, int] = {}
+    for d, (_, _, e, _) in zip(as_dicts, history, strict=True):
+        if id(e) in keep:
+            sections[str(d["section"])] = sections.get(str(d["section"]), 0) + 1
     return BundleSummary(
         query_id=str(report["query_id"]),
         uscc=uscc,
@@ -329,6 +344,7 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
         current=[d for d, (_, _, e, _) in zip(as_dicts, history, strict=True) if id(e) in keep],
         history=as_dicts,
         disputes=disputes,
+        sections={k: sections[k] for k in [*(x.key for x in SECTIONS), "unknown"] if k in sections},
     )
 
 
@@ -346,3 +362,23 @@ def _dispute_of(disputes: list[dict[str, Any]], node_id: str, record_id: str) ->
         "disputed": any(d["status"] == "open" for d in mine),
         "objection": {k: v for k, v in last.items() if k not in ("node_id", "record_id")},
     }
+
+
+def _items_of(entries: list[RecordEntry | CorrectionEntry]) -> dict[str, str]:
+    """record_id → the record type of its report item, corrections through what they supersede."""
+    by_id = {e.record_id: e for e in entries}
+    out: dict[str, str] = {}
+    for e in entries:
+        seen: set[str] = set()
+        cur: RecordEntry | CorrectionEntry | None = e
+        while isinstance(cur, CorrectionEntry) and cur.record_id not in seen:
+            seen.add(cur.record_id)
+            cur = by_id.get(cur.supersedes)
+        if isinstance(cur, RecordEntry):
+            out[e.record_id] = cur.record_type
+    return out
+
+
+def _section(record_type: str | None) -> str:
+    # a correction whose record is not in the bundle has no known item
+    return item_for(record_type).section if record_type is not None else "unknown"

@@ -10,7 +10,8 @@ before it stay on the ledger (each is a committed block), nothing after it
 is written. A line is at most ``max_body_bytes`` long and nests at most
 :data:`ledger.MAX_JSON_DEPTH` levels; a record body (from a file or a request)
 nests at most :data:`ledger.MAX_BODY_DEPTH`, so that every answer and bundle
-that later carries it stays within the JSON depth limit.
+that later carries it stays within the JSON depth limit, and a record's body
+and source must fit its item of the report (:func:`ledger.check_record`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from ledger import (
     InvalidRecordError,
     LedgerError,
     RecordDraft,
+    check_record,
     json_depth,
     parse_json,
     parse_uscc,
@@ -66,6 +68,7 @@ def parse_record_line(line: str, where: str) -> RecordDraft | CorrectionDraft:
                 r["observed_at"],
                 r["body"],
             )
+        check_record(r["record_type"], r["source"], r["body"])
         return RecordDraft(
             r["uscc"], r["record_type"], r["record_id"], r["source"], r["observed_at"], r["body"]
         )

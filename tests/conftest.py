@@ -38,7 +38,7 @@ NODE_NAME = "hz-1.yrd.example"
 OTHER_NAME = "nj-1.yrd.example"
 ORIGIN = "yrd.example/hz-1"
 
-#: Enterprises in the synthetic region: node hz-1 then holds about 2,100 drafts,
+#: Enterprises in the synthetic region: node hz-1 then holds about 2,800 drafts,
 #: enough for 1 + 7 + 255 + 256 + 257 + 1000 appends.
 ENTERPRISES = 10_000
 

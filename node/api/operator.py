@@ -16,6 +16,7 @@ from ledger import (
     InstitutionEntry,
     InvalidRecordError,
     RecordDraft,
+    check_record,
     parse_uscc,
     utc_now,
 )
@@ -63,6 +64,7 @@ def operator_router(st: NodeState) -> APIRouter:
                         )
                     )
                 else:
+                    check_record(r.record_type or "", r.source, r.body, f"records[{i}]")
                     items.append(
                         RecordDraft(
                             r.uscc,

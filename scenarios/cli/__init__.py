@@ -44,6 +44,10 @@ LAZY_COMMANDS = {
         "scenarios.cli.objections:objection_group",
         "File an enterprise's objection to a record, reply to it as the holder, and follow it.",
     ),
+    "items": LazyCommand(
+        "scenarios.cli.items:items_cmd",
+        "List the report's 29 items with their section, record type and sources.",
+    ),
     "query": LazyCommand(
         f"{_NETWORK}:query_cmd",
         "Get a verified cross-node credit report as an institution, and save its bundle.",

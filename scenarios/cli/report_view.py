@@ -3,6 +3,11 @@
 Works only on what :func:`node.bundle.verify_bundle` accepted: the summary's
 current view and history, plus the bundle's own entries (parsed again for the
 correction outcomes the summary leaves out). No I/O.
+
+The current view is grouped by the sections of the group standard's report
+(``ledger.SECTIONS``; the 29 items are a reconstruction from the standard's
+published outline, see ``ledger/items.py``), items in the standard's order, each
+record with the registry or platform that supplied it.
 """
 
 from __future__ import annotations
@@ -11,23 +16,22 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from ledger import CorrectionEntry, LedgerError, parse_entry
+from ledger import SECTIONS, CorrectionEntry, LedgerError, item_for, parse_entry, source_for
 from node.bundle import BundleSummary
 from node.consortium import Manifest
 
 __all__ = ["render_report", "render_verification"]
 
+# The first-format items keep the fields their reports always showed, in that order.
 _KEY_FIELDS: Mapping[str, tuple[str, ...]] = {
     "registration": (
         "name",
         "status",
         "industry",
+        "size",
         "registered_capital_minor",
         "legal_representative",
     ),
-    "tax_rating": ("year", "rating", "authority"),
-    "social_insurance": ("period", "employees", "paid_minor", "arrears_minor"),
-    "housing_fund": ("period", "employees", "paid_minor", "arrears_minor"),
     "admin_penalty": (
         "decision_no",
         "amount_minor",
@@ -37,19 +41,7 @@ _KEY_FIELDS: Mapping[str, tuple[str, ...]] = {
         "authority",
     ),
     "judicial_enforcement": ("case_no", "amount_minor", "status", "court"),
-    "red_list": ("list", "year"),
-    "black_list": ("list", "reason", "since"),
 }
-_TYPE_ORDER = (
-    "registration",
-    "tax_rating",
-    "social_insurance",
-    "housing_fund",
-    "admin_penalty",
-    "judicial_enforcement",
-    "red_list",
-    "black_list",
-)
 
 
 def _money(minor: Any) -> str:
@@ -58,16 +50,30 @@ def _money(minor: Any) -> str:
     return str(minor)
 
 
+def _known(record_type: str) -> bool:
+    try:
+        item_for(record_type)
+    except LedgerError:
+        return False
+    return True
+
+
 def _fields(record_type: str, body: Any) -> str:
     if not isinstance(body, dict):
         return str(body)
-    names = _KEY_FIELDS.get(record_type) or tuple(list(body)[:5])
+    names = _KEY_FIELDS.get(record_type) or (
+        item_for(record_type).summary if _known(record_type) else tuple(list(body)[:5])
+    )
     parts = []
     for name in names:
         if name not in body:
             continue
         value = body[name]
-        if name.endswith("_minor"):
+        if isinstance(value, list):
+            parts.append(f"{name.replace('_', ' ')}: {len(value)}")
+        elif name.endswith("_bp") and isinstance(value, int):
+            parts.append(f"{name[:-3].replace('_', ' ')} {value / 100:.2f}%")
+        elif name.endswith("_minor"):
             parts.append(f"{name[:-6].replace('_', ' ')} {_money(value)}")
         else:
             parts.append(f"{name.replace('_', ' ')} {value}")
@@ -189,22 +195,44 @@ def render_report(
         )
 
     lines.append("")
-    lines.append("Current view (corrections applied)")
-    current = sorted(
-        summary.current, key=lambda d: (_rank(base_type(d)), d["observed_at"], d["node_id"])
+    lines.append(
+        "Current view (corrections applied), by the sections of the group standard's report"
     )
-    if not current:
+    if not summary.current:
         lines.append("  (no records)")
-    for d in current:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for d in summary.current:
         rtype = base_type(d)
-        text = _fields(rtype, d["body"])
-        if d["kind"] == "correction":
-            entry = entries.get((d["node_id"], d["index"]))
-            outcome = entry.outcome if isinstance(entry, CorrectionEntry) else "amended"
-            text = f"{outcome.upper()} by correction {d['record_id']} (supersedes {d['supersedes']}): {text}"
-        lines.append(f"  {rtype:<21} {d['node_id']:<6} {d['observed_at'][:10]}  {text}")
-        if d.get("objection"):
-            lines.append(f"  {'':<21} {_dispute_text(d)}")
+        section = item_for(rtype).section if _known(rtype) else "unknown"
+        groups.setdefault(section, []).append(d)
+    titles = {x.key: f"{x.title} {x.title_zh}" for x in SECTIONS}
+    for key in [*titles, "unknown"] if summary.current else []:
+        rows = sorted(
+            groups.get(key, []),
+            key=lambda d: (_rank(base_type(d)), d["observed_at"], d["node_id"]),
+        )
+        if key == "unknown" and not rows:
+            continue
+        title = titles.get(key, "Records of no known item")
+        tally = f"{len(rows)} record{'s' if len(rows) != 1 else ''}" if rows else "no records"
+        lines.append(f"  {title} — {tally}")
+        for d in rows:
+            rtype = base_type(d)
+            text = _fields(rtype, d["body"])
+            if d["kind"] == "correction":
+                entry = entries.get((d["node_id"], d["index"]))
+                outcome = entry.outcome if isinstance(entry, CorrectionEntry) else "amended"
+                text = (
+                    f"{outcome.upper()} by correction {d['record_id']} "
+                    f"(supersedes {d['supersedes']}): {text}"
+                )
+            number = f"{item_for(rtype).number:02d}" if _known(rtype) else "--"
+            lines.append(
+                f"    {number} {rtype:<21} {d['node_id']:<6} {d['observed_at'][:10]}  {text}"
+                f"  [source {_source(d)}]"
+            )
+            if d.get("objection"):
+                lines.append(f"    {'':<24} {_dispute_text(d)}")
 
     current_keys = {(d["node_id"], d["index"]) for d in summary.current}
     superseded = [d for d in summary.history if (d["node_id"], d["index"]) not in current_keys]
@@ -224,7 +252,7 @@ def render_report(
             )
             lines.append(
                 f"  {base_type(d):<21} {d['node_id']:<6} {d['observed_at'][:10]}  "
-                f"{_fields(base_type(d), d['body'])}{tail}"
+                f"{_fields(base_type(d), d['body'])}{tail}  [source {_source(d)}]"
             )
             if d.get("objection"):
                 lines.append(f"  {'':<21} {_dispute_text(d)}")
@@ -249,4 +277,11 @@ def _dispute_text(d: Mapping[str, Any]) -> str:
 
 
 def _rank(record_type: str) -> int:
-    return _TYPE_ORDER.index(record_type) if record_type in _TYPE_ORDER else len(_TYPE_ORDER)
+    return item_for(record_type).number if _known(record_type) else 99
+
+
+def _source(d: Mapping[str, Any]) -> str:
+    """The record's source id and the registry behind it: ``hz-amr, market regulator``."""
+    source = str(d.get("source") or "?")
+    found = source_for(source)
+    return f"{source}, {found.name} {found.name_zh}" if found else source

@@ -257,7 +257,13 @@ def verify_bundle_file(
 
 
 # --- finding enterprises to query ---------------------------------------------------------
-NEGATIVE_TYPES = ("admin_penalty", "judicial_enforcement", "black_list")
+NEGATIVE_TYPES = (
+    "admin_penalty",
+    "judicial_enforcement",
+    "black_list",
+    "dishonest_debtor",
+    "tax_arrears",
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,7 @@ def test_no_private_module_leaks() -> None:
         "codec",
         "entries",
         "errors",
+        "items",
         "log",
         "merkle",
         "note",

@@ -15,7 +15,7 @@ from ledger.errors import StoreError
 from ledger.store import Store
 from scenarios import localnet as network
 from scenarios.model.topology import load_topology
-from scenarios.model.workloads import BRANCH_MIX, SyntheticData
+from scenarios.model.workloads import BRANCH_MIX, BRANCH_SALT0, SyntheticData
 
 ORIGIN = "test.example/seed"
 KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -125,7 +125,8 @@ def test_branches_are_exactly_the_scalar_choice():
             for i in range(data.counts[c.code])
             if data.branch_node(c.code, i) == node_id
             and any(
-                data._h(c.code, i, 3 + 4 * n) % 1000 < pm for n, (_, pm) in enumerate(BRANCH_MIX)
+                data._h(c.code, i, BRANCH_SALT0 + n) % 1000 < pm
+                for n, (_, pm) in enumerate(BRANCH_MIX)
             )
         }
         assert got == want and want
