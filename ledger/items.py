@@ -57,6 +57,7 @@ __all__ = [
     "ReportItem",
     "Section",
     "Source",
+    "check_body",
     "check_record",
     "item_for",
     "source_for",
@@ -451,14 +452,8 @@ def _path(parts: list[str | int]) -> str:
     return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts) or " (top level)"
 
 
-def check_record(record_type: str, source: str, body: Any, where: str = "") -> None:
-    """Check a record about to be ingested against its item: body schema and source.
-
-    Args:
-        record_type: the record's type, one of :data:`ITEMS`.
-        source: the record's ``source`` (``<place>-<source key>``).
-        body: the record's body (decoded JSON).
-        where: names the record in the message (``"records[3]"``); empty for none.
+def check_body(record_type: str, body: Any, where: str = "") -> ReportItem:
+    """Check a record's body against its item's schema; returns the item.
 
     Raises:
         InvalidRecordError: one plain sentence naming the item, the field and the rule.
@@ -474,6 +469,23 @@ def check_record(record_type: str, source: str, body: Any, where: str = "") -> N
             f"{prefix}the body of a {record_type} record (item {item.number}, {item.title}) is "
             f"not valid at body{_path(list(error.instance_path))}: {error.message}"
         )
+    return item
+
+
+def check_record(record_type: str, source: str, body: Any, where: str = "") -> None:
+    """Check a record about to be ingested against its item: body schema and source.
+
+    Args:
+        record_type: the record's type, one of :data:`ITEMS`.
+        source: the record's ``source`` (``<place>-<source key>``).
+        body: the record's body (decoded JSON).
+        where: names the record in the message (``"records[3]"``); empty for none.
+
+    Raises:
+        InvalidRecordError: one plain sentence naming the item, the field and the rule.
+    """
+    prefix = f"{where}: " if where else ""
+    item = check_body(record_type, body, where)
     if not item.legacy:
         found = source_for(source)
         if found is None or found.key not in item.sources:

@@ -71,7 +71,7 @@ from typing import Any
 
 import yaml
 
-from ledger import RECORD_TYPES, InvalidUsccError, parse_uscc
+from ledger import RECORD_TYPES, InvalidRecordError, InvalidUsccError, check_body, parse_uscc
 from scenarios.errors import Problem, ScenarioError, TopologyError
 from scenarios.model.topology import PRESETS, Topology, load_topology, parse_topology
 from scenarios.scenario.expectations import GENERAL_EXPECTATIONS, QUERY_EXPECTATIONS
@@ -147,12 +147,22 @@ RECORD_FIELDS = {
     "body": F(c_body, True, docs="the record's JSON body"),
 }
 
+
+def _record(value: Any, path: Path_, doc: MarkedDoc, ctx: SpecContext) -> dict[str, Any] | None:
+    """A record to ingest; its body must also fit its report item's schema (as ingest checks)."""
+    record = check_mapping(value, path, doc, ctx, RECORD_FIELDS, "a record")
+    if record is not None and "type" in record and "body" in record:
+        try:
+            check_body(str(record["type"]), record["body"])
+        except InvalidRecordError as exc:
+            doc.error(path + ("body",), str(exc))
+    return record
+
+
 ACTIONS: dict[str, dict[str, F]] = {
     "ingest": {
         "node": F(c_node, True, docs="the node whose operator ingests"),
-        "records": F(
-            c_list(lambda v, p, d, c: check_mapping(v, p, d, c, RECORD_FIELDS, "a record")), True
-        ),
+        "records": F(c_list(_record), True),
         "mirror": F(
             c_bool, default=True, docs="wait until every peer has mirrored the new entries"
         ),

@@ -224,6 +224,26 @@ def test_record_bodies_refuse_floats_at_their_line() -> None:
     )
 
 
+def test_record_bodies_must_fit_their_items_schema_at_validate_time() -> None:
+    msg = one("""\
+        name: x
+        topology: launch-2020
+        enterprises: {named: {a: {city: hz, new: true}}}
+        steps:
+          - ingest:
+              node: hz-1
+              records:
+                - enterprise: a
+                  type: registration
+                  id: r1
+                  body: {name: x, industry: e-commerce}
+        """)
+    assert msg.startswith(
+        "bad.yaml:11: steps[0].ingest.records[0].body: the body of a registration"
+    )
+    assert '"e-commerce" is not one of' in msg
+
+
 def test_duplicate_keys_are_an_error() -> None:
     msg = one("""\
         name: x
