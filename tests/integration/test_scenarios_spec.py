@@ -367,3 +367,11 @@ def test_cli_run_docker_target_without_an_engine_says_why(
     assert result.exit_code == 1
     assert "--target docker needs a Docker engine: `docker info` failed: no engine" in result.stderr
     assert not (tmp_path / "cc").exists()
+
+
+def test_the_container_scenarios_validate_too() -> None:
+    root = Path(__file__).parents[2] / "docker" / "scenarios"
+    files = sorted(root.glob("*.yaml"))
+    assert files, root
+    for path in files:
+        assert load_scenario(str(path)).steps, path
