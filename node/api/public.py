@@ -67,6 +67,16 @@ def public_router(st: NodeState, gauges: NodeMetrics) -> APIRouter:
             "alarms": [dataclasses.asdict(a) for a in st.views.alarms(open_only=True)],
         }
 
+    def _served(by: str | None, size: int) -> None:
+        """Note the head a mirroring peer (``by``, unauthenticated) now holds of our log.
+
+        Only a hint: a report request to that peer carries the consistency proof from
+        this size (node.reports), which the peer verifies; a wrong hint costs the peer
+        one proof fetch, never a wrong acceptance.
+        """
+        if by and by != st.node_id and st.manifest.has(by):
+            st.seen_by[by] = max(st.seen_by.get(by, 0), size)
+
     def _etag(head: Block) -> str:
         """Names the head, root included (a forked log of the same size has another):
         what a conditional poll compares."""
@@ -84,8 +94,9 @@ def public_router(st: NodeState, gauges: NodeMetrics) -> APIRouter:
         summary="Latest signed checkpoint (C2SP signed note, with witness cosignatures)",
         response_class=PlainTextResponse,
     )
-    async def checkpoint() -> PlainTextResponse:
+    async def checkpoint(by: str | None = Query(default=None, max_length=64)) -> PlainTextResponse:
         head = st.ledger.head
+        _served(by, head.size)
         return PlainTextResponse(
             _witnessed_note(head),
             media_type="text/plain; charset=utf-8",
@@ -98,9 +109,12 @@ def public_router(st: NodeState, gauges: NodeMetrics) -> APIRouter:
         "an earlier size (one exchange per mirroring round)",
     )
     async def checkpoint_consistency(
-        request: Request, old: int = Query(ge=0, le=MAX_INDEX)
+        request: Request,
+        old: int = Query(ge=0, le=MAX_INDEX),
+        by: str | None = Query(default=None, max_length=64),
     ) -> Response:
         head = st.ledger.head
+        _served(by, head.size)
         # A witness polls every round: an unchanged head (same size and block) costs a
         # bodyless 304, nothing to sign, prove or verify (node.peers.witnesses).
         etag = _etag(head)

@@ -232,12 +232,16 @@ async def _fetch_checkpoint(
     """
     view = st.views.view(peer)
     if view is None:
-        note, etag = await st.peers.fetch_if_changed(peer, "/v1/checkpoint", raw=True)
+        note, etag = await st.peers.fetch_if_changed(
+            peer, "/v1/checkpoint", params={"by": st.node_id}, raw=True
+        )
         return note, None, None, etag
     got, etag = await st.peers.fetch_if_changed(
         peer,
         "/v1/checkpoint/consistency",
-        params={"old": view.size},
+        # ``by`` tells the peer which head of its log we hold, so the report requests it
+        # sends us carry their consistency proof from there (node.reports).
+        params={"old": view.size, "by": st.node_id},
         etag=sched.etag(peer, view.size),
     )
     if got is None:
