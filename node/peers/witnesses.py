@@ -15,7 +15,8 @@ node computes the same sets without talking to anyone:
 * ``k`` at or above the number of peers: every peer witnesses the log (the
   all-to-all witnessing of small networks).
 
-A witness of a log polls its checkpoint every ``mirror_interval_s`` (a
+A witness of a log polls its checkpoint every ``mirror_interval_s`` while it
+moves, backing off to ``WITNESS_IDLE_ROUNDS`` intervals while it does not (a
 conditional fetch: an unchanged head costs one bodyless ``304`` and nothing
 else), verifies its signature and a consistency proof from the last head it
 accepted, pulls the new entries and cosigns new heads. Every other node still
@@ -64,9 +65,12 @@ from dataclasses import dataclass, field
 
 from node.consortium import Manifest, NodeInfo
 
-__all__ = ["Schedule", "witnessed_by", "witnesses_of"]
+__all__ = ["WITNESS_IDLE_ROUNDS", "Schedule", "witnessed_by", "witnesses_of"]
 
 _DOMAIN = b"yrd-credit-chain/witness/"
+#: A witness of an idle log polls it at least every this many mirror intervals (8 s at 2 s):
+#: a fork is a new head, so this bounds the time to see one that appears after a quiet spell.
+WITNESS_IDLE_ROUNDS = 4
 
 
 def _score(log_id: str, peer_id: str) -> bytes:
@@ -127,9 +131,9 @@ class _Follow:
 class Schedule:
     """When this node next polls each peer's checkpoint, and the ETag it last got.
 
-    Witnessed logs are due every round. A followed log is due when its
-    back-off has passed: ``fast_s`` after a change, doubling on each
-    unchanged poll up to ``slow_s`` (``node.peers.mirror.mirror_once`` also
+    A log is due when its back-off has passed: ``fast_s`` after a change,
+    doubling on each unchanged poll up to ``WITNESS_IDLE_ROUNDS × fast_s`` for
+    a witnessed log and ``slow_s`` for a followed one (``node.peers.mirror.mirror_once`` also
     polls it at once when a newer head of it was accepted elsewhere).
     """
 
@@ -142,8 +146,6 @@ class Schedule:
         return self._peers.setdefault(peer, _Follow())
 
     def due(self, peer: str, now: float | None = None) -> bool:
-        if peer in self.witnessed:
-            return True
         return (time.monotonic() if now is None else now) >= self._get(peer).due
 
     def etag(self, peer: str, size: int) -> str:
@@ -158,7 +160,8 @@ class Schedule:
         f = self._get(peer)
         now = time.monotonic() if now is None else now
         f.etag, f.size = etag, size
-        f.wait_s = self.fast_s if changed else min(self.slow_s, max(self.fast_s, f.wait_s * 2))
+        cap = self.fast_s * WITNESS_IDLE_ROUNDS if peer in self.witnessed else self.slow_s
+        f.wait_s = self.fast_s if changed else min(cap, max(self.fast_s, f.wait_s * 2))
         f.due = now + f.wait_s
 
     def failed(self, peer: str) -> None:

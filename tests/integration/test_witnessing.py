@@ -141,6 +141,7 @@ async def test_a_follower_backs_off_while_the_log_is_idle_and_returns_on_news(tm
             # The witness takes hf-1's new head; gossip shows it to the follower, which
             # then pulls at once instead of waiting out its back-off.
             await _records(w, "hf-1", "late")
+            schedule(w.state(witness))._get("hf-1").due = 0.0  # its back-off passed
             await mirror_once(w.state(witness))
             from node.peers.mirror import gossip
 

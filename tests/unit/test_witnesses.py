@@ -83,8 +83,15 @@ def test_bad_k_and_unknown_log_are_refused():
 def test_schedule_backs_off_for_followed_logs():
     s = Schedule(witnessed=frozenset({"w"}), fast_s=2.0, slow_s=30.0)
     assert s.due("w", 0.0) and s.due("f", 0.0)
-    s.polled("w", changed=False, etag='"1.1"', size=1, now=0.0)
-    assert s.due("w", 0.1)  # witnessed: every round
+    now = 0.0
+    witness_waits = []
+    for _ in range(4):
+        s.polled("w", changed=False, etag='"1.1"', size=1, now=now)
+        witness_waits.append(s._get("w").due - now)
+        now = s._get("w").due
+    assert witness_waits == [2.0, 4.0, 8.0, 8.0]  # a witness backs off to 4 intervals only
+    s.polled("w", changed=True, etag='"2.2"', size=2, now=now)
+    assert s.due("w", now + 2.0) and not s.due("w", now + 1.9)
     waits = []
     now = 0.0
     for _ in range(6):
