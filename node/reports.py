@@ -46,7 +46,7 @@ from ledger import (
     utc_now,
     verify_inclusion,
 )
-from node.bundle import verify_checkpoint_note, verify_record_item
+from node.bundle import verify_record_item
 from node.consent import verify_consent
 from node.disputes import verify_objection_items
 from node.errors import (
@@ -63,7 +63,7 @@ from node.errors import (
 from node.objections import section_objections
 from node.sequencer import Guard
 from node.stages import Span, stage
-from node.state import NodeState, b64, unb64
+from node.state import NodeState, b64, parsed_entry, unb64
 
 __all__ = [
     "answer_peer",
@@ -409,7 +409,7 @@ async def make_report(
                 "purpose-not-registered",
                 f"institution {institution_id} is not registered for {purpose}",
             )
-        found = state.ledger.by_ref(f"authorization:{authorization_id}")
+        found = state.by_ref(f"authorization:{authorization_id}")
         if found is None or not isinstance(found[1], AuthorizationEntry):
             raise AuthorizationError(
                 "unknown", f"authorization {authorization_id!r} is not on {state.node_id}'s ledger"
@@ -502,7 +502,9 @@ async def make_report(
             with stage("holder_call"):
                 answer = await state.peers.call(holder, "POST", "/v1/peer/records", json_body=body)
             if isinstance(answer.get("view_of_home"), int):
-                state.seen_by[holder] = answer["view_of_home"]
+                # A holder's view only moves forward; a mirroring fetch may have told us of a
+                # newer one (node.api.public) while this answer was on its way.
+                state.seen_by[holder] = max(state.seen_by.get(holder, 0), answer["view_of_home"])
             with stage("home_verify"):
                 header = await _verify_answer(state, holder, uscc, answer)
             first = answer
@@ -639,6 +641,10 @@ async def _verify_answer(
             state.peers.consistency_fetcher(holder),
             proof=[unb64(p) for p in cons.get("proof", [])] if cons else None,
             proof_from=cons.get("from") if cons else None,
+            # Our view of the holder moves only by mirroring, never by report traffic: the
+            # proof it carries starts from the size we told it (known_size), and concurrent
+            # reports do not move that size under each other.
+            advance=False,
             latest=False,
         )
     except ProofError as exc:
@@ -651,7 +657,8 @@ async def _verify_answer(
         raise PeerMisbehavedError(holder, f"forked log: {exc}") from exc
     except LedgerError as exc:
         raise PeerMisbehavedError(holder, f"bad checkpoint: {exc}") from exc
-    verify_checkpoint_note(state.manifest, holder, note.decode(), algorithm)
+    # accept_checkpoint verified the note's signature under the holder's manifest key and
+    # its origin: the note is not opened a second time.
     for i, item in enumerate(answer["records"]):
         verify_record_item(item, uscc, header, algorithm, f"record {i} from {holder}")
     return header
@@ -741,7 +748,7 @@ async def answer_peer(state: NodeState, caller_node: str, body: dict[str, Any]) 
         purpose=purpose,
     )
     try:
-        auth_entry = parse_entry(auth_b)
+        auth_entry = parsed_entry(auth_b)
         if not isinstance(auth_entry, AuthorizationEntry):
             raise AuthorizationError(
                 "not-an-authorization", "the cited entry is not an authorization"

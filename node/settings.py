@@ -33,6 +33,11 @@ class NodeSettings:
     port: int = 8100
     public_url: str = ""  # how peers reach this node; default http://host:port
     mirror_interval_s: float = 2.0
+    # Each log is witnessed by this many peers (node.peers.witnesses): they poll it every
+    # mirror_interval_s and cosign its new heads. Every other node follows it for the catalogue,
+    # polling less often while its head does not move, down to once per follow_interval_s.
+    witnesses: int = 3
+    follow_interval_s: float = 30.0
     peer_timeout_s: float = 5.0
     # Every peer exchange is read under a byte cap and an overall deadline (node.peers.client):
     # a holder that streams for ever or trickles a byte a second is named in `missing`.
@@ -75,6 +80,13 @@ class NodeSettings:
         if self.mirror_interval_s < 0 or self.peer_timeout_s <= 0 or self.window_s <= 0:
             raise ConfigError(
                 "mirror_interval_s must be >= 0; peer_timeout_s and window_s must be > 0"
+            )
+        if self.witnesses < 1 or not (
+            math.isfinite(self.follow_interval_s) and self.follow_interval_s >= 0
+        ):
+            raise ConfigError(
+                f"witnesses must be >= 1 and follow_interval_s a finite number >= 0, got "
+                f"{self.witnesses} and {self.follow_interval_s}"
             )
         if self.peer_deadline_s <= 0 or self.peer_max_bytes < 1 or self.peer_max_record_bytes < 1:
             raise ConfigError("peer_deadline_s, peer_max_bytes, peer_max_record_bytes must be > 0")
@@ -139,6 +151,8 @@ class NodeSettings:
             for name, conv in (
                 ("port", int),
                 ("mirror_interval_s", float),
+                ("witnesses", int),
+                ("follow_interval_s", float),
                 ("peer_timeout_s", float),
                 ("peer_deadline_s", float),
                 ("peer_max_record_bytes", int),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from starlette.requests import Request
 
-from ledger import AlarmEntry, InstitutionEntry, Ledger, NoteSigner, utc_now
+from ledger import AlarmEntry, Entry, InstitutionEntry, Ledger, NoteSigner, parse_entry, utc_now
 from node.clock import NetworkClock
 from node.consortium import Manifest, ManifestHistory, NodeInfo
 from node.datadir import DataDirLock, private_umask
@@ -28,7 +29,25 @@ from node.settings import NodeSettings
 from node.stages import StageTimer, stage
 from node.views import PeerViews
 
-__all__ = ["Caller", "NodeState", "refuse_if_behind", "require_node", "signed_caller"]
+__all__ = [
+    "Caller",
+    "NodeState",
+    "parsed_entry",
+    "refuse_if_behind",
+    "require_node",
+    "signed_caller",
+]
+
+
+@functools.lru_cache(maxsize=4096)
+def parsed_entry(data: bytes) -> Entry:
+    """``parse_entry`` of canonical entry bytes, remembered (bounded LRU keyed by the bytes).
+
+    Entries are immutable values and the parse is a pure function of the bytes, so a
+    cached result is always the one a fresh parse would give; failures are not cached.
+    Institution and authorization entries are read on every report and request.
+    """
+    return parse_entry(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,8 +194,15 @@ class NodeState:
                 return public_from_b64(inst.public_key)
         return None
 
+    def by_ref(self, ref: str) -> tuple[int, Entry] | None:
+        """``Ledger.by_ref`` with the entry parsed through :func:`parsed_entry`."""
+        index = self.ledger.store.ref(ref)
+        if index is None:
+            return None
+        return index, parsed_entry(self.ledger.entry_data(index))
+
     def institution(self, institution_id: str) -> InstitutionEntry | None:
-        found = self.ledger.by_ref(f"institution:{institution_id}")
+        found = self.by_ref(f"institution:{institution_id}")
         if found is None or not isinstance(found[1], InstitutionEntry):
             return None
         return found[1]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from fastapi import APIRouter, Query
-from fastapi.responses import PlainTextResponse, Response
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import generate_latest
 
 from ledger import (
@@ -71,6 +71,21 @@ def public_router(st: NodeState, gauges: NodeMetrics) -> APIRouter:
             "objections": objection_counts(st),
         }
 
+    def _served(by: str | None, size: int) -> None:
+        """Note the head a mirroring peer (``by``, unauthenticated) now holds of our log.
+
+        Only a hint: a report request to that peer carries the consistency proof from
+        this size (node.reports), which the peer verifies; a wrong hint costs the peer
+        one proof fetch, never a wrong acceptance.
+        """
+        if by and by != st.node_id and st.manifest.has(by):
+            st.seen_by[by] = max(st.seen_by.get(by, 0), size)
+
+    def _etag(head: Block) -> str:
+        """Names the head, root included (a forked log of the same size has another):
+        what a conditional poll compares."""
+        return f'"{head.size}.{head.height}.{head.root.hex()}"'
+
     def _witnessed_note(head: Block) -> str:
         """The head's signed note followed by the witnesses' cosignature lines."""
         cosigs = st.views.cosignatures(head.size)
@@ -83,9 +98,13 @@ def public_router(st: NodeState, gauges: NodeMetrics) -> APIRouter:
         summary="Latest signed checkpoint (C2SP signed note, with witness cosignatures)",
         response_class=PlainTextResponse,
     )
-    async def checkpoint() -> PlainTextResponse:
+    async def checkpoint(by: str | None = Query(default=None, max_length=64)) -> PlainTextResponse:
+        head = st.ledger.head
+        _served(by, head.size)
         return PlainTextResponse(
-            _witnessed_note(st.ledger.head), media_type="text/plain; charset=utf-8"
+            _witnessed_note(head),
+            media_type="text/plain; charset=utf-8",
+            headers={"etag": _etag(head)},
         )
 
     @router.get(
@@ -93,8 +112,18 @@ def public_router(st: NodeState, gauges: NodeMetrics) -> APIRouter:
         summary="Latest signed checkpoint with its consistency proof from "
         "an earlier size (one exchange per mirroring round)",
     )
-    async def checkpoint_consistency(old: int = Query(ge=0, le=MAX_INDEX)) -> dict[str, Any]:
+    async def checkpoint_consistency(
+        request: Request,
+        old: int = Query(ge=0, le=MAX_INDEX),
+        by: str | None = Query(default=None, max_length=64),
+    ) -> Response:
         head = st.ledger.head
+        _served(by, head.size)
+        # A witness polls every round: an unchanged head (same size and block) costs a
+        # bodyless 304, nothing to sign, prove or verify (node.peers.witnesses).
+        etag = _etag(head)
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"etag": etag})
         note = _witnessed_note(head)
         # A size above ours gets the checkpoint alone: the caller sees a log that shrank.
         proof = (
@@ -102,7 +131,10 @@ def public_router(st: NodeState, gauges: NodeMetrics) -> APIRouter:
             if 0 < old < head.size
             else []
         )
-        return {"checkpoint": note, "old": old, "new": head.size, "proof": proof}
+        return JSONResponse(
+            {"checkpoint": note, "old": old, "new": head.size, "proof": proof},
+            headers={"etag": etag},
+        )
 
     @router.get("/v1/proofs/inclusion", summary="Inclusion proof of an entry")
     async def inclusion(

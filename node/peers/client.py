@@ -188,6 +188,41 @@ class PeerClient:
         except ValueError as exc:
             raise PeerMisbehavedError(peer_id, f"response is not usable JSON: {exc}") from exc
 
+    async def fetch_if_changed(
+        self,
+        peer_id: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        etag: str = "",
+        raw: bool = False,
+    ) -> tuple[Any, str]:
+        """Unsigned conditional GET: ``(None, etag)`` when the peer answers ``304 Not Modified``.
+
+        Otherwise the decoded JSON (the bytes with ``raw``) and the answer's
+        ``ETag`` (empty if it sent none).
+
+        Raises:
+            PeerUnavailableError: transport failure, timeout, or a non-2xx, non-304 answer.
+            PeerMisbehavedError: a 2xx answer that is not usable JSON.
+        """
+        headers = {"if-none-match": etag} if etag else {}
+        request = self._plain.build_request(
+            "GET", self.url(peer_id) + path, params=params, headers=headers
+        )
+        response, body = await self._exchange(self._plain, peer_id, path, request)
+        if response.status_code == 304 and etag:
+            return None, etag
+        if response.status_code >= 300:
+            raise PeerUnavailableError(peer_id, f"answered {response.status_code}")
+        tag = response.headers.get("etag", "")
+        if raw:
+            return body, tag
+        try:
+            return parse_json(body, "response"), tag
+        except ValueError as exc:
+            raise PeerMisbehavedError(peer_id, f"response is not usable JSON: {exc}") from exc
+
     async def _exchange(
         self, client: httpx.AsyncClient, peer_id: str, path: str, request: httpx.Request
     ) -> tuple[httpx.Response, bytes]:

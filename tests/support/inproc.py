@@ -74,8 +74,12 @@ def make_net(
     *,
     algorithm: str = "sha256",
     latency_ms: dict[str, float] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Net:
-    """nodes: (node_id, city, admin_code). URLs are http://<node_id>."""
+    """nodes: (node_id, city, admin_code). URLs are http://<node_id>.
+
+    ``settings``: NodeSettings fields every node gets on top of the test defaults.
+    """
     net = Net(root)
     infos = []
     for node_id, city, admin in nodes:
@@ -113,7 +117,7 @@ def make_net(
             mirror_interval_s=0,
             peer_timeout_s=5,
             latency_ms=latency_ms or {},
-        )
+        ).with_(**(settings or {}))
         net.transport = net.transport or RoutingTransport({})
         st = build_state(s, transport=net.transport)
         app = create_app(s, st, mirror=False)
