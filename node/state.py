@@ -18,6 +18,7 @@ from ledger import AlarmEntry, InstitutionEntry, Ledger, NoteSigner, utc_now
 from node.consortium import Manifest, NodeInfo
 from node.datadir import DataDirLock
 from node.errors import LedgerBehindError, UnknownPeerError
+from node.events import EventHub
 from node.http import httpsig
 from node.keys import public_from_b64
 from node.peers.client import PeerClient
@@ -109,8 +110,12 @@ class NodeState:
         default_factory=dict
     )  # peer → (size, monotonic time) last cosigned  # peer → size of our log it last said it holds
 
+    # Watchers of receipts, alarms and reports (GET /v1/events); idle while nobody listens.
+    events: EventHub = field(default_factory=EventHub)
+
     def __post_init__(self) -> None:
         self.verifier = httpsig.RequestVerifier(self.resolve_key, window_s=self.settings.window_s)
+        self.sequencer.on_entries = self.events.on_entries
 
     @property
     def node_id(self) -> str:
