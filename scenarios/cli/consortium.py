@@ -464,9 +464,19 @@ def report_group() -> None:
     default=None,
     help="Trusted root public key (base64); default: the key the manifest names.",
 )
+@click.option(
+    "--steps",
+    "show_steps",
+    is_flag=True,
+    help="List every check by name (signature, authorization, each holder's checkpoint and record).",
+)
 @_dir_option
 def report_verify(
-    bundle: Path, manifest_path: Path | None, root_key: str | None, directory: Path
+    bundle: Path,
+    manifest_path: Path | None,
+    root_key: str | None,
+    show_steps: bool,
+    directory: Path,
 ) -> None:
     """Verify a report bundle offline, with the manifest alone; exit 1 naming the problem if it fails."""
 
@@ -474,7 +484,10 @@ def report_verify(
         m = manifest_path or directory / "manifest.json"
         if not m.exists():
             raise net.NetworkError(f"manifest {m} does not exist; pass --manifest")
-        s = net.verify_bundle_file(bundle, m, root_key)
+        steps, s = net.verify_bundle_steps(*net.load_bundle_file(bundle, m, root_key))
+        if show_steps:
+            for step in steps:
+                click.echo(f"  ok  {step.name}" + (f" — {step.detail}" if step.detail else ""))
         click.echo(
             f"valid: report {s.query_id} on {s.uscc} for {s.institution_id} ({s.purpose}) from {s.home_node}"
         )

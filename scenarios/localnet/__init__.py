@@ -58,10 +58,12 @@ from scenarios.localnet.queries import (
     check_uscc,
     consent_document,
     file_authorization,
+    load_bundle_file,
     query_report,
     sample_enterprises,
     synthetic_data,
     verify_bundle_file,
+    verify_bundle_steps,
 )
 from scenarios.localnet.seeding import (
     COMPACT_CATALOGUE_FROM,
@@ -110,6 +112,7 @@ __all__ = [
     "init_consortium",
     "institution_plan",
     "kill_node",
+    "load_bundle_file",
     "load_consortium",
     "mirror_lag",
     "needs_seed",
@@ -130,6 +133,7 @@ __all__ = [
     "synthetic_data",
     "up",
     "verify_bundle_file",
+    "verify_bundle_steps",
     "wait_healthy",
     "wait_mirrored",
     "write_json",

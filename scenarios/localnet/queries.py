@@ -24,7 +24,7 @@ from ledger import (
     parse_json,
     parse_uscc,
 )
-from node.bundle import BundleSummary, verify_bundle
+from node.bundle import BundleSummary, VerificationStep, verification_steps, verify_bundle
 from node.consortium import Manifest, load_manifest
 from node.errors import BundleError, ConfigError
 from scenarios.errors import NetworkError
@@ -203,10 +203,10 @@ def _trusted_manifest(cons: Consortium) -> Manifest:
         raise NetworkError(str(exc)) from exc
 
 
-def verify_bundle_file(
+def load_bundle_file(
     bundle_path: Path, manifest_path: Path, root_key: str | None = None
-) -> BundleSummary:
-    """Offline verification of a saved bundle; NetworkError names the problem in one sentence."""
+) -> tuple[dict[str, Any], Manifest]:
+    """A saved bundle and the manifest to check it with; NetworkError names what is wrong."""
     try:
         manifest = load_manifest(Path(manifest_path), root_key=root_key)
     except ConfigError as exc:
@@ -223,14 +223,32 @@ def verify_bundle_file(
         raise NetworkError(f"{bundle_path} is not JSON ({exc})") from exc
     if not isinstance(bundle, dict):
         raise NetworkError(f"{bundle_path} is not a report bundle (expected a JSON object)")
-    try:
-        return verify_bundle(bundle, manifest)
-    except BundleError as exc:
-        raise NetworkError(f"the bundle does not verify: {exc.detail} ({exc.reason})") from exc
-    except LedgerError as exc:  # verify_bundle lets some decode errors through unwrapped
-        raise NetworkError(f"the bundle does not verify: {exc}") from exc
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise NetworkError(f"the bundle is malformed: {type(exc).__name__} {exc}") from exc
+    return bundle, manifest
+
+
+def verify_bundle_file(
+    bundle_path: Path, manifest_path: Path, root_key: str | None = None
+) -> BundleSummary:
+    """Offline verification of a saved bundle; NetworkError names the problem in one sentence."""
+    return verify_bundle_steps(*load_bundle_file(bundle_path, manifest_path, root_key))[1]
+
+
+def verify_bundle_steps(
+    bundle: dict[str, Any], manifest: Manifest
+) -> tuple[list[VerificationStep], BundleSummary]:
+    """Every check of :func:`node.bundle.verification_steps` and the summary.
+
+    Raises:
+        NetworkError: the bundle does not verify (the sentence names the failed step).
+    """
+    steps, summary = verification_steps(bundle, manifest)
+    if summary is None:
+        failed = steps[-1]
+        raise NetworkError(
+            f"the bundle does not verify: {failed.detail} ({failed.reason}); failed check: "
+            f"{failed.name}, after {len(steps) - 1} passed"
+        )
+    return steps, summary
 
 
 # --- finding enterprises to query ---------------------------------------------------------
