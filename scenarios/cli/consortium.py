@@ -189,6 +189,19 @@ def consortium_init(preset: str, directory: Path, base_port: int, force: bool) -
     show_default=True,
     help="Seconds to wait for the nodes to answer, and at most without mirroring progress.",
 )
+@click.option(
+    "--explorer",
+    "explorer",
+    is_flag=True,
+    help="Then serve the explorer (a live map of the network) and print its URL; Ctrl-C stops it.",
+)
+@click.option(
+    "--explorer-port",
+    type=click.IntRange(1, 65535),
+    default=8700,
+    show_default=True,
+    help="Port of the explorer (with --explorer; it listens on 127.0.0.1).",
+)
 @_dir_option
 def up_cmd(
     preset: str | None,
@@ -196,6 +209,8 @@ def up_cmd(
     seed: int | None,
     base_port: int | None,
     timeout_s: float,
+    explorer: bool,
+    explorer_port: int,
     directory: Path,
 ) -> None:
     """Start the network: create the consortium if needed, seed empty ledgers, start one process per node."""
@@ -244,6 +259,10 @@ def up_cmd(
         )
 
     _run(go)
+    if explorer:
+        from scenarios.cli.explorer import run_explorer
+
+        run_explorer(directory, "127.0.0.1", explorer_port)
 
 
 def _example_query(cons: net.Consortium, d: str) -> str:

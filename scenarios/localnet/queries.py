@@ -186,7 +186,7 @@ def query_report(
     seconds = time.perf_counter() - t0
     if status != 200:
         raise NetworkError(problem_sentence(inst.home_node, status, bundle))
-    manifest = _trusted_manifest(cons)
+    manifest = trusted_manifest(cons)
     try:
         summary = verify_bundle(bundle, manifest)
     except BundleError as exc:
@@ -196,7 +196,8 @@ def query_report(
     return QueryResult(bundle, summary, Path(path), filed, seconds)
 
 
-def _trusted_manifest(cons: Consortium) -> Manifest:
+def trusted_manifest(cons: Consortium) -> Manifest:
+    """The manifest of ``cons``, checked against its root key; NetworkError if it fails."""
     try:
         return load_manifest(cons.manifest_path, root_key=cons.root_public_key())
     except ConfigError as exc:
