@@ -347,6 +347,13 @@ def test_a_rogue_node_raises_an_alarm_with_evidence(network, browser):
     )
     assert any(rogue in e.text for e in evidence)  # its signed checkpoints
     screenshot(browser, "alarm")
+    # The operator resolves it, after confirming.
+    alarm.find_element(By.CSS_SELECTOR, "button.resolve-btn").click()
+    dialog = browser.switch_to.alert
+    assert rogue in dialog.text
+    dialog.accept()
+    toast = browser.find_element(By.ID, "toast")
+    wait_for("the resolve's answer", lambda: "resolved" in toast.text)
     # On the map the node that raised it is marked.
     at = alarm.get_attribute("data-node")
     browser.execute_script("location.hash = '#map'")
