@@ -13,11 +13,18 @@ with ``records_total``); every objection and outcome a section carries, and that
 dispute marks are the ones those proven entries give (``node.disputes``); the home
 receipt's inclusion. It returns the enterprise's
 current view (corrections resolved) and history.
+
+:func:`verification_steps` runs the same checks and never raises: it returns every step
+it checked by name, pass or fail (verification stops at the first failure, as
+:func:`verify_bundle` does), for a reader that shows each check (``creditchain report
+verify``, the explorer's report page).
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,7 +53,9 @@ from node.errors import AuthorizationError, BundleError, ConfigError, UnknownPee
 
 __all__ = [
     "BundleSummary",
+    "VerificationStep",
     "bundle_manifest_version",
+    "verification_steps",
     "verify_bundle",
     "verify_bundle_in_history",
     "verify_checkpoint_note",
@@ -73,6 +82,30 @@ class BundleSummary:
     # current records per section of the report, in the standard's order (ledger.SECTIONS);
     # "unknown" last, for corrections whose superseded record is not in the bundle
     sections: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationStep:
+    """One check of a bundle: its name, whether it passed, and why not (``reason`` slug)."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+    reason: str = ""
+
+
+class _Trail:
+    """The steps checked so far, and the one under way (the failing one if a check raises)."""
+
+    def __init__(self) -> None:
+        self.steps: list[VerificationStep] = []
+        self.current = "bundle structure"
+
+    @contextmanager
+    def step(self, name: str, detail: str = "") -> Iterator[None]:
+        self.current = name
+        yield
+        self.steps.append(VerificationStep(name, True, detail))
 
 
 def _b(text: Any, what: str) -> bytes:
@@ -181,8 +214,29 @@ def _check_counts(
 
 def verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
     """Verify a report bundle offline. Raises BundleError naming the first problem."""
+    return _checked(bundle, manifest, _Trail())
+
+
+def verification_steps(
+    bundle: dict[str, Any], manifest: Manifest
+) -> tuple[list[VerificationStep], BundleSummary | None]:
+    """The checks of :func:`verify_bundle`, each by name; never raises.
+
+    Returns the steps in the order checked (the last one failed if the bundle does not
+    verify, and nothing after it was checked) and the summary (None if it failed).
+    """
+    trail = _Trail()
     try:
-        return _verify_bundle(bundle, manifest)
+        summary = _checked(bundle, manifest, trail)
+    except BundleError as exc:
+        trail.steps.append(VerificationStep(trail.current, False, exc.detail, exc.reason))
+        return trail.steps, None
+    return trail.steps, summary
+
+
+def _checked(bundle: dict[str, Any], manifest: Manifest, trail: _Trail) -> BundleSummary:
+    try:
+        return _verify_bundle(bundle, manifest, trail)
     except BundleError:
         raise
     except LedgerError as exc:
@@ -225,53 +279,63 @@ def bundle_manifest_version(bundle: dict[str, Any]) -> int:
     return version
 
 
-def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
+def _verify_bundle(bundle: dict[str, Any], manifest: Manifest, trail: _Trail) -> BundleSummary:
     algorithm = manifest.algorithm
-    try:
-        report = bundle["report"]
-        sig = _b(bundle["signature"], "signature")
-        home = str(report["home_node"])
-        uscc = str(report["uscc"])
-    except (KeyError, TypeError) as exc:
-        raise BundleError("malformed", f"bundle lacks {exc}") from exc
-    made_under = bundle_manifest_version(bundle)
-    if made_under != manifest.version:
-        raise BundleError(
-            "manifest-version",
-            f"the report was made under manifest version {made_under}, not version "
-            f"{manifest.version}: check it against that version (a manifest history)",
-        )
-    try:
-        manifest.node(home).key().verify(sig, canonical_bytes(report))
-    except UnknownPeerError as exc:
-        raise BundleError("unknown-node", f"home node {home} is not in the manifest") from exc
-    except Exception as exc:  # cryptography's InvalidSignature or a bad value
-        raise BundleError(
-            "bad-signature",
-            f"the home node's signature over the report does not verify ({type(exc).__name__})",
-        ) from exc
+    with trail.step("bundle structure"):
+        try:
+            report = bundle["report"]
+            sig = _b(bundle["signature"], "signature")
+            home = str(report["home_node"])
+            uscc = str(report["uscc"])
+        except (KeyError, TypeError) as exc:
+            raise BundleError("malformed", f"bundle lacks {exc}") from exc
+        made_under = bundle_manifest_version(bundle)
+        if made_under != manifest.version:
+            raise BundleError(
+                "manifest-version",
+                f"the report was made under manifest version {made_under}, not version "
+                f"{manifest.version}: check it against that version (a manifest history)",
+            )
+    with trail.step("home node's signature", f"{home} signed the report"):
+        try:
+            manifest.node(home).key().verify(sig, canonical_bytes(report))
+        except UnknownPeerError as exc:
+            raise BundleError("unknown-node", f"home node {home} is not in the manifest") from exc
+        except Exception as exc:  # cryptography's InvalidSignature or a bad value
+            raise BundleError(
+                "bad-signature",
+                f"the home node's signature over the report does not verify ({type(exc).__name__})",
+            ) from exc
 
     auth = report["authorization"]
-    auth_header = verify_checkpoint_note(manifest, home, auth["checkpoint"], algorithm)
-    auth_b = _b(auth["entry"], "authorization entry")
-    try:
-        auth_entry = parse_entry(auth_b)
-    except LedgerError as exc:
-        raise BundleError("malformed", f"authorization entry: {exc}") from exc
-    if not isinstance(auth_entry, AuthorizationEntry) or auth_entry.uscc != uscc:
-        raise BundleError(
-            "wrong-entry", "the authorization is not an authorization for this enterprise"
+    with trail.step("authorization: home checkpoint", f"signed by {home}"):
+        auth_header = verify_checkpoint_note(manifest, home, auth["checkpoint"], algorithm)
+    with trail.step("authorization: entry", "for this enterprise, institution and purpose"):
+        auth_b = _b(auth["entry"], "authorization entry")
+        try:
+            auth_entry = parse_entry(auth_b)
+        except LedgerError as exc:
+            raise BundleError("malformed", f"authorization entry: {exc}") from exc
+        if not isinstance(auth_entry, AuthorizationEntry) or auth_entry.uscc != uscc:
+            raise BundleError(
+                "wrong-entry", "the authorization is not an authorization for this enterprise"
+            )
+        if (
+            auth_entry.institution_id != report["institution_id"]
+            or report["purpose"] not in auth_entry.purposes
+        ):
+            raise BundleError(
+                "wrong-entry", "the authorization is for another institution or purpose"
+            )
+    with trail.step("authorization: inclusion", f"entry {auth['index']} of {home}'s log"):
+        _included(
+            auth_b, int(auth["index"]), auth["proof"], auth_header, algorithm, "authorization"
         )
-    if (
-        auth_entry.institution_id != report["institution_id"]
-        or report["purpose"] not in auth_entry.purposes
-    ):
-        raise BundleError("wrong-entry", "the authorization is for another institution or purpose")
-    _included(auth_b, int(auth["index"]), auth["proof"], auth_header, algorithm, "authorization")
-    try:
-        verify_consent(manifest, auth_entry)
-    except AuthorizationError as exc:
-        raise BundleError("bad-consent", f"the authorization's consent: {exc}") from exc
+    with trail.step("authorization: enterprise consent"):
+        try:
+            verify_consent(manifest, auth_entry)
+        except AuthorizationError as exc:
+            raise BundleError("bad-consent", f"the authorization's consent: {exc}") from exc
 
     holders: dict[str, int] = {}
     history: list[tuple[str, int, RecordEntry | CorrectionEntry, Any]] = []
@@ -279,32 +343,40 @@ def _verify_bundle(bundle: dict[str, Any], manifest: Manifest) -> BundleSummary:
     disputes: list[dict[str, Any]] = []
     for h in report["holders"]:
         node_id = str(h["node_id"])
-        header = verify_checkpoint_note(manifest, node_id, h["checkpoint"], algorithm)
+        with trail.step(f"{node_id}: checkpoint", f"signed by {node_id}"):
+            header = verify_checkpoint_note(manifest, node_id, h["checkpoint"], algorithm)
         for i, item in enumerate(h["records"]):
-            entry = verify_record_item(item, uscc, header, algorithm, f"record {i} from {node_id}")
+            what = f"record {i} from {node_id}"
+            with trail.step(f"{node_id}: record {i}", "inclusion proof and body commitment"):
+                entry = verify_record_item(item, uscc, header, algorithm, what)
             history.append((node_id, int(item["index"]), entry, item["body"]))
         for mark in verify_objection_items(manifest, h, uscc, header, algorithm):
             disputes.append({"node_id": node_id, **mark})
         n = len(h["records"])
         holders[node_id] = n
-        _check_counts(manifest, report, h, n, algorithm)
+        with trail.step(f"{node_id}: receipt and counts", f"{n} records served"):
+            _check_counts(manifest, report, h, n, algorithm)
         if h.get("truncated"):
             truncated.append({"node_id": node_id, "total": int(h["records_total"]), "included": n})
 
     receipt = report.get("home_receipt")
     if receipt is not None:
-        r_header = verify_checkpoint_note(manifest, home, receipt["checkpoint"], algorithm)
-        r_b = _b(receipt["entry"], "home receipt")
-        r_entry = parse_entry(r_b)
-        if not isinstance(r_entry, ReceiptEntry) or r_entry.query_id != report["query_id"]:
-            raise BundleError("wrong-entry", "the home receipt is not this query's receipt")
-        _included(r_b, int(receipt["index"]), receipt["proof"], r_header, algorithm, "home receipt")
+        with trail.step("home receipt", f"included in {home}'s log"):
+            r_header = verify_checkpoint_note(manifest, home, receipt["checkpoint"], algorithm)
+            r_b = _b(receipt["entry"], "home receipt")
+            r_entry = parse_entry(r_b)
+            if not isinstance(r_entry, ReceiptEntry) or r_entry.query_id != report["query_id"]:
+                raise BundleError("wrong-entry", "the home receipt is not this query's receipt")
+            _included(
+                r_b, int(receipt["index"]), receipt["proof"], r_header, algorithm, "home receipt"
+            )
 
     missing = [dict(m) for m in report.get("missing", [])]
-    if bool(report.get("partial")) != bool(missing):
-        raise BundleError(
-            "inconsistent", "the report's partial flag disagrees with its missing list"
-        )
+    with trail.step("missing holders", f"{len(missing)} missing"):
+        if bool(report.get("partial")) != bool(missing):
+            raise BundleError(
+                "inconsistent", "the report's partial flag disagrees with its missing list"
+            )
     entries = [e for _, _, e, _ in history]
     keep = {id(e) for e in current_view(entries)}
     item_of = _items_of(entries)

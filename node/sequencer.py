@@ -47,9 +47,12 @@ class Sequencer:
         max_batch: int = 2000,
         max_pending: int = 50_000,
         on_block: Callable[[Block], None] | None = None,
+        on_entries: Callable[[int, Sequence[Item]], None] | None = None,
     ) -> None:
         self.ledger = ledger
         self.on_block = on_block
+        # Told (on the event loop) of each committed batch: its first index and entries.
+        self.on_entries = on_entries
         self.max_delay_s = max_delay_s
         self.max_batch = max_batch
         self.max_pending = max_pending
@@ -108,6 +111,8 @@ class Sequencer:
                         if not fut.done():
                             fut.set_exception(exc)
                     continue
+            if self.on_entries is not None:
+                self.on_entries(start, ahead)
             offset = start
             for items, fut in batch:
                 if not fut.done():

@@ -21,6 +21,7 @@ from node.clock import NetworkClock
 from node.consortium import Manifest, ManifestHistory, NodeInfo
 from node.datadir import DataDirLock, private_umask
 from node.errors import ConfigError, LedgerBehindError, ManifestRefusedError, UnknownPeerError
+from node.events import EventHub
 from node.http import httpsig
 from node.keys import public_from_b64
 from node.peers.client import PeerClient
@@ -140,8 +141,12 @@ class NodeState:
 
     history: ManifestHistory | None = None  # every manifest version applied, 1 … current
 
+    # Watchers of receipts, alarms and reports (GET /v1/events); idle while nobody listens.
+    events: EventHub = field(default_factory=EventHub)
+
     def __post_init__(self) -> None:
         self.verifier = httpsig.RequestVerifier(self.resolve_key, window_s=self.settings.window_s)
+        self.sequencer.on_entries = self.events.on_entries
         if self.history is None:
             self.history = ManifestHistory((self.manifest,))
 

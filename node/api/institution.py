@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
@@ -102,7 +103,19 @@ def institution_router(st: NodeState) -> APIRouter:
     async def report(body: ReportIn, c: Caller = Depends(caller)) -> dict[str, Any]:
         if c.kind != "institution":
             raise UnknownInstitutionError(f"{c.id} (reports are requested by institutions)")
-        return await make_report(st, c.id, body.uscc, body.purpose, body.authorization_id)
+        started = time.perf_counter()
+        args: dict[str, Any] = {"institution_id": c.id, "uscc": body.uscc, "purpose": body.purpose}
+        try:
+            bundle = await make_report(st, c.id, body.uscc, body.purpose, body.authorization_id)
+        except AuthorizationError as exc:
+            st.events.on_report(
+                st.node_id, seconds=time.perf_counter() - started, denied=str(exc), **args
+            )
+            raise
+        st.events.on_report(
+            st.node_id, seconds=time.perf_counter() - started, bundle=bundle, **args
+        )
+        return bundle
 
     @router.get(
         "/v1/enterprises/{uscc}/queries",

@@ -1,7 +1,8 @@
-"""The operator's routes: ingest jobs and institution registration (this node's own key).
+"""The operator's routes: ingest jobs, institution registration, the event feed.
 
 Everything here but an institution's public entry needs a request signed by this node's own
-key: starting an ingest, listing the jobs (their source files and errors), registering.
+key: starting an ingest, listing the jobs (their source files and errors), registering,
+watching receipts and alarms as they are appended (``GET /v1/events``, :mod:`node.events`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from ledger import (
     CorrectionDraft,
@@ -29,6 +30,7 @@ from node.errors import (
     DuplicateEntryError,
     UnknownInstitutionError,
 )
+from node.events import MAX_WAIT_S
 from node.state import Caller, NodeState
 
 
@@ -135,6 +137,25 @@ def operator_router(st: NodeState) -> APIRouter:
             "purposes": list(entry.purposes),
             "registered_at": entry.registered_at,
         }
+
+    @router.get("/v1/events", summary="Receipts, alarms and reports as they happen (operator)")
+    async def events(
+        subscriber: str | None = Query(default=None, max_length=64),
+        wait: float = Query(default=20.0, ge=0, le=MAX_WAIT_S),
+        c: Caller = Depends(caller),
+    ) -> dict[str, Any]:
+        """Without ``subscriber``: subscribe, and get the id to poll with. With it: the
+        events queued since the last poll, waiting up to ``wait`` seconds for the first.
+
+        Nothing is queued for anyone while nobody is subscribed; a subscriber idle for a
+        minute is forgotten; each one's queue is bounded, and ``dropped`` counts the
+        events it missed because the queue was full.
+        """
+        require_operator(c)
+        if subscriber is None:
+            sub = st.events.subscribe()
+            return {"subscriber": sub.id, "events": [], "dropped": 0}
+        return await st.events.poll(subscriber, wait)
 
     return router
 

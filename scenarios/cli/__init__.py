@@ -36,6 +36,10 @@ LAZY_COMMANDS = {
         "List sample enterprises of the seeded synthetic data, with the records each holder "
         "keeps on them.",
     ),
+    "explorer": LazyCommand(
+        "scenarios.cli.explorer:explorer_cmd",
+        "Serve a live map of the network in the browser: nodes, query flows, reports, alarms.",
+    ),
     "institutions": LazyCommand(
         f"{_NETWORK}:institutions_cmd",
         "List the simulated query institutions, their home nodes and purposes.",

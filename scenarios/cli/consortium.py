@@ -170,6 +170,19 @@ def consortium_init(preset: str, directory: Path, base_port: int, force: bool) -
     show_default=True,
     help="Seconds to wait for the nodes to answer, and at most without mirroring progress.",
 )
+@click.option(
+    "--explorer",
+    "explorer",
+    is_flag=True,
+    help="Then serve the explorer (a live map of the network) and print its URL; Ctrl-C stops it.",
+)
+@click.option(
+    "--explorer-port",
+    type=click.IntRange(1, 65535),
+    default=8700,
+    show_default=True,
+    help="Port of the explorer (with --explorer; it listens on 127.0.0.1).",
+)
 @_dir_option
 def up_cmd(
     preset: str | None,
@@ -177,6 +190,8 @@ def up_cmd(
     seed: int | None,
     base_port: int | None,
     timeout_s: float,
+    explorer: bool,
+    explorer_port: int,
     directory: Path,
 ) -> None:
     """Start the network: create the consortium if needed, seed empty ledgers, start one process per node."""
@@ -225,6 +240,10 @@ def up_cmd(
         )
 
     _run(go)
+    if explorer:
+        from scenarios.cli.explorer import run_explorer
+
+        run_explorer(directory, "127.0.0.1", explorer_port)
 
 
 def _example_query(cons: net.Consortium, d: str) -> str:
@@ -486,12 +505,19 @@ def report_group() -> None:
     default=None,
     help="Trusted root public key (base64); default: the key the manifest names.",
 )
+@click.option(
+    "--steps",
+    "show_steps",
+    is_flag=True,
+    help="List every check by name (signature, authorization, each holder's checkpoint and record).",
+)
 @_dir_option
 def report_verify(
     bundle: Path,
     manifest_path: Path | None,
     history_path: Path | None,
     root_key: str | None,
+    show_steps: bool,
     directory: Path,
 ) -> None:
     """Verify a report bundle offline, with the manifest alone; exit 1 naming the problem if it fails."""
@@ -504,7 +530,12 @@ def report_verify(
         m = manifest_path or directory / "manifest.json"
         if history is None and not m.exists():
             raise net.NetworkError(f"manifest {m} does not exist; pass --manifest")
-        s = net.verify_bundle_file(bundle, None if history else m, root_key, history)
+        steps, s = net.verify_bundle_steps(
+            *net.load_bundle_file(bundle, None if history else m, root_key, history)
+        )
+        if show_steps:
+            for step in steps:
+                click.echo(f"  ok  {step.name}" + (f" — {step.detail}" if step.detail else ""))
         click.echo(
             f"valid: report {s.query_id} on {s.uscc} for {s.institution_id} ({s.purpose}) from {s.home_node}"
         )

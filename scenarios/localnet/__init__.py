@@ -67,10 +67,12 @@ from scenarios.localnet.queries import (
     check_uscc,
     consent_document,
     file_authorization,
+    load_bundle_file,
     query_report,
     sample_enterprises,
     synthetic_data,
     verify_bundle_file,
+    verify_bundle_steps,
 )
 from scenarios.localnet.seeding import (
     COMPACT_CATALOGUE_FROM,
@@ -123,6 +125,7 @@ __all__ = [
     "init_consortium",
     "institution_plan",
     "kill_node",
+    "load_bundle_file",
     "load_consortium",
     "mirror_lag",
     "needs_seed",
@@ -145,6 +148,7 @@ __all__ = [
     "synthetic_data",
     "up",
     "verify_bundle_file",
+    "verify_bundle_steps",
     "wait_healthy",
     "wait_mirrored",
     "write_json",

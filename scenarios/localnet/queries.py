@@ -24,7 +24,13 @@ from ledger import (
     parse_json,
     parse_uscc,
 )
-from node.bundle import BundleSummary, verify_bundle, verify_bundle_in_history
+from node.bundle import (
+    BundleSummary,
+    VerificationStep,
+    bundle_manifest_version,
+    verification_steps,
+    verify_bundle,
+)
 from node.consortium import Manifest, ManifestHistory, load_manifest, parse_history
 from node.errors import BundleError, ConfigError
 from scenarios.errors import NetworkError
@@ -186,7 +192,7 @@ def query_report(
     seconds = time.perf_counter() - t0
     if status != 200:
         raise NetworkError(problem_sentence(inst.home_node, status, bundle))
-    manifest = _trusted_manifest(cons)
+    manifest = trusted_manifest(cons)
     try:
         summary = verify_bundle(bundle, manifest)
     except BundleError as exc:
@@ -196,23 +202,24 @@ def query_report(
     return QueryResult(bundle, summary, Path(path), filed, seconds)
 
 
-def _trusted_manifest(cons: Consortium) -> Manifest:
+def trusted_manifest(cons: Consortium) -> Manifest:
+    """The manifest of ``cons``, checked against its root key; NetworkError if it fails."""
     try:
         return load_manifest(cons.manifest_path, root_key=cons.root_public_key())
     except ConfigError as exc:
         raise NetworkError(str(exc)) from exc
 
 
-def verify_bundle_file(
+def load_bundle_file(
     bundle_path: Path,
     manifest_path: Path | None,
     root_key: str | None = None,
     history_path: Path | None = None,
-) -> BundleSummary:
-    """Offline verification of a saved bundle; NetworkError names the problem in one sentence.
+) -> tuple[dict[str, Any], Manifest]:
+    """A saved bundle and the manifest to check it with; NetworkError names what is wrong.
 
-    With ``history_path`` (one signed manifest per line) the bundle is checked against
-    the manifest version its report names; otherwise against ``manifest_path``.
+    With ``history_path`` (one signed manifest per line) the manifest is the version the
+    bundle's report names; otherwise ``manifest_path``.
     """
     history: ManifestHistory | None = None
     manifest: Manifest | None = None
@@ -243,17 +250,42 @@ def verify_bundle_file(
         raise NetworkError(f"{bundle_path} is not JSON ({exc})") from exc
     if not isinstance(bundle, dict):
         raise NetworkError(f"{bundle_path} is not a report bundle (expected a JSON object)")
-    try:
-        if history is not None:
-            return verify_bundle_in_history(bundle, history)
-        assert manifest is not None
-        return verify_bundle(bundle, manifest)
-    except BundleError as exc:
-        raise NetworkError(f"the bundle does not verify: {exc.detail} ({exc.reason})") from exc
-    except LedgerError as exc:  # verify_bundle lets some decode errors through unwrapped
-        raise NetworkError(f"the bundle does not verify: {exc}") from exc
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise NetworkError(f"the bundle is malformed: {type(exc).__name__} {exc}") from exc
+    if history is not None:
+        try:
+            manifest = history.at(bundle_manifest_version(bundle))
+        except (BundleError, ConfigError) as exc:
+            raise NetworkError(f"the bundle does not verify: {exc}") from exc
+    assert manifest is not None
+    return bundle, manifest
+
+
+def verify_bundle_file(
+    bundle_path: Path,
+    manifest_path: Path | None,
+    root_key: str | None = None,
+    history_path: Path | None = None,
+) -> BundleSummary:
+    """Offline verification of a saved bundle; NetworkError names the problem in one sentence."""
+    loaded = load_bundle_file(bundle_path, manifest_path, root_key, history_path)
+    return verify_bundle_steps(*loaded)[1]
+
+
+def verify_bundle_steps(
+    bundle: dict[str, Any], manifest: Manifest
+) -> tuple[list[VerificationStep], BundleSummary]:
+    """Every check of :func:`node.bundle.verification_steps` and the summary.
+
+    Raises:
+        NetworkError: the bundle does not verify (the sentence names the failed step).
+    """
+    steps, summary = verification_steps(bundle, manifest)
+    if summary is None:
+        failed = steps[-1]
+        raise NetworkError(
+            f"the bundle does not verify: {failed.detail} ({failed.reason}); failed check: "
+            f"{failed.name}, after {len(steps) - 1} passed"
+        )
+    return steps, summary
 
 
 # --- finding enterprises to query ---------------------------------------------------------
