@@ -352,8 +352,11 @@ def test_a_rogue_node_raises_an_alarm_with_evidence(network, browser):
     dialog = browser.switch_to.alert
     assert rogue in dialog.text
     dialog.accept()
-    toast = browser.find_element(By.ID, "toast")
-    wait_for("the resolve's answer", lambda: "resolved" in toast.text)
+    body = browser.find_element(By.TAG_NAME, "body")
+    said = wait_for(
+        "the resolve's answer", lambda: body.get_attribute("data-last-resolve"), timeout_s=60
+    )
+    assert "resolved" in said, said
     # On the map the node that raised it is marked.
     at = alarm.get_attribute("data-node")
     browser.execute_script("location.hash = '#map'")

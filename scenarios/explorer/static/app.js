@@ -379,8 +379,13 @@ async function resolveAlarm(a) {
       method: "POST", headers: { "content-type": "application/json", "x-explorer": "1" },
       body: JSON.stringify({ node_id: a.at_node, peer_id: a.node_id }),
     });
-    toast(`${a.at_node}: ${d.resolved ?? 0} alarm(s) against ${a.node_id} resolved`);
-  } catch (err) { showError("#alarms-error", err.message); }
+    const said = `${a.at_node}: ${d.resolved ?? 0} alarm(s) against ${a.node_id} resolved`;
+    document.body.dataset.lastResolve = said;  // kept: a later toast may replace this one
+    toast(said);
+  } catch (err) {
+    document.body.dataset.lastResolve = `error: ${err.message}`;
+    showError("#alarms-error", err.message);
+  }
 }
 
 function showError(sel, text) {
