@@ -75,6 +75,25 @@ LAZY_COMMANDS = {
 }
 
 
+def _phase_options(f: click.decorators.FC) -> click.decorators.FC:
+    """``--rounds`` and ``--idle-duration``: the bench's alternated phases and its idle phase."""
+    f = click.option(
+        "--idle-duration",
+        type=click.FloatRange(min=0.5),
+        default=3.0,
+        show_default=True,
+        help="Seconds of the idle phase that measures background CPU (taken out of CPU per report).",
+    )(f)
+    return click.option(
+        "--rounds",
+        type=click.IntRange(min=1, max=100),
+        default=3,
+        show_default=True,
+        help="Alternated pairs of closed-loop phases (chain, baseline, chain, ...); ratios are their "
+        "median.",
+    )(f)
+
+
 @click.group(cls=LazyGroup, lazy_commands=LAZY_COMMANDS)
 @click.version_option(package_name="yrd-credit-chain")
 def cli() -> None:
@@ -215,20 +234,7 @@ def ledger_check(path: Path) -> None:
     show_default=True,
     help="Enterprise/institution pairs per cell (one authorization each).",
 )
-@click.option(
-    "--rounds",
-    type=click.IntRange(min=1, max=100),
-    default=3,
-    show_default=True,
-    help="Alternated pairs of closed-loop phases (chain, baseline, chain, ...); ratios are their median.",
-)
-@click.option(
-    "--idle-duration",
-    type=click.FloatRange(min=0.5),
-    default=3.0,
-    show_default=True,
-    help="Seconds of the idle phase that measures background CPU (taken out of CPU per report).",
-)
+@_phase_options
 @click.option(
     "--resume", is_flag=True, help="Continue the matrix in --out: skip the cells that have results."
 )
@@ -548,20 +554,7 @@ def _ratio_of(a: float | None, b: float | None) -> float | None:
     show_default=True,
     help="Enterprise/institution pairs (one authorization each).",
 )
-@click.option(
-    "--rounds",
-    type=click.IntRange(min=1, max=100),
-    default=3,
-    show_default=True,
-    help="Alternated pairs of closed-loop phases (chain, baseline, chain, ...); ratios are their median.",
-)
-@click.option(
-    "--idle-duration",
-    type=click.FloatRange(min=0.5),
-    default=3.0,
-    show_default=True,
-    help="Seconds of the idle phase that measures background CPU (taken out of CPU per report).",
-)
+@_phase_options
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
