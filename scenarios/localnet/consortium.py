@@ -139,9 +139,13 @@ class Consortium:
     def node_key(self, node_id: str) -> Ed25519PrivateKey:
         return load_private_key(self.node_key_path(node_id))
 
+    @property
+    def root_key_path(self) -> Path:
+        """The consortium root's private key file (it signs every manifest version)."""
+        return self.dir / ("consortium-root.key" if self.target == "docker" else "keys/root.key")
+
     def root_public_key(self) -> str:
-        root = self.dir / ("consortium-root.key" if self.target == "docker" else "keys/root.key")
-        return public_b64(load_private_key(root))
+        return public_b64(load_private_key(self.root_key_path))
 
     def institution(self, institution_id: str) -> Institution:
         for inst in self.institutions:

@@ -82,8 +82,7 @@ def next_manifest(
     ]
     if not nodes:
         raise NetworkError("a manifest version must keep at least one node")
-    root_path = cons.dir / ("consortium-root.key" if cons.target == "docker" else "keys/root.key")
-    root = load_private_key(root_path)
+    root = load_private_key(cons.root_key_path)
     data = sign_manifest(
         current.name,
         current.algorithm,
