@@ -161,7 +161,8 @@ class NodeState:
             ManifestRefusedError: ``new`` cannot follow the current version, or it
                 changes this node's own key or origin (one sentence; nothing changed).
         """
-        base = self.history or ManifestHistory((self.manifest,))
+        base = self.history
+        assert base is not None  # set in __post_init__
         if base.holds(new):
             return False
         mine = new.node(self.node_id) if new.has(self.node_id) else None
